@@ -1,0 +1,92 @@
+//! The one error type of `adam-core`: each variant names the contract answer it stands for.
+
+use std::borrow::Cow;
+
+/// What went wrong in a use case, as the contract classifies it.
+///
+/// Each variant maps to exactly one HTTP status in `adam-server`; other embedders can match on it
+/// the same way. No variant ever carries a password, a token or a hash.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Login failed: unknown email, wrong password or inactive account, deliberately indistinct (401).
+    #[error("Incorrect email or password")]
+    InvalidCredentials,
+    /// A token is missing, malformed, expired, revoked or otherwise not acceptable (401).
+    #[error("{0}")]
+    Unauthorized(Cow<'static, str>),
+    /// The caller can see the resource but may not do this to it (403).
+    #[error("{0}")]
+    Forbidden(Cow<'static, str>),
+    /// The resource does not exist or lies outside the caller's visible set (404).
+    #[error("not found")]
+    NotFound,
+    /// The request contradicts the current state: duplicate email, last admin, dealership in use (409).
+    #[error("{0}")]
+    Conflict(Cow<'static, str>),
+    /// A field of the request is invalid; `field` names it as the client spelled it (422).
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The request field at fault, e.g. `email` or `password`.
+        field: &'static str,
+        /// Why it is invalid, fit to show to the user.
+        reason: Cow<'static, str>,
+    },
+    /// The configuration given to the engine is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The database could not be reached or answered an error the caller cannot fix (500 or 503).
+    #[error("storage: {0}")]
+    Storage(#[source] sqlx::Error),
+    /// Applying or reverting migrations failed.
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A bug or an impossible state; details go to the log, never to the client (500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// An [`Error::Invalid`] for `field` with a human-readable `reason`.
+    pub fn invalid(field: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::Unauthorized`] with a short reason.
+    pub fn unauthorized(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::Unauthorized(reason.into())
+    }
+
+    /// A [`Error::Forbidden`] with a short reason.
+    pub fn forbidden(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::Forbidden(reason.into())
+    }
+
+    /// A [`Error::Conflict`] with a short reason.
+    pub fn conflict(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::Conflict(reason.into())
+    }
+
+    /// True when the database itself is unreachable (pool timed out, connection refused), as
+    /// opposed to a query error: the server answers 503 for these.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Storage(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+        )
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            other => Self::Storage(other),
+        }
+    }
+}
+
+/// The result type of `adam-core`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

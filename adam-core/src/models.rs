@@ -1,0 +1,228 @@
+//! The records Adam keeps and the requests that create or change them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::email::Email;
+use crate::error::{Error, Result};
+use crate::ids::{DealershipId, UserId};
+use crate::password::Password;
+use crate::role::Role;
+
+/// A person's or a dealership's display name: trimmed, 1 to 200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Name(String);
+
+impl Name {
+    /// Longest accepted name, in characters.
+    pub const MAX_LEN: usize = 200;
+
+    /// Parses `raw`, naming `field` in the error.
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(Error::invalid(field, "must not be empty"));
+        }
+        if s.chars().count() > Self::MAX_LEN {
+            return Err(Error::invalid(field, "must be at most 200 characters long"));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(Error::invalid(field, "must not contain control characters"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user as everyone but the storage layer sees it: never a password or hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Identifier.
+    pub id: UserId,
+    /// Normalised, unique email.
+    pub email: Email,
+    /// Display name.
+    pub full_name: String,
+    /// Role.
+    pub role: Role,
+    /// The dealership; `None` exactly when `role` is [`Role::SystemAdmin`].
+    pub dealership_id: Option<DealershipId>,
+    /// Inactive users cannot sign in and their tokens stop working.
+    pub is_active: bool,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+    /// When the user was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A dealership: the tenant every non-admin user belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dealership {
+    /// Identifier.
+    pub id: DealershipId,
+    /// Display name, unique regardless of case.
+    pub name: String,
+    /// Users of an inactive dealership cannot sign in or refresh.
+    pub is_active: bool,
+    /// When the dealership was created.
+    pub created_at: DateTime<Utc>,
+    /// When the dealership was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// How many items match in all.
+    pub total: u64,
+    /// The page size asked for.
+    pub limit: u32,
+    /// How many matching items were skipped.
+    pub offset: u64,
+}
+
+/// Which page of a list to return. Built with [`PageRequest::new`], which checks the bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    limit: u32,
+    offset: u64,
+}
+
+impl PageRequest {
+    /// Page size when none is given.
+    pub const DEFAULT_LIMIT: u32 = 50;
+    /// Largest page size.
+    pub const MAX_LIMIT: u32 = 100;
+
+    /// A page of `limit` items (default 50, at most 100) after skipping `offset`.
+    pub fn new(limit: Option<i64>, offset: Option<i64>) -> Result<Self> {
+        let limit = match limit {
+            None => Self::DEFAULT_LIMIT,
+            Some(l) if (1..=i64::from(Self::MAX_LIMIT)).contains(&l) => l as u32,
+            Some(_) => return Err(Error::invalid("limit", "must be between 1 and 100")),
+        };
+        let offset = match offset {
+            None => 0,
+            Some(o) if (0..=i64::from(i32::MAX)).contains(&o) => o as u64,
+            Some(_) => return Err(Error::invalid("offset", "must be between 0 and 2147483647")),
+        };
+        Ok(Self { limit, offset })
+    }
+
+    /// The page size.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// The number of items skipped.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            limit: Self::DEFAULT_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+/// Filters for listing users.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Only users of this role.
+    pub role: Option<Role>,
+    /// Only users whose email or name contains this text, ignoring case.
+    pub q: Option<String>,
+}
+
+/// A request to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The email.
+    pub email: Email,
+    /// The initial password, already checked against the policy.
+    pub password: Password,
+    /// Display name.
+    pub full_name: Name,
+    /// The role to give.
+    pub role: Role,
+    /// The dealership; a dealer principal may omit it to mean their own.
+    pub dealership_id: Option<DealershipId>,
+}
+
+/// A partial update of a user: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    /// New email.
+    pub email: Option<Email>,
+    /// New display name.
+    pub full_name: Option<Name>,
+    /// New password, already checked against the policy.
+    pub password: Option<Password>,
+    /// The caller's current password; required when changing one's own password.
+    pub current_password: Option<String>,
+    /// New role.
+    pub role: Option<Role>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+    /// Move to a dealership (`Some(None)`: no dealership, for a system admin).
+    pub dealership_id: Option<Option<DealershipId>>,
+}
+
+/// A request to create a dealership.
+#[derive(Debug, Clone)]
+pub struct NewDealership {
+    /// Display name.
+    pub name: Name,
+}
+
+/// A partial update of a dealership.
+#[derive(Debug, Clone, Default)]
+pub struct DealershipPatch {
+    /// New name.
+    pub name: Option<Name>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(
+            Name::parse("full_name", "  Ada Lovelace ")
+                .unwrap()
+                .as_str(),
+            "Ada Lovelace"
+        );
+        assert!(Name::parse("full_name", "   ").is_err());
+        assert!(Name::parse("full_name", "a\u{0}b").is_err());
+        assert!(Name::parse("name", &"x".repeat(201)).is_err());
+        assert!(Name::parse("name", &"x".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn page_bounds_are_checked() {
+        assert_eq!(
+            PageRequest::new(None, None).unwrap(),
+            PageRequest::default()
+        );
+        assert!(PageRequest::new(Some(0), None).is_err());
+        assert!(PageRequest::new(Some(101), None).is_err());
+        assert!(PageRequest::new(Some(i64::MAX), None).is_err());
+        assert!(PageRequest::new(None, Some(-1)).is_err());
+        assert_eq!(PageRequest::new(Some(100), Some(5)).unwrap().offset(), 5);
+    }
+}

@@ -1,0 +1,573 @@
+//! Who may see and do what: the role table of the contract as pure functions over a [`Principal`].
+//!
+//! Visibility decides *whether a thing exists* for the caller (outside it: [`Error::NotFound`]);
+//! the `authorize_*` functions decide what the caller may do with what they can see
+//! (otherwise: [`Error::Forbidden`]). Storage reads take a scope built here, so no query can
+//! forget the tenant.
+
+use crate::error::{Error, Result};
+use crate::ids::{DealershipId, SessionId, UserId};
+use crate::models::{User, UserPatch};
+use crate::role::Role;
+use crate::tokens::AccessClaims;
+
+/// The authenticated caller of a use case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    user_id: UserId,
+    role: Role,
+    dealership_id: Option<DealershipId>,
+    session_id: SessionId,
+}
+
+impl Principal {
+    /// The principal a verified access token speaks for. Other services that verify tokens
+    /// offline use this; the server builds its principals from the database instead.
+    pub fn from_claims(claims: &AccessClaims) -> Self {
+        Self::new(claims.sub, claims.role, claims.dealership_id, claims.sid)
+    }
+
+    pub(crate) fn new(
+        user_id: UserId,
+        role: Role,
+        dealership_id: Option<DealershipId>,
+        session_id: SessionId,
+    ) -> Self {
+        Self {
+            user_id,
+            role,
+            dealership_id,
+            session_id,
+        }
+    }
+
+    /// The caller's user id.
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// The caller's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The caller's dealership (`None` for a system admin).
+    pub fn dealership_id(&self) -> Option<DealershipId> {
+        self.dealership_id
+    }
+
+    /// The session the caller's token belongs to.
+    pub fn session_id(&self) -> SessionId {
+        self.session_id
+    }
+
+    /// The users this principal can see.
+    pub fn user_scope(&self) -> UserScope {
+        UserScope(match (self.role, self.dealership_id) {
+            (Role::SystemAdmin, _) => Visible::All,
+            (Role::DealerPrincipal, Some(d)) => Visible::Dealership(d),
+            // An F&I manager, or a principal without a dealership (an impossible row), sees only themself.
+            _ => Visible::Only(self.user_id),
+        })
+    }
+
+    /// The dealerships this principal can see.
+    pub fn dealership_scope(&self) -> DealershipScope {
+        DealershipScope(match (self.role, self.dealership_id) {
+            (Role::SystemAdmin, _) => DealershipVisible::All,
+            (_, Some(d)) => DealershipVisible::One(d),
+            (_, None) => DealershipVisible::None,
+        })
+    }
+
+    /// Whether `user` lies in this principal's visible set.
+    pub fn can_see_user(&self, user: &User) -> bool {
+        self.user_scope().admits(user.id, user.dealership_id)
+    }
+
+    /// Whether the dealership lies in this principal's visible set.
+    pub fn can_see_dealership(&self, id: DealershipId) -> bool {
+        self.dealership_scope().admits(id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visible {
+    All,
+    Dealership(DealershipId),
+    Only(UserId),
+}
+
+/// The set of users a principal can see. Only a [`Principal`] makes one, so a storage read of
+/// users cannot be written without a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserScope(Visible);
+
+impl UserScope {
+    /// The dealership every visible user must belong to, if the scope is limited to one.
+    pub(crate) fn dealership(&self) -> Option<DealershipId> {
+        match self.0 {
+            Visible::Dealership(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The only visible user, if the scope is limited to one.
+    pub(crate) fn only_user(&self) -> Option<UserId> {
+        match self.0 {
+            Visible::Only(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    fn admits(&self, id: UserId, dealership: Option<DealershipId>) -> bool {
+        match self.0 {
+            Visible::All => true,
+            Visible::Dealership(d) => dealership == Some(d),
+            Visible::Only(u) => id == u,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DealershipVisible {
+    All,
+    One(DealershipId),
+    None,
+}
+
+/// The set of dealerships a principal can see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DealershipScope(DealershipVisible);
+
+impl DealershipScope {
+    /// Every dealership: for the engine's own work, never for a caller.
+    pub(crate) fn system() -> Self {
+        Self(DealershipVisible::All)
+    }
+
+    /// `Ok(None)`: no restriction; `Ok(Some(d))`: only `d`; `Err`: nothing is visible.
+    pub(crate) fn restriction(&self) -> Result<Option<DealershipId>> {
+        match self.0 {
+            DealershipVisible::All => Ok(None),
+            DealershipVisible::One(d) => Ok(Some(d)),
+            DealershipVisible::None => Err(Error::NotFound),
+        }
+    }
+
+    fn admits(&self, id: DealershipId) -> bool {
+        match self.0 {
+            DealershipVisible::All => true,
+            DealershipVisible::One(d) => d == id,
+            DealershipVisible::None => false,
+        }
+    }
+}
+
+/// May `p` create a user of `role` in `dealership`? Returns the dealership the user will belong
+/// to (a principal's own when they name none).
+pub fn authorize_create_user(
+    p: &Principal,
+    role: Role,
+    dealership: Option<DealershipId>,
+) -> Result<Option<DealershipId>> {
+    match p.role {
+        Role::SystemAdmin => match (role, dealership) {
+            (Role::SystemAdmin, None) => Ok(None),
+            (Role::SystemAdmin, Some(_)) => Err(no_dealership_for_admin()),
+            (_, None) => Err(dealership_required()),
+            (_, Some(d)) => Ok(Some(d)),
+        },
+        Role::DealerPrincipal => {
+            if role == Role::SystemAdmin {
+                return Err(Error::forbidden(
+                    "a dealer principal cannot create system admins",
+                ));
+            }
+            let own = p
+                .dealership_id
+                .ok_or_else(|| Error::forbidden("no dealership"))?;
+            match dealership {
+                Some(d) if d != own => Err(Error::forbidden(
+                    "a dealer principal can only create users in their own dealership",
+                )),
+                _ => Ok(Some(own)),
+            }
+        }
+        Role::FiManager => Err(Error::forbidden("F&I managers cannot create users")),
+    }
+}
+
+/// May `p` apply `patch` to `target`, a user `p` can already see?
+///
+/// Fields the patch sets to their current value are not changes and are always allowed.
+pub fn authorize_update_user(p: &Principal, target: &User, patch: &UserPatch) -> Result<()> {
+    let changes_role = patch.role.is_some_and(|r| r != target.role);
+    let changes_dealership = patch
+        .dealership_id
+        .is_some_and(|d| d != target.dealership_id);
+    let changes_email = patch.email.as_ref().is_some_and(|e| *e != target.email);
+    let changes_active = patch.is_active.is_some_and(|a| a != target.is_active);
+    match p.role {
+        Role::SystemAdmin => {}
+        Role::DealerPrincipal => {
+            if target.role == Role::SystemAdmin {
+                return Err(Error::forbidden(
+                    "a dealer principal cannot change system admins",
+                ));
+            }
+            if changes_role && patch.role == Some(Role::SystemAdmin) {
+                return Err(Error::forbidden(
+                    "a dealer principal cannot make system admins",
+                ));
+            }
+            if changes_dealership {
+                return Err(Error::forbidden(
+                    "a dealer principal cannot move users to another dealership",
+                ));
+            }
+        }
+        Role::FiManager => {
+            if target.id != p.user_id {
+                return Err(Error::forbidden("F&I managers can only change themselves"));
+            }
+            if changes_role || changes_dealership || changes_email || changes_active {
+                return Err(Error::forbidden(
+                    "F&I managers may change only their own name and password",
+                ));
+            }
+        }
+    }
+    if target.id == p.user_id && patch.password.is_some() && patch.current_password.is_none() {
+        return Err(Error::invalid(
+            "current_password",
+            "is required to change your own password",
+        ));
+    }
+    Ok(())
+}
+
+/// May `p` delete `target`, a user `p` can already see? Only system admins delete users.
+pub fn authorize_delete_user(p: &Principal, _target: &User) -> Result<()> {
+    match p.role {
+        Role::SystemAdmin => Ok(()),
+        _ => Err(Error::forbidden("only system admins can delete users")),
+    }
+}
+
+/// May `p` create, change or delete dealerships? Only system admins.
+pub fn authorize_manage_dealerships(p: &Principal) -> Result<()> {
+    match p.role {
+        Role::SystemAdmin => Ok(()),
+        _ => Err(Error::forbidden(
+            "only system admins can manage dealerships",
+        )),
+    }
+}
+
+/// The role and dealership a user ends up with after `patch`, checked for consistency: a system
+/// admin has no dealership, everyone else has one. Promoting to system admin clears the dealership.
+pub(crate) fn resulting_placement(
+    target: &User,
+    patch: &UserPatch,
+) -> Result<(Role, Option<DealershipId>)> {
+    let role = patch.role.unwrap_or(target.role);
+    let dealership = match patch.dealership_id {
+        Some(d) => d,
+        None if role == Role::SystemAdmin => None,
+        None => target.dealership_id,
+    };
+    match (role, dealership) {
+        (Role::SystemAdmin, Some(_)) => Err(no_dealership_for_admin()),
+        (r, None) if r.has_dealership() => Err(dealership_required()),
+        _ => Ok((role, dealership)),
+    }
+}
+
+fn no_dealership_for_admin() -> Error {
+    Error::invalid("dealership_id", "must be null for a system admin")
+}
+
+fn dealership_required() -> Error {
+    Error::invalid("dealership_id", "is required for this role")
+}
+
+#[cfg(test)]
+mod tests {
+    //! The contract's role table, exhaustively: every caller role × every action × every kind of
+    //! target (self, same dealership, other dealership, admin).
+    use super::*;
+    use crate::email::Email;
+    use crate::password::PasswordPolicy;
+    use chrono::Utc;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Outcome {
+        Allowed,
+        Forbidden,
+        NotFound,
+        Invalid,
+    }
+    use Outcome::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Target {
+        Myself,
+        SameDealershipPrincipal,
+        SameDealershipManager,
+        OtherDealershipManager,
+        Admin,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Action {
+        View,
+        Rename,
+        ChangeEmail,
+        ChangeOwnPasswordWithCurrent,
+        ResetPasswordWithoutCurrent,
+        Deactivate,
+        MakeManager,
+        MakePrincipal,
+        MakeAdmin,
+        MoveToOtherDealership,
+        Delete,
+    }
+
+    const HOME: u128 = 1;
+    const AWAY: u128 = 2;
+
+    fn did(n: u128) -> DealershipId {
+        uuid::Uuid::from_u128(n).into()
+    }
+
+    fn user(id: UserId, role: Role, dealership: Option<DealershipId>) -> User {
+        User {
+            id,
+            email: Email::parse(&format!("u{}@example.com", id.as_uuid().as_u128())).unwrap(),
+            full_name: "Someone".into(),
+            role,
+            dealership_id: dealership,
+            is_active: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn setup(caller: Role, target: Target) -> (Principal, User) {
+        let me = UserId::from(uuid::Uuid::from_u128(100));
+        let my_dealership = caller.has_dealership().then(|| did(HOME));
+        let p = Principal::new(me, caller, my_dealership, SessionId::new());
+        let other = UserId::from(uuid::Uuid::from_u128(200));
+        let t = match target {
+            Target::Myself => user(me, caller, my_dealership),
+            Target::SameDealershipPrincipal => user(other, Role::DealerPrincipal, Some(did(HOME))),
+            Target::SameDealershipManager => user(other, Role::FiManager, Some(did(HOME))),
+            Target::OtherDealershipManager => user(other, Role::FiManager, Some(did(AWAY))),
+            Target::Admin => user(other, Role::SystemAdmin, None),
+        };
+        (p, t)
+    }
+
+    fn patch(action: Action) -> UserPatch {
+        let pw = || {
+            Some(
+                PasswordPolicy::default()
+                    .check("a brand new passphrase".into())
+                    .unwrap(),
+            )
+        };
+        let mut patch = UserPatch::default();
+        match action {
+            Action::View | Action::Delete => {}
+            Action::Rename => {
+                patch.full_name = Some(crate::models::Name::parse("full_name", "New Name").unwrap())
+            }
+            Action::ChangeEmail => patch.email = Some(Email::parse("new@example.com").unwrap()),
+            Action::ChangeOwnPasswordWithCurrent => {
+                patch.password = pw();
+                patch.current_password = Some("the old one".into());
+            }
+            Action::ResetPasswordWithoutCurrent => patch.password = pw(),
+            Action::Deactivate => patch.is_active = Some(false),
+            Action::MakeManager => patch.role = Some(Role::FiManager),
+            Action::MakePrincipal => patch.role = Some(Role::DealerPrincipal),
+            Action::MakeAdmin => {
+                patch.role = Some(Role::SystemAdmin);
+                patch.dealership_id = Some(None);
+            }
+            Action::MoveToOtherDealership => patch.dealership_id = Some(Some(did(AWAY))),
+        }
+        patch
+    }
+
+    /// Runs the same decision path the use cases run: visibility, permission, then consistency.
+    fn decide(p: &Principal, target: &User, action: Action) -> Outcome {
+        if !p.can_see_user(target) {
+            return NotFound;
+        }
+        let result = match action {
+            Action::View => Ok(()),
+            Action::Delete => authorize_delete_user(p, target),
+            _ => {
+                let patch = patch(action);
+                authorize_update_user(p, target, &patch)
+                    .and_then(|()| resulting_placement(target, &patch).map(|_| ()))
+            }
+        };
+        match result {
+            Ok(()) => Allowed,
+            Err(Error::Forbidden(_)) => Forbidden,
+            Err(Error::Invalid { .. }) => Invalid,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+
+    /// The contract, written out. Rows: target; columns: actions in the order of `ACTIONS`.
+    fn expected(caller: Role, target: Target, action: Action) -> Outcome {
+        use Action::*;
+        use Target::*;
+        match caller {
+            Role::SystemAdmin => match (target, action) {
+                // A system admin can do anything; moving an admin into a dealership is
+                // inconsistent (admins have none) and so is invalid input, not forbidden.
+                (Myself | Admin, MoveToOtherDealership) => Invalid,
+                (Myself | Admin, MakeManager | MakePrincipal) => Invalid,
+                (Myself, ResetPasswordWithoutCurrent) => Invalid,
+                _ => Allowed,
+            },
+            Role::DealerPrincipal => match (target, action) {
+                (OtherDealershipManager | Admin, _) => NotFound,
+                (_, MakeAdmin | MoveToOtherDealership | Delete) => Forbidden,
+                (Myself, ResetPasswordWithoutCurrent) => Invalid,
+                _ => Allowed,
+            },
+            Role::FiManager => match (target, action) {
+                // Setting one's role to the role one has is no change.
+                (Myself, View | Rename | ChangeOwnPasswordWithCurrent | MakeManager) => Allowed,
+                (Myself, ResetPasswordWithoutCurrent) => Invalid,
+                (Myself, _) => Forbidden,
+                _ => NotFound,
+            },
+        }
+    }
+
+    const TARGETS: [Target; 5] = [
+        Target::Myself,
+        Target::SameDealershipPrincipal,
+        Target::SameDealershipManager,
+        Target::OtherDealershipManager,
+        Target::Admin,
+    ];
+    const ACTIONS: [Action; 11] = [
+        Action::View,
+        Action::Rename,
+        Action::ChangeEmail,
+        Action::ChangeOwnPasswordWithCurrent,
+        Action::ResetPasswordWithoutCurrent,
+        Action::Deactivate,
+        Action::MakeManager,
+        Action::MakePrincipal,
+        Action::MakeAdmin,
+        Action::MoveToOtherDealership,
+        Action::Delete,
+    ];
+
+    #[test]
+    fn role_action_tenant_table_matches_the_contract() {
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for caller in Role::ALL {
+            for target in TARGETS {
+                for action in ACTIONS {
+                    let (p, t) = setup(caller, target);
+                    let got = decide(&p, &t, action);
+                    let want = expected(caller, target, action);
+                    checked += 1;
+                    if got != want {
+                        failures.push(format!(
+                            "{caller} {action:?} {target:?}: got {got:?}, want {want:?}"
+                        ));
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 5 * 11);
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn escalation_guard_principal_never_creates_admins_or_reaches_other_dealerships() {
+        let (p, _) = setup(Role::DealerPrincipal, Target::Myself);
+        assert!(matches!(
+            authorize_create_user(&p, Role::SystemAdmin, None),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            authorize_create_user(&p, Role::FiManager, Some(did(AWAY))),
+            Err(Error::Forbidden(_))
+        ));
+        assert_eq!(
+            authorize_create_user(&p, Role::FiManager, None).unwrap(),
+            Some(did(HOME))
+        );
+        assert_eq!(
+            authorize_create_user(&p, Role::DealerPrincipal, Some(did(HOME))).unwrap(),
+            Some(did(HOME))
+        );
+    }
+
+    #[test]
+    fn escalation_guard_managers_create_nothing() {
+        let (p, _) = setup(Role::FiManager, Target::Myself);
+        for role in Role::ALL {
+            assert!(matches!(
+                authorize_create_user(&p, role, Some(did(HOME))),
+                Err(Error::Forbidden(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn admin_creation_requires_consistent_placement() {
+        let (p, _) = setup(Role::SystemAdmin, Target::Myself);
+        assert_eq!(
+            authorize_create_user(&p, Role::SystemAdmin, None).unwrap(),
+            None
+        );
+        assert!(matches!(
+            authorize_create_user(&p, Role::SystemAdmin, Some(did(HOME))),
+            Err(Error::Invalid { .. })
+        ));
+        assert!(matches!(
+            authorize_create_user(&p, Role::FiManager, None),
+            Err(Error::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn only_admins_manage_dealerships_and_scopes_match() {
+        for role in Role::ALL {
+            let (p, _) = setup(role, Target::Myself);
+            assert_eq!(
+                authorize_manage_dealerships(&p).is_ok(),
+                role == Role::SystemAdmin
+            );
+            assert!(p.can_see_dealership(did(HOME)));
+            assert_eq!(p.can_see_dealership(did(AWAY)), role == Role::SystemAdmin);
+        }
+    }
+
+    #[test]
+    fn unchanged_fields_are_not_changes() {
+        let (p, me) = setup(Role::FiManager, Target::Myself);
+        let patch = UserPatch {
+            email: Some(me.email.clone()),
+            role: Some(me.role),
+            is_active: Some(true),
+            dealership_id: Some(me.dealership_id),
+            ..UserPatch::default()
+        };
+        assert!(authorize_update_user(&p, &me, &patch).is_ok());
+    }
+}

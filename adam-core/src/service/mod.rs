@@ -1,0 +1,142 @@
+//! The engine and its use cases. Every use case that acts for a caller takes a [`Principal`]
+//! and starts with its permission check.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::error::Result;
+use crate::hashing::PasswordHasher;
+use crate::password::PasswordPolicy;
+use crate::refresh::RefreshToken;
+use crate::settings::Settings;
+use crate::store::{self, MigrationState, Store};
+use crate::tokens::{AccessTokenIssuer, AccessTokenVerifier, SigningKey};
+
+mod auth;
+mod dealerships;
+mod seeding;
+mod users;
+
+/// The pair of tokens a sign-in or refresh answers with.
+#[derive(Clone)]
+pub struct TokenPair {
+    /// A signed JWT for the `Authorization: Bearer` header.
+    pub access_token: String,
+    /// An opaque token to exchange for a new pair; spent on use.
+    pub refresh_token: RefreshToken,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &self.refresh_token)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// The Adam engine: storage, password hashing and token keys behind the contract's use cases.
+///
+/// Cheap to clone; clones share the database pool and the hashing limit. Keeps no state of its
+/// own, so any number of engines (in any number of processes) can share one PostgreSQL database.
+#[derive(Clone)]
+pub struct Adam {
+    store: Arc<dyn Store>,
+    hasher: PasswordHasher,
+    issuer: AccessTokenIssuer,
+    verifier: AccessTokenVerifier,
+    settings: Arc<Settings>,
+}
+
+impl fmt::Debug for Adam {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Adam")
+            .field("engine", &self.store.engine())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Adam {
+    /// Opens the database at `url` (`postgres://…` or `sqlite:…`) and builds an engine that signs
+    /// with `key`. Does not migrate: call [`Adam::migrate_up`].
+    pub async fn connect(url: &str, key: SigningKey, settings: Settings) -> Result<Self> {
+        let store = store::connect(url, &settings.store).await?;
+        Self::with_store(store, key, settings)
+    }
+
+    /// Builds an engine over an already opened store.
+    pub fn with_store(store: Arc<dyn Store>, key: SigningKey, settings: Settings) -> Result<Self> {
+        let hasher = PasswordHasher::new(settings.hash_cost, settings.hash_concurrency)?;
+        let issuer = AccessTokenIssuer::new(
+            key,
+            settings.token_audience.clone(),
+            settings.access_token_ttl,
+        );
+        let verifier = issuer.verifier();
+        Ok(Self {
+            store,
+            hasher,
+            issuer,
+            verifier,
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// The offline verifier of this engine's access tokens.
+    pub fn verifier(&self) -> &AccessTokenVerifier {
+        &self.verifier
+    }
+
+    /// The password policy new and changed passwords must meet.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.settings.password_policy
+    }
+
+    /// The settings the engine runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The store, for embedders that need direct access (migrations, health checks).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Ok when the database answers.
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    pub async fn migrate_up(&self) -> Result<Vec<i64>> {
+        self.store.migrate_up().await
+    }
+
+    /// Reverts the last applied migration.
+    pub async fn migrate_down(&self) -> Result<Option<i64>> {
+        self.store.migrate_down().await
+    }
+
+    /// Every migration with whether it is applied.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationState>> {
+        self.store.migration_status().await
+    }
+
+    /// Deletes refresh tokens (and emptied sessions) that expired over a day ago.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        self.store
+            .purge_expired(Utc::now() - chrono::Duration::days(1))
+            .await
+    }
+
+    /// Closes the database pool.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}

@@ -1,0 +1,406 @@
+//! The use cases of adam-core against real databases: every test runs on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashSet;
+
+use adam_core::store::Revoke;
+use adam_core::{
+    DealershipPatch, Email, Error, Name, NewDealership, PageRequest, Role, UserFilter, UserPatch,
+};
+use support::{TestDb, PASSWORD};
+
+fn name(s: &str) -> Name {
+    Name::parse("name", s).unwrap()
+}
+
+async fn second_dealership(db: &TestDb) -> adam_core::Dealership {
+    let admin = db.admin().await;
+    db.create_dealership(
+        &admin,
+        NewDealership {
+            name: name("Other Motors"),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+on_both_engines! {
+    async fn seed_is_idempotent_and_accounts_sign_in(db: TestDb) {
+        let again = db.seed().await.unwrap();
+        assert!(!again.dealership_created);
+        assert!(again.users_created.is_empty());
+        let admin = db.admin().await;
+        assert_eq!(admin.role(), Role::SystemAdmin);
+        assert_eq!(admin.dealership_id(), None);
+        let principal = db.principal_of_premium().await;
+        assert_eq!(principal.role(), Role::DealerPrincipal);
+        let manager = db.manager_of_premium().await;
+        assert_eq!(manager.role(), Role::FiManager);
+        assert_eq!(manager.dealership_id(), principal.dealership_id());
+        let all = db.list_users(&admin, &UserFilter::default(), PageRequest::default()).await.unwrap();
+        assert_eq!(all.total, 3);
+    }
+
+    async fn login_failures_are_one_answer(db: TestDb) {
+        let admin = db.admin().await;
+        let premium = db.principal_of_premium().await.dealership_id().unwrap();
+        let u = db.add_user(&admin, "inactive@premiumauto.com", Role::FiManager, Some(premium)).await;
+        db.update_user(&admin, u.id, UserPatch { is_active: Some(false), ..Default::default() }).await.unwrap();
+        for (email, pw) in [
+            ("nobody@premiumauto.com", "Manager123!"),
+            ("manager@premiumauto.com", "Manager123"),
+            ("manager@premiumauto.com", "manager123!"),
+            ("inactive@premiumauto.com", PASSWORD),
+            ("not an email", "whatever"),
+        ] {
+            let err = db.login(email, pw).await.unwrap_err();
+            assert!(matches!(err, Error::InvalidCredentials), "{email}/{pw}: {err:?}");
+        }
+        // Email is case-insensitive; password is not.
+        db.login("  MANAGER@PremiumAuto.com ", "Manager123!").await.unwrap();
+    }
+
+    async fn refresh_rotates_and_reuse_revokes_the_session(db: TestDb) {
+        let first = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let second = db.refresh(first.refresh_token.expose()).await.unwrap();
+        assert_ne!(first.refresh_token.expose(), second.refresh_token.expose());
+        assert_eq!(second.expires_in, 1800);
+        db.authenticate(&second.access_token).await.unwrap();
+        // The spent token again: 401, and the whole session dies with it.
+        assert!(matches!(db.refresh(first.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(db.refresh(second.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(db.authenticate(&second.access_token).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(db.authenticate(&first.access_token).await, Err(Error::Unauthorized(_))));
+        // Another session of the same user is untouched.
+        let other = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        db.refresh(other.refresh_token.expose()).await.unwrap();
+    }
+
+    async fn garbage_refresh_tokens_are_unauthorized(db: TestDb) {
+        let pair = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        for bad in ["", "adam_rt_nope", &pair.access_token, &"x".repeat(10_000)] {
+            assert!(matches!(db.refresh(bad).await, Err(Error::Unauthorized(_))), "{bad:.20}");
+        }
+        // None of that touched the real session.
+        db.refresh(pair.refresh_token.expose()).await.unwrap();
+    }
+
+    async fn concurrent_refreshes_exactly_one_wins(db: TestDb) {
+        let pair = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let token = pair.refresh_token.expose().to_owned();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let adam = db.adam.clone();
+                let token = token.clone();
+                tokio::spawn(async move { adam.refresh(&token).await })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => wins += 1,
+                Err(Error::Unauthorized(_)) => {}
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!(wins, 1);
+    }
+
+    async fn logout_and_logout_all_kill_tokens_at_once(db: TestDb) {
+        let a = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let b = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let c = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let other_user = db.login("principal@premiumauto.com", "Principal123!").await.unwrap();
+        db.logout(a.refresh_token.expose()).await.unwrap();
+        db.logout("adam_rt_unknown").await.unwrap();
+        assert!(db.authenticate(&a.access_token).await.is_err());
+        assert!(db.refresh(a.refresh_token.expose()).await.is_err());
+        let caller = db.authenticate(&b.access_token).await.unwrap();
+        db.logout_all(&caller).await.unwrap();
+        for pair in [&b, &c] {
+            assert!(matches!(db.authenticate(&pair.access_token).await, Err(Error::Unauthorized(_))));
+            assert!(db.refresh(pair.refresh_token.expose()).await.is_err());
+        }
+        db.authenticate(&other_user.access_token).await.unwrap();
+    }
+
+    async fn deactivation_role_change_and_deletion_revoke_at_once(db: TestDb) {
+        let admin = db.admin().await;
+        let premium = admin_dealership(&db).await;
+        for change in ["deactivate", "role", "delete"] {
+            let email = format!("{change}@premiumauto.com");
+            let u = db.add_user(&admin, &email, Role::FiManager, Some(premium)).await;
+            let pair = db.login(&email, PASSWORD).await.unwrap();
+            db.authenticate(&pair.access_token).await.unwrap();
+            match change {
+                "deactivate" => {
+                    db.update_user(&admin, u.id, UserPatch { is_active: Some(false), ..Default::default() }).await.unwrap();
+                }
+                "role" => {
+                    db.update_user(&admin, u.id, UserPatch { role: Some(Role::DealerPrincipal), ..Default::default() }).await.unwrap();
+                }
+                _ => db.delete_user(&admin, u.id).await.unwrap(),
+            }
+            assert!(matches!(db.authenticate(&pair.access_token).await, Err(Error::Unauthorized(_))), "{change}");
+            assert!(db.refresh(pair.refresh_token.expose()).await.is_err(), "{change}");
+        }
+    }
+
+    async fn tenant_a_gets_not_found_for_tenant_b(db: TestDb) {
+        let admin = db.admin().await;
+        let other = second_dealership(&db).await;
+        let theirs = db.add_user(&admin, "boss@othermotors.com", Role::DealerPrincipal, Some(other.id)).await;
+        let their_manager = db.add_user(&admin, "fi@othermotors.com", Role::FiManager, Some(other.id)).await;
+        let principal = db.principal_of_premium().await;
+        let manager = db.manager_of_premium().await;
+        for caller in [&principal, &manager] {
+            for id in [theirs.id, their_manager.id, admin.user_id()] {
+                assert!(matches!(db.get_user(caller, id).await, Err(Error::NotFound)));
+                let patch = UserPatch { full_name: Some(name("Hacked")), ..Default::default() };
+                assert!(matches!(db.update_user(caller, id, patch).await, Err(Error::NotFound)));
+                assert!(matches!(db.delete_user(caller, id).await, Err(Error::NotFound)));
+            }
+            assert!(matches!(db.get_dealership(caller, other.id).await, Err(Error::NotFound)));
+            let patch = DealershipPatch { is_active: Some(false), ..Default::default() };
+            assert!(matches!(db.update_dealership(caller, other.id, patch).await, Err(Error::NotFound)));
+            assert!(matches!(db.delete_dealership(caller, other.id).await, Err(Error::NotFound)));
+        }
+        // Nothing changed in the other dealership.
+        assert_eq!(db.get_user(&admin, theirs.id).await.unwrap().full_name, "Test Person");
+        assert!(db.get_dealership(&admin, other.id).await.unwrap().is_active);
+        // Lists hold only the visible set.
+        let seen: HashSet<_> = db.list_users(&principal, &UserFilter::default(), PageRequest::default()).await.unwrap()
+            .items.into_iter().map(|u| u.email.into_string()).collect();
+        assert_eq!(seen, HashSet::from(["principal@premiumauto.com".to_string(), "manager@premiumauto.com".to_string()]));
+        let mine = db.list_users(&manager, &UserFilter::default(), PageRequest::default()).await.unwrap();
+        assert_eq!(mine.total, 1);
+        assert_eq!(mine.items[0].id, manager.user_id());
+        let dealerships = db.list_dealerships(&principal, PageRequest::default()).await.unwrap();
+        assert_eq!(dealerships.total, 1);
+        assert_eq!(dealerships.items[0].id, principal.dealership_id().unwrap());
+        assert_eq!(db.list_dealerships(&admin, PageRequest::default()).await.unwrap().total, 2);
+    }
+
+    async fn principal_manages_own_dealership_only(db: TestDb) {
+        let principal = db.principal_of_premium().await;
+        let own = principal.dealership_id().unwrap();
+        let other = second_dealership(&db).await;
+        // Creates an F&I manager in their own dealership, by default.
+        let fi = db.add_user(&principal, "new.fi@premiumauto.com", Role::FiManager, None).await;
+        assert_eq!(fi.dealership_id, Some(own));
+        let new = |email: &str, role, d| adam_core::NewUser {
+            email: Email::parse(email).unwrap(),
+            password: db.password_policy().check(PASSWORD.into()).unwrap(),
+            full_name: name("X"),
+            role,
+            dealership_id: d,
+        };
+        let err = db.create_user(&principal, new("admin2@x.com", Role::SystemAdmin, None)).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)));
+        let err = db.create_user(&principal, new("fi2@x.com", Role::FiManager, Some(other.id))).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)));
+        // May promote, deactivate; may not make an admin or move to another dealership.
+        db.update_user(&principal, fi.id, UserPatch { role: Some(Role::DealerPrincipal), ..Default::default() }).await.unwrap();
+        let err = db.update_user(&principal, fi.id, UserPatch { role: Some(Role::SystemAdmin), dealership_id: Some(None), ..Default::default() }).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)));
+        let err = db.update_user(&principal, fi.id, UserPatch { dealership_id: Some(Some(other.id)), ..Default::default() }).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)));
+        assert!(matches!(db.delete_user(&principal, fi.id).await, Err(Error::Forbidden(_))));
+        let after = db.update_user(&principal, fi.id, UserPatch { is_active: Some(false), ..Default::default() }).await.unwrap();
+        assert!(!after.is_active);
+        assert_eq!(after.role, Role::DealerPrincipal);
+        assert_eq!(after.dealership_id, Some(own));
+        // Dealerships: sees its own, may not change it.
+        let err = db.update_dealership(&principal, own, DealershipPatch { name: Some(name("Mine")), ..Default::default() }).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)));
+        assert!(matches!(db.create_dealership(&principal, NewDealership { name: name("Mine") }).await, Err(Error::Forbidden(_))));
+    }
+
+    async fn manager_changes_only_own_name_and_password(db: TestDb) {
+        let manager = db.manager_of_premium().await;
+        let me = manager.user_id();
+        let renamed = db.update_user(&manager, me, UserPatch { full_name: Some(name("Fiona Manager")), ..Default::default() }).await.unwrap();
+        assert_eq!(renamed.full_name, "Fiona Manager");
+        for patch in [
+            UserPatch { role: Some(Role::DealerPrincipal), ..Default::default() },
+            UserPatch { email: Some(Email::parse("me@else.com").unwrap()), ..Default::default() },
+            UserPatch { is_active: Some(false), ..Default::default() },
+        ] {
+            assert!(matches!(db.update_user(&manager, me, patch).await, Err(Error::Forbidden(_))));
+        }
+        let new_pw = || Some(db.password_policy().check("a fresh long passphrase".into()).unwrap());
+        // Own password: current password required and checked.
+        let err = db.update_user(&manager, me, UserPatch { password: new_pw(), ..Default::default() }).await.unwrap_err();
+        assert!(matches!(err, Error::Invalid { field: "current_password", .. }));
+        let err = db.update_user(&manager, me, UserPatch { password: new_pw(), current_password: Some("wrong".into()), ..Default::default() }).await.unwrap_err();
+        assert!(matches!(err, Error::Invalid { field: "current_password", .. }));
+        db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let other_session = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        db.update_user(&manager, me, UserPatch { password: new_pw(), current_password: Some("Manager123!".into()), ..Default::default() }).await.unwrap();
+        assert!(matches!(db.login("manager@premiumauto.com", "Manager123!").await, Err(Error::InvalidCredentials)));
+        db.login("manager@premiumauto.com", "a fresh long passphrase").await.unwrap();
+        // The other sessions end; the one that changed the password goes on.
+        assert!(db.authenticate(&other_session.access_token).await.is_err());
+        db.me(&manager).await.unwrap();
+        assert_eq!(db.store().revoke_sessions(me, Revoke::Nothing, chrono::Utc::now()).await.unwrap(), 0);
+    }
+
+    async fn last_active_admin_stays(db: TestDb) {
+        let admin = db.admin().await;
+        let me = admin.user_id();
+        let premium = admin_dealership(&db).await;
+        for patch in [
+            UserPatch { is_active: Some(false), ..Default::default() },
+            UserPatch { role: Some(Role::DealerPrincipal), dealership_id: Some(Some(premium)), ..Default::default() },
+        ] {
+            assert!(matches!(db.update_user(&admin, me, patch).await, Err(Error::Conflict(_))));
+        }
+        assert!(matches!(db.delete_user(&admin, me).await, Err(Error::Conflict(_))));
+        assert!(db.get_user(&admin, me).await.unwrap().is_active);
+        // With a second admin, one of them may go.
+        let second = db.add_user(&admin, "second.admin@avataradam.com", Role::SystemAdmin, None).await;
+        db.update_user(&admin, second.id, UserPatch { is_active: Some(false), ..Default::default() }).await.unwrap();
+        assert!(matches!(db.delete_user(&admin, me).await, Err(Error::Conflict(_))));
+        db.update_user(&admin, second.id, UserPatch { is_active: Some(true), ..Default::default() }).await.unwrap();
+        db.delete_user(&admin, second.id).await.unwrap();
+    }
+
+    async fn concurrent_demotions_leave_one_admin(db: TestDb) {
+        let admin = db.admin().await;
+        let second = db.add_user(&admin, "second.admin@avataradam.com", Role::SystemAdmin, None).await;
+        let tasks: Vec<_> = [admin.user_id(), second.id]
+            .into_iter()
+            .map(|id| {
+                let adam = db.adam.clone();
+                let admin = admin.clone();
+                tokio::spawn(async move {
+                    adam.update_user(&admin, id, UserPatch { is_active: Some(false), ..Default::default() }).await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(Error::Conflict(_)) => {}
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!(ok, 1);
+        let admins = db.list_users(&admin, &UserFilter { role: Some(Role::SystemAdmin), q: None }, PageRequest::default()).await.unwrap();
+        assert_eq!(admins.items.iter().filter(|u| u.is_active).count(), 1);
+    }
+
+    async fn emails_are_unique_whatever_their_case(db: TestDb) {
+        let admin = db.admin().await;
+        let err = db.create_user(&admin, adam_core::NewUser {
+            email: Email::parse("Manager@PremiumAuto.com").unwrap(),
+            password: db.password_policy().check(PASSWORD.into()).unwrap(),
+            full_name: name("Dup"),
+            role: Role::SystemAdmin,
+            dealership_id: None,
+        }).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)));
+        let principal = db.principal_of_premium().await;
+        let err = db.update_user(&admin, principal.user_id(), UserPatch { email: Some(Email::parse("MANAGER@premiumauto.com").unwrap()), ..Default::default() }).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)));
+        assert_eq!(db.get_user(&admin, principal.user_id()).await.unwrap().email.as_str(), "principal@premiumauto.com");
+    }
+
+    async fn dealerships_lifecycle(db: TestDb) {
+        let admin = db.admin().await;
+        let other = second_dealership(&db).await;
+        let err = db.create_dealership(&admin, NewDealership { name: name("other MOTORS") }).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)));
+        let u = db.add_user(&admin, "x@othermotors.com", Role::FiManager, Some(other.id)).await;
+        let pair = db.login("x@othermotors.com", PASSWORD).await.unwrap();
+        assert!(matches!(db.delete_dealership(&admin, other.id).await, Err(Error::Conflict(_))));
+        // Deactivation: no sign-in, no refresh, tokens dead.
+        let off = db.update_dealership(&admin, other.id, DealershipPatch { is_active: Some(false), ..Default::default() }).await.unwrap();
+        assert!(!off.is_active);
+        assert!(matches!(db.login("x@othermotors.com", PASSWORD).await, Err(Error::InvalidCredentials)));
+        assert!(db.refresh(pair.refresh_token.expose()).await.is_err());
+        assert!(db.authenticate(&pair.access_token).await.is_err());
+        db.delete_user(&admin, u.id).await.unwrap();
+        db.delete_dealership(&admin, other.id).await.unwrap();
+        assert!(matches!(db.get_dealership(&admin, other.id).await, Err(Error::NotFound)));
+        assert!(matches!(db.delete_dealership(&admin, other.id).await, Err(Error::NotFound)));
+    }
+
+    async fn bad_references_change_nothing(db: TestDb) {
+        let admin = db.admin().await;
+        let manager = db.manager_of_premium().await;
+        let missing = adam_core::DealershipId::new();
+        let err = db.update_user(&admin, manager.user_id(), UserPatch {
+            full_name: Some(name("Changed")),
+            dealership_id: Some(Some(missing)),
+            ..Default::default()
+        }).await.unwrap_err();
+        assert!(matches!(err, Error::Invalid { field: "dealership_id", .. }));
+        let err = db.update_user(&admin, manager.user_id(), UserPatch { dealership_id: Some(None), ..Default::default() }).await.unwrap_err();
+        assert!(matches!(err, Error::Invalid { field: "dealership_id", .. }));
+        let unchanged = db.get_user(&admin, manager.user_id()).await.unwrap();
+        assert_eq!(unchanged.full_name, "F&I Manager");
+        assert!(matches!(db.get_user(&admin, adam_core::UserId::new()).await, Err(Error::NotFound)));
+        // A promotion to system admin clears the dealership.
+        let promoted = db.update_user(&admin, manager.user_id(), UserPatch { role: Some(Role::SystemAdmin), ..Default::default() }).await.unwrap();
+        assert_eq!(promoted.dealership_id, None);
+    }
+
+    async fn listing_filters_searches_and_pages(db: TestDb) {
+        let admin = db.admin().await;
+        let premium = admin_dealership(&db).await;
+        for i in 0..12 {
+            db.add_user(&admin, &format!("sales{i:02}@premiumauto.com"), Role::FiManager, Some(premium)).await;
+        }
+        let fi = UserFilter { role: Some(Role::FiManager), q: None };
+        let page = db.list_users(&admin, &fi, PageRequest::new(Some(5), Some(10)).unwrap()).await.unwrap();
+        assert_eq!(page.total, 13);
+        assert_eq!(page.items.len(), 3);
+        assert_eq!((page.limit, page.offset), (5, 10));
+        let q = UserFilter { role: None, q: Some("SALES0".into()) };
+        assert_eq!(db.list_users(&admin, &q, PageRequest::default()).await.unwrap().total, 10);
+        let by_name = UserFilter { role: None, q: Some("f&i man".into()) };
+        assert_eq!(db.list_users(&admin, &by_name, PageRequest::default()).await.unwrap().total, 1);
+        // Wildcards in the search are literal.
+        let wild = UserFilter { role: None, q: Some("%".into()) };
+        assert_eq!(db.list_users(&admin, &wild, PageRequest::default()).await.unwrap().total, 0);
+        let sql = UserFilter { role: None, q: Some("' OR 1=1 --".into()) };
+        assert_eq!(db.list_users(&admin, &sql, PageRequest::default()).await.unwrap().total, 0);
+    }
+
+    async fn weak_hashes_are_upgraded_on_login(db: TestDb) {
+        let admin = db.admin().await;
+        let weak = adam_core::hashing::PasswordHasher::new(
+            adam_core::hashing::HashCost { memory_kib: 4096, iterations: 1, parallelism: 1 }, 1).unwrap();
+        let hash = weak.hash(&db.password_policy().check(PASSWORD.into()).unwrap()).await.unwrap();
+        let manager = db.manager_of_premium().await;
+        db.store().set_password_hash(manager.user_id(), &hash).await.unwrap();
+        db.login("manager@premiumauto.com", PASSWORD).await.unwrap();
+        let stored = db.store().password_hash(manager.user_id()).await.unwrap().unwrap();
+        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+        db.login("manager@premiumauto.com", PASSWORD).await.unwrap();
+        let _ = admin;
+    }
+
+    async fn migrations_go_down_and_up(db: TestDb) {
+        let status = db.migration_status().await.unwrap();
+        assert!(!status.is_empty() && status.iter().all(|m| m.applied));
+        let reverted = db.migrate_down().await.unwrap();
+        assert_eq!(reverted, Some(status.last().unwrap().version));
+        assert!(!db.migration_status().await.unwrap().last().unwrap().applied);
+        assert!(db.login("admin@avataradam.com", "Admin123!@#").await.is_err());
+        let applied = db.migrate_up().await.unwrap();
+        assert_eq!(applied, vec![status.last().unwrap().version]);
+        db.seed().await.unwrap();
+        db.login("admin@avataradam.com", "Admin123!@#").await.unwrap();
+    }
+}
+
+async fn admin_dealership(db: &TestDb) -> adam_core::DealershipId {
+    db.principal_of_premium().await.dealership_id().unwrap()
+}
