@@ -1,1 +1,164 @@
-fn main() {}
+//! `adam-server`: serve the API, run migrations, seed the contract's accounts.
+
+use std::process::ExitCode;
+
+use adam_core::Adam;
+use adam_server::Config;
+use clap::{Parser, Subcommand};
+
+/// Sign-in, roles and tenancy for dealership staff: the Adam REST server.
+///
+/// Configuration comes from the environment and from a `.env` file in the working directory
+/// (DATABASE_URL, SECRET_KEY, HOST, PORT, ACCESS_TOKEN_EXPIRE_MINUTES, REFRESH_TOKEN_EXPIRE_DAYS,
+/// BACKEND_CORS_ORIGINS, PASSWORD_MIN_LENGTH, DEBUG).
+#[derive(Debug, Parser)]
+#[command(name = "adam-server", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending migrations, then serve the API (the default).
+    Serve(ServeArgs),
+    /// Apply (up, the default), revert the last (down) or list (status) migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+    /// Create the seed dealership and accounts where missing; running it again changes nothing.
+    Seed,
+}
+
+#[derive(Debug, Default, clap::Args)]
+struct ServeArgs {
+    /// Do not apply pending migrations before serving.
+    #[arg(long)]
+    no_migrate: bool,
+    /// Also create the seed dealership and accounts where missing.
+    #[arg(long)]
+    seed: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the last applied migration.
+    Down,
+    /// List migrations, applied and pending.
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("adam-server: .env: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("adam-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.debug);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("adam-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(
+        cli.command.unwrap_or(Command::Serve(ServeArgs::default())),
+        config,
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("adam-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(debug: bool) {
+    let default = if debug {
+        "debug,sqlx=info,hyper=info"
+    } else {
+        "info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+async fn run(command: Command, config: Config) -> Result<(), String> {
+    let settings = config.settings().map_err(|e| e.to_string())?;
+    let key = config.signing_key().map_err(|e| e.to_string())?;
+    let adam = Adam::connect(&config.database_url, key, settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let one_line = |e: adam_core::Error| e.to_string().replace('\n', " ");
+    match command {
+        Command::Migrate { action } => match action.unwrap_or(MigrateAction::Up) {
+            MigrateAction::Up => {
+                let applied = adam.migrate_up().await.map_err(one_line)?;
+                println!("applied {} migration(s) {:?}", applied.len(), applied);
+            }
+            MigrateAction::Down => match adam.migrate_down().await.map_err(one_line)? {
+                Some(v) => println!("reverted migration {v}"),
+                None => println!("no migration to revert"),
+            },
+            MigrateAction::Status => {
+                for m in adam.migration_status().await.map_err(one_line)? {
+                    let state = if m.applied { "applied" } else { "pending" };
+                    println!("{:<16} {:<8} {}", m.version, state, m.description);
+                }
+            }
+        },
+        Command::Seed => {
+            let report = adam.seed().await.map_err(one_line)?;
+            println!(
+                "seeded: dealership {}, {} account(s) created {:?}",
+                if report.dealership_created {
+                    "created"
+                } else {
+                    "present"
+                },
+                report.users_created.len(),
+                report.users_created
+            );
+        }
+        Command::Serve(args) => {
+            if !args.no_migrate {
+                let applied = adam.migrate_up().await.map_err(one_line)?;
+                if !applied.is_empty() {
+                    tracing::info!(?applied, "applied migrations");
+                }
+            }
+            if args.seed {
+                let report = adam.seed().await.map_err(one_line)?;
+                tracing::info!(created = ?report.users_created, "seed data present");
+            }
+            let (acceptor, addr) = adam_server::bind(&config)
+                .await
+                .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+            tracing::info!("listening on http://{addr} (docs at http://{addr}/api/v1/docs)");
+            adam_server::serve(acceptor, adam, &config, adam_server::shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! `/auth`: sign-in, refresh, sign-out, and the caller's profile.
+
+use adam_core::Adam;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::schema::{LoginRequest, RefreshRequest, TokenPairOut, UserOut};
+use super::strict::Strict;
+use super::{ApiTags, BearerAuth};
+use crate::error::ApiError;
+
+/// Sign-in and sessions.
+#[derive(Debug)]
+pub(crate) struct AuthApi {
+    pub(crate) adam: Adam,
+}
+
+/// An answer with no body.
+#[derive(ApiResponse)]
+pub(crate) enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+#[OpenApi(prefix_path = "/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Sign in
+    ///
+    /// Exchanges email and password for a token pair. Unknown email, wrong password and inactive
+    /// account all answer 401 "Incorrect email or password".
+    #[oai(path = "/login", method = "post")]
+    async fn login(
+        &self,
+        body: Json<Strict<LoginRequest>>,
+    ) -> Result<Json<TokenPairOut>, ApiError> {
+        let pair = self
+            .adam
+            .login(&body.0 .0.email, &body.0 .0.password)
+            .await?;
+        Ok(Json(pair.into()))
+    }
+
+    /// Refresh tokens
+    ///
+    /// Spends the refresh token and returns a new pair of the same session. Presenting a spent
+    /// token again revokes the whole session (401).
+    #[oai(path = "/refresh", method = "post")]
+    async fn refresh(
+        &self,
+        body: Json<Strict<RefreshRequest>>,
+    ) -> Result<Json<TokenPairOut>, ApiError> {
+        let pair = self.adam.refresh(&body.0 .0.refresh_token).await?;
+        Ok(Json(pair.into()))
+    }
+
+    /// Sign out
+    ///
+    /// Revokes the session of the refresh token. An unknown token also answers 204.
+    #[oai(path = "/logout", method = "post")]
+    async fn logout(&self, body: Json<Strict<RefreshRequest>>) -> Result<NoContent, ApiError> {
+        self.adam.logout(&body.0 .0.refresh_token).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Sign out everywhere
+    ///
+    /// Revokes every session of the caller; their access tokens stop working at once.
+    #[oai(path = "/logout-all", method = "post")]
+    async fn logout_all(&self, auth: BearerAuth) -> Result<NoContent, ApiError> {
+        self.adam.logout_all(&auth.0).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// My profile
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, auth: BearerAuth) -> Result<Json<UserOut>, ApiError> {
+        Ok(Json(self.adam.me(&auth.0).await?.into()))
+    }
+}

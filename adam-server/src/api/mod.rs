@@ -1,0 +1,61 @@
+//! The REST API under `/api/v1`: one `#[OpenApi]` impl per resource.
+
+use adam_core::{Adam, Principal};
+use poem::Request;
+use poem_openapi::auth::Bearer;
+use poem_openapi::{OpenApiService, SecurityScheme, Tags};
+
+mod auth;
+mod dealerships;
+pub mod schema;
+mod strict;
+mod users;
+
+pub(crate) use auth::AuthApi;
+pub(crate) use dealerships::DealershipsApi;
+pub(crate) use users::UsersApi;
+
+/// Groups of operations in the documentation.
+#[derive(Tags)]
+pub(crate) enum ApiTags {
+    /// Sign-in, token refresh and sign-out.
+    Auth,
+    /// Users, within the caller's dealership (or all, for system admins).
+    Users,
+    /// Dealerships: everyone sees their own; system admins manage all.
+    Dealerships,
+}
+
+/// An access token from `/auth/login` or `/auth/refresh`, checked against the live session on
+/// every request.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
+pub(crate) struct BearerAuth(Principal);
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    let adam = req
+        .data::<Adam>()
+        .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
+    adam.authenticate(&bearer.token)
+        .await
+        .map_err(crate::error::to_poem)
+}
+
+/// The OpenAPI service of all resources, served under `/api/v1`.
+pub(crate) fn service(adam: &Adam) -> OpenApiService<(AuthApi, UsersApi, DealershipsApi), ()> {
+    OpenApiService::new(
+        (
+            AuthApi { adam: adam.clone() },
+            UsersApi { adam: adam.clone() },
+            DealershipsApi { adam: adam.clone() },
+        ),
+        "Adam",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Sign-in, roles and tenancy for dealership staff. Sign in with `POST /auth/login`, then \
+         send the access token as `Authorization: Bearer <token>`. Errors are \
+         `application/problem+json` (RFC 9457).",
+    )
+    .server("/api/v1")
+}

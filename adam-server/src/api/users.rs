@@ -1,0 +1,108 @@
+//! `/users`: the users the caller can see.
+
+use adam_core::{Adam, PageRequest, UserFilter};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use uuid::Uuid;
+
+use super::auth::NoContent;
+use super::schema::{RoleDto, UserCreate, UserOut, UserPage, UserUpdate};
+use super::strict::Strict;
+use super::{ApiTags, BearerAuth};
+use crate::error::ApiError;
+
+/// User management.
+#[derive(Debug)]
+pub(crate) struct UsersApi {
+    pub(crate) adam: Adam,
+}
+
+/// A created user.
+#[derive(ApiResponse)]
+pub(crate) enum Created {
+    /// The user was created.
+    #[oai(status = 201)]
+    Created(Json<UserOut>),
+}
+
+#[OpenApi(prefix_path = "/users", tag = "ApiTags::Users")]
+impl UsersApi {
+    /// List users
+    ///
+    /// Only the caller's visible set: everyone for a system admin, their dealership for a dealer
+    /// principal, themself for an F&I manager. Sorted by email.
+    #[oai(path = "/", method = "get")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        /// Page size, 1 to 100 (default 50).
+        limit: Query<Option<i64>>,
+        /// Users to skip (default 0).
+        offset: Query<Option<i64>>,
+        /// Only users of this role.
+        role: Query<Option<RoleDto>>,
+        /// Only users whose email or name contains this text, ignoring case.
+        q: Query<Option<String>>,
+    ) -> Result<Json<UserPage>, ApiError> {
+        let page = PageRequest::new(limit.0, offset.0)?;
+        let filter = UserFilter {
+            role: role.0.map(Into::into),
+            q: q.0,
+        };
+        Ok(Json(
+            self.adam.list_users(&auth.0, &filter, page).await?.into(),
+        ))
+    }
+
+    /// Create a user
+    ///
+    /// System admins create any user; dealer principals create principals and F&I managers of
+    /// their own dealership.
+    #[oai(path = "/", method = "post")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        body: Json<Strict<UserCreate>>,
+    ) -> Result<Created, ApiError> {
+        let new = body.0 .0.into_core(self.adam.password_policy())?;
+        let user = self.adam.create_user(&auth.0, new).await?;
+        Ok(Created::Created(Json(user.into())))
+    }
+
+    /// Get a user
+    #[oai(path = "/:id", method = "get")]
+    async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Json<UserOut>, ApiError> {
+        Ok(Json(self.adam.get_user(&auth.0, id.0.into()).await?.into()))
+    }
+
+    /// Update a user
+    ///
+    /// System admins change anything; dealer principals change principals and F&I managers of
+    /// their dealership (never making a system admin or moving them elsewhere); F&I managers change
+    /// their own `full_name` and, with `current_password`, their own password.
+    #[oai(path = "/:id", method = "patch")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<Strict<UserUpdate>>,
+    ) -> Result<Json<UserOut>, ApiError> {
+        let patch = body.0 .0.into_core(self.adam.password_policy())?;
+        Ok(Json(
+            self.adam
+                .update_user(&auth.0, id.0.into(), patch)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Delete a user
+    ///
+    /// System admins only. The last active system admin cannot be deleted (409).
+    #[oai(path = "/:id", method = "delete")]
+    async fn delete(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent, ApiError> {
+        self.adam.delete_user(&auth.0, id.0.into()).await?;
+        Ok(NoContent::Done)
+    }
+}

@@ -1,0 +1,411 @@
+//! Configuration from the environment (and `.env`), validated once at start-up.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use adam_core::store::Engine;
+use adam_core::tokens::SigningKey;
+use adam_core::{PasswordPolicy, Settings};
+
+/// A configuration value that stops start-up; its `Display` is the one line the user sees.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    /// The variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn bad(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        reason: reason.into(),
+    }
+}
+
+/// Where the token signing key comes from.
+#[derive(Clone)]
+pub enum SecretSource {
+    /// `SECRET_KEY` was given.
+    Given(String),
+    /// Not given: kept in (or generated into) this file beside the SQLite database.
+    File(PathBuf),
+    /// Not given, in-memory SQLite: a fresh key for this process only.
+    Ephemeral,
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Given(_) => f.write_str("Given(<redacted>)"),
+            Self::File(p) => write!(f, "File({})", p.display()),
+            Self::Ephemeral => f.write_str("Ephemeral"),
+        }
+    }
+}
+
+/// Everything `adam-server` reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`.
+    pub database_url: String,
+    /// `SECRET_KEY`, or where to keep a generated one.
+    pub secret: SecretSource,
+    /// `HOST`.
+    pub host: IpAddr,
+    /// `PORT`.
+    pub port: u16,
+    /// `ACCESS_TOKEN_EXPIRE_MINUTES`.
+    pub access_token_expire_minutes: i64,
+    /// `REFRESH_TOKEN_EXPIRE_DAYS`.
+    pub refresh_token_expire_days: i64,
+    /// `BACKEND_CORS_ORIGINS`.
+    pub cors_origins: Vec<String>,
+    /// `PASSWORD_MIN_LENGTH`.
+    pub password_min_length: usize,
+    /// `DEBUG`.
+    pub debug: bool,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let debug = match var("DEBUG") {
+            None => false,
+            Some(v) => parse_bool(&v).ok_or_else(|| bad("DEBUG", "must be true or false"))?,
+        };
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://adam.db".into());
+        let engine = Engine::of_url(&database_url).map_err(|_| {
+            bad(
+                "DATABASE_URL",
+                "must start with postgres://, postgresql:// or sqlite:",
+            )
+        })?;
+        if engine == Engine::Postgres {
+            url_host_check(&database_url)?;
+        }
+        let secret = match var("SECRET_KEY") {
+            Some(key) => {
+                if key.len() < adam_core::tokens::MIN_SECRET_LEN && !debug {
+                    return Err(bad(
+                        "SECRET_KEY",
+                        "must be at least 32 bytes (a shorter key is allowed only with DEBUG=true)",
+                    ));
+                }
+                SecretSource::Given(key)
+            }
+            None => match engine {
+                Engine::Postgres => {
+                    return Err(bad(
+                        "SECRET_KEY",
+                        "is required with PostgreSQL, so that every server shares it",
+                    ))
+                }
+                Engine::Sqlite => match sqlite_path(&database_url) {
+                    Some(db) => SecretSource::File(key_path_beside(&db)),
+                    None => SecretSource::Ephemeral,
+                },
+            },
+        };
+        let host = match var("HOST") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(h) => h
+                .trim()
+                .parse()
+                .map_err(|_| bad("HOST", "must be an IP address such as 127.0.0.1 or 0.0.0.0"))?,
+        };
+        let port = match var("PORT") {
+            None => 8000,
+            Some(p) => p
+                .trim()
+                .parse()
+                .map_err(|_| bad("PORT", "must be a number from 0 to 65535"))?,
+        };
+        let positive = |name: &'static str, default: i64, max: i64| -> Result<i64, ConfigError> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<i64>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(n),
+                    _ => Err(bad(name, format!("must be a whole number from 1 to {max}"))),
+                },
+            }
+        };
+        let access_token_expire_minutes = positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30, 24 * 60)?;
+        let refresh_token_expire_days = positive("REFRESH_TOKEN_EXPIRE_DAYS", 7, 365)?;
+        let password_min_length = positive(
+            "PASSWORD_MIN_LENGTH",
+            PasswordPolicy::MIN_LEN_FLOOR as i64,
+            PasswordPolicy::MAX_LEN as i64,
+        )? as usize;
+        if password_min_length < PasswordPolicy::MIN_LEN_FLOOR {
+            return Err(bad("PASSWORD_MIN_LENGTH", "must be at least 8"));
+        }
+        let cors_origins = var("BACKEND_CORS_ORIGINS")
+            .map(|v| parse_origins(&v))
+            .transpose()?
+            .unwrap_or_default();
+        Ok(Self {
+            database_url,
+            secret,
+            host,
+            port,
+            access_token_expire_minutes,
+            refresh_token_expire_days,
+            cors_origins,
+            password_min_length,
+            debug,
+        })
+    }
+
+    /// The engine settings this configuration asks for.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let password_policy = PasswordPolicy::new(self.password_min_length)
+            .map_err(|e| bad("PASSWORD_MIN_LENGTH", e.to_string()))?;
+        Ok(Settings {
+            access_token_ttl: chrono::Duration::minutes(self.access_token_expire_minutes),
+            refresh_token_ttl: chrono::Duration::days(self.refresh_token_expire_days),
+            password_policy,
+            ..Settings::default()
+        })
+    }
+
+    /// The signing key: given, read from its file, or generated into it (0600) on first start.
+    pub fn signing_key(&self) -> Result<SigningKey, ConfigError> {
+        let make = |bytes: &[u8]| {
+            if self.debug {
+                SigningKey::hs256_allow_short(bytes)
+            } else {
+                SigningKey::hs256(bytes)
+            }
+            .map_err(|e| bad("SECRET_KEY", e.to_string()))
+        };
+        match &self.secret {
+            SecretSource::Given(key) => make(key.as_bytes()),
+            SecretSource::Ephemeral => {
+                tracing::warn!(
+                    "SECRET_KEY is not set: using a key for this process only (in-memory database)"
+                );
+                make(generate_secret().as_bytes())
+            }
+            SecretSource::File(path) => make(load_or_create_key(path)?.as_bytes()),
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn url_host_check(url: &str) -> Result<(), ConfigError> {
+    // `postgres://` followed by something: the driver reports finer errors when it connects.
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or_default();
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return Err(bad("DATABASE_URL", "is not a valid PostgreSQL URL"));
+    }
+    Ok(())
+}
+
+fn parse_origins(v: &str) -> Result<Vec<String>, ConfigError> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let o = o.trim_end_matches('/');
+            let ok = (o.starts_with("http://") || o.starts_with("https://"))
+                && !o.contains(char::is_whitespace)
+                && o.split_once("://")
+                    .is_some_and(|(_, h)| !h.is_empty() && !h.contains('/'));
+            if ok {
+                Ok(o.to_owned())
+            } else {
+                Err(bad(
+                    "BACKEND_CORS_ORIGINS",
+                    format!("{o:?} is not an origin such as https://app.example.com"),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// The file path of a SQLite URL, or `None` for an in-memory database.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || url.contains("mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+fn key_path_beside(db: &Path) -> PathBuf {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".secret_key");
+    db.with_file_name(name)
+}
+
+fn generate_secret() -> String {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 48];
+    rand_core::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn load_or_create_key(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Write;
+    match std::fs::read_to_string(path) {
+        Ok(k) if !k.trim().is_empty() => return Ok(k.trim().to_owned()),
+        Ok(_) => {
+            return Err(bad(
+                "SECRET_KEY",
+                format!("key file {} is empty", path.display()),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(bad(
+                "SECRET_KEY",
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        }
+    }
+    let key = generate_secret();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options
+        .open(path)
+        .and_then(|mut f| f.write_all(key.as_bytes()).and_then(|()| f.sync_all()));
+    match written {
+        Ok(()) => {
+            tracing::warn!(
+                path = %path.display(),
+                "SECRET_KEY is not set: generated one and kept it beside the database; set SECRET_KEY in production"
+            );
+            Ok(key)
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_key(path),
+        Err(e) => Err(bad(
+            "SECRET_KEY",
+            format!("cannot create {}: {e}", path.display()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database_url, "sqlite://adam.db");
+        assert_eq!((c.host.to_string().as_str(), c.port), ("127.0.0.1", 8000));
+        assert_eq!(
+            (c.access_token_expire_minutes, c.refresh_token_expire_days),
+            (30, 7)
+        );
+        assert_eq!(c.password_min_length, 8);
+        assert!(c.cors_origins.is_empty() && !c.debug);
+        assert!(
+            matches!(c.secret, SecretSource::File(ref p) if p == Path::new("adam.db.secret_key"))
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (k, v) in [
+            ("DATABASE_URL", "mysql://x"),
+            ("DATABASE_URL", "not a url"),
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("HOST", "local host"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
+            ("REFRESH_TOKEN_EXPIRE_DAYS", "0"),
+            ("PASSWORD_MIN_LENGTH", "4"),
+            ("DEBUG", "maybe"),
+            ("BACKEND_CORS_ORIGINS", "app.example.com"),
+            ("SECRET_KEY", "short"),
+        ] {
+            let err = config(&[(k, v)]).expect_err(k);
+            assert_eq!(err.variable, k, "{k}={v}: {err}");
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn postgres_requires_a_secret_and_short_keys_need_debug() {
+        let err = config(&[("DATABASE_URL", "postgres://u@h/db")]).unwrap_err();
+        assert_eq!(err.variable, "SECRET_KEY");
+        assert!(config(&[("SECRET_KEY", "short"), ("DEBUG", "true")]).is_ok());
+        let c = config(&[(
+            "BACKEND_CORS_ORIGINS",
+            "https://a.example.com, http://localhost:5173/",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            vec!["https://a.example.com", "http://localhost:5173"]
+        );
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://adam.db"),
+            Some(PathBuf::from("adam.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/adam.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/adam.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn generated_key_is_private_and_reused() {
+        let dir = std::env::temp_dir().join(format!("adam-key-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("x.db");
+        let c = config(&[("DATABASE_URL", &format!("sqlite://{}", db.display()))]).unwrap();
+        let k1 = c.signing_key().unwrap();
+        let k2 = c.signing_key().unwrap();
+        assert_eq!(k1.kid(), k2.kid());
+        let path = dir.join("x.db.secret_key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

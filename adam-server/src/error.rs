@@ -1,0 +1,162 @@
+//! Errors as RFC 9457 problem documents: the one place that decides every status code.
+
+use adam_core::Error;
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI naming the kind of problem; `about:blank` when the status says it all.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// The status's short description.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong, for a person; names the field for invalid input.
+    pub detail: String,
+}
+
+impl Problem {
+    /// A problem for `status` with `detail`.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+        }
+    }
+}
+
+const BEARER: &str = "Bearer";
+
+/// Every error answer of the API.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed: bad JSON, a missing or mistyped field, a bad parameter.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(
+        Json<Problem>,
+        /// Always `Bearer`.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// The caller can see the resource but may not do this.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource in the caller's visible set.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request conflicts with the current state (duplicate email, last admin, dealership in use).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The body is larger than 64 KiB.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// A field is invalid; `detail` names it.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Something failed on our side; details are in the server log.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The database is unavailable; try again shortly.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl ApiError {
+    /// The answer for `status` with `detail`.
+    pub fn from_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        let p = Json(Problem::new(status, detail));
+        match status.as_u16() {
+            400 => Self::BadRequest(p),
+            401 => Self::Unauthorized(p, BEARER.into()),
+            403 => Self::Forbidden(p),
+            404 => Self::NotFound(p),
+            409 => Self::Conflict(p),
+            413 => Self::PayloadTooLarge(p),
+            422 => Self::Unprocessable(p),
+            503 => Self::Unavailable(p),
+            _ => Self::Internal(p),
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = status_of(&e);
+        let detail = match &e {
+            Error::Storage(_) | Error::Migration(_) | Error::Internal(_) | Error::Config(_) => {
+                // 5xx details go to the log, never to the client.
+                tracing::error!(error = %e, "request failed");
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    "the database is unavailable".to_owned()
+                } else {
+                    "internal error".to_owned()
+                }
+            }
+            Error::NotFound => "not found".to_owned(),
+            other => other.to_string(),
+        };
+        Self::from_status(status, detail)
+    }
+}
+
+/// The status for a core error.
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::InvalidCredentials | Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NotFound => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        e if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A core error as a poem error (for the security checker), rendered later by [`render`].
+pub fn to_poem(e: Error) -> poem::Error {
+    let status = status_of(&e);
+    let detail = match ApiError::from(e) {
+        ApiError::Unauthorized(p, _)
+        | ApiError::BadRequest(p)
+        | ApiError::Forbidden(p)
+        | ApiError::NotFound(p)
+        | ApiError::Conflict(p)
+        | ApiError::PayloadTooLarge(p)
+        | ApiError::Unprocessable(p)
+        | ApiError::Internal(p)
+        | ApiError::Unavailable(p) => p.0.detail,
+    };
+    poem::Error::from_string(detail, status)
+}
+
+/// Renders any error that escaped the handlers (routing, parsing, authentication, body limit) as
+/// problem+json, so every error answer of the server has the same shape.
+pub async fn render(err: poem::Error) -> Response {
+    let status = err.status();
+    let message = err.to_string();
+    let original = err.into_response();
+    // An `ApiError` returned by a handler arrives here already rendered: keep it whole.
+    if original.content_type() == Some("application/problem+json") {
+        return original;
+    }
+    let detail = if status.is_server_error() {
+        tracing::error!(error = %message, "request failed");
+        "internal error".to_owned()
+    } else {
+        message
+    };
+    let mut response = ApiError::from_status(status, detail).into_response();
+    // Statuses without a variant of their own (405, 415, …) keep their code.
+    response.set_status(status);
+    response
+}

@@ -1,0 +1,225 @@
+//! # adam-server
+//!
+//! The REST server of Adam: the contract's API over [`adam_core`], with OpenAPI docs, health
+//! checks, CORS, request logs and a body limit. `main.rs` only parses the command line.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adam_core::Adam;
+use poem::http::{HeaderValue, Method, StatusCode};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::{Cors, NormalizePath, TrailingSlash};
+use poem::web::{Data, Json};
+use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use tokio::io::AsyncReadExt;
+
+mod api;
+pub mod config;
+pub mod error;
+
+pub use config::{Config, ConfigError};
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// Builds the whole HTTP application for an engine and a configuration.
+pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
+    let api = api::service(&adam);
+    let route = Route::new()
+        .nest("/api/v1/docs", api.swagger_ui())
+        .nest("/api/v1/redoc", api.redoc())
+        .at("/api/v1/openapi.json", api.spec_endpoint())
+        .nest("/api/v1", api)
+        .at("/health", get(health))
+        .at("/ready", get(ready))
+        .data(adam);
+    // `/users/` (the contract's spelling) and `/users` reach the same operation.
+    let inner = route
+        .with(NormalizePath::new(TrailingSlash::Trim))
+        .around(limit_body)
+        .catch_all_error(error::render)
+        .map_to_response();
+    let with_cors = if config.cors_origins.is_empty() {
+        inner.boxed()
+    } else {
+        inner.with(cors(&config.cors_origins)).boxed()
+    };
+    with_cors.around(access_log)
+}
+
+fn cors(origins: &[String]) -> Cors {
+    Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers(["authorization", "content-type"])
+        .max_age(600)
+}
+
+/// Liveness: answers while the process runs.
+#[handler]
+fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: 200 when the database answers within two seconds, 503 otherwise.
+#[handler]
+async fn ready(Data(adam): Data<&Adam>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), adam.ready()).await {
+        Ok(Ok(())) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "database not ready");
+            not_ready()
+        }
+        Err(_) => {
+            tracing::warn!("database did not answer within 2 s");
+            not_ready()
+        }
+    }
+}
+
+fn not_ready() -> Response {
+    error::ApiError::from_status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the database is unavailable",
+    )
+    .into_response()
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`] with 413 before anything parses them: by
+/// `Content-Length` when given, by reading at most one byte too many otherwise.
+async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let too_large = || {
+        poem::Error::from_string(
+            "the request body is larger than 64 KiB",
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+    };
+    let declared = req
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(len) if len > MAX_BODY_BYTES => return Err(too_large()),
+        Some(_) => {}
+        None if req.header("transfer-encoding").is_some() => {
+            let mut buf = Vec::new();
+            req.take_body()
+                .into_async_read()
+                .take(MAX_BODY_BYTES + 1)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
+            if buf.len() as u64 > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            req.set_body(buf);
+        }
+        None => {}
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+/// One log line per request: method, path, status, latency and a request id (taken from a
+/// well-formed `X-Request-Id` or made up), echoed in the response. Never a body, query or header
+/// value that could hold a secret.
+async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let request_id = req
+        .header("x-request-id")
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut response = match ep.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    tracing::info!(
+        target: "adam_server::access",
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id,
+        "request"
+    );
+    Ok(response)
+}
+
+/// Binds the configured address; `PORT=0` picks a free port.
+pub async fn bind(config: &Config) -> std::io::Result<(impl Acceptor + 'static, SocketAddr)> {
+    let acceptor = TcpListener::bind(SocketAddr::new(config.host, config.port))
+        .into_acceptor()
+        .await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| std::io::Error::other("listener has no address"))?;
+    Ok((acceptor, addr))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
+pub async fn serve(
+    acceptor: impl Acceptor + 'static,
+    adam: Adam,
+    config: &Config,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let purge = {
+        let adam = adam.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                if let Err(e) = adam.purge_expired().await {
+                    tracing::warn!(error = %e, "purging expired refresh tokens failed");
+                }
+            }
+        })
+    };
+    let result = Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            app(adam.clone(), config),
+            shutdown,
+            Some(Duration::from_secs(30)),
+        )
+        .await;
+    purge.abort();
+    adam.close().await;
+    result
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,567 @@
+//! Black-box tests of adam-server: the real server on a free port, over SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+use helpers::{Engine, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PATCH: Method = Method::PATCH;
+const DELETE: Method = Method::DELETE;
+
+fn is_problem(body: &Value, status: StatusCode) {
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert!(
+        body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+}
+
+async fn premium_id(app: &TestApp, token: &str) -> String {
+    let (_, me) = app.call(GET, "/api/v1/auth/me", Some(token), None).await;
+    me["dealership_id"].as_str().unwrap().to_owned()
+}
+
+on_both_engines! {
+    async fn token_lifecycle(app: TestApp) {
+        let t = app.manager().await;
+        let (s, me) = app.call(GET, "/api/v1/auth/me", Some(&t.access), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(me["email"], "manager@premiumauto.com");
+        assert_eq!(me["role"], "fi_manager");
+        assert!(me.get("password_hash").is_none() && me.get("password").is_none());
+        // Refresh: new pair, the old refresh token is spent.
+        let (s, pair) = app.call(POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": t.refresh}))).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(pair["token_type"], "bearer");
+        assert_eq!(pair["expires_in"], 1800);
+        let new_refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+        let new_access = pair["access_token"].as_str().unwrap().to_owned();
+        assert_ne!(new_refresh, t.refresh);
+        // Reuse of the spent token: 401 and the session is gone.
+        let (s, body) = app.call(POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": t.refresh}))).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        is_problem(&body, s);
+        let (s, _) = app.call(GET, "/api/v1/auth/me", Some(&new_access), None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        // Logout of a new session; unknown token is 204 too.
+        let t2 = app.manager().await;
+        let (s, _) = app.call(POST, "/api/v1/auth/logout", None, Some(json!({"refresh_token": t2.refresh}))).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _) = app.call(POST, "/api/v1/auth/logout", None, Some(json!({"refresh_token": "nope"}))).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _) = app.call(GET, "/api/v1/auth/me", Some(&t2.access), None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        // Logout-all kills every session of the caller only.
+        let a = app.manager().await;
+        let b = app.manager().await;
+        let p = app.principal().await;
+        let (s, _) = app.call(POST, "/api/v1/auth/logout-all", Some(&a.access), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        for tok in [&a.access, &b.access] {
+            assert_eq!(app.call(GET, "/api/v1/auth/me", Some(tok), None).await.0, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(app.call(GET, "/api/v1/auth/me", Some(&p.access), None).await.0, StatusCode::OK);
+    }
+
+    async fn unauthorized_answers_are_uniform(app: TestApp) {
+        let resp = app.req(GET, "/api/v1/auth/me", None).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+        let t = app.manager().await;
+        let mut tampered = t.access.clone();
+        tampered.pop();
+        tampered.push('A');
+        for bad in [tampered.as_str(), "not.a.jwt", t.refresh.as_str(), ""] {
+            let resp = app.req(GET, "/api/v1/users/", Some(bad)).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{bad}");
+            assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+        }
+        // Login failures: one answer.
+        for (email, pw) in [("nobody@x.com", "Manager123!"), ("manager@premiumauto.com", "wrong-password")] {
+            let resp = app.req(POST, "/api/v1/auth/login", None).json(&json!({"email": email, "password": pw})).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+            let (_, body) = helpers::read(resp).await;
+            assert_eq!(body["detail"], "Incorrect email or password");
+        }
+    }
+
+    async fn role_route_tenant_matrix(app: TestApp) {
+        let admin = app.admin().await;
+        let principal = app.principal().await;
+        let manager = app.manager().await;
+        let premium = premium_id(&app, &principal.access).await;
+        let (s, other) = app.call(POST, "/api/v1/dealerships/", Some(&admin.access), Some(json!({"name": "Other Motors"}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let other_id = other["id"].as_str().unwrap().to_owned();
+        let (s, outsider) = app.call(POST, "/api/v1/users/", Some(&admin.access), Some(json!({
+            "email": "boss@othermotors.com", "password": "Outsider-pass-1", "full_name": "Boss", "role": "dealer_principal", "dealership_id": other_id
+        }))).await;
+        assert_eq!(s, StatusCode::CREATED, "{outsider}");
+        let outsider_id = outsider["id"].as_str().unwrap().to_owned();
+        let (_, me) = app.call(GET, "/api/v1/auth/me", Some(&manager.access), None).await;
+        let manager_id = me["id"].as_str().unwrap().to_owned();
+
+        // Lists: only the visible set.
+        let total = |t: &str| {
+            let t = t.to_owned();
+            let app = &app;
+            async move { app.call(GET, "/api/v1/users/", Some(&t), None).await.1["total"].as_u64().unwrap() }
+        };
+        assert_eq!(total(&admin.access).await, 4);
+        assert_eq!(total(&principal.access).await, 2);
+        assert_eq!(total(&manager.access).await, 1);
+        let (_, ds) = app.call(GET, "/api/v1/dealerships/", Some(&principal.access), None).await;
+        assert_eq!(ds["total"], 1);
+        assert_eq!(ds["items"][0]["id"].as_str().unwrap(), premium);
+
+        // Outside the visible set: 404 for every verb.
+        for t in [&principal.access, &manager.access] {
+            let user = format!("/api/v1/users/{outsider_id}");
+            assert_eq!(app.call(GET, &user, Some(t), None).await.0, StatusCode::NOT_FOUND);
+            assert_eq!(app.call(PATCH, &user, Some(t), Some(json!({"full_name": "x"}))).await.0, StatusCode::NOT_FOUND);
+            assert_eq!(app.call(DELETE, &user, Some(t), None).await.0, StatusCode::NOT_FOUND);
+            let d = format!("/api/v1/dealerships/{other_id}");
+            assert_eq!(app.call(GET, &d, Some(t), None).await.0, StatusCode::NOT_FOUND);
+            assert_eq!(app.call(PATCH, &d, Some(t), Some(json!({"name": "x"}))).await.0, StatusCode::NOT_FOUND);
+            assert_eq!(app.call(DELETE, &d, Some(t), None).await.0, StatusCode::NOT_FOUND);
+        }
+        // Visible but forbidden: 403.
+        let own = format!("/api/v1/dealerships/{premium}");
+        for t in [&principal.access, &manager.access] {
+            assert_eq!(app.call(PATCH, &own, Some(t), Some(json!({"name": "Mine"}))).await.0, StatusCode::FORBIDDEN);
+            assert_eq!(app.call(DELETE, &own, Some(t), None).await.0, StatusCode::FORBIDDEN);
+            assert_eq!(app.call(POST, "/api/v1/dealerships/", Some(t), Some(json!({"name": "New"}))).await.0, StatusCode::FORBIDDEN);
+        }
+        let mgr = format!("/api/v1/users/{manager_id}");
+        assert_eq!(app.call(DELETE, &mgr, Some(&principal.access), None).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(app.call(PATCH, &mgr, Some(&principal.access), Some(json!({"role": "system_admin", "dealership_id": null}))).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(app.call(PATCH, &mgr, Some(&principal.access), Some(json!({"dealership_id": other_id}))).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(app.call(PATCH, &mgr, Some(&manager.access), Some(json!({"role": "dealer_principal"}))).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(app.call(PATCH, &mgr, Some(&manager.access), Some(json!({"is_active": false}))).await.0, StatusCode::FORBIDDEN);
+        let new_admin = json!({"email": "a2@x.com", "password": "Another-pass-1", "full_name": "A", "role": "system_admin"});
+        assert_eq!(app.call(POST, "/api/v1/users/", Some(&principal.access), Some(new_admin.clone())).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(app.call(POST, "/api/v1/users/", Some(&manager.access), Some(new_admin)).await.0, StatusCode::FORBIDDEN);
+        // Allowed: a principal creates an F&I manager in their dealership; a manager renames themself.
+        let (s, fi) = app.call(POST, "/api/v1/users/", Some(&principal.access), Some(json!({
+            "email": "New.FI@PremiumAuto.com", "password": "Brand-new-pass-1", "full_name": "New FI", "role": "fi_manager"
+        }))).await;
+        assert_eq!(s, StatusCode::CREATED, "{fi}");
+        assert_eq!(fi["email"], "new.fi@premiumauto.com");
+        assert_eq!(fi["dealership_id"].as_str().unwrap(), premium);
+        let (s, renamed) = app.call(PATCH, &mgr, Some(&manager.access), Some(json!({"full_name": "Fiona"}))).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(renamed["full_name"], "Fiona");
+        // Nothing changed in the other dealership.
+        let (_, still) = app.call(GET, &format!("/api/v1/users/{outsider_id}"), Some(&admin.access), None).await;
+        assert_eq!(still["full_name"], "Boss");
+        // Dealership with users: 409; last admin: 409.
+        assert_eq!(app.call(DELETE, &format!("/api/v1/dealerships/{other_id}"), Some(&admin.access), None).await.0, StatusCode::CONFLICT);
+        let (_, me) = app.call(GET, "/api/v1/auth/me", Some(&admin.access), None).await;
+        let admin_path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+        assert_eq!(app.call(DELETE, &admin_path, Some(&admin.access), None).await.0, StatusCode::CONFLICT);
+        assert_eq!(app.call(PATCH, &admin_path, Some(&admin.access), Some(json!({"is_active": false}))).await.0, StatusCode::CONFLICT);
+    }
+
+    async fn revocation_is_immediate(app: TestApp) {
+        let admin = app.admin().await;
+        let manager = app.manager().await;
+        let (_, me) = app.call(GET, "/api/v1/auth/me", Some(&manager.access), None).await;
+        let path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+        let (s, _) = app.call(PATCH, &path, Some(&admin.access), Some(json!({"role": "dealer_principal"}))).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(app.call(GET, "/api/v1/auth/me", Some(&manager.access), None).await.0, StatusCode::UNAUTHORIZED);
+        let again = app.manager().await;
+        let (s, _) = app.call(PATCH, &path, Some(&admin.access), Some(json!({"is_active": false}))).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(app.call(GET, "/api/v1/auth/me", Some(&again.access), None).await.0, StatusCode::UNAUTHORIZED);
+        let (s, _) = app.call(POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": again.refresh}))).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        app.call(PATCH, &path, Some(&admin.access), Some(json!({"is_active": true}))).await;
+        let third = app.manager().await;
+        assert_eq!(app.call(DELETE, &path, Some(&admin.access), None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(app.call(GET, "/api/v1/auth/me", Some(&third.access), None).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn bad_input_is_a_clear_4xx_and_changes_nothing(app: TestApp) {
+        let admin = app.admin().await;
+        let users = "/api/v1/users/";
+        let raw = |body: &'static str| {
+            app.req(POST, users, Some(&admin.access)).header("content-type", "application/json").body(body).send()
+        };
+        let (s, b) = helpers::read(raw("{not json").await.unwrap()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        is_problem(&b, s);
+        let cases: Vec<(Value, StatusCode, &str)> = vec![
+            (json!({"password": "Valid-pass-123", "full_name": "X", "role": "fi_manager"}), StatusCode::BAD_REQUEST, "email"),
+            (json!({"email": 5, "password": "Valid-pass-123", "full_name": "X", "role": "fi_manager"}), StatusCode::BAD_REQUEST, "email"),
+            (json!({"email": "a@b.com", "password": "Valid-pass-123", "full_name": "X", "role": "king"}), StatusCode::BAD_REQUEST, "role"),
+            (json!({"email": "a@b.com", "password": "Valid-pass-123", "full_name": "X", "role": "system_admin", "is_superuser": true}), StatusCode::BAD_REQUEST, "is_superuser"),
+            (json!({"email": "not-an-email", "password": "Valid-pass-123", "full_name": "X", "role": "system_admin"}), StatusCode::UNPROCESSABLE_ENTITY, "email"),
+            (json!({"email": "a@b.com", "password": "short", "full_name": "X", "role": "system_admin"}), StatusCode::UNPROCESSABLE_ENTITY, "password"),
+            (json!({"email": "a@b.com", "password": "password123", "full_name": "X", "role": "system_admin"}), StatusCode::UNPROCESSABLE_ENTITY, "password"),
+            (json!({"email": "a@b.com", "password": "Valid-pass-123", "full_name": "", "role": "system_admin"}), StatusCode::UNPROCESSABLE_ENTITY, "full_name"),
+            (json!({"email": "a@b.com", "password": "Valid-pass-123", "full_name": "X", "role": "fi_manager"}), StatusCode::UNPROCESSABLE_ENTITY, "dealership_id"),
+            (json!({"email": "a@b.com", "password": "Valid-pass-123", "full_name": "X", "role": "fi_manager", "dealership_id": "nope"}), StatusCode::BAD_REQUEST, "dealership_id"),
+            (json!({"email": "MANAGER@premiumauto.com", "password": "Valid-pass-123", "full_name": "X", "role": "system_admin"}), StatusCode::CONFLICT, ""),
+        ];
+        for (body, want, field) in cases {
+            let (s, b) = app.call(POST, users, Some(&admin.access), Some(body.clone())).await;
+            assert_eq!(s, want, "{body} -> {b}");
+            is_problem(&b, s);
+            assert!(b["detail"].as_str().unwrap().contains(field), "{field} not named in {b}");
+        }
+        // Query and path parameters.
+        for (path, want) in [
+            ("/api/v1/users/?limit=0", StatusCode::UNPROCESSABLE_ENTITY),
+            ("/api/v1/users/?limit=99999999999999999999999", StatusCode::BAD_REQUEST),
+            ("/api/v1/users/?offset=-1", StatusCode::UNPROCESSABLE_ENTITY),
+            ("/api/v1/users/?role=king", StatusCode::BAD_REQUEST),
+            ("/api/v1/users/not-a-uuid", StatusCode::BAD_REQUEST),
+            ("/api/v1/users/00000000-0000-0000-0000-000000000000", StatusCode::NOT_FOUND),
+        ] {
+            let (s, b) = app.call(GET, path, Some(&admin.access), None).await;
+            assert_eq!(s, want, "{path}: {b}");
+            is_problem(&b, s);
+        }
+        let (s, _) = app.call(GET, "/api/v1/users", Some(&admin.access), None).await;
+        assert_eq!(s, StatusCode::OK, "both spellings of the collection path work");
+        let (s, b) = app.call(GET, "/api/v1/users/?q=%27%20OR%201%3D1%20--", Some(&admin.access), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b["total"], 0);
+        // Oversized bodies: 413, by Content-Length and chunked.
+        let big = format!("{{\"email\":\"a@b.com\",\"password\":\"{}\"}}", "x".repeat(70 * 1024));
+        let resp = app.req(POST, "/api/v1/auth/login", None).header("content-type", "application/json").body(big.clone()).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let stream = futures_stream(big);
+        let resp = app.req(POST, "/api/v1/auth/login", None).header("content-type", "application/json").body(stream).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // Nothing was created by any of it.
+        let (_, list) = app.call(GET, users, Some(&admin.access), None).await;
+        assert_eq!(list["total"], 3);
+        // Patch with bad values changes nothing either.
+        let (_, me) = app.call(GET, "/api/v1/auth/me", Some(&admin.access), None).await;
+        let path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+        let (s, _) = app.call(PATCH, &path, Some(&admin.access), Some(json!({"full_name": "Changed", "email": "bad"}))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let (_, me) = app.call(GET, "/api/v1/auth/me", Some(&admin.access), None).await;
+        assert_eq!(me["full_name"], "System Admin");
+    }
+
+    async fn docs_health_and_readiness(app: TestApp) {
+        for path in ["/api/v1/docs", "/api/v1/redoc", "/health", "/ready"] {
+            let resp = app.req(GET, path, None).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        }
+        let (s, spec) = app.call(GET, "/api/v1/openapi.json", None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let routes = [
+            ("post", "/auth/login", false),
+            ("post", "/auth/refresh", false),
+            ("post", "/auth/logout", false),
+            ("post", "/auth/logout-all", true),
+            ("get", "/auth/me", true),
+            ("get", "/users", true),
+            ("post", "/users", true),
+            ("get", "/users/{id}", true),
+            ("patch", "/users/{id}", true),
+            ("delete", "/users/{id}", true),
+            ("get", "/dealerships", true),
+            ("post", "/dealerships", true),
+            ("get", "/dealerships/{id}", true),
+            ("patch", "/dealerships/{id}", true),
+            ("delete", "/dealerships/{id}", true),
+        ];
+        for (method, path, secured) in routes {
+            let op = &spec["paths"][path][method];
+            assert!(op.is_object(), "{method} {path} missing from the spec");
+            assert!(op["summary"].is_string(), "{method} {path} undocumented");
+            assert_eq!(op["security"].is_array(), secured, "{method} {path} security");
+            for status in ["400", "401", "422", "500"] {
+                let r = &op["responses"][status];
+                assert!(r.is_object(), "{method} {path} lacks {status}");
+                assert!(r["content"]["application/problem+json"].is_object(), "{method} {path} {status} not problem+json");
+            }
+        }
+        assert_eq!(spec["components"]["securitySchemes"]["BearerAuth"]["scheme"], "bearer");
+        assert!(spec["paths"]["/auth/login"]["post"]["requestBody"].is_object());
+    }
+}
+
+fn futures_stream(s: String) -> reqwest::Body {
+    // A body without Content-Length (chunked), sent in 8 KiB pieces.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = s
+        .into_bytes()
+        .chunks(8192)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    reqwest::Body::wrap_stream(tokio_stream_iter(chunks))
+}
+
+fn tokio_stream_iter(
+    items: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
+    struct Iter(std::vec::IntoIter<Result<Vec<u8>, std::io::Error>>);
+    impl futures_core::Stream for Iter {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.next())
+        }
+    }
+    Iter(items.into_iter())
+}
+
+#[tokio::test]
+async fn cors_follows_backend_cors_origins() {
+    let allowed = "https://app.example.com";
+    let app = TestApp::spawn_with(Engine::Sqlite, &[("BACKEND_CORS_ORIGINS", allowed)]).await;
+    let preflight = |origin: &'static str| {
+        app.req(Method::OPTIONS, "/api/v1/auth/login", None)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let ok = preflight(allowed).await.unwrap();
+    assert_eq!(ok.headers()["access-control-allow-origin"], allowed);
+    assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
+    let other = preflight("https://evil.example.com").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // Without BACKEND_CORS_ORIGINS: no cross-origin access at all.
+    let closed = TestApp::spawn(Engine::Sqlite).await;
+    let resp = closed
+        .req(Method::GET, "/health", None)
+        .header("origin", allowed)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_over_http_exactly_one_wins() {
+    let app = TestApp::spawn(Engine::Postgres).await;
+    let t = app.manager().await;
+    let calls = (0..8).map(|_| {
+        app.call(
+            POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": t.refresh})),
+        )
+    });
+    let results = futures_join_all(calls.collect()).await;
+    let ok = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert_eq!(ok, 1, "{results:?}");
+    assert!(results
+        .iter()
+        .all(|(s, _)| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED));
+}
+
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(f);
+    }
+    let mut out = Vec::new();
+    // Poll them together so the requests are really concurrent.
+    let joined = async {
+        let mut pinned: Vec<_> = set.into_iter().map(Box::pin).collect();
+        let mut results: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (i, f) in pinned.iter_mut().enumerate() {
+                if results[i].is_none() {
+                    match f.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => results[i] = Some(v),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        results
+            .into_iter()
+            .map(|r| r.expect("polled to completion"))
+            .collect::<Vec<_>>()
+    };
+    out.extend(joined.await);
+    out
+}
+
+#[tokio::test]
+async fn readiness_follows_the_database_without_a_restart() {
+    let app = TestApp::spawn(Engine::Postgres).await;
+    assert_eq!(
+        app.req(GET, "/ready", None).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    app.db.drop_now().await;
+    let resp = app.req(GET, "/ready", None).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        app.req(GET, "/health", None).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    app.db.recreate().await;
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..20 {
+        status = app.req(GET, "/ready", None).send().await.unwrap().status();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn three_server_processes_share_one_postgres() {
+    let db = helpers::TestDatabase::create(Engine::Postgres).await;
+    let bin = env!("CARGO_BIN_EXE_adam-server");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env("SECRET_KEY", helpers::SECRET)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["migrate"]);
+    run(&["seed"]);
+    let mut servers = Vec::new();
+    let mut bases = Vec::new();
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(bin)
+            .args(["serve", "--no-migrate"])
+            .env("DATABASE_URL", &db.url)
+            .env("SECRET_KEY", helpers::SECRET)
+            .env("PORT", port.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        servers.push(KillOnDrop(child));
+        bases.push(format!("http://127.0.0.1:{port}"));
+    }
+    let client = reqwest::Client::new();
+    for base in &bases {
+        let mut up = false;
+        for _ in 0..100 {
+            if client
+                .get(format!("{base}/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+            {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(up, "{base} did not start");
+    }
+    let post = |base: &str, path: &str, token: Option<&str>, body: Value| {
+        let mut r = client.post(format!("{base}/api/v1{path}")).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let login = helpers::read(
+        post(
+            &bases[0],
+            "/auth/login",
+            None,
+            json!({"email": "manager@premiumauto.com", "password": "Manager123!"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await
+    .1;
+    let refreshed = helpers::read(
+        post(
+            &bases[1],
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": login["refresh_token"]}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(refreshed.0, StatusCode::OK);
+    let access = refreshed.1["access_token"].as_str().unwrap().to_owned();
+    let first_access = login["access_token"].as_str().unwrap().to_owned();
+    for base in &bases {
+        let s = client
+            .get(format!("{base}/api/v1/auth/me"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(s, StatusCode::OK);
+    }
+    let s = post(&bases[2], "/auth/logout-all", Some(&access), json!({}))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    for base in &bases {
+        for token in [&access, &first_access] {
+            let s = client
+                .get(format!("{base}/api/v1/auth/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{base}");
+        }
+        let s = post(
+            base,
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": refreshed.1["refresh_token"]}),
+        )
+        .await
+        .unwrap()
+        .status();
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
