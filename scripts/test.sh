@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every test of Adam: formatting, lints, unit, integration (SQLite and PostgreSQL) and doc
+# tests. On Debian/Ubuntu it installs what the machine lacks (a C toolchain, PostgreSQL) when it
+# can (root or sudo), and starts PostgreSQL if it is installed but down.
+#
+#   ADAM_TEST_POSTGRES_URL  maintenance database the tests create their own databases from
+#                           (default postgres://postgres@127.0.0.1:5432/postgres)
+#   CARGO_TARGET_DIR        build directory, reused across runs (default ~/.cache/adam-target)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+apt_install() {
+    command -v apt-get >/dev/null || { echo "cannot install $*: no apt-get" >&2; return 1; }
+    as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/adam-target}"
+export ADAM_TEST_POSTGRES_URL="${ADAM_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+command -v cargo >/dev/null || { echo "cargo is required: https://rustup.rs" >&2; exit 1; }
+command -v cc >/dev/null || { say "installing a C toolchain"; apt_install build-essential pkg-config; }
+
+pg_up() { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; }
+if ! pg_up; then
+    if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+        say "installing PostgreSQL"
+        apt_install postgresql postgresql-client
+        fresh_postgres=1
+    fi
+    say "starting PostgreSQL"
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || as_root pg_ctlcluster "$version" main start
+    for _ in $(seq 30); do pg_up && break; sleep 1; done
+    if [ "${fresh_postgres:-0}" = 1 ]; then
+        # A fresh Debian cluster asks for a password over TCP: give the tests one.
+        as_root su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
+        export ADAM_TEST_POSTGRES_URL="postgres://postgres:postgres@127.0.0.1:5432/postgres"
+    fi
+fi
+pg_up || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo test (SQLite and PostgreSQL)"
+cargo test --workspace --all-targets --locked
+say "doc tests"
+cargo test --workspace --doc --locked
+say "documentation builds without warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc -p adam-core --no-deps --locked --quiet
