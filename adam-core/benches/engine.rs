@@ -1,0 +1,120 @@
+//! Criterion benchmarks of the engine's hot paths: access-token issue and verify, the full
+//! authenticate check, refresh rotation on SQLite and PostgreSQL, and argon2id verification.
+//!
+//! Run with: `cargo bench -p adam-core --bench engine` (PostgreSQL from ADAM_TEST_POSTGRES_URL;
+//! its benchmarks are skipped when it is unreachable). Results: BENCHMARKS.md.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use adam_core::hashing::PasswordHasher;
+use adam_core::tokens::{AccessTokenIssuer, SigningKey, TokenAudience};
+use adam_core::{Adam, DealershipId, PasswordPolicy, Role, SessionId, Settings, UserId};
+use criterion::{criterion_group, criterion_main, Criterion};
+use tokio::runtime::Runtime;
+
+const SECRET: &[u8] = b"benchmark secret key that is long enough!";
+
+fn tokens(c: &mut Criterion) {
+    let issuer = AccessTokenIssuer::new(
+        SigningKey::hs256(SECRET).unwrap(),
+        TokenAudience::default(),
+        chrono::Duration::minutes(30),
+    );
+    let verifier = issuer.verifier();
+    let (u, d, s) = (UserId::new(), DealershipId::new(), SessionId::new());
+    c.bench_function("access_token/issue", |b| {
+        b.iter(|| {
+            issuer
+                .issue(u, Role::FiManager, Some(d), s, chrono::Utc::now())
+                .unwrap()
+        })
+    });
+    let token = issuer
+        .issue(u, Role::FiManager, Some(d), s, chrono::Utc::now())
+        .unwrap();
+    c.bench_function("access_token/verify", |b| {
+        b.iter(|| verifier.verify(&token).unwrap())
+    });
+}
+
+fn passwords(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let hasher = PasswordHasher::with_default_cost();
+    let pw = PasswordPolicy::default()
+        .check("a reasonable passphrase".into())
+        .unwrap();
+    let hash = rt.block_on(hasher.hash(&pw)).unwrap();
+    let mut group = c.benchmark_group("password");
+    group.sample_size(10);
+    group.bench_function("argon2id_verify_owasp", |b| {
+        b.to_async(&rt).iter(|| async {
+            hasher
+                .verify("a reasonable passphrase", Some(&hash))
+                .await
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+async fn engine(url: &str) -> Adam {
+    let adam = Adam::connect(url, SigningKey::hs256(SECRET).unwrap(), Settings::default())
+        .await
+        .unwrap();
+    adam.migrate_up().await.unwrap();
+    adam.seed().await.unwrap();
+    adam
+}
+
+fn on_engine(c: &mut Criterion, rt: &Runtime, label: &str, adam: &Adam) {
+    let pair = rt
+        .block_on(adam.login("manager@premiumauto.com", "Manager123!"))
+        .unwrap();
+    let mut refresh = pair.refresh_token.expose().to_owned();
+    c.bench_function(&format!("refresh_rotation/{label}"), |b| {
+        b.iter(|| {
+            let next = rt.block_on(adam.refresh(&refresh)).unwrap();
+            refresh = next.refresh_token.expose().to_owned();
+        })
+    });
+    let access = rt.block_on(adam.refresh(&refresh)).unwrap().access_token;
+    c.bench_function(&format!("authenticate_full_check/{label}"), |b| {
+        b.iter(|| rt.block_on(adam.authenticate(&access)).unwrap())
+    });
+}
+
+fn storage(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    let path =
+        std::env::temp_dir().join(format!("adam-bench-{}.db", uuid::Uuid::new_v4().simple()));
+    let sqlite = rt.block_on(engine(&format!("sqlite://{}", path.display())));
+    on_engine(c, &rt, "sqlite", &sqlite);
+    rt.block_on(sqlite.close());
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+
+    let admin = std::env::var("ADAM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("adam_bench_{}", uuid::Uuid::new_v4().simple());
+    let exec = |sql: String| {
+        let admin = admin.clone();
+        rt.block_on(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin).await?;
+            sqlx::query(&sql).execute(&mut conn).await.map(|_| ())
+        })
+    };
+    if exec(format!("CREATE DATABASE {name}")).is_err() {
+        eprintln!("PostgreSQL unreachable: skipping its benchmarks");
+        return;
+    }
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let pg = rt.block_on(engine(&url));
+    on_engine(c, &rt, "postgres", &pg);
+    rt.block_on(pg.close());
+    let _ = exec(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
+criterion_group!(benches, tokens, passwords, storage);
+criterion_main!(benches);
