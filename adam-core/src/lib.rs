@@ -29,6 +29,8 @@
 //! # });
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod email;
 pub mod error;
 pub mod hashing;

@@ -1,7 +1,7 @@
 //! Storage: one [`Store`] trait, implemented once in SQL for PostgreSQL and for SQLite.
 //!
 //! The engine is chosen once, from the database URL, by [`connect`]. Both implementations are
-//! generated from the same source ([`sql`]), so the two engines cannot drift apart.
+//! generated from the same source (the private `sql` module), so the two engines cannot drift apart.
 
 use std::fmt;
 use std::str::FromStr;
