@@ -39,7 +39,7 @@ fn tokens(c: &mut Criterion) {
 
 fn passwords(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
-    let hasher = PasswordHasher::with_default_cost();
+    let hasher = PasswordHasher::with_default_cost().unwrap();
     let pw = PasswordPolicy::default()
         .check("a reasonable passphrase".into())
         .unwrap();

@@ -1,11 +1,11 @@
-//! Argon2id password hashing, off the async threads and bounded in concurrency.
+//! Argon2id password hashing on a few dedicated threads, each reusing its own memory.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand_core::OsRng;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{mpsc, oneshot, OnceCell};
 
 use crate::error::{Error, Result};
 use crate::password::Password;
@@ -56,36 +56,62 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+/// Work for a hashing thread; it gets the thread's reusable memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Jobs that may wait for a hashing thread; beyond this, callers wait to enqueue.
+const QUEUE: usize = 4096;
+
 /// Hashes and verifies passwords with argon2id.
 ///
-/// Every hash runs on Tokio's blocking pool behind a semaphore with one permit per core, so a
-/// flood of logins queues instead of starving the async workers or allocating 19 MiB per request.
+/// Hashing runs on a fixed number of dedicated threads (about one per core), never on the async
+/// workers. Each thread keeps one argon2 memory block and reuses it, so a flood of logins queues
+/// instead of starving other requests, and memory stays at threads × cost however long the
+/// flood lasts. Clones share the threads; they stop when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     cost: HashCost,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     dummy: Arc<OnceCell<String>>,
 }
 
 impl PasswordHasher {
-    /// A hasher with the given cost and at most `concurrency` hashes at once (at least one).
-    pub fn new(cost: HashCost, concurrency: usize) -> Result<Self> {
-        cost.params()?;
+    /// A hasher with the given cost and `threads` hashing threads (at least one).
+    pub fn new(cost: HashCost, threads: usize) -> Result<Self> {
+        let blocks = cost.params()?.block_count();
+        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("adam-argon2-{i}"))
+                .spawn(move || {
+                    let mut memory = vec![Block::default(); blocks];
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match rx.lock() {
+                            Ok(mut rx) => rx.blocking_recv(),
+                            Err(_) => None,
+                        };
+                        match job {
+                            Some(job) => job(&mut memory),
+                            None => break,
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("cannot start a hashing thread: {e}")))?;
+        }
         Ok(Self {
             cost,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs: tx,
             dummy: Arc::new(OnceCell::new()),
         })
     }
 
-    /// A hasher with OWASP cost and one permit per available core.
-    pub fn with_default_cost() -> Self {
+    /// A hasher with OWASP cost and one thread per available core.
+    pub fn with_default_cost() -> Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self {
-            cost: HashCost::OWASP,
-            permits: Arc::new(Semaphore::new(cores)),
-            dummy: Arc::new(OnceCell::new()),
-        }
+        Self::new(HashCost::OWASP, cores)
     }
 
     /// The cost new hashes are made with.
@@ -93,15 +119,20 @@ impl PasswordHasher {
         self.cost
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            let _ = tx.send(job(memory));
+        });
+        self.jobs
+            .send(job)
             .await
-            .map_err(|_| Error::Internal("password hasher closed".into()))?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))
+            .map_err(|_| Error::Internal("password hasher stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Internal("password hashing job failed".into()))
     }
 
     /// Hashes `password` into a PHC string (`$argon2id$v=19$m=…`).
@@ -113,7 +144,8 @@ impl PasswordHasher {
     pub(crate) async fn hash_str(&self, password: &str) -> Result<String> {
         let secret = password.to_owned();
         let params = self.cost.params()?;
-        self.run(move || hash_blocking(&secret, params)).await?
+        self.run(move |memory| hash_with(&secret, params, memory))
+            .await?
     }
 
     /// Checks `password` against `stored`. With `stored = None` (unknown user) it verifies against a
@@ -125,16 +157,14 @@ impl PasswordHasher {
         };
         let candidate = password.to_owned();
         let cost = self.cost;
-        self.run(move || {
+        self.run(move |memory| {
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return Verified {
                     matches: false,
                     needs_rehash: false,
                 };
             };
-            let matches = Argon2::default()
-                .verify_password(candidate.as_bytes(), &parsed)
-                .is_ok();
+            let matches = verify_with(&candidate, &parsed, memory).unwrap_or(false);
             let strong = parsed.algorithm.as_str() == "argon2id"
                 && Params::try_from(&parsed).is_ok_and(|p| cost.is_met_by(&p));
             Verified {
@@ -146,22 +176,63 @@ impl PasswordHasher {
     }
 
     async fn dummy_hash(&self) -> Result<&String> {
-        let params = self.cost.params()?;
         self.dummy
-            .get_or_try_init(|| async {
-                self.run(move || hash_blocking("adam dummy password for timing", params))
-                    .await?
-            })
+            .get_or_try_init(|| self.hash_str("adam dummy password for timing"))
             .await
     }
 }
 
-fn hash_blocking(secret: &str, params: Params) -> Result<String> {
+/// Runs argon2 in `memory`, growing it only for a stored hash costlier than ours (and then only
+/// for that call).
+fn argon2_into(
+    argon: &Argon2<'_>,
+    params: &Params,
+    password: &str,
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut [Block],
+) -> std::result::Result<(), argon2::Error> {
+    let needed = params.block_count();
+    if needed <= memory.len() {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..needed])
+    } else {
+        let mut larger = vec![Block::default(); needed];
+        argon.hash_password_into_with_memory(password.as_bytes(), salt, out, &mut larger[..])
+    }
+}
+
+fn hash_with(secret: &str, params: Params, memory: &mut [Block]) -> Result<String> {
+    let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("argon2: {e}"));
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("argon2: {e}")))
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(|e| internal(&e))?;
+    let mut out = [0u8; 32];
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    argon2_into(&argon, &params, secret, salt_bytes, &mut out, memory).map_err(|e| internal(&e))?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| internal(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| internal(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+fn verify_with(candidate: &str, parsed: &PasswordHash<'_>, memory: &mut [Block]) -> Option<bool> {
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = parsed
+        .version
+        .map_or(Some(Version::V0x13), |v| Version::try_from(v).ok())?;
+    let params = Params::try_from(parsed).ok()?;
+    let expected = parsed.hash?;
+    let mut salt_buf = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt_buf).ok()?;
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params.clone());
+    argon2_into(&argon, &params, candidate, salt, &mut out, memory).ok()?;
+    // `Output` compares in constant time.
+    Some(Output::new(&out).ok()? == expected)
 }
 
 #[cfg(test)]
@@ -175,7 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_with_owasp_cost_and_verify() {
-        let h = PasswordHasher::with_default_cost();
+        let h = PasswordHasher::with_default_cost().unwrap();
         let phc = h.hash(&pw("Tr0ub4dor&3xyz")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         let ok = h.verify("Tr0ub4dor&3xyz", Some(&phc)).await.unwrap();
@@ -194,7 +265,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_user_never_matches() {
-        let h = PasswordHasher::with_default_cost();
+        let h = PasswordHasher::with_default_cost().unwrap();
         let v = h
             .verify("adam dummy password for timing", None)
             .await
@@ -214,7 +285,7 @@ mod tests {
             .hash(&pw("Tr0ub4dor&3xyz"))
             .await
             .unwrap();
-        let h = PasswordHasher::with_default_cost();
+        let h = PasswordHasher::with_default_cost().unwrap();
         assert!(
             h.verify("Tr0ub4dor&3xyz", Some(&phc))
                 .await
@@ -230,8 +301,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = PasswordHasher::with_default_cost().unwrap();
+        let ours = h.hash(&pw("Tr0ub4dor&3xyz")).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"Tr0ub4dor&3xyz", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"Tr0ub4dor&3xyZ", &parsed)
+            .is_err());
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(
+            h.verify("correct horse", Some(&theirs))
+                .await
+                .unwrap()
+                .matches
+        );
+        assert!(
+            !h.verify("correct horsE", Some(&theirs))
+                .await
+                .unwrap()
+                .matches
+        );
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_jobs_all_complete() {
+        let h = PasswordHasher::new(
+            HashCost {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            2,
+        )
+        .unwrap();
+        let phc = h.hash(&pw("Tr0ub4dor&3xyz")).await.unwrap();
+        let jobs: Vec<_> = (0..64)
+            .map(|i| {
+                let h = h.clone();
+                let phc = phc.clone();
+                tokio::spawn(async move {
+                    let candidate = if i % 2 == 0 { "Tr0ub4dor&3xyz" } else { "nope" };
+                    h.verify(candidate, Some(&phc)).await.unwrap().matches == (i % 2 == 0)
+                })
+            })
+            .collect();
+        for j in jobs {
+            assert!(j.await.unwrap());
+        }
+    }
+
+    #[tokio::test]
     async fn garbage_hash_is_a_mismatch_not_a_panic() {
-        let h = PasswordHasher::with_default_cost();
+        let h = PasswordHasher::with_default_cost().unwrap();
         assert!(
             !h.verify("whatever", Some("not a phc"))
                 .await

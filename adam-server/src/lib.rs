@@ -24,6 +24,9 @@ pub use config::{Config, ConfigError};
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
+/// Most of an oversized chunked body read and dropped before answering 413.
+const DRAIN_BYTES: u64 = 1024 * 1024;
+
 /// Builds the whole HTTP application for an engine and a configuration.
 pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
     let api = api::service(&adam);
@@ -104,14 +107,17 @@ async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         Some(len) if len > MAX_BODY_BYTES => return Err(too_large()),
         Some(_) => {}
         None if req.header("transfer-encoding").is_some() => {
+            let mut body = req.take_body().into_async_read();
             let mut buf = Vec::new();
-            req.take_body()
-                .into_async_read()
+            (&mut body)
                 .take(MAX_BODY_BYTES + 1)
                 .read_to_end(&mut buf)
                 .await
                 .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
             if buf.len() as u64 > MAX_BODY_BYTES {
+                // Read (and drop) a bounded remainder, so a client still sending gets the 413
+                // instead of a reset connection.
+                let _ = tokio::io::copy(&mut body.take(DRAIN_BYTES), &mut tokio::io::sink()).await;
                 return Err(too_large());
             }
             req.set_body(buf);

@@ -117,8 +117,13 @@ impl Adam {
     /// database has them now. A token of a revoked session, of an inactive or deleted user, or
     /// issued before a change of role or dealership is [`Error::Unauthorized`].
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
+        self.authenticate_user(access_token).await.map(|(p, _)| p)
+    }
+
+    /// [`Adam::authenticate`], also returning the caller's profile, read by the same query.
+    pub async fn authenticate_user(&self, access_token: &str) -> Result<(Principal, User)> {
         let claims = self.verifier.verify(access_token)?;
-        let live = self
+        let (live, user) = self
             .store
             .live_session(claims.sid)
             .await?
@@ -129,12 +134,9 @@ impl Adam {
         {
             return Err(Error::unauthorized("token is out of date"));
         }
-        Ok(Principal::new(
-            live.user_id,
-            live.role,
-            live.dealership_id,
-            live.session_id,
-        ))
+        let principal =
+            Principal::new(live.user_id, live.role, live.dealership_id, live.session_id);
+        Ok((principal, user))
     }
 
     /// The caller's own profile.

@@ -225,8 +225,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Revokes a user's sessions.
     async fn revoke_sessions(&self, user: UserId, which: Revoke, now: DateTime<Utc>)
         -> Result<u64>;
-    /// The session if it is live, with its user's current role and dealership.
-    async fn live_session(&self, session: SessionId) -> Result<Option<LiveSession>>;
+    /// The session if it is live, with its user as stored now (one query).
+    async fn live_session(&self, session: SessionId) -> Result<Option<(LiveSession, User)>>;
     /// Deletes refresh tokens that expired before `before`, and sessions left with none.
     async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64>;
 }

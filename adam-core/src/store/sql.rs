@@ -93,20 +93,21 @@ impl From<DealershipRow> for Dealership {
 #[derive(FromRow)]
 struct LiveRow {
     session_id: Uuid,
-    user_id: Uuid,
-    role: String,
-    dealership_id: Option<Uuid>,
+    #[sqlx(flatten)]
+    user: UserRow,
 }
 
-impl TryFrom<LiveRow> for LiveSession {
-    type Error = Error;
-    fn try_from(r: LiveRow) -> Result<Self> {
-        Ok(LiveSession {
-            session_id: r.session_id.into(),
-            user_id: r.user_id.into(),
-            role: parse_role(&r.role)?,
-            dealership_id: r.dealership_id.map(Into::into),
-        })
+impl LiveRow {
+    fn split(self) -> Result<(LiveSession, User)> {
+        let session_id = self.session_id.into();
+        let user = User::try_from(self.user)?;
+        let live = LiveSession {
+            session_id,
+            user_id: user.id,
+            role: user.role,
+            dealership_id: user.dealership_id,
+        };
+        Ok((live, user))
     }
 }
 
@@ -159,8 +160,8 @@ fn count(n: i64) -> u64 {
 
 // The live-session join: session not revoked, user active, dealership (if any) active.
 const LIVE_SESSION_SQL: &str =
-    "SELECT s.id AS session_id, u.id AS user_id, u.role, u.dealership_id \
-     FROM sessions s JOIN users u ON u.id = s.user_id \
+    "SELECT s.id AS session_id, u.id, u.email, u.full_name, u.role, u.dealership_id, \
+     u.is_active, u.created_at, u.updated_at FROM sessions s JOIN users u ON u.id = s.user_id \
      LEFT JOIN dealerships d ON d.id = u.dealership_id \
      WHERE s.id = $1 AND s.revoked_at IS NULL AND u.is_active = TRUE \
      AND (u.dealership_id IS NULL OR d.is_active = TRUE)";
@@ -626,7 +627,7 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(Rotation::Rotated(live.try_into()?))
+                Ok(Rotation::Rotated(live.split()?.0))
             }
 
             async fn revoke_by_refresh(&self, presented: &TokenDigest, now: DateTime<Utc>) -> Result<()> {
@@ -648,12 +649,12 @@ macro_rules! sql_store {
                 Ok(n)
             }
 
-            async fn live_session(&self, session: SessionId) -> Result<Option<LiveSession>> {
+            async fn live_session(&self, session: SessionId) -> Result<Option<(LiveSession, User)>> {
                 let row: Option<LiveRow> = sqlx::query_as(LIVE_SESSION_SQL)
                     .bind(session.as_uuid())
                     .fetch_optional(&self.pool)
                     .await?;
-                row.map(LiveSession::try_from).transpose()
+                row.map(LiveRow::split).transpose()
             }
 
             async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64> {

@@ -42,7 +42,10 @@ impl DealershipsApi {
     ) -> Result<Json<DealershipPage>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         Ok(Json(
-            self.adam.list_dealerships(&auth.0, page).await?.into(),
+            self.adam
+                .list_dealerships(&auth.0.principal, page)
+                .await?
+                .into(),
         ))
     }
 
@@ -58,7 +61,7 @@ impl DealershipsApi {
         let name = Name::parse("name", &body.0 .0.name)?;
         let d = self
             .adam
-            .create_dealership(&auth.0, NewDealership { name })
+            .create_dealership(&auth.0.principal, NewDealership { name })
             .await?;
         Ok(Created::Created(Json(d.into())))
     }
@@ -67,7 +70,10 @@ impl DealershipsApi {
     #[oai(path = "/:id", method = "get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Json<DealershipOut>, ApiError> {
         Ok(Json(
-            self.adam.get_dealership(&auth.0, id.0.into()).await?.into(),
+            self.adam
+                .get_dealership(&auth.0.principal, id.0.into())
+                .await?
+                .into(),
         ))
     }
 
@@ -85,7 +91,7 @@ impl DealershipsApi {
         let patch = body.0 .0.into_core()?;
         Ok(Json(
             self.adam
-                .update_dealership(&auth.0, id.0.into(), patch)
+                .update_dealership(&auth.0.principal, id.0.into(), patch)
                 .await?
                 .into(),
         ))
@@ -96,7 +102,9 @@ impl DealershipsApi {
     /// System admins only; 409 while it has users.
     #[oai(path = "/:id", method = "delete")]
     async fn delete(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent, ApiError> {
-        self.adam.delete_dealership(&auth.0, id.0.into()).await?;
+        self.adam
+            .delete_dealership(&auth.0.principal, id.0.into())
+            .await?;
         Ok(NoContent::Done)
     }
 }

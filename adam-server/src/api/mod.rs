@@ -1,6 +1,6 @@
 //! The REST API under `/api/v1`: one `#[OpenApi]` impl per resource.
 
-use adam_core::{Adam, Principal};
+use adam_core::{Adam, Principal, User};
 use poem::Request;
 use poem_openapi::auth::Bearer;
 use poem_openapi::{OpenApiService, SecurityScheme, Tags};
@@ -30,14 +30,23 @@ pub(crate) enum ApiTags {
 /// every request.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
-pub(crate) struct BearerAuth(Principal);
+pub(crate) struct BearerAuth(Caller);
 
-async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+/// The authenticated caller and their profile, read by the same query.
+pub(crate) struct Caller {
+    /// Who is calling.
+    pub(crate) principal: Principal,
+    /// Their profile as stored now.
+    pub(crate) user: User,
+}
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let adam = req
         .data::<Adam>()
         .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
-    adam.authenticate(&bearer.token)
+    adam.authenticate_user(&bearer.token)
         .await
+        .map(|(principal, user)| Caller { principal, user })
         .map_err(crate::error::to_poem)
 }
 

@@ -51,7 +51,10 @@ impl UsersApi {
             q: q.0,
         };
         Ok(Json(
-            self.adam.list_users(&auth.0, &filter, page).await?.into(),
+            self.adam
+                .list_users(&auth.0.principal, &filter, page)
+                .await?
+                .into(),
         ))
     }
 
@@ -66,14 +69,19 @@ impl UsersApi {
         body: Json<Strict<UserCreate>>,
     ) -> Result<Created, ApiError> {
         let new = body.0 .0.into_core(self.adam.password_policy())?;
-        let user = self.adam.create_user(&auth.0, new).await?;
+        let user = self.adam.create_user(&auth.0.principal, new).await?;
         Ok(Created::Created(Json(user.into())))
     }
 
     /// Get a user
     #[oai(path = "/:id", method = "get")]
     async fn get(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<Json<UserOut>, ApiError> {
-        Ok(Json(self.adam.get_user(&auth.0, id.0.into()).await?.into()))
+        Ok(Json(
+            self.adam
+                .get_user(&auth.0.principal, id.0.into())
+                .await?
+                .into(),
+        ))
     }
 
     /// Update a user
@@ -91,7 +99,7 @@ impl UsersApi {
         let patch = body.0 .0.into_core(self.adam.password_policy())?;
         Ok(Json(
             self.adam
-                .update_user(&auth.0, id.0.into(), patch)
+                .update_user(&auth.0.principal, id.0.into(), patch)
                 .await?
                 .into(),
         ))
@@ -102,7 +110,9 @@ impl UsersApi {
     /// System admins only. The last active system admin cannot be deleted (409).
     #[oai(path = "/:id", method = "delete")]
     async fn delete(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent, ApiError> {
-        self.adam.delete_user(&auth.0, id.0.into()).await?;
+        self.adam
+            .delete_user(&auth.0.principal, id.0.into())
+            .await?;
         Ok(NoContent::Done)
     }
 }
