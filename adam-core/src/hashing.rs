@@ -86,17 +86,19 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("adam-argon2-{i}"))
                 .spawn(move || {
-                    let mut memory = vec![Block::default(); blocks];
+                    // Allocated on the first job, so an idle server does not hold it.
+                    let mut memory: Vec<Block> = Vec::new();
                     loop {
                         // The lock is held only while waiting for the next job.
                         let job = match rx.lock() {
                             Ok(mut rx) => rx.blocking_recv(),
                             Err(_) => None,
                         };
-                        match job {
-                            Some(job) => job(&mut memory),
-                            None => break,
+                        let Some(job) = job else { break };
+                        if memory.len() < blocks {
+                            memory.resize(blocks, Block::default());
                         }
+                        job(&mut memory);
                     }
                 })
                 .map_err(|e| Error::Internal(format!("cannot start a hashing thread: {e}")))?;
