@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of Adam: formatting, lints, unit, integration (SQLite and PostgreSQL) and doc
-# tests. On Debian/Ubuntu it installs what the machine lacks (a C toolchain, PostgreSQL) when it
-# can (root or sudo), and starts PostgreSQL if it is installed but down.
+# Runs every test of Adam: formatting, lints, unit, integration (SQLite and PostgreSQL), doc
+# tests, and the desktop app's end-to-end tests in a real window. On Debian/Ubuntu it installs what
+# the machine lacks (a C toolchain, PostgreSQL, WebKitGTK, Xvfb, WebKitWebDriver, gnome-keyring)
+# when it can (root or sudo), and starts PostgreSQL if it is installed but down.
 #
 #   ADAM_TEST_POSTGRES_URL  maintenance database the tests create their own databases from
 #                           (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -22,6 +23,20 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 command -v cargo >/dev/null || { echo "cargo is required: https://rustup.rs" >&2; exit 1; }
 command -v cc >/dev/null || { say "installing a C toolchain"; apt_install build-essential pkg-config; }
+
+# The desktop app builds against WebKitGTK and is tested in Xvfb with a Secret Service keyring.
+desktop_packages=()
+pkg-config --exists webkit2gtk-4.1 2>/dev/null || desktop_packages+=(pkg-config libwebkit2gtk-4.1-dev libssl-dev)
+command -v Xvfb >/dev/null || desktop_packages+=(xvfb xauth)
+command -v WebKitWebDriver >/dev/null || desktop_packages+=(webkit2gtk-driver)
+command -v gnome-keyring-daemon >/dev/null || desktop_packages+=(gnome-keyring)
+command -v secret-tool >/dev/null || desktop_packages+=(libsecret-tools)
+command -v dbus-run-session >/dev/null || desktop_packages+=(dbus)
+command -v curl >/dev/null || desktop_packages+=(curl)
+if [ "${#desktop_packages[@]}" -gt 0 ]; then
+    say "installing ${desktop_packages[*]}"
+    apt_install "${desktop_packages[@]}"
+fi
 
 pg_up() { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; }
 if ! pg_up; then
@@ -52,3 +67,5 @@ say "doc tests"
 cargo test --workspace --doc --locked
 say "documentation builds without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc -p adam-core --no-deps --locked --quiet
+say "adam-desktop end to end (Xvfb, WebKitWebDriver, gnome-keyring, adam-server)"
+bash adam-desktop/e2e/run.sh

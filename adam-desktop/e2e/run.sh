@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# End-to-end tests of adam-desktop in a real window: Xvfb, WebKitWebDriver, gnome-keyring in a
+# private D-Bus session, and a real adam-server on SQLite. Screenshots go to
+# adam-desktop/e2e/screenshots/. Needs the packages scripts/test.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/adam-target}"
+
+if [ -z "${ADAM_E2E_IN_DBUS:-}" ]; then
+    cargo build -p adam-desktop -p adam-server --quiet
+    exec dbus-run-session -- env ADAM_E2E_IN_DBUS=1 bash "$0" "$@"
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Throw-away home for the keyring and the app's settings.
+export XDG_DATA_HOME="$work/data" XDG_CACHE_HOME="$work/cache" XDG_CONFIG_HOME="$work/config"
+mkdir -p "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$XDG_CONFIG_HOME"
+printf 'e2e keyring password' | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$work/display" 2>"$work/xvfb.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/display" ] && break; sleep 0.1; done
+export DISPLAY=":$(cat "$work/display")"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+server_port=$(free_port)
+DATABASE_URL="sqlite://$work/adam.db" SECRET_KEY="e2e secret key, at least thirty-two bytes" PORT="$server_port" RUST_LOG=warn \
+    "$CARGO_TARGET_DIR/debug/adam-server" serve --seed >"$work/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$server_port/ready" >/dev/null && break; sleep 0.1; done
+
+driver_port=$(free_port)
+ADAM_SERVER_URL="http://127.0.0.1:$server_port" TAURI_WEBVIEW_AUTOMATION=true \
+    WebKitWebDriver --port="$driver_port" >"$work/driver.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$driver_port/status" >/dev/null && break; sleep 0.1; done
+
+shots=adam-desktop/e2e/screenshots
+mkdir -p "$shots"
+status=0
+python3 adam-desktop/e2e/test_desktop.py --driver "http://127.0.0.1:$driver_port" \
+    --app "$CARGO_TARGET_DIR/debug/adam-desktop" --server "http://127.0.0.1:$server_port" --shots "$shots" || status=$?
+if [ "$status" != 0 ]; then
+    echo "--- server log"; tail -n 30 "$work/server.log"
+    echo "--- driver log"; tail -n 30 "$work/driver.log"
+fi
+exit "$status"

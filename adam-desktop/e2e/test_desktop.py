@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""End-to-end test of adam-desktop in a real window, through W3C WebDriver (WebKitWebDriver).
+
+Run by run.sh, which provides Xvfb, a private D-Bus session with an unlocked gnome-keyring, a real
+adam-server on SQLite and WebKitWebDriver. Standard library only.
+"""
+import argparse
+import base64
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+ARGS = None
+RESULTS = []
+
+
+def http(method, url, body=None, token=None, timeout=60):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    for attempt in range(5):
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                text = resp.read().decode()
+                return resp.status, (json.loads(text) if text else None)
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            return e.code, (json.loads(text) if text else None)
+        except (ConnectionError, urllib.error.URLError):
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
+
+
+class App:
+    """One run of the app, as a WebDriver session."""
+
+    def __init__(self):
+        caps = {"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {"binary": ARGS.app, "args": []}}}}
+        status, body = http("POST", f"{ARGS.driver}/session", caps)
+        assert status == 200, body
+        self.sid = body["value"]["sessionId"]
+
+    def cmd(self, method, path, body=None):
+        status, out = http(method, f"{ARGS.driver}/session/{self.sid}{path}", body)
+        if status != 200:
+            raise AssertionError(f"{method} {path}: {status} {out}")
+        return out["value"]
+
+    def js(self, script, *args):
+        return self.cmd("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def el(self, css):
+        return self.cmd("POST", "/element", {"using": "css selector", "value": css})[ELEMENT]
+
+    def click(self, css):
+        self.cmd("POST", f"/element/{self.el(css)}/click", {})
+
+    def type(self, css, text):
+        e = self.el(css)
+        self.cmd("POST", f"/element/{e}/clear", {})
+        self.cmd("POST", f"/element/{e}/value", {"text": text})
+
+    def text(self, css):
+        return self.cmd("GET", f"/element/{self.el(css)}/text")
+
+    def wait(self, what, condition, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                if condition():
+                    return
+            except AssertionError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def screen_is(self, name):
+        return self.js(f"return !document.getElementById({json.dumps(name)}).hidden")
+
+    def wait_screen(self, name):
+        self.wait(f"the {name} screen", lambda: self.screen_is(name))
+
+    def shot(self, name):
+        # Two animation frames, so the screenshot shows the settled page.
+        self.cmd("POST", "/execute/async", {"script": "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));", "args": []})
+        png = base64.b64decode(self.cmd("GET", "/screenshot"))
+        with open(f"{ARGS.shots}/{name}.png", "wb") as f:
+            f.write(png)
+
+    def no_tokens_in_page(self):
+        dump = self.js("return document.documentElement.outerHTML + JSON.stringify(window.localStorage) + JSON.stringify(window.sessionStorage) + document.cookie")
+        assert "adam_rt_" not in dump and "eyJ0eXAi" not in dump, "a token reached the web view"
+
+    def sign_in(self, email, password):
+        self.wait_screen("signin")
+        self.type("#email", email)
+        self.type("#password", password)
+        self.click("#signin-button")
+        self.wait_screen("app")
+
+    def close(self):
+        try:
+            http("DELETE", f"{ARGS.driver}/session/{self.sid}")
+        except Exception:  # noqa: BLE001 - the app may already be gone
+            pass
+        time.sleep(0.5)
+
+
+def keyring_entries():
+    out = subprocess.run(["secret-tool", "search", "--all", "service", "adam-desktop"], capture_output=True, text=True)
+    return [l.split("=", 1)[1].strip() for l in (out.stdout + out.stderr).splitlines() if l.startswith("attribute.username")]
+
+
+def check(name, fn):
+    try:
+        fn()
+        RESULTS.append((name, None))
+        print(f"ok   {name}", flush=True)
+    except Exception as e:  # noqa: BLE001 - report and go on
+        RESULTS.append((name, e))
+        print(f"FAIL {name}: {e}", flush=True)
+
+
+MANAGER = ("manager@premiumauto.com", "Manager123!")
+PRINCIPAL = ("principal@premiumauto.com", "Principal123!")
+
+
+def test_sign_in_and_profile():
+    app = App()
+    try:
+        app.wait_screen("signin")
+        app.shot("01-sign-in")
+        app.type("#email", MANAGER[0])
+        app.type("#password", "not the password")
+        app.click("#signin-button")
+        app.wait("the error", lambda: "Incorrect email or password" in app.text("#signin-error"))
+        app.shot("02-sign-in-error")
+        app.sign_in(*MANAGER)
+        app.wait("the profile", lambda: app.text("#profile-email") == MANAGER[0])
+        assert app.text("#profile-role") == "F&I Manager"
+        assert app.text("#profile-dealership") == "Premium Auto"
+        assert app.screen_is("app") and not app.js("return !document.getElementById('tab-users').hidden"), "managers see no Users tab"
+        app.no_tokens_in_page()
+        app.shot("03-profile")
+        assert keyring_entries() == [f"{MANAGER[0]} @ {ARGS.server}"], keyring_entries()
+    finally:
+        app.close()
+
+
+def test_restart_signs_in_silently():
+    app = App()
+    try:
+        app.wait_screen("app")
+        assert app.text("#profile-email") == MANAGER[0]
+        app.shot("04-restored")
+    finally:
+        app.close()
+
+
+def test_sign_out_removes_the_keyring_entry():
+    app = App()
+    try:
+        app.wait_screen("app")
+        app.click("#signout")
+        app.wait_screen("signin")
+        app.shot("05-signed-out")
+        assert keyring_entries() == [], keyring_entries()
+    finally:
+        app.close()
+
+
+def test_revoked_session_lands_on_sign_in():
+    app = App()
+    try:
+        app.sign_in(*MANAGER)
+        assert len(keyring_entries()) == 1
+    finally:
+        app.close()
+    # Revoke every session of the user from the server side.
+    status, pair = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": MANAGER[0], "password": MANAGER[1]})
+    assert status == 200, pair
+    status, _ = http("POST", f"{ARGS.server}/api/v1/auth/logout-all", {}, token=pair["access_token"])
+    assert status == 204
+    app = App()
+    try:
+        app.wait_screen("signin")
+        app.shot("06-revoked")
+        assert keyring_entries() == [], keyring_entries()
+    finally:
+        app.close()
+
+
+def test_principal_creates_an_fi_manager():
+    app = App()
+    try:
+        app.sign_in(*PRINCIPAL)
+        app.click("#tab-users")
+        app.wait("the users table", lambda: app.js("return document.querySelectorAll('#users-body tr').length") >= 2)
+        app.type("#new-user-name", "Nina Newhire")
+        app.type("#new-user-email", "nina@premiumauto.com")
+        app.type("#new-user-password", "A-good-long-passphrase")
+        app.click("#new-user-submit")
+        app.wait("the new row", lambda: app.js("return !!document.querySelector('#users-body tr[data-email=\"nina@premiumauto.com\"]')"))
+        app.wait("the message", lambda: "nina@premiumauto.com created" in app.text("#app-message"))
+        app.no_tokens_in_page()
+        app.shot("07-users")
+        status, pair = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": "nina@premiumauto.com", "password": "A-good-long-passphrase"})
+        assert status == 200, pair
+        status, me = http("GET", f"{ARGS.server}/api/v1/auth/me", token=pair["access_token"])
+        assert me["role"] == "fi_manager" and me["dealership_id"], me
+        app.click("#signout-all")
+        app.wait_screen("signin")
+        assert keyring_entries() == [], keyring_entries()
+    finally:
+        app.close()
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--driver", required=True)
+    p.add_argument("--app", required=True)
+    p.add_argument("--server", required=True)
+    p.add_argument("--shots", required=True)
+    ARGS = p.parse_args()
+    for name, fn in [
+        ("sign in (wrong password first), see the profile, entry in the keyring", test_sign_in_and_profile),
+        ("restart: signed in silently", test_restart_signs_in_silently),
+        ("sign out removes the keyring entry", test_sign_out_removes_the_keyring_entry),
+        ("revoked on the server: sign-in screen, entry removed", test_revoked_session_lands_on_sign_in),
+        ("a principal creates an F&I manager; sign out everywhere", test_principal_creates_an_fi_manager),
+    ]:
+        check(name, fn)
+    failed = sum(1 for _, e in RESULTS if e)
+    print(f"{len(RESULTS) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,463 @@
+//! The signed-in session: talks to adam-server over HTTP, keeps the access token in memory and
+//! the refresh token in the keyring, and refreshes with one refresh in flight at a time.
+//!
+//! Nothing here depends on Tauri, so the logic is tested against a real server without a window.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::{Mutex, RwLock};
+
+use crate::error::DesktopError;
+use crate::vault::Vault;
+
+/// Server used when neither the settings nor `ADAM_SERVER_URL` name one.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
+
+/// Refresh this long before the access token expires.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+/// What the app remembers between runs, outside the keyring (nothing secret).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Remembered {
+    /// The server address the user chose.
+    pub server_url: Option<String>,
+    /// The account whose refresh token is in the keyring.
+    pub account: Option<String>,
+}
+
+/// The caller's profile as the UI shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Profile {
+    /// User id.
+    pub id: String,
+    /// Email.
+    pub email: String,
+    /// Display name.
+    pub full_name: String,
+    /// Role (`system_admin`, `dealer_principal`, `fi_manager`).
+    pub role: String,
+    /// Dealership id, if any.
+    pub dealership_id: Option<String>,
+    /// Dealership name, if any.
+    pub dealership_name: Option<String>,
+}
+
+struct Active {
+    account: String,
+    access: String,
+    access_valid_until: Instant,
+    refresh: String,
+}
+
+/// One signed-in user (or none) against one server.
+#[derive(Debug)]
+pub struct Session {
+    http: reqwest::Client,
+    server: RwLock<String>,
+    settings_file: Option<PathBuf>,
+    vault: Vault,
+    /// Held across a refresh, so there is never more than one refresh in flight.
+    active: Mutex<Option<Active>>,
+}
+
+impl std::fmt::Debug for Active {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Active")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenPair {
+    access_token: String,
+    refresh_token: String,
+    expires_in: u64,
+}
+
+/// Checks a server address: `http(s)://host[:port]`, no path.
+pub fn normalise_server(url: &str) -> Result<String, DesktopError> {
+    let url = url.trim().trim_end_matches('/');
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|_| DesktopError::Invalid("server address: not a URL".into()))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(DesktopError::Invalid(
+            "server address: must start with http:// or https://".into(),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+impl Session {
+    /// A session for the server in `settings_file` (if it names one), else `ADAM_SERVER_URL`,
+    /// else [`DEFAULT_SERVER`].
+    pub fn new(
+        settings_file: Option<PathBuf>,
+        env_server: Option<String>,
+    ) -> Result<Self, DesktopError> {
+        let remembered = read_settings(settings_file.as_ref());
+        let server = remembered
+            .server_url
+            .or(env_server)
+            .map(|s| normalise_server(&s))
+            .transpose()?
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|e| DesktopError::Other(e.to_string()))?;
+        Ok(Self {
+            http,
+            server: RwLock::new(server),
+            settings_file,
+            vault: Vault,
+            active: Mutex::new(None),
+        })
+    }
+
+    /// The server address in use.
+    pub async fn server_url(&self) -> String {
+        self.server.read().await.clone()
+    }
+
+    /// Changes the server address (only while signed out) and remembers it.
+    pub async fn set_server_url(&self, url: &str) -> Result<String, DesktopError> {
+        let url = normalise_server(url)?;
+        if self.active.lock().await.is_some() {
+            return Err(DesktopError::Invalid(
+                "sign out before changing the server address".into(),
+            ));
+        }
+        *self.server.write().await = url.clone();
+        let mut r = read_settings(self.settings_file.as_ref());
+        r.server_url = Some(url.clone());
+        write_settings(self.settings_file.as_ref(), &r);
+        Ok(url)
+    }
+
+    /// Signs in silently with a stored refresh token. `Ok(None)`: nothing stored, or the stored
+    /// token was revoked or expired (then it is deleted from the keyring).
+    pub async fn restore(&self) -> Result<Option<Profile>, DesktopError> {
+        let server = self.server_url().await;
+        let remembered = read_settings(self.settings_file.as_ref());
+        let Some(account) = remembered.account else {
+            return Ok(None);
+        };
+        let Some(refresh) = self.vault.load(&server, &account).await? else {
+            self.forget_account();
+            return Ok(None);
+        };
+        let mut active = self.active.lock().await;
+        match self.exchange(&server, &refresh).await {
+            Ok(pair) => {
+                self.vault
+                    .save(&server, &account, &pair.refresh_token)
+                    .await?;
+                *active = Some(activate(account, pair));
+            }
+            Err(DesktopError::SignedOut) => {
+                self.vault.delete(&server, &account).await?;
+                self.forget_account();
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+        drop(active);
+        self.profile().await.map(Some)
+    }
+
+    /// Signs in with email and password; the refresh token goes to the keyring.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Profile, DesktopError> {
+        let server = self.server_url().await;
+        let resp = self
+            .http
+            .post(format!("{server}/api/v1/auth/login"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .map_err(|_| DesktopError::Unreachable(server.clone()))?;
+        let pair: TokenPair = match resp.status() {
+            StatusCode::OK => resp
+                .json()
+                .await
+                .map_err(|e| DesktopError::Other(e.to_string()))?,
+            StatusCode::UNAUTHORIZED => return Err(DesktopError::InvalidCredentials),
+            _ => return Err(error_from(resp).await),
+        };
+        let account = email.trim().to_lowercase();
+        let mut active = self.active.lock().await;
+        // One account at a time: a previous account's entry goes.
+        let previous = read_settings(self.settings_file.as_ref()).account;
+        if let Some(prev) = previous.filter(|p| *p != account) {
+            self.vault.delete(&server, &prev).await?;
+        }
+        self.vault
+            .save(&server, &account, &pair.refresh_token)
+            .await?;
+        let mut r = read_settings(self.settings_file.as_ref());
+        r.account = Some(account.clone());
+        write_settings(self.settings_file.as_ref(), &r);
+        *active = Some(activate(account, pair));
+        drop(active);
+        self.profile().await
+    }
+
+    /// Signs out here: revokes the session on the server (best effort) and deletes the keyring entry.
+    pub async fn sign_out(&self) -> Result<(), DesktopError> {
+        let server = self.server_url().await;
+        let taken = self.active.lock().await.take();
+        let account = match taken {
+            Some(a) => {
+                let _ = self
+                    .http
+                    .post(format!("{server}/api/v1/auth/logout"))
+                    .json(&json!({ "refresh_token": a.refresh }))
+                    .send()
+                    .await;
+                Some(a.account)
+            }
+            None => read_settings(self.settings_file.as_ref()).account,
+        };
+        if let Some(account) = account {
+            self.vault.delete(&server, &account).await?;
+        }
+        self.forget_account();
+        Ok(())
+    }
+
+    /// Signs out on every device: revokes every session of the user, then forgets this one.
+    pub async fn sign_out_everywhere(&self) -> Result<(), DesktopError> {
+        let result = self.call(Method::POST, "/auth/logout-all", None).await;
+        let server = self.server_url().await;
+        let taken = self.active.lock().await.take();
+        if let Some(a) = taken {
+            self.vault.delete(&server, &a.account).await?;
+        }
+        self.forget_account();
+        match result {
+            Ok(_) | Err(DesktopError::SignedOut) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The caller's profile, with their dealership's name.
+    pub async fn profile(&self) -> Result<Profile, DesktopError> {
+        let me = self.call(Method::GET, "/auth/me", None).await?;
+        let dealership_id = me["dealership_id"].as_str().map(str::to_owned);
+        let dealership_name = match &dealership_id {
+            Some(id) => self
+                .call(Method::GET, &format!("/dealerships/{id}"), None)
+                .await
+                .ok()
+                .and_then(|d| d["name"].as_str().map(str::to_owned)),
+            None => None,
+        };
+        Ok(Profile {
+            id: str_field(&me, "id"),
+            email: str_field(&me, "email"),
+            full_name: str_field(&me, "full_name"),
+            role: str_field(&me, "role"),
+            dealership_id,
+            dealership_name,
+        })
+    }
+
+    /// An authorised API call (path under `/api/v1`). Refreshes the access token shortly before it
+    /// expires and once after a 401; a refresh that fails ends the session.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, DesktopError> {
+        let server = self.server_url().await;
+        let token = self.fresh_access(&server).await?;
+        let resp = self
+            .send(&server, method.clone(), path, body.clone(), &token)
+            .await?;
+        let resp = if resp.status() == StatusCode::UNAUTHORIZED {
+            let token = self.refresh_after(&server, &token).await?;
+            self.send(&server, method, path, body, &token).await?
+        } else {
+            resp
+        };
+        match resp.status() {
+            StatusCode::UNAUTHORIZED => {
+                self.end_locally(&server).await;
+                Err(DesktopError::SignedOut)
+            }
+            s if s.is_success() => {
+                let text = resp
+                    .text()
+                    .await
+                    .map_err(|_| DesktopError::Unreachable(server.clone()))?;
+                Ok(if text.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_str(&text).unwrap_or(Value::Null)
+                })
+            }
+            _ => Err(error_from(resp).await),
+        }
+    }
+
+    async fn send(
+        &self,
+        server: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: &str,
+    ) -> Result<reqwest::Response, DesktopError> {
+        let mut req = self
+            .http
+            .request(method, format!("{server}/api/v1{path}"))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+            .await
+            .map_err(|_| DesktopError::Unreachable(server.to_owned()))
+    }
+
+    /// The current access token, refreshed first if it is about to expire.
+    async fn fresh_access(&self, server: &str) -> Result<String, DesktopError> {
+        let mut guard = self.active.lock().await;
+        let active = guard.as_mut().ok_or(DesktopError::SignedOut)?;
+        if Instant::now() + REFRESH_MARGIN < active.access_valid_until {
+            return Ok(active.access.clone());
+        }
+        self.refresh_locked(server, &mut guard).await
+    }
+
+    /// After a 401 with `stale`: refresh, unless another caller already did while we waited.
+    async fn refresh_after(&self, server: &str, stale: &str) -> Result<String, DesktopError> {
+        let mut guard = self.active.lock().await;
+        match guard.as_ref() {
+            None => Err(DesktopError::SignedOut),
+            Some(a) if a.access != stale => Ok(a.access.clone()),
+            Some(_) => self.refresh_locked(server, &mut guard).await,
+        }
+    }
+
+    /// Spends the refresh token (the lock is held by the caller: one refresh in flight).
+    async fn refresh_locked(
+        &self,
+        server: &str,
+        guard: &mut tokio::sync::MutexGuard<'_, Option<Active>>,
+    ) -> Result<String, DesktopError> {
+        let Some(active) = guard.as_mut() else {
+            return Err(DesktopError::SignedOut);
+        };
+        match self.exchange(server, &active.refresh).await {
+            Ok(pair) => {
+                self.vault
+                    .save(server, &active.account, &pair.refresh_token)
+                    .await?;
+                let account = active.account.clone();
+                **guard = Some(activate(account, pair));
+                Ok(guard.as_ref().map(|a| a.access.clone()).unwrap_or_default())
+            }
+            Err(DesktopError::SignedOut) => {
+                let account = active.account.clone();
+                **guard = None;
+                self.vault.delete(server, &account).await?;
+                self.forget_account();
+                Err(DesktopError::SignedOut)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn exchange(&self, server: &str, refresh: &str) -> Result<TokenPair, DesktopError> {
+        let resp = self
+            .http
+            .post(format!("{server}/api/v1/auth/refresh"))
+            .json(&json!({ "refresh_token": refresh }))
+            .send()
+            .await
+            .map_err(|_| DesktopError::Unreachable(server.to_owned()))?;
+        match resp.status() {
+            StatusCode::OK => resp
+                .json()
+                .await
+                .map_err(|e| DesktopError::Other(e.to_string())),
+            StatusCode::UNAUTHORIZED => Err(DesktopError::SignedOut),
+            _ => Err(error_from(resp).await),
+        }
+    }
+
+    async fn end_locally(&self, server: &str) {
+        let taken = self.active.lock().await.take();
+        if let Some(a) = taken {
+            let _ = self.vault.delete(server, &a.account).await;
+        }
+        self.forget_account();
+    }
+
+    fn forget_account(&self) {
+        let mut r = read_settings(self.settings_file.as_ref());
+        if r.account.take().is_some() {
+            write_settings(self.settings_file.as_ref(), &r);
+        }
+    }
+}
+
+fn activate(account: String, pair: TokenPair) -> Active {
+    Active {
+        account,
+        access: pair.access_token,
+        access_valid_until: Instant::now() + Duration::from_secs(pair.expires_in),
+        refresh: pair.refresh_token,
+    }
+}
+
+fn str_field(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_default().to_owned()
+}
+
+async fn error_from(resp: reqwest::Response) -> DesktopError {
+    let status = resp.status();
+    let detail = resp
+        .json::<Value>()
+        .await
+        .ok()
+        .and_then(|v| v["detail"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| status.to_string());
+    match status {
+        StatusCode::UNAUTHORIZED => DesktopError::SignedOut,
+        StatusCode::TOO_MANY_REQUESTS => DesktopError::TooManyAttempts,
+        StatusCode::FORBIDDEN => DesktopError::Forbidden(detail),
+        StatusCode::NOT_FOUND => DesktopError::NotFound,
+        StatusCode::CONFLICT => DesktopError::Conflict(detail),
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => DesktopError::Invalid(detail),
+        _ => DesktopError::Other(format!("the server answered {status}")),
+    }
+}
+
+fn read_settings(file: Option<&PathBuf>) -> Remembered {
+    file.and_then(|f| std::fs::read(f).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_settings(file: Option<&PathBuf>, r: &Remembered) {
+    let Some(file) = file else { return };
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match serde_json::to_vec_pretty(r) {
+        Ok(bytes) => {
+            if let Err(e) = std::fs::write(file, bytes) {
+                tracing::warn!(error = %e, "cannot save settings");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot encode settings"),
+    }
+}

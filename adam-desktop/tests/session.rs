@@ -1,0 +1,255 @@
+//! The session logic against a real adam-server (SQLite) and an in-memory keyring store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Once;
+
+use adam_desktop::vault::Vault;
+use adam_desktop::{DesktopError, Session};
+use serde_json::json;
+
+fn use_mock_keyring() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        keyring_core::set_default_store(keyring_core::mock::Store::new().unwrap());
+    });
+}
+
+struct Server {
+    base: String,
+    dir: PathBuf,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn server(extra: &[(&str, &str)]) -> Server {
+    use_mock_keyring();
+    let dir = std::env::temp_dir().join(format!(
+        "adam-desktop-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut vars: HashMap<String, String> = HashMap::from([
+        (
+            "DATABASE_URL".into(),
+            format!("sqlite://{}", dir.join("adam.db").display()),
+        ),
+        (
+            "SECRET_KEY".into(),
+            "desktop test secret key of at least 32 bytes".into(),
+        ),
+        ("PORT".into(), "0".into()),
+    ]);
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    let config = adam_server::Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    let adam = adam_core::Adam::connect(
+        &config.database_url,
+        config.signing_key().unwrap(),
+        config.settings().unwrap(),
+    )
+    .await
+    .unwrap();
+    adam.migrate_up().await.unwrap();
+    adam.seed().await.unwrap();
+    let (acceptor, addr) = adam_server::bind(&config).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = adam_server::serve(acceptor, adam, &config, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    Server {
+        base: format!("http://{addr}"),
+        dir,
+        _stop: tx,
+    }
+}
+
+impl Server {
+    fn session(&self) -> Session {
+        Session::new(
+            Some(self.dir.join("settings.json")),
+            Some(self.base.clone()),
+        )
+        .unwrap()
+    }
+
+    async fn stored(&self, account: &str) -> Option<String> {
+        Vault.load(&self.base, account).await.unwrap()
+    }
+}
+
+const MANAGER: (&str, &str) = ("manager@premiumauto.com", "Manager123!");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_keeps_the_refresh_token_in_the_keyring_and_restores_silently() {
+    let srv = server(&[]).await;
+    let first = srv.session();
+    let profile = first
+        .sign_in("Manager@PremiumAuto.com", MANAGER.1)
+        .await
+        .unwrap();
+    assert_eq!(profile.role, "fi_manager");
+    assert_eq!(profile.dealership_name.as_deref(), Some("Premium Auto"));
+    let stored = srv
+        .stored(MANAGER.0)
+        .await
+        .expect("refresh token in the keyring");
+    assert!(stored.starts_with("adam_rt_"));
+    // The settings file remembers the account, never a token.
+    let settings = std::fs::read_to_string(srv.dir.join("settings.json")).unwrap();
+    assert!(settings.contains(MANAGER.0) && !settings.contains(&stored));
+    drop(first);
+
+    // "Restart": a new session signs in silently and rotates the stored token.
+    let second = srv.session();
+    let restored = second.restore().await.unwrap().expect("silent sign-in");
+    assert_eq!(restored.email, MANAGER.0);
+    let rotated = srv.stored(MANAGER.0).await.unwrap();
+    assert_ne!(rotated, stored);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_lands_on_sign_in_and_leaves_the_keyring() {
+    let srv = server(&[]).await;
+    srv.session().sign_in(MANAGER.0, MANAGER.1).await.unwrap();
+    assert!(srv.stored(MANAGER.0).await.is_some());
+    // Another device signs out everywhere.
+    let other = srv.session();
+    other.sign_in(MANAGER.0, MANAGER.1).await.unwrap();
+    other.sign_out_everywhere().await.unwrap();
+    assert!(
+        srv.stored(MANAGER.0).await.is_none(),
+        "sign out everywhere deletes the entry"
+    );
+    // Put the first device's (now revoked) token back, as if that device had kept it.
+    let first = srv.session();
+    first.sign_in(MANAGER.0, MANAGER.1).await.unwrap();
+    let token = srv.stored(MANAGER.0).await.unwrap();
+    let c = reqwest::Client::new();
+    let pair: serde_json::Value = c
+        .post(format!("{}/api/v1/auth/login", srv.base))
+        .json(&json!({"email": MANAGER.0, "password": MANAGER.1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    c.post(format!("{}/api/v1/auth/logout-all", srv.base))
+        .bearer_auth(pair["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(srv.stored(MANAGER.0).await.as_deref(), Some(token.as_str()));
+    let restarted = srv.session();
+    assert_eq!(restarted.restore().await.unwrap(), None);
+    assert!(
+        srv.stored(MANAGER.0).await.is_none(),
+        "the dead token is removed"
+    );
+    // And the in-memory session of the first device ends on its next call.
+    assert_eq!(first.profile().await.unwrap_err(), DesktopError::SignedOut);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_revokes_and_deletes() {
+    let srv = server(&[]).await;
+    let s = srv.session();
+    s.sign_in(MANAGER.0, MANAGER.1).await.unwrap();
+    let token = srv.stored(MANAGER.0).await.unwrap();
+    s.sign_out().await.unwrap();
+    assert!(srv.stored(MANAGER.0).await.is_none());
+    let status = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/refresh", srv.base))
+        .json(&json!({"refresh_token": token}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(
+        status,
+        reqwest::StatusCode::UNAUTHORIZED,
+        "the server session is revoked"
+    );
+    assert_eq!(srv.session().restore().await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refresh_in_flight_when_many_calls_need_one() {
+    // One-minute access tokens: every call is inside the refresh margin, so each wants a refresh.
+    let srv = server(&[("ACCESS_TOKEN_EXPIRE_MINUTES", "1")]).await;
+    let s = std::sync::Arc::new(srv.session());
+    s.sign_in(MANAGER.0, MANAGER.1).await.unwrap();
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.profile().await })
+        })
+        .collect();
+    for c in calls {
+        c.await
+            .unwrap()
+            .expect("no call failed: refreshes never overlapped");
+    }
+    // Had two refreshes spent one token, the server would have revoked the session.
+    assert_eq!(
+        srv.session().restore().await.unwrap().unwrap().email,
+        MANAGER.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_unreachable_server_are_told_apart() {
+    let srv = server(&[]).await;
+    let s = srv.session();
+    assert_eq!(
+        s.sign_in(MANAGER.0, "wrong").await.unwrap_err(),
+        DesktopError::InvalidCredentials
+    );
+    assert!(srv.stored(MANAGER.0).await.is_none());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = Session::new(None, Some(format!("http://127.0.0.1:{port}"))).unwrap();
+    assert!(matches!(
+        nowhere.sign_in(MANAGER.0, MANAGER.1).await.unwrap_err(),
+        DesktopError::Unreachable(_)
+    ));
+    assert!(Session::new(None, Some("ftp://x".into())).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_creates_an_fi_manager() {
+    let srv = server(&[]).await;
+    let s = srv.session();
+    s.sign_in("principal@premiumauto.com", "Principal123!")
+        .await
+        .unwrap();
+    let created = s
+        .call(reqwest::Method::POST, "/users/", Some(json!({
+            "email": "new.fi@premiumauto.com", "full_name": "New FI", "role": "fi_manager", "password": "A-good-passphrase"
+        })))
+        .await
+        .unwrap();
+    assert_eq!(created["role"], "fi_manager");
+    let err = s
+        .call(reqwest::Method::POST, "/users/", Some(json!({
+            "email": "x@premiumauto.com", "full_name": "X", "role": "system_admin", "password": "A-good-passphrase"
+        })))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DesktopError::Forbidden(_)));
+}

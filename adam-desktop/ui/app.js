@@ -1,0 +1,206 @@
+// The UI of adam-desktop. It only calls Tauri commands; tokens never reach this script.
+"use strict";
+
+const invoke = window.__TAURI__.core.invoke;
+const $ = (id) => document.getElementById(id);
+const ROLE_NAMES = { system_admin: "System Admin", dealer_principal: "Dealer Principal", fi_manager: "F&I Manager" };
+let me = null;
+let dealerships = [];
+
+function show(screen) {
+  for (const id of ["loading", "signin", "app"]) $(id).hidden = id !== screen;
+}
+
+function message(err) {
+  if (err && typeof err === "object" && "kind" in err) {
+    switch (err.kind) {
+      case "invalid_credentials": return "Incorrect email or password.";
+      case "too_many_attempts": return "Too many attempts. Wait a moment and try again.";
+      case "unreachable": return `Cannot reach the server at ${err.message}. Check the server address.`;
+      case "signed_out": return "Your session has ended. Please sign in again.";
+      case "not_found": return "Not found.";
+      default: return err.message || String(err.kind);
+    }
+  }
+  return String(err);
+}
+
+function flash(text, isError) {
+  const ok = $("app-message"), bad = $("app-error");
+  ok.hidden = bad.hidden = true;
+  const el = isError ? bad : ok;
+  el.textContent = text;
+  el.hidden = false;
+}
+
+async function guarded(action) {
+  try {
+    return await action();
+  } catch (err) {
+    if (err && err.kind === "signed_out") {
+      await toSignIn("Your session has ended. Please sign in again.");
+    } else {
+      flash(message(err), true);
+    }
+    return undefined;
+  }
+}
+
+async function toSignIn(notice) {
+  me = null;
+  $("password").value = "";
+  const url = await invoke("server_url");
+  $("server-label").textContent = url;
+  $("server-url").value = url;
+  const e = $("signin-error");
+  e.textContent = notice || "";
+  e.hidden = !notice;
+  show("signin");
+  $("email").focus();
+}
+
+function renderProfile(p) {
+  me = p;
+  $("who-name").textContent = `${p.full_name} · ${ROLE_NAMES[p.role] || p.role}`;
+  $("profile-name").textContent = p.full_name;
+  $("profile-email").textContent = p.email;
+  $("profile-role").textContent = ROLE_NAMES[p.role] || p.role;
+  $("profile-dealership").textContent = p.dealership_name || (p.dealership_id ? p.dealership_id : "All dealerships");
+  $("tab-users").hidden = p.role === "fi_manager";
+}
+
+function toApp(profile) {
+  renderProfile(profile);
+  $("app-error").hidden = $("app-message").hidden = true;
+  selectTab("profile");
+  show("app");
+}
+
+function selectTab(tab) {
+  $("tab-profile").classList.toggle("active", tab === "profile");
+  $("tab-users").classList.toggle("active", tab === "users");
+  $("view-profile").hidden = tab !== "profile";
+  $("view-users").hidden = tab !== "users";
+  if (tab === "users") loadUsers();
+}
+
+function roleOptions(select, current) {
+  const roles = me.role === "system_admin" ? ["fi_manager", "dealer_principal", "system_admin"] : ["fi_manager", "dealer_principal"];
+  select.replaceChildren(...roles.map((r) => {
+    const o = document.createElement("option");
+    o.value = r; o.textContent = ROLE_NAMES[r]; o.selected = r === current;
+    return o;
+  }));
+}
+
+async function loadUsers() {
+  const data = await guarded(() => invoke("list_users", { query: $("user-search").value }));
+  if (!data) return;
+  dealerships = data.dealerships.items;
+  const names = Object.fromEntries(dealerships.map((d) => [d.id, d.name]));
+  const rows = data.users.items.map((u) => {
+    const tr = document.createElement("tr");
+    tr.dataset.email = u.email;
+    const cell = (text) => { const td = document.createElement("td"); td.textContent = text; return td; };
+    const status = document.createElement("td");
+    const pill = document.createElement("span");
+    pill.className = `pill ${u.is_active ? "active" : "inactive"}`;
+    pill.textContent = u.is_active ? "Active" : "Inactive";
+    status.append(pill);
+    const actions = document.createElement("td");
+    const editable = u.id !== me.id && (me.role === "system_admin" || u.role !== "system_admin");
+    if (editable) {
+      const role = document.createElement("select");
+      role.setAttribute("aria-label", `Role of ${u.email}`);
+      roleOptions(role, u.role);
+      role.addEventListener("change", () => changeUser(u.id, { role: role.value }, `Role of ${u.email} changed.`));
+      const toggle = document.createElement("button");
+      toggle.type = "button";
+      toggle.className = "toggle-active";
+      toggle.textContent = u.is_active ? "Deactivate" : "Activate";
+      toggle.addEventListener("click", () => changeUser(u.id, { is_active: !u.is_active }, `${u.email} ${u.is_active ? "deactivated" : "activated"}.`));
+      actions.append(role, " ", toggle);
+    }
+    tr.append(cell(u.full_name), cell(u.email), cell(ROLE_NAMES[u.role] || u.role), cell(names[u.dealership_id] || (u.dealership_id ? "—" : "All")), status, actions);
+    return tr;
+  });
+  $("users-body").replaceChildren(...rows);
+  roleOptions($("new-user-role"), "fi_manager");
+  const ds = $("new-user-dealership");
+  ds.replaceChildren(...dealerships.map((d) => { const o = document.createElement("option"); o.value = d.id; o.textContent = d.name; return o; }));
+  $("new-user-dealership-label").hidden = me.role !== "system_admin";
+}
+
+async function changeUser(id, changes, done) {
+  const ok = await guarded(() => invoke("update_user", { id, changes }));
+  if (ok !== undefined) flash(done, false);
+  loadUsers();
+}
+
+window.addEventListener("DOMContentLoaded", async () => {
+  $("signin-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const button = $("signin-button");
+    button.disabled = true;
+    $("signin-error").hidden = true;
+    try {
+      toApp(await invoke("sign_in", { email: $("email").value, password: $("password").value }));
+    } catch (err) {
+      $("signin-error").textContent = message(err);
+      $("signin-error").hidden = false;
+    } finally {
+      button.disabled = false;
+      $("password").value = "";
+    }
+  });
+  $("server-save").addEventListener("click", async () => {
+    const m = $("server-message");
+    try {
+      const url = await invoke("set_server_url", { url: $("server-url").value });
+      $("server-label").textContent = url;
+      m.textContent = "Saved.";
+    } catch (err) {
+      m.textContent = message(err);
+    }
+    m.hidden = false;
+  });
+  $("signout").addEventListener("click", async () => { await guarded(() => invoke("sign_out")); toSignIn("You have signed out."); });
+  $("signout-all").addEventListener("click", async () => { await guarded(() => invoke("sign_out_everywhere")); toSignIn("You have signed out on every device."); });
+  $("tab-profile").addEventListener("click", () => selectTab("profile"));
+  $("tab-users").addEventListener("click", () => selectTab("users"));
+  $("user-search").addEventListener("input", () => loadUsers());
+  $("name-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const p = await guarded(() => invoke("update_profile", { fullName: $("new-name").value }));
+    if (p) { renderProfile(p); $("new-name").value = ""; flash("Name saved.", false); }
+  });
+  $("password-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const done = await guarded(() => invoke("change_password", { currentPassword: $("current-password").value, newPassword: $("new-password").value }));
+    $("current-password").value = $("new-password").value = "";
+    if (done !== undefined) flash("Password changed. Your other devices have been signed out.", false);
+  });
+  $("new-user-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const user = {
+      email: $("new-user-email").value,
+      full_name: $("new-user-name").value,
+      role: $("new-user-role").value,
+      password: $("new-user-password").value,
+      dealership_id: me.role === "system_admin" && $("new-user-role").value !== "system_admin" ? $("new-user-dealership").value : null,
+    };
+    const created = await guarded(() => invoke("create_user", { user }));
+    if (created) {
+      for (const id of ["new-user-email", "new-user-name", "new-user-password"]) $(id).value = "";
+      flash(`${created.email} created.`, false);
+      loadUsers();
+    }
+  });
+
+  try {
+    const profile = await invoke("restore_session");
+    if (profile) toApp(profile); else toSignIn();
+  } catch (err) {
+    toSignIn(message(err));
+  }
+});
