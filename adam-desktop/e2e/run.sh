@@ -8,7 +8,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/adam-target}"
 
 if [ -z "${ADAM_E2E_IN_DBUS:-}" ]; then
     cargo build -p adam-desktop -p adam-server --quiet
-    exec dbus-run-session -- env ADAM_E2E_IN_DBUS=1 bash "$0" "$@"
+    # The session bus and the services it starts (portals, at-spi) chatter on stderr: keep that
+    # in a file and show it only if the run fails.
+    bus_log=$(mktemp)
+    status=0
+    dbus-run-session -- env ADAM_E2E_IN_DBUS=1 bash "$0" "$@" 2>"$bus_log" || status=$?
+    if [ "$status" != 0 ]; then echo "--- stderr of the D-Bus session"; tail -n 40 "$bus_log"; fi
+    rm -f "$bus_log"
+    exit "$status"
 fi
 
 work=$(mktemp -d)
