@@ -11,6 +11,12 @@ pub enum Error {
     /// Login failed: unknown email, wrong password or inactive account, deliberately indistinct (401).
     #[error("Incorrect email or password")]
     InvalidCredentials,
+    /// Too many failed sign-ins for this email recently; try again after `retry_after_secs` (429).
+    #[error("Too many failed sign-in attempts; try again later")]
+    TooManyAttempts {
+        /// Seconds until the oldest counted failure leaves the window.
+        retry_after_secs: u64,
+    },
     /// A token is missing, malformed, expired, revoked or otherwise not acceptable (401).
     #[error("{0}")]
     Unauthorized(Cow<'static, str>),

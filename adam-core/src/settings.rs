@@ -25,6 +25,26 @@ pub struct Settings {
     pub hash_concurrency: usize,
     /// Database pool settings.
     pub store: StoreOptions,
+    /// How many failed sign-ins an email may have in a window before sign-in is refused (429).
+    pub login_throttle: LoginThrottle,
+}
+
+/// Throttling of password guessing, per email, shared by every server on the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottle {
+    /// Failures allowed within `window`; the next attempt is refused.
+    pub max_failures: u32,
+    /// How far back failures count.
+    pub window: Duration,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self {
+            max_failures: 10,
+            window: Duration::minutes(15),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -37,6 +57,7 @@ impl Default for Settings {
             hash_cost: HashCost::OWASP,
             hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
             store: StoreOptions::default(),
+            login_throttle: LoginThrottle::default(),
         }
     }
 }

@@ -64,6 +64,33 @@ on_both_engines! {
         db.login("  MANAGER@PremiumAuto.com ", "Manager123!").await.unwrap();
     }
 
+    async fn repeated_failures_throttle_that_email_only(db: TestDb) {
+        let max = db.settings().login_throttle.max_failures;
+        // Failures below the limit, then a success: the count starts again.
+        for _ in 0..max - 1 {
+            assert!(matches!(db.login("manager@premiumauto.com", "wrong!").await, Err(Error::InvalidCredentials)));
+        }
+        db.login("MANAGER@premiumauto.com", "Manager123!").await.unwrap();
+        for _ in 0..max {
+            assert!(matches!(db.login("manager@premiumauto.com", "wrong!").await, Err(Error::InvalidCredentials)));
+        }
+        // Now even the right password is refused, and says when to come back.
+        match db.login("manager@premiumauto.com", "Manager123!").await {
+            Err(Error::TooManyAttempts { retry_after_secs }) => assert!((1..=900).contains(&retry_after_secs)),
+            other => panic!("expected TooManyAttempts, got {other:?}"),
+        }
+        // Unknown emails are throttled the same way; other accounts are not affected.
+        for _ in 0..max {
+            assert!(matches!(db.login("nobody@premiumauto.com", "x").await, Err(Error::InvalidCredentials)));
+        }
+        assert!(matches!(db.login("nobody@premiumauto.com", "x").await, Err(Error::TooManyAttempts { .. })));
+        db.login("principal@premiumauto.com", "Principal123!").await.unwrap();
+        // Old failures age out of the window.
+        let later = chrono::Utc::now() + db.settings().login_throttle.window + chrono::Duration::seconds(1);
+        db.store().purge_expired(later).await.unwrap();
+        db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+    }
+
     async fn refresh_rotates_and_reuse_revokes_the_session(db: TestDb) {
         let first = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
         let second = db.refresh(first.refresh_token.expose()).await.unwrap();

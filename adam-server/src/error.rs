@@ -63,6 +63,14 @@ pub enum ApiError {
     /// A field is invalid; `detail` names it.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
+    /// Too many failed sign-ins for this email; wait `Retry-After` seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(
+        Json<Problem>,
+        /// Seconds to wait before trying again.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
     /// Something failed on our side; details are in the server log.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -83,6 +91,7 @@ impl ApiError {
             409 => Self::Conflict(p),
             413 => Self::PayloadTooLarge(p),
             422 => Self::Unprocessable(p),
+            429 => Self::TooManyRequests(p, "60".into()),
             503 => Self::Unavailable(p),
             _ => Self::Internal(p),
         }
@@ -91,6 +100,10 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
+        if let Error::TooManyAttempts { retry_after_secs } = e {
+            let p = Problem::new(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+            return Self::TooManyRequests(Json(p), retry_after_secs.to_string());
+        }
         let status = status_of(&e);
         let detail = match &e {
             Error::Storage(_) | Error::Migration(_) | Error::Internal(_) | Error::Config(_) => {
@@ -117,6 +130,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         e if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -133,6 +147,7 @@ pub fn to_poem(e: Error) -> poem::Error {
         | ApiError::Conflict(p)
         | ApiError::PayloadTooLarge(p)
         | ApiError::Unprocessable(p)
+        | ApiError::TooManyRequests(p, _)
         | ApiError::Internal(p)
         | ApiError::Unavailable(p) => p.0.detail,
     };

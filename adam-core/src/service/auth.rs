@@ -10,6 +10,20 @@ use crate::rbac::Principal;
 use crate::refresh::{RefreshToken, TokenDigest};
 use crate::store::{LiveSession, Revoke, Rotation};
 
+/// What failed sign-ins are counted under: the normalised email, or for text that is no email,
+/// the trimmed, lower-cased text (bounded), so unknown emails are throttled the same way.
+fn throttle_key(email: &str) -> String {
+    match Email::parse(email) {
+        Ok(e) => e.into_string(),
+        Err(_) => email
+            .trim()
+            .to_lowercase()
+            .chars()
+            .take(Email::MAX_LEN)
+            .collect(),
+    }
+}
+
 /// Longer presented refresh tokens cannot be ours; refusing them early saves a hash and a query.
 const MAX_REFRESH_TOKEN_LEN: usize = 256;
 
@@ -18,9 +32,25 @@ impl Adam {
     ///
     /// Unknown email, wrong password, inactive user and inactive dealership all answer
     /// [`Error::InvalidCredentials`], after the same argon2 work, so neither the answer nor its
-    /// timing tells which. A stored hash weaker than the current cost is replaced.
+    /// timing tells which. A stored hash weaker than the current cost is replaced. After
+    /// [`crate::settings::LoginThrottle::max_failures`] failures for one email within the window,
+    /// every attempt for it is [`Error::TooManyAttempts`] until the oldest failure ages out.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair> {
+        let throttle_key = throttle_key(email);
+        let now = Utc::now();
+        let throttle = self.settings.login_throttle;
+        let (failures, oldest) = self
+            .store
+            .login_failures(&throttle_key, now - throttle.window)
+            .await?;
+        if failures >= u64::from(throttle.max_failures) {
+            let free_at = oldest.unwrap_or(now) + throttle.window;
+            let retry_after_secs = u64::try_from((free_at - now).num_seconds())
+                .unwrap_or(0)
+                .max(1);
+            return Err(Error::TooManyAttempts { retry_after_secs });
+        }
         let creds = match Email::parse(email) {
             Ok(email) => self.store.credentials(&email).await?,
             Err(_) => None,
@@ -30,8 +60,12 @@ impl Adam {
             .verify(password, creds.as_ref().map(|c| c.password_hash.as_str()))
             .await?;
         let Some(creds) = creds.filter(|c| verified.matches && c.may_sign_in) else {
+            self.store.record_login_failure(&throttle_key, now).await?;
             return Err(Error::InvalidCredentials);
         };
+        if failures > 0 {
+            self.store.clear_login_failures(&throttle_key).await?;
+        }
         if verified.needs_rehash {
             match self.hasher.hash_str(password).await {
                 Ok(hash) => {
@@ -43,7 +77,6 @@ impl Adam {
             }
         }
         let session = crate::ids::SessionId::new();
-        let now = Utc::now();
         let refresh = RefreshToken::generate();
         self.store
             .create_session(

@@ -227,8 +227,20 @@ pub trait Store: Send + Sync + fmt::Debug {
         -> Result<u64>;
     /// The session if it is live, with its user as stored now (one query).
     async fn live_session(&self, session: SessionId) -> Result<Option<(LiveSession, User)>>;
-    /// Deletes refresh tokens that expired before `before`, and sessions left with none.
+    /// Deletes refresh tokens that expired before `before`, sessions left with none, and sign-in
+    /// failures older than `before`.
     async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    /// Failed sign-ins for `email` since `since`, and the time of the oldest of them.
+    async fn login_failures(
+        &self,
+        email: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(u64, Option<DateTime<Utc>>)>;
+    /// Records a failed sign-in for `email`.
+    async fn record_login_failure(&self, email: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Forgets the failed sign-ins of `email` (after a successful one).
+    async fn clear_login_failures(&self, email: &str) -> Result<()>;
 }
 
 /// Pool settings.

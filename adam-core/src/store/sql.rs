@@ -672,8 +672,40 @@ macro_rules! sql_store {
                 .bind(before)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(tokens)
+            }
+
+            async fn login_failures(&self, email: &str, since: DateTime<Utc>) -> Result<(u64, Option<DateTime<Utc>>)> {
+                let (n, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+                    "SELECT COUNT(*), MIN(failed_at) FROM login_failures WHERE email = $1 AND failed_at > $2",
+                )
+                .bind(email)
+                .bind(ts(since))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok((count(n), oldest))
+            }
+
+            async fn record_login_failure(&self, email: &str, at: DateTime<Utc>) -> Result<()> {
+                sqlx::query("INSERT INTO login_failures (email, failed_at) VALUES ($1, $2)")
+                    .bind(email)
+                    .bind(ts(at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn clear_login_failures(&self, email: &str) -> Result<()> {
+                sqlx::query("DELETE FROM login_failures WHERE email = $1")
+                    .bind(email)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
         }
     };

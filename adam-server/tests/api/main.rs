@@ -94,6 +94,25 @@ on_both_engines! {
         }
     }
 
+    async fn password_guessing_is_throttled_with_429(app: TestApp) {
+        let login = |pw: &'static str| {
+            app.req(POST, "/api/v1/auth/login", None)
+                .json(&json!({"email": "principal@premiumauto.com", "password": pw}))
+                .send()
+        };
+        for _ in 0..10 {
+            assert_eq!(login("guess").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        }
+        let resp = login("Principal123!").await.unwrap();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=900).contains(&retry));
+        let (s, body) = helpers::read(resp).await;
+        is_problem(&body, s);
+        // Another account signs in as usual.
+        app.manager().await;
+    }
+
     async fn role_route_tenant_matrix(app: TestApp) {
         let admin = app.admin().await;
         let principal = app.principal().await;
@@ -285,7 +304,7 @@ on_both_engines! {
             assert!(op.is_object(), "{method} {path} missing from the spec");
             assert!(op["summary"].is_string(), "{method} {path} undocumented");
             assert_eq!(op["security"].is_array(), secured, "{method} {path} security");
-            for status in ["400", "401", "422", "500"] {
+            for status in ["400", "401", "422", "429", "500"] {
                 let r = &op["responses"][status];
                 assert!(r.is_object(), "{method} {path} lacks {status}");
                 assert!(r["content"]["application/problem+json"].is_object(), "{method} {path} {status} not problem+json");
