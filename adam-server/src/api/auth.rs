@@ -32,12 +32,9 @@ impl AuthApi {
     #[oai(path = "/login", method = "post")]
     async fn login(
         &self,
-        body: Json<Strict<LoginRequest>>,
+        Json(body): Json<Strict<LoginRequest>>,
     ) -> Result<Json<TokenPairOut>, ApiError> {
-        let pair = self
-            .adam
-            .login(&body.0 .0.email, &body.0 .0.password)
-            .await?;
+        let pair = self.adam.login(&body.0.email, &body.0.password).await?;
         Ok(Json(pair.into()))
     }
 
@@ -48,9 +45,9 @@ impl AuthApi {
     #[oai(path = "/refresh", method = "post")]
     async fn refresh(
         &self,
-        body: Json<Strict<RefreshRequest>>,
+        Json(body): Json<Strict<RefreshRequest>>,
     ) -> Result<Json<TokenPairOut>, ApiError> {
-        let pair = self.adam.refresh(&body.0 .0.refresh_token).await?;
+        let pair = self.adam.refresh(&body.0.refresh_token).await?;
         Ok(Json(pair.into()))
     }
 
@@ -58,8 +55,11 @@ impl AuthApi {
     ///
     /// Revokes the session of the refresh token. An unknown token also answers 204.
     #[oai(path = "/logout", method = "post")]
-    async fn logout(&self, body: Json<Strict<RefreshRequest>>) -> Result<NoContent, ApiError> {
-        self.adam.logout(&body.0 .0.refresh_token).await?;
+    async fn logout(
+        &self,
+        Json(body): Json<Strict<RefreshRequest>>,
+    ) -> Result<NoContent, ApiError> {
+        self.adam.logout(&body.0.refresh_token).await?;
         Ok(NoContent::Done)
     }
 

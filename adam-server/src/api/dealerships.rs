@@ -56,9 +56,9 @@ impl DealershipsApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        body: Json<Strict<DealershipCreate>>,
+        Json(body): Json<Strict<DealershipCreate>>,
     ) -> Result<Created, ApiError> {
-        let name = Name::parse("name", &body.0 .0.name)?;
+        let name = Name::parse("name", &body.0.name)?;
         let d = self
             .adam
             .create_dealership(&auth.0.principal, NewDealership { name })
@@ -86,9 +86,9 @@ impl DealershipsApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<Strict<DealershipUpdate>>,
+        Json(body): Json<Strict<DealershipUpdate>>,
     ) -> Result<Json<DealershipOut>, ApiError> {
-        let patch = body.0 .0.into_core()?;
+        let patch = body.0.into_core()?;
         Ok(Json(
             self.adam
                 .update_dealership(&auth.0.principal, id.0.into(), patch)

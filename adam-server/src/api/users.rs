@@ -66,9 +66,9 @@ impl UsersApi {
     async fn create(
         &self,
         auth: BearerAuth,
-        body: Json<Strict<UserCreate>>,
+        Json(body): Json<Strict<UserCreate>>,
     ) -> Result<Created, ApiError> {
-        let new = body.0 .0.into_core(self.adam.password_policy())?;
+        let new = body.0.into_core(self.adam.password_policy())?;
         let user = self.adam.create_user(&auth.0.principal, new).await?;
         Ok(Created::Created(Json(user.into())))
     }
@@ -94,9 +94,9 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        body: Json<Strict<UserUpdate>>,
+        Json(body): Json<Strict<UserUpdate>>,
     ) -> Result<Json<UserOut>, ApiError> {
-        let patch = body.0 .0.into_core(self.adam.password_policy())?;
+        let patch = body.0.into_core(self.adam.password_policy())?;
         Ok(Json(
             self.adam
                 .update_user(&auth.0.principal, id.0.into(), patch)

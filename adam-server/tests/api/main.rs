@@ -586,3 +586,80 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let db = helpers::TestDatabase::create(Engine::Sqlite).await;
+    let bin = env!("CARGO_BIN_EXE_adam-server");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(bin)
+        .args(["serve", "--seed"])
+        .env("DATABASE_URL", &db.url)
+        .env("SECRET_KEY", helpers::SECRET)
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = KillOnDrop(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not start");
+    // Eight sign-ins queue for two hashing threads: well over 50 ms of work in flight.
+    let logins: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            let url = format!("{base}/api/v1/auth/login");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({"email": "manager@premiumauto.com", "password": "Manager123!"}))
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let pid = server.0.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    for l in logins {
+        assert_eq!(
+            l.await.unwrap().unwrap(),
+            StatusCode::OK,
+            "an in-flight request was cut off"
+        );
+    }
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(exited.expect("server exits after SIGTERM").success());
+    // New connections are refused once it is gone.
+    assert!(client.get(format!("{base}/health")).send().await.is_err());
+}
