@@ -472,40 +472,11 @@ async fn three_server_processes_share_one_postgres() {
     let mut servers = Vec::new();
     let mut bases = Vec::new();
     for _ in 0..3 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(bin)
-            .args(["serve", "--no-migrate"])
-            .env("DATABASE_URL", &db.url)
-            .env("SECRET_KEY", helpers::SECRET)
-            .env("PORT", port.to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        servers.push(KillOnDrop(child));
-        bases.push(format!("http://127.0.0.1:{port}"));
+        let (server, base) = ServerProcess::start(&db.url, &["serve", "--no-migrate"]).await;
+        servers.push(server);
+        bases.push(base);
     }
     let client = reqwest::Client::new();
-    for base in &bases {
-        let mut up = false;
-        for _ in 0..100 {
-            if client
-                .get(format!("{base}/ready"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == StatusCode::OK)
-            {
-                up = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert!(up, "{base} did not start");
-    }
     let post = |base: &str, path: &str, token: Option<&str>, body: Value| {
         let mut r = client.post(format!("{base}/api/v1{path}")).json(&body);
         if let Some(t) = token {
@@ -578,9 +549,45 @@ async fn three_server_processes_share_one_postgres() {
     }
 }
 
-struct KillOnDrop(std::process::Child);
+/// A real `adam-server` process, killed when dropped.
+struct ServerProcess(std::process::Child);
 
-impl Drop for KillOnDrop {
+impl ServerProcess {
+    /// Starts the binary with `args` on a free port and waits until it is ready.
+    async fn start(database_url: &str, args: &[&str]) -> (Self, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_adam-server"))
+            .args(args)
+            .env("DATABASE_URL", database_url)
+            .env("SECRET_KEY", helpers::SECRET)
+            .env("PORT", port.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Self(child);
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client
+                .get(format!("{base}/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+            {
+                return (server, base);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{base} did not start");
+    }
+}
+
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -590,38 +597,8 @@ impl Drop for KillOnDrop {
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish() {
     let db = helpers::TestDatabase::create(Engine::Sqlite).await;
-    let bin = env!("CARGO_BIN_EXE_adam-server");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(bin)
-        .args(["serve", "--seed"])
-        .env("DATABASE_URL", &db.url)
-        .env("SECRET_KEY", helpers::SECRET)
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut server = KillOnDrop(child);
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut server, base) = ServerProcess::start(&db.url, &["serve", "--seed"]).await;
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(up, "server did not start");
     // Eight sign-ins queue for two hashing threads: well over 50 ms of work in flight.
     let logins: Vec<_> = (0..8)
         .map(|_| {
