@@ -100,25 +100,30 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        if let Error::TooManyAttempts { retry_after_secs } = e {
-            let p = Problem::new(StatusCode::TOO_MANY_REQUESTS, e.to_string());
-            return Self::TooManyRequests(Json(p), retry_after_secs.to_string());
-        }
         let status = status_of(&e);
-        let detail = match &e {
-            Error::Storage(_) | Error::Migration(_) | Error::Internal(_) | Error::Config(_) => {
-                // 5xx details go to the log, never to the client.
-                tracing::error!(error = %e, "request failed");
-                if status == StatusCode::SERVICE_UNAVAILABLE {
-                    "the database is unavailable".to_owned()
-                } else {
-                    "internal error".to_owned()
-                }
+        let problem = Json(Problem::new(status, client_detail(&e, status)));
+        match e {
+            Error::TooManyAttempts { retry_after_secs } => {
+                Self::TooManyRequests(problem, retry_after_secs.to_string())
             }
-            Error::NotFound => "not found".to_owned(),
-            other => other.to_string(),
-        };
-        Self::from_status(status, detail)
+            _ => Self::from_status(status, problem.0.detail),
+        }
+    }
+}
+
+/// What the client reads of a core error. 5xx details go to the log, never to the client.
+fn client_detail(e: &Error, status: StatusCode) -> String {
+    match e {
+        Error::Storage(_) | Error::Migration(_) | Error::Internal(_) | Error::Config(_) => {
+            tracing::error!(error = %e, "request failed");
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                "the database is unavailable".to_owned()
+            } else {
+                "internal error".to_owned()
+            }
+        }
+        Error::NotFound => "not found".to_owned(),
+        other => other.to_string(),
     }
 }
 
@@ -139,19 +144,7 @@ pub fn status_of(e: &Error) -> StatusCode {
 /// A core error as a poem error (for the security checker), rendered later by [`render`].
 pub fn to_poem(e: Error) -> poem::Error {
     let status = status_of(&e);
-    let detail = match ApiError::from(e) {
-        ApiError::Unauthorized(p, _)
-        | ApiError::BadRequest(p)
-        | ApiError::Forbidden(p)
-        | ApiError::NotFound(p)
-        | ApiError::Conflict(p)
-        | ApiError::PayloadTooLarge(p)
-        | ApiError::Unprocessable(p)
-        | ApiError::TooManyRequests(p, _)
-        | ApiError::Internal(p)
-        | ApiError::Unavailable(p) => p.0.detail,
-    };
-    poem::Error::from_string(detail, status)
+    poem::Error::from_string(client_detail(&e, status), status)
 }
 
 /// Renders any error that escaped the handlers (routing, parsing, authentication, body limit) as

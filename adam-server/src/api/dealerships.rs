@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
 use super::auth::NoContent;
-use super::schema::{DealershipCreate, DealershipOut, DealershipPage, DealershipUpdate};
+use super::schema::{DealershipCreate, DealershipOut, DealershipUpdate, Paged};
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
 use crate::error::ApiError;
@@ -39,7 +39,7 @@ impl DealershipsApi {
         limit: Query<Option<i64>>,
         /// Dealerships to skip (default 0).
         offset: Query<Option<i64>>,
-    ) -> Result<Json<DealershipPage>, ApiError> {
+    ) -> Result<Json<Paged<DealershipOut>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         Ok(Json(
             self.adam

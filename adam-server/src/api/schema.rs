@@ -2,7 +2,7 @@
 
 use adam_core::{Dealership, Email, Error, Name, Page, Role, User};
 use chrono::{DateTime, Utc};
-use poem_openapi::types::MaybeUndefined;
+use poem_openapi::types::{MaybeUndefined, ParseFromJSON, ToJSON};
 use poem_openapi::{Enum, Object};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -129,21 +129,21 @@ impl From<User> for UserOut {
     }
 }
 
-/// A page of users.
+/// One page of a list.
 #[derive(Object)]
-pub(crate) struct UserPage {
+pub(crate) struct Paged<T: ParseFromJSON + ToJSON> {
     /// This page.
-    pub items: Vec<UserOut>,
-    /// Matching users in all.
+    pub items: Vec<T>,
+    /// Matching items in all (only those the caller can see).
     pub total: u64,
     /// Page size.
     pub limit: u32,
-    /// Users skipped.
+    /// Items skipped.
     pub offset: u64,
 }
 
-impl From<Page<User>> for UserPage {
-    fn from(p: Page<User>) -> Self {
+impl<T, O: From<T> + ParseFromJSON + ToJSON> From<Page<T>> for Paged<O> {
+    fn from(p: Page<T>) -> Self {
         Self {
             items: p.items.into_iter().map(Into::into).collect(),
             total: p.total,
@@ -257,30 +257,6 @@ impl From<Dealership> for DealershipOut {
             is_active: d.is_active,
             created_at: d.created_at,
             updated_at: d.updated_at,
-        }
-    }
-}
-
-/// A page of dealerships.
-#[derive(Object)]
-pub(crate) struct DealershipPage {
-    /// This page.
-    pub items: Vec<DealershipOut>,
-    /// Visible dealerships in all.
-    pub total: u64,
-    /// Page size.
-    pub limit: u32,
-    /// Dealerships skipped.
-    pub offset: u64,
-}
-
-impl From<Page<Dealership>> for DealershipPage {
-    fn from(p: Page<Dealership>) -> Self {
-        Self {
-            items: p.items.into_iter().map(Into::into).collect(),
-            total: p.total,
-            limit: p.limit,
-            offset: p.offset,
         }
     }
 }

@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
 use super::auth::NoContent;
-use super::schema::{RoleDto, UserCreate, UserOut, UserPage, UserUpdate};
+use super::schema::{Paged, RoleDto, UserCreate, UserOut, UserUpdate};
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
 use crate::error::ApiError;
@@ -44,7 +44,7 @@ impl UsersApi {
         role: Query<Option<RoleDto>>,
         /// Only users whose email or name contains this text, ignoring case.
         q: Query<Option<String>>,
-    ) -> Result<Json<UserPage>, ApiError> {
+    ) -> Result<Json<Paged<UserOut>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = UserFilter {
             role: role.0.map(Into::into),
