@@ -12,10 +12,10 @@ use crate::store::{LiveSession, Revoke, Rotation};
 
 /// What failed sign-ins are counted under: the normalised email, or for text that is no email,
 /// the trimmed, lower-cased text (bounded), so unknown emails are throttled the same way.
-fn throttle_key(email: &str) -> String {
-    match Email::parse(email) {
-        Ok(e) => e.into_string(),
-        Err(_) => email
+fn throttle_key(typed: &str, parsed: Option<&Email>) -> String {
+    match parsed {
+        Some(e) => e.as_str().to_owned(),
+        None => typed
             .trim()
             .to_lowercase()
             .chars()
@@ -37,7 +37,8 @@ impl Adam {
     /// every attempt for it is [`Error::TooManyAttempts`] until the oldest failure ages out.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair> {
-        let throttle_key = throttle_key(email);
+        let parsed = Email::parse(email).ok();
+        let throttle_key = throttle_key(email, parsed.as_ref());
         let now = Utc::now();
         let throttle = self.settings.login_throttle;
         let (failures, oldest) = self
@@ -51,9 +52,9 @@ impl Adam {
                 .max(1);
             return Err(Error::TooManyAttempts { retry_after_secs });
         }
-        let creds = match Email::parse(email) {
-            Ok(email) => self.store.credentials(&email).await?,
-            Err(_) => None,
+        let creds = match &parsed {
+            Some(email) => self.store.credentials(email).await?,
+            None => None,
         };
         let verified = self
             .hasher
