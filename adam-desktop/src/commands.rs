@@ -58,14 +58,7 @@ pub async fn profile(session: Shared<'_>) -> Answer<Profile> {
 /// Change my name.
 #[tauri::command]
 pub async fn update_profile(session: Shared<'_>, full_name: String) -> Answer<Profile> {
-    let me = session.profile().await?;
-    session
-        .call(
-            Method::PATCH,
-            &format!("/users/{}", me.id),
-            Some(json!({ "full_name": full_name })),
-        )
-        .await?;
+    session.update_me(json!({ "full_name": full_name })).await?;
     session.profile().await
 }
 
@@ -76,13 +69,8 @@ pub async fn change_password(
     current_password: String,
     new_password: String,
 ) -> Answer<()> {
-    let me = session.profile().await?;
     session
-        .call(
-            Method::PATCH,
-            &format!("/users/{}", me.id),
-            Some(json!({ "password": new_password, "current_password": current_password })),
-        )
+        .update_me(json!({ "password": new_password, "current_password": current_password }))
         .await?;
     Ok(())
 }

@@ -267,6 +267,16 @@ impl Session {
         })
     }
 
+    /// Changes the caller's own user record (`PATCH /users/{my id}`), e.g. name or password.
+    pub async fn update_me(&self, changes: Value) -> Result<Value, DesktopError> {
+        let me = self.call(Method::GET, "/auth/me", None).await?;
+        let id = me["id"]
+            .as_str()
+            .ok_or_else(|| DesktopError::Other("the server sent no user id".into()))?;
+        self.call(Method::PATCH, &format!("/users/{id}"), Some(changes))
+            .await
+    }
+
     /// An authorised API call (path under `/api/v1`). Refreshes the access token shortly before it
     /// expires and once after a 401; a refresh that fails ends the session.
     pub async fn call(
