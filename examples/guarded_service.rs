@@ -6,7 +6,7 @@
 //! engine, then asks the guarded route with each token.
 
 use adam_core::tokens::{AccessTokenVerifier, SigningKey, TokenAudience};
-use adam_core::{Adam, DealershipId, Principal, Role, Settings};
+use adam_core::{Adam, DealershipId, Role, Settings};
 
 /// What the service answers, as an HTTP status would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +31,9 @@ pub fn list_deals(
     let Some(token) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {
         return Answer::Unauthorized;
     };
-    let Ok(claims) = verifier.verify(token) else {
+    let Ok(caller) = verifier.verify(token) else {
         return Answer::Unauthorized;
     };
-    let caller = Principal::from_claims(&claims);
     if !caller.can_see_dealership(dealership) {
         return Answer::NotFound;
     }
@@ -65,13 +64,11 @@ pub async fn demo() -> Result<Vec<String>, String> {
         .login("manager@premiumauto.com", "Manager123!")
         .await
         .map_err(|e| e.to_string())?;
-    let own = Principal::from_claims(
-        &verifier
-            .verify(&manager.access_token)
-            .map_err(|e| e.to_string())?,
-    )
-    .dealership_id()
-    .ok_or("a manager has a dealership")?;
+    let own = verifier
+        .verify(&manager.access_token)
+        .map_err(|e| e.to_string())?
+        .dealership_id()
+        .ok_or("a manager has a dealership")?;
     let elsewhere = DealershipId::new();
     let admin = adam
         .login("admin@avataradam.com", "Admin123!@#")

@@ -7,31 +7,34 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use adam_core::hashing::PasswordHasher;
-use adam_core::tokens::{AccessTokenIssuer, SigningKey, TokenAudience};
-use adam_core::{Adam, DealershipId, PasswordPolicy, Role, SessionId, Settings, UserId};
+use adam_core::tokens::{AccessTokenVerifier, SigningKey, TokenAudience};
+use adam_core::{Adam, PasswordPolicy, Settings};
 use criterion::{criterion_group, criterion_main, Criterion};
 use tokio::runtime::Runtime;
 
 const SECRET: &[u8] = b"benchmark secret key that is long enough!";
 
 fn tokens(c: &mut Criterion) {
-    let issuer = AccessTokenIssuer::new(
-        SigningKey::hs256(SECRET).unwrap(),
-        TokenAudience::default(),
-        chrono::Duration::minutes(30),
-    );
-    let verifier = issuer.verifier();
-    let (u, d, s) = (UserId::new(), DealershipId::new(), SessionId::new());
-    c.bench_function("access_token/issue", |b| {
-        b.iter(|| {
-            issuer
-                .issue(u, Role::FiManager, Some(d), s, chrono::Utc::now())
-                .unwrap()
-        })
-    });
-    let token = issuer
-        .issue(u, Role::FiManager, Some(d), s, chrono::Utc::now())
+    // Tokens are issued only by the engine: sign one in on an in-memory database.
+    let rt = Runtime::new().unwrap();
+    let token = rt.block_on(async {
+        let adam = Adam::connect(
+            "sqlite::memory:",
+            SigningKey::hs256(SECRET).unwrap(),
+            Settings::default(),
+        )
+        .await
         .unwrap();
+        adam.migrate_up().await.unwrap();
+        adam.seed().await.unwrap();
+        let pair = adam
+            .login("manager@premiumauto.com", "Manager123!")
+            .await
+            .unwrap();
+        pair.access_token
+    });
+    let verifier =
+        AccessTokenVerifier::new(SigningKey::hs256(SECRET).unwrap(), TokenAudience::default());
     c.bench_function("access_token/verify", |b| {
         b.iter(|| verifier.verify(&token).unwrap())
     });

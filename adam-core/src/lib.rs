@@ -5,11 +5,19 @@
 //!
 //! - [`Adam`] is the engine: sign-in, refresh-token rotation, sign-out, and the user and
 //!   dealership use cases, each starting with its permission check.
+//!   [`Adam::authenticate`] is the full check of an access token (signature, then the live
+//!   session and user in the database); the [`Principal`] it returns is the only caller the use
+//!   cases accept.
 //! - [`tokens::AccessTokenVerifier`] checks access tokens offline, for services that have only
-//!   the shared `SECRET_KEY`; [`Principal::from_claims`] turns the claims into a caller.
-//! - [`rbac`] holds the contract's role table as pure functions.
+//!   the shared `SECRET_KEY`; it yields a read-only [`Caller`] for the service's own rules.
+//! - [`rbac`] holds the contract's role table as pure functions; [`Placement`] is a role with
+//!   its dealership, so that a system admin with a dealership cannot be written down.
+//! - System operations that act for no caller: [`Adam::migrate_up`], [`Adam::seed`],
+//!   [`Adam::purge_expired`], [`Adam::ready`].
 //!
-//! Storage is PostgreSQL or SQLite, picked from the database URL.
+//! Storage is PostgreSQL or SQLite, picked from the database URL, and is not public: every
+//! change goes through a use case. On PostgreSQL, row-level security confines each transaction
+//! to its caller's dealership as a second wall (see `ARCHITECTURE.md`).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -31,20 +39,27 @@
 
 #![deny(missing_docs)]
 
+mod caller;
+mod db;
 pub mod email;
 pub mod error;
+mod events;
 pub mod hashing;
 pub mod ids;
 pub mod models;
 pub mod password;
+mod placement;
 pub mod rbac;
 pub mod refresh;
+mod revocation;
 pub mod role;
 pub mod seed;
 mod service;
 pub mod settings;
-pub mod store;
 pub mod tokens;
+
+pub use caller::Caller;
+pub use db::{Engine, MigrationState, StoreOptions};
 
 pub use email::Email;
 pub use error::{Error, Result};
@@ -54,6 +69,7 @@ pub use models::{
     UserPatch,
 };
 pub use password::{Password, PasswordPolicy};
+pub use placement::Placement;
 pub use rbac::Principal;
 pub use role::Role;
 pub use service::{Adam, TokenPair};

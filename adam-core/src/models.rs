@@ -7,6 +7,7 @@ use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, UserId};
 use crate::password::Password;
+use crate::placement::Placement;
 use crate::role::Role;
 
 /// A person's or a dealership's display name: trimmed, 1 to 200 characters, no control characters.
@@ -48,16 +49,26 @@ pub struct User {
     pub email: Email,
     /// Display name.
     pub full_name: String,
-    /// Role.
-    pub role: Role,
-    /// The dealership; `None` exactly when `role` is [`Role::SystemAdmin`].
-    pub dealership_id: Option<DealershipId>,
+    /// Role and dealership, together.
+    pub placement: Placement,
     /// Inactive users cannot sign in and their tokens stop working.
     pub is_active: bool,
     /// When the user was created.
     pub created_at: DateTime<Utc>,
     /// When the user was last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// The user's role.
+    pub fn role(&self) -> Role {
+        self.placement.role()
+    }
+
+    /// The user's dealership; `None` exactly for a system admin.
+    pub fn dealership_id(&self) -> Option<DealershipId> {
+        self.placement.dealership_id()
+    }
 }
 
 /// A dealership: the tenant every non-admin user belongs to.

@@ -2,41 +2,30 @@
 //!
 //! Visibility decides *whether a thing exists* for the caller (outside it: [`Error::NotFound`]);
 //! the `authorize_*` functions decide what the caller may do with what they can see
-//! (otherwise: [`Error::Forbidden`]). Storage reads take a scope built here, so no query can
-//! forget the tenant.
+//! (otherwise: [`Error::Forbidden`]). Storage enforces visibility too: every unit of work is
+//! opened in the scope of its caller, and on PostgreSQL row-level security enforces it again.
 
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::{User, UserPatch};
+use crate::placement::Placement;
 use crate::role::Role;
-use crate::tokens::AccessClaims;
 
-/// The authenticated caller of a use case.
+/// The authenticated caller of a use case, as only the engine's full check
+/// ([`crate::Adam::authenticate`]) makes one: its session was live and its user and placement
+/// were read from the database for this request. The engine's use cases accept nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     user_id: UserId,
-    role: Role,
-    dealership_id: Option<DealershipId>,
+    placement: Placement,
     session_id: SessionId,
 }
 
 impl Principal {
-    /// The principal a verified access token speaks for. Other services that verify tokens
-    /// offline use this; the server builds its principals from the database instead.
-    pub fn from_claims(claims: &AccessClaims) -> Self {
-        Self::new(claims.sub, claims.role, claims.dealership_id, claims.sid)
-    }
-
-    pub(crate) fn new(
-        user_id: UserId,
-        role: Role,
-        dealership_id: Option<DealershipId>,
-        session_id: SessionId,
-    ) -> Self {
+    pub(crate) fn new(user_id: UserId, placement: Placement, session_id: SessionId) -> Self {
         Self {
             user_id,
-            role,
-            dealership_id,
+            placement,
             session_id,
         }
     }
@@ -46,14 +35,19 @@ impl Principal {
         self.user_id
     }
 
+    /// The caller's role and dealership.
+    pub fn placement(&self) -> Placement {
+        self.placement
+    }
+
     /// The caller's role.
     pub fn role(&self) -> Role {
-        self.role
+        self.placement.role()
     }
 
     /// The caller's dealership (`None` for a system admin).
     pub fn dealership_id(&self) -> Option<DealershipId> {
-        self.dealership_id
+        self.placement.dealership_id()
     }
 
     /// The session the caller's token belongs to.
@@ -61,140 +55,64 @@ impl Principal {
         self.session_id
     }
 
-    /// The users this principal can see.
-    pub fn user_scope(&self) -> UserScope {
-        UserScope(match (self.role, self.dealership_id) {
-            (Role::SystemAdmin, _) => Visible::All,
-            (Role::DealerPrincipal, Some(d)) => Visible::Dealership(d),
-            // An F&I manager, or a principal without a dealership (an impossible row), sees only themself.
-            _ => Visible::Only(self.user_id),
-        })
-    }
-
-    /// The dealerships this principal can see.
-    pub fn dealership_scope(&self) -> DealershipScope {
-        DealershipScope(match (self.role, self.dealership_id) {
-            (Role::SystemAdmin, _) => DealershipVisible::All,
-            (_, Some(d)) => DealershipVisible::One(d),
-            (_, None) => DealershipVisible::None,
-        })
-    }
-
     /// Whether `user` lies in this principal's visible set.
     pub fn can_see_user(&self, user: &User) -> bool {
-        self.user_scope().admits(user.id, user.dealership_id)
+        sees_user(self.placement, self.user_id, user.id, user.dealership_id())
     }
 
     /// Whether the dealership lies in this principal's visible set.
     pub fn can_see_dealership(&self, id: DealershipId) -> bool {
-        self.dealership_scope().admits(id)
+        sees_dealership(self.placement, id)
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Visible {
-    All,
-    Dealership(DealershipId),
-    Only(UserId),
-}
-
-/// The set of users a principal can see. Only a [`Principal`] makes one, so a storage read of
-/// users cannot be written without a caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UserScope(Visible);
-
-impl UserScope {
-    /// The dealership every visible user must belong to, if the scope is limited to one.
-    pub(crate) fn dealership(&self) -> Option<DealershipId> {
-        match self.0 {
-            Visible::Dealership(d) => Some(d),
-            _ => None,
-        }
-    }
-
-    /// The only visible user, if the scope is limited to one.
-    pub(crate) fn only_user(&self) -> Option<UserId> {
-        match self.0 {
-            Visible::Only(u) => Some(u),
-            _ => None,
-        }
-    }
-
-    fn admits(&self, id: UserId, dealership: Option<DealershipId>) -> bool {
-        match self.0 {
-            Visible::All => true,
-            Visible::Dealership(d) => dealership == Some(d),
-            Visible::Only(u) => id == u,
-        }
+/// Whether someone placed at `placement` (user `me`) sees the user `id` of `dealership`: a system
+/// admin everyone, a principal their dealership's users, an F&I manager only themself.
+pub fn sees_user(
+    placement: Placement,
+    me: UserId,
+    id: UserId,
+    dealership: Option<DealershipId>,
+) -> bool {
+    match placement {
+        Placement::SystemAdmin => true,
+        Placement::DealerPrincipal(d) => dealership == Some(d),
+        Placement::FiManager(_) => id == me,
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DealershipVisible {
-    All,
-    One(DealershipId),
-    None,
-}
-
-/// The set of dealerships a principal can see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DealershipScope(DealershipVisible);
-
-impl DealershipScope {
-    /// Every dealership: for the engine's own work, never for a caller.
-    pub(crate) fn system() -> Self {
-        Self(DealershipVisible::All)
-    }
-
-    /// `Ok(None)`: no restriction; `Ok(Some(d))`: only `d`; `Err`: nothing is visible.
-    pub(crate) fn restriction(&self) -> Result<Option<DealershipId>> {
-        match self.0 {
-            DealershipVisible::All => Ok(None),
-            DealershipVisible::One(d) => Ok(Some(d)),
-            DealershipVisible::None => Err(Error::NotFound),
-        }
-    }
-
-    fn admits(&self, id: DealershipId) -> bool {
-        match self.0 {
-            DealershipVisible::All => true,
-            DealershipVisible::One(d) => d == id,
-            DealershipVisible::None => false,
-        }
+/// Whether someone placed at `placement` sees the dealership `id`: a system admin every one,
+/// everyone else their own.
+pub fn sees_dealership(placement: Placement, id: DealershipId) -> bool {
+    match placement.dealership_id() {
+        None => true,
+        Some(own) => own == id,
     }
 }
 
-/// May `p` create a user of `role` in `dealership`? Returns the dealership the user will belong
-/// to (a principal's own when they name none).
+/// May `p` create a user of `role` in `dealership`? Returns the placement the user will have (a
+/// principal's own dealership when they name none).
 pub fn authorize_create_user(
     p: &Principal,
     role: Role,
     dealership: Option<DealershipId>,
-) -> Result<Option<DealershipId>> {
-    match p.role {
-        Role::SystemAdmin => match (role, dealership) {
-            (Role::SystemAdmin, None) => Ok(None),
-            (Role::SystemAdmin, Some(_)) => Err(no_dealership_for_admin()),
-            (_, None) => Err(dealership_required()),
-            (_, Some(d)) => Ok(Some(d)),
-        },
-        Role::DealerPrincipal => {
+) -> Result<Placement> {
+    match p.placement {
+        Placement::SystemAdmin => Placement::new(role, dealership),
+        Placement::DealerPrincipal(own) => {
             if role == Role::SystemAdmin {
                 return Err(Error::forbidden(
                     "a dealer principal cannot create system admins",
                 ));
             }
-            let own = p
-                .dealership_id
-                .ok_or_else(|| Error::forbidden("no dealership"))?;
             match dealership {
                 Some(d) if d != own => Err(Error::forbidden(
                     "a dealer principal can only create users in their own dealership",
                 )),
-                _ => Ok(Some(own)),
+                _ => Placement::new(role, Some(own)),
             }
         }
-        Role::FiManager => Err(Error::forbidden("F&I managers cannot create users")),
+        Placement::FiManager(_) => Err(Error::forbidden("F&I managers cannot create users")),
     }
 }
 
@@ -202,16 +120,16 @@ pub fn authorize_create_user(
 ///
 /// Fields the patch sets to their current value are not changes and are always allowed.
 pub fn authorize_update_user(p: &Principal, target: &User, patch: &UserPatch) -> Result<()> {
-    let changes_role = patch.role.is_some_and(|r| r != target.role);
+    let changes_role = patch.role.is_some_and(|r| r != target.role());
     let changes_dealership = patch
         .dealership_id
-        .is_some_and(|d| d != target.dealership_id);
+        .is_some_and(|d| d != target.dealership_id());
     let changes_email = patch.email.as_ref().is_some_and(|e| *e != target.email);
     let changes_active = patch.is_active.is_some_and(|a| a != target.is_active);
-    match p.role {
-        Role::SystemAdmin => {}
-        Role::DealerPrincipal => {
-            if target.role == Role::SystemAdmin {
+    match p.placement {
+        Placement::SystemAdmin => {}
+        Placement::DealerPrincipal(_) => {
+            if target.role() == Role::SystemAdmin {
                 return Err(Error::forbidden(
                     "a dealer principal cannot change system admins",
                 ));
@@ -227,7 +145,7 @@ pub fn authorize_update_user(p: &Principal, target: &User, patch: &UserPatch) ->
                 ));
             }
         }
-        Role::FiManager => {
+        Placement::FiManager(_) => {
             if target.id != p.user_id {
                 return Err(Error::forbidden("F&I managers can only change themselves"));
             }
@@ -249,47 +167,45 @@ pub fn authorize_update_user(p: &Principal, target: &User, patch: &UserPatch) ->
 
 /// May `p` delete `target`, a user `p` can already see? Only system admins delete users.
 pub fn authorize_delete_user(p: &Principal, _target: &User) -> Result<()> {
-    match p.role {
-        Role::SystemAdmin => Ok(()),
+    match p.placement {
+        Placement::SystemAdmin => Ok(()),
         _ => Err(Error::forbidden("only system admins can delete users")),
     }
 }
 
 /// May `p` create, change or delete dealerships? Only system admins.
 pub fn authorize_manage_dealerships(p: &Principal) -> Result<()> {
-    match p.role {
-        Role::SystemAdmin => Ok(()),
+    match p.placement {
+        Placement::SystemAdmin => Ok(()),
         _ => Err(Error::forbidden(
             "only system admins can manage dealerships",
         )),
     }
 }
 
-/// The role and dealership a user ends up with after `patch`, checked for consistency: a system
-/// admin has no dealership, everyone else has one. Promoting to system admin clears the dealership.
-pub(crate) fn resulting_placement(
-    target: &User,
-    patch: &UserPatch,
-) -> Result<(Role, Option<DealershipId>)> {
-    let role = patch.role.unwrap_or(target.role);
+/// The placement a user ends up with after `patch`: promoting to system admin clears the
+/// dealership; an impossible pair is [`Error::Invalid`].
+pub(crate) fn resulting_placement(target: &User, patch: &UserPatch) -> Result<Placement> {
+    let role = patch.role.unwrap_or(target.role());
     let dealership = match patch.dealership_id {
         Some(d) => d,
         None if role == Role::SystemAdmin => None,
-        None => target.dealership_id,
+        None => target.dealership_id(),
     };
-    match (role, dealership) {
-        (Role::SystemAdmin, Some(_)) => Err(no_dealership_for_admin()),
-        (r, None) if r.has_dealership() => Err(dealership_required()),
-        _ => Ok((role, dealership)),
-    }
+    Placement::new(role, dealership)
 }
 
-fn no_dealership_for_admin() -> Error {
-    Error::invalid("dealership_id", "must be null for a system admin")
+/// Whether going from `before` to `after` (`None`: deleted) takes an active system admin away,
+/// which the last one may never be (the contract's 409).
+pub(crate) fn removes_an_active_admin(before: &User, after: Option<(Placement, bool)>) -> bool {
+    let was = before.placement == Placement::SystemAdmin && before.is_active;
+    let stays = after.is_some_and(|(p, active)| p == Placement::SystemAdmin && active);
+    was && !stays
 }
 
-fn dealership_required() -> Error {
-    Error::invalid("dealership_id", "is required for this role")
+/// The answer when the last active system admin would go.
+pub(crate) fn last_admin() -> Error {
+    Error::conflict("the last active system admin cannot be deleted, deactivated or demoted")
 }
 
 #[cfg(test)]
@@ -346,8 +262,7 @@ mod tests {
             id,
             email: Email::parse(&format!("u{}@example.com", id.as_uuid().as_u128())).unwrap(),
             full_name: "Someone".into(),
-            role,
-            dealership_id: dealership,
+            placement: Placement::new(role, dealership).unwrap(),
             is_active: true,
             created_at: Utc::now(),
             updated_at: Utc::now(),
@@ -357,7 +272,11 @@ mod tests {
     fn setup(caller: Role, target: Target) -> (Principal, User) {
         let me = UserId::from(uuid::Uuid::from_u128(100));
         let my_dealership = caller.has_dealership().then(|| did(HOME));
-        let p = Principal::new(me, caller, my_dealership, SessionId::new());
+        let p = Principal::new(
+            me,
+            Placement::new(caller, my_dealership).unwrap(),
+            SessionId::new(),
+        );
         let other = UserId::from(uuid::Uuid::from_u128(200));
         let t = match target {
             Target::Myself => user(me, caller, my_dealership),
@@ -509,11 +428,11 @@ mod tests {
         ));
         assert_eq!(
             authorize_create_user(&p, Role::FiManager, None).unwrap(),
-            Some(did(HOME))
+            Placement::FiManager(did(HOME))
         );
         assert_eq!(
             authorize_create_user(&p, Role::DealerPrincipal, Some(did(HOME))).unwrap(),
-            Some(did(HOME))
+            Placement::DealerPrincipal(did(HOME))
         );
     }
 
@@ -533,7 +452,7 @@ mod tests {
         let (p, _) = setup(Role::SystemAdmin, Target::Myself);
         assert_eq!(
             authorize_create_user(&p, Role::SystemAdmin, None).unwrap(),
-            None
+            Placement::SystemAdmin
         );
         assert!(matches!(
             authorize_create_user(&p, Role::SystemAdmin, Some(did(HOME))),
@@ -563,9 +482,9 @@ mod tests {
         let (p, me) = setup(Role::FiManager, Target::Myself);
         let patch = UserPatch {
             email: Some(me.email.clone()),
-            role: Some(me.role),
+            role: Some(me.role()),
             is_active: Some(true),
-            dealership_id: Some(me.dealership_id),
+            dealership_id: Some(me.dealership_id()),
             ..UserPatch::default()
         };
         assert!(authorize_update_user(&p, &me, &patch).is_ok());

@@ -2,9 +2,9 @@
 
 use chrono::Duration;
 
+use crate::db::StoreOptions;
 use crate::hashing::HashCost;
 use crate::password::PasswordPolicy;
-use crate::store::StoreOptions;
 use crate::tokens::TokenAudience;
 
 /// How the engine behaves; [`Settings::default`] is the contract's defaults.

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
+use crate::placement::Placement;
 use crate::role::Role;
 
 /// The `typ` header of every access token (RFC 9068).
@@ -20,29 +22,38 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 /// Most clock skew tolerated when checking `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: i64 = 10;
 
-/// The claims of an Adam access token.
+/// The claims of an Adam access token, as signed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
+pub(crate) struct AccessClaims {
     /// The user.
-    pub sub: UserId,
+    pub(crate) sub: UserId,
     /// The user's role when the token was issued.
-    pub role: Role,
+    pub(crate) role: Role,
     /// The user's dealership; `None` for a system admin.
-    pub dealership_id: Option<DealershipId>,
+    pub(crate) dealership_id: Option<DealershipId>,
     /// The session the token belongs to.
-    pub sid: SessionId,
+    pub(crate) sid: SessionId,
     /// Issued at (seconds since the epoch).
-    pub iat: i64,
+    pub(crate) iat: i64,
     /// Not valid before (seconds since the epoch).
-    pub nbf: i64,
+    pub(crate) nbf: i64,
     /// Expires at (seconds since the epoch).
-    pub exp: i64,
+    pub(crate) exp: i64,
     /// Issuer.
-    pub iss: String,
+    pub(crate) iss: String,
     /// Audience.
-    pub aud: String,
+    pub(crate) aud: String,
     /// Unique token id.
-    pub jti: Uuid,
+    pub(crate) jti: Uuid,
+}
+
+impl AccessClaims {
+    /// The read-only caller these claims speak for.
+    pub(crate) fn caller(&self) -> Result<Caller> {
+        let placement = Placement::new(self.role, self.dealership_id)
+            .map_err(|_| Error::unauthorized("invalid token"))?;
+        Ok(Caller::new(self.sub, placement, self.sid, self.exp))
+    }
 }
 
 /// Key material for signing access tokens.
@@ -129,9 +140,9 @@ impl Default for TokenAudience {
     }
 }
 
-/// Issues access tokens.
+/// Issues access tokens: the engine's own, never handed to a caller.
 #[derive(Debug, Clone)]
-pub struct AccessTokenIssuer {
+pub(crate) struct AccessTokenIssuer {
     key: SigningKey,
     names: TokenAudience,
     ttl: Duration,
@@ -139,28 +150,27 @@ pub struct AccessTokenIssuer {
 
 impl AccessTokenIssuer {
     /// An issuer signing with `key`, tokens living `ttl`.
-    pub fn new(key: SigningKey, names: TokenAudience, ttl: Duration) -> Self {
+    pub(crate) fn new(key: SigningKey, names: TokenAudience, ttl: Duration) -> Self {
         Self { key, names, ttl }
     }
 
     /// Lifetime of the tokens issued.
-    pub fn ttl(&self) -> Duration {
+    pub(crate) fn ttl(&self) -> Duration {
         self.ttl
     }
 
     /// Signs a token for the given subject, valid from `now` for the configured lifetime.
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         sub: UserId,
-        role: Role,
-        dealership_id: Option<DealershipId>,
+        placement: Placement,
         sid: SessionId,
         now: DateTime<Utc>,
     ) -> Result<String> {
         let claims = AccessClaims {
             sub,
-            role,
-            dealership_id,
+            role: placement.role(),
+            dealership_id: placement.dealership_id(),
             sid,
             iat: now.timestamp(),
             nbf: now.timestamp(),
@@ -172,8 +182,8 @@ impl AccessTokenIssuer {
         self.sign(&claims)
     }
 
-    /// Signs arbitrary claims with this issuer's key and headers (used by tests of the verifier).
-    pub fn sign(&self, claims: &AccessClaims) -> Result<String> {
+    /// Signs claims with this issuer's key and headers.
+    pub(crate) fn sign(&self, claims: &AccessClaims) -> Result<String> {
         let mut header = Header::new(self.key.0.algorithm);
         header.typ = Some(ACCESS_TOKEN_TYPE.into());
         header.kid = Some(self.key.0.kid.clone());
@@ -182,7 +192,7 @@ impl AccessTokenIssuer {
     }
 
     /// A verifier for the tokens this issuer makes.
-    pub fn verifier(&self) -> AccessTokenVerifier {
+    pub(crate) fn verifier(&self) -> AccessTokenVerifier {
         AccessTokenVerifier::new(self.key.clone(), self.names.clone())
     }
 }
@@ -190,18 +200,27 @@ impl AccessTokenIssuer {
 /// Verifies access tokens offline: signature, algorithm, `typ`, `kid`, `iss`, `aud`, `exp`, `nbf`.
 ///
 /// It needs no database, so other services can link `adam-core` and check Adam's tokens
-/// in-process. It cannot know whether a session was revoked since the token was issued; the
-/// server's full check ([`crate::Adam::authenticate`]) does.
+/// in-process. It yields a read-only [`Caller`] for the service's own checks; it cannot know
+/// whether a session was revoked since the token was issued, and the engine's use cases do not
+/// accept its caller: only the engine's full check ([`crate::Adam::authenticate`]) makes the
+/// [`crate::Principal`] they take.
 ///
 /// ```
-/// use adam_core::tokens::{AccessTokenIssuer, AccessTokenVerifier, SigningKey, TokenAudience};
-/// use adam_core::{DealershipId, Role, SessionId, UserId};
-/// let key = SigningKey::hs256(b"an example secret of at least 32 bytes!").unwrap();
-/// let issuer = AccessTokenIssuer::new(key.clone(), TokenAudience::default(), chrono::Duration::minutes(30));
-/// let now = chrono::Utc::now();
-/// let token = issuer.issue(UserId::new(), Role::FiManager, Some(DealershipId::new()), SessionId::new(), now).unwrap();
-/// let verifier = AccessTokenVerifier::new(key, TokenAudience::default());
-/// assert_eq!(verifier.verify_at(&token, now).unwrap().role, Role::FiManager);
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use adam_core::tokens::{AccessTokenVerifier, SigningKey, TokenAudience};
+/// use adam_core::{Adam, Role, Settings};
+/// let secret = b"an example secret of at least 32 bytes!";
+/// let adam = Adam::connect("sqlite::memory:", SigningKey::hs256(secret).unwrap(), Settings::default())
+///     .await
+///     .unwrap();
+/// adam.migrate_up().await.unwrap();
+/// adam.seed().await.unwrap();
+/// let pair = adam.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+///
+/// let verifier = AccessTokenVerifier::new(SigningKey::hs256(secret).unwrap(), TokenAudience::default());
+/// let caller = verifier.verify(&pair.access_token).unwrap();
+/// assert_eq!(caller.role(), Role::FiManager);
+/// # });
 /// ```
 #[derive(Debug, Clone)]
 pub struct AccessTokenVerifier {
@@ -235,12 +254,22 @@ impl AccessTokenVerifier {
     }
 
     /// Verifies `token` as of the current time.
-    pub fn verify(&self, token: &str) -> Result<AccessClaims> {
+    pub fn verify(&self, token: &str) -> Result<Caller> {
         self.verify_at(token, Utc::now())
     }
 
     /// Verifies `token` as of `now`. Every failure is [`Error::Unauthorized`].
-    pub fn verify_at(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims> {
+    pub fn verify_at(&self, token: &str, now: DateTime<Utc>) -> Result<Caller> {
+        self.claims_at(token, now)?.caller()
+    }
+
+    /// The claims of `token`, verified as of the current time.
+    pub(crate) fn claims(&self, token: &str) -> Result<AccessClaims> {
+        self.claims_at(token, Utc::now())
+    }
+
+    /// The claims of `token`, verified as of `now`.
+    pub(crate) fn claims_at(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims> {
         let reject = |why: &'static str| Error::unauthorized(why);
         let header = jsonwebtoken::decode_header(token).map_err(|_| reject("malformed token"))?;
         let typ_ok = header.typ.as_deref().is_some_and(|t| {
@@ -291,8 +320,7 @@ mod tests {
         issuer()
             .issue(
                 UserId::new(),
-                Role::DealerPrincipal,
-                Some(DealershipId::new()),
+                Placement::DealerPrincipal(DealershipId::new()),
                 SessionId::new(),
                 now,
             )
@@ -341,7 +369,7 @@ mod tests {
         ] {
             assert!(p.get(claim).is_some(), "missing {claim}");
         }
-        let c = issuer().verifier().verify_at(&t, now).unwrap();
+        let c = issuer().verifier().claims_at(&t, now).unwrap();
         assert_eq!(c.role, Role::DealerPrincipal);
         assert_eq!(c.exp - c.iat, 1800);
     }
@@ -352,15 +380,15 @@ mod tests {
         let t = token_at(now);
         let v = issuer().verifier();
         assert!(v
-            .verify_at(&t, now + Duration::minutes(30) + Duration::seconds(5))
+            .claims_at(&t, now + Duration::minutes(30) + Duration::seconds(5))
             .is_ok());
-        assert!(unauthorized(v.verify_at(
+        assert!(unauthorized(v.claims_at(
             &t,
             now + Duration::minutes(30) + Duration::seconds(11)
         )));
-        assert!(v.verify_at(&t, now - Duration::seconds(5)).is_ok());
-        assert!(unauthorized(v.verify_at(&t, now - Duration::seconds(11))));
-        assert!(unauthorized(v.verify_at(&t, now + Duration::days(1))));
+        assert!(v.claims_at(&t, now - Duration::seconds(5)).is_ok());
+        assert!(unauthorized(v.claims_at(&t, now - Duration::seconds(11))));
+        assert!(unauthorized(v.claims_at(&t, now + Duration::days(1))));
     }
 
     #[test]
@@ -368,7 +396,7 @@ mod tests {
         let t = token_at(Utc::now());
         let (mut h, p, _) = parts(&t);
         h["alg"] = "none".into();
-        assert!(unauthorized(issuer().verifier().verify(&join(&h, &p, ""))));
+        assert!(unauthorized(issuer().verifier().claims(&join(&h, &p, ""))));
     }
 
     #[test]
@@ -378,7 +406,7 @@ mod tests {
         p["role"] = "system_admin".into();
         p["dealership_id"] = serde_json::Value::Null;
         assert!(unauthorized(
-            issuer().verifier().verify(&join(&h, &p, &sig))
+            issuer().verifier().claims(&join(&h, &p, &sig))
         ));
     }
 
@@ -391,19 +419,13 @@ mod tests {
             Duration::minutes(30),
         );
         let t = other
-            .issue(
-                UserId::new(),
-                Role::SystemAdmin,
-                None,
-                SessionId::new(),
-                now,
-            )
+            .issue(UserId::new(), Placement::SystemAdmin, SessionId::new(), now)
             .unwrap();
-        assert!(unauthorized(issuer().verifier().verify_at(&t, now)));
+        assert!(unauthorized(issuer().verifier().claims_at(&t, now)));
         let (mut h, p, sig) = parts(&t);
         h["kid"] = issuer().key.kid().into();
         assert!(unauthorized(
-            issuer().verifier().verify_at(&join(&h, &p, &sig), now)
+            issuer().verifier().claims_at(&join(&h, &p, &sig), now)
         ));
     }
 
@@ -421,14 +443,14 @@ mod tests {
             header.typ = typ.map(Into::into);
             let t =
                 jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
-            assert!(unauthorized(v.verify_at(&t, now)), "typ {typ:?}");
+            assert!(unauthorized(v.claims_at(&t, now)), "typ {typ:?}");
         }
         let mut bad_iss = claims.clone();
         bad_iss.iss = "someone-else".into();
-        assert!(unauthorized(v.verify_at(&i.sign(&bad_iss).unwrap(), now)));
+        assert!(unauthorized(v.claims_at(&i.sign(&bad_iss).unwrap(), now)));
         let mut bad_aud = claims;
         bad_aud.aud = "another-api".into();
-        assert!(unauthorized(v.verify_at(&i.sign(&bad_aud).unwrap(), now)));
+        assert!(unauthorized(v.claims_at(&i.sign(&bad_aud).unwrap(), now)));
     }
 
     #[test]
@@ -440,7 +462,7 @@ mod tests {
         header.typ = Some(ACCESS_TOKEN_TYPE.into());
         header.kid = Some(issuer().key.kid().to_owned());
         let t = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
-        assert!(unauthorized(issuer().verifier().verify_at(&t, now)));
+        assert!(unauthorized(issuer().verifier().claims_at(&t, now)));
     }
 
     #[test]
@@ -453,13 +475,13 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_input_never_panics(s in any::<String>()) {
-            prop_assert!(unauthorized(issuer().verifier().verify(&s)));
+            prop_assert!(unauthorized(issuer().verifier().claims(&s)));
         }
 
         #[test]
         fn jwt_shaped_garbage_never_panics(a in "[A-Za-z0-9_-]{0,80}", b in "[A-Za-z0-9_-]{0,200}", c in "[A-Za-z0-9_-]{0,60}") {
             let token = format!("{}.{}.{}", a, b, c);
-            prop_assert!(unauthorized(issuer().verifier().verify(&token)));
+            prop_assert!(unauthorized(issuer().verifier().claims(&token)));
         }
     }
 }

@@ -2,12 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Once;
 
 use adam_desktop::vault::Vault;
 use adam_desktop::{DesktopError, Session};
+use adam_testkit::server::TestServer;
+use adam_testkit::Engine;
 use serde_json::json;
 
 fn use_mock_keyring() {
@@ -17,10 +18,11 @@ fn use_mock_keyring() {
     });
 }
 
+/// A real adam-server (from adam-testkit, on SQLite) and a directory for the app's settings.
 struct Server {
     base: String,
     dir: PathBuf,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _server: TestServer,
 }
 
 impl Drop for Server {
@@ -36,42 +38,11 @@ async fn server(extra: &[(&str, &str)]) -> Server {
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut vars: HashMap<String, String> = HashMap::from([
-        (
-            "DATABASE_URL".into(),
-            format!("sqlite://{}", dir.join("adam.db").display()),
-        ),
-        (
-            "SECRET_KEY".into(),
-            "desktop test secret key of at least 32 bytes".into(),
-        ),
-        ("PORT".into(), "0".into()),
-    ]);
-    for (k, v) in extra {
-        vars.insert((*k).into(), (*v).into());
-    }
-    let config = adam_server::Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-    let adam = adam_core::Adam::connect(
-        &config.database_url,
-        config.signing_key().unwrap(),
-        config.settings().unwrap(),
-    )
-    .await
-    .unwrap();
-    adam.migrate_up().await.unwrap();
-    adam.seed().await.unwrap();
-    let (acceptor, addr) = adam_server::bind(&config).await.unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = adam_server::serve(acceptor, adam, &config, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let server = TestServer::start(Engine::Sqlite, extra).await;
     Server {
-        base: format!("http://{addr}"),
+        base: server.base.clone(),
         dir,
-        _stop: tx,
+        _server: server,
     }
 }
 

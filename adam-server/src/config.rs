@@ -4,9 +4,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use adam_core::store::Engine;
 use adam_core::tokens::SigningKey;
-use adam_core::{PasswordPolicy, Settings};
+use adam_core::{Engine, PasswordPolicy, Settings, StoreOptions};
 
 /// A configuration value that stops start-up; its `Display` is the one line the user sees.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +66,8 @@ pub struct Config {
     pub password_min_length: usize,
     /// `DEBUG`.
     pub debug: bool,
+    /// `DATABASE_APP_ROLE`: the PostgreSQL role ordinary requests run as.
+    pub database_app_role: String,
 }
 
 impl Config {
@@ -152,8 +153,19 @@ impl Config {
             .map(|v| parse_origins(&v))
             .transpose()?
             .unwrap_or_default();
+        let database_app_role = match var("DATABASE_APP_ROLE") {
+            None => StoreOptions::default().app_role,
+            Some(r) if is_sql_identifier(r.trim()) => r.trim().to_owned(),
+            Some(_) => {
+                return Err(bad(
+                    "DATABASE_APP_ROLE",
+                    "must be a lower-case SQL identifier (letters, digits and _)",
+                ))
+            }
+        };
         Ok(Self {
             database_url,
+            database_app_role,
             secret,
             host,
             port,
@@ -173,6 +185,10 @@ impl Config {
             access_token_ttl: chrono::Duration::minutes(self.access_token_expire_minutes),
             refresh_token_ttl: chrono::Duration::days(self.refresh_token_expire_days),
             password_policy,
+            store: StoreOptions {
+                app_role: self.database_app_role.clone(),
+                ..StoreOptions::default()
+            },
             ..Settings::default()
         })
     }
@@ -198,6 +214,13 @@ impl Config {
             SecretSource::File(path) => make(load_or_create_key(path)?.as_bytes()),
         }
     }
+}
+
+fn is_sql_identifier(s: &str) -> bool {
+    s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

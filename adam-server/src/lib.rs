@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use adam_core::Adam;
 use poem::http::{HeaderValue, Method, StatusCode};
-use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::{Cors, NormalizePath, TrailingSlash};
 use poem::web::{Data, Json};
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
@@ -20,6 +20,101 @@ pub mod config;
 pub mod error;
 
 pub use config::{Config, ConfigError};
+
+/// Opens the engine a configuration names: its database, signing key and settings. Does not
+/// migrate. Errors are one line, fit for the command line.
+pub async fn connect(config: &Config) -> Result<Adam, String> {
+    let settings = config.settings().map_err(|e| e.to_string())?;
+    let key = config.signing_key().map_err(|e| e.to_string())?;
+    Adam::connect(&config.database_url, key, settings)
+        .await
+        .map_err(|e| one_line(&e))
+}
+
+/// An error as one line.
+pub fn one_line(e: &adam_core::Error) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+/// What [`Application::build`] does before it listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartOptions {
+    /// Apply pending migrations first (`serve` without `--no-migrate`).
+    pub migrate: bool,
+    /// Create the seed data where missing (`serve --seed`).
+    pub seed: bool,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            migrate: true,
+            seed: false,
+        }
+    }
+}
+
+/// The server, built and listening, not yet serving: the one start-up sequence that `main` and
+/// the tests share.
+pub struct Application {
+    adam: Adam,
+    config: Config,
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Connects to the database, migrates and seeds as `options` say, and binds the configured
+    /// address (`PORT=0` picks a free port).
+    pub async fn build(config: Config, options: StartOptions) -> Result<Self, String> {
+        let adam = connect(&config).await?;
+        if options.migrate {
+            let applied = adam.migrate_up().await.map_err(|e| one_line(&e))?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "applied migrations");
+            }
+        }
+        if options.seed {
+            let report = adam.seed().await.map_err(|e| one_line(&e))?;
+            tracing::info!(created = ?report.users_created, "seed data present");
+        }
+        let (acceptor, addr) = bind(&config)
+            .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+        Ok(Self {
+            adam,
+            config,
+            acceptor,
+            addr,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The engine the server runs.
+    pub fn adam(&self) -> &Adam {
+        &self.adam
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        serve(self.acceptor, self.adam, &self.config, shutdown).await
+    }
+}
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -164,7 +259,7 @@ async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respo
 }
 
 /// Binds the configured address; `PORT=0` picks a free port.
-pub async fn bind(config: &Config) -> std::io::Result<(impl Acceptor + 'static, SocketAddr)> {
+async fn bind(config: &Config) -> std::io::Result<(TcpAcceptor, SocketAddr)> {
     let acceptor = TcpListener::bind(SocketAddr::new(config.host, config.port))
         .into_acceptor()
         .await?;
@@ -177,7 +272,7 @@ pub async fn bind(config: &Config) -> std::io::Result<(impl Acceptor + 'static, 
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
-pub async fn serve(
+async fn serve(
     acceptor: impl Acceptor + 'static,
     adam: Adam,
     config: &Config,

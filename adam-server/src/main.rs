@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use adam_core::Adam;
-use adam_server::Config;
+use adam_server::{Application, Config, StartOptions};
 use clap::{Parser, Subcommand};
 
 /// Sign-in, roles and tenancy for dealership staff: the Adam REST server.
@@ -104,30 +103,29 @@ fn init_tracing(debug: bool) {
 }
 
 async fn run(command: Command, config: Config) -> Result<(), String> {
-    let settings = config.settings().map_err(|e| e.to_string())?;
-    let key = config.signing_key().map_err(|e| e.to_string())?;
-    let adam = Adam::connect(&config.database_url, key, settings)
-        .await
-        .map_err(|e| e.to_string())?;
-    let one_line = |e: adam_core::Error| e.to_string().replace('\n', " ");
+    let one_line = |e: adam_core::Error| adam_server::one_line(&e);
     match command {
-        Command::Migrate { action } => match action.unwrap_or(MigrateAction::Up) {
-            MigrateAction::Up => {
-                let applied = adam.migrate_up().await.map_err(one_line)?;
-                println!("applied {} migration(s) {:?}", applied.len(), applied);
-            }
-            MigrateAction::Down => match adam.migrate_down().await.map_err(one_line)? {
-                Some(v) => println!("reverted migration {v}"),
-                None => println!("no migration to revert"),
-            },
-            MigrateAction::Status => {
-                for m in adam.migration_status().await.map_err(one_line)? {
-                    let state = if m.applied { "applied" } else { "pending" };
-                    println!("{:<16} {:<8} {}", m.version, state, m.description);
+        Command::Migrate { action } => {
+            let adam = adam_server::connect(&config).await?;
+            match action.unwrap_or(MigrateAction::Up) {
+                MigrateAction::Up => {
+                    let applied = adam.migrate_up().await.map_err(one_line)?;
+                    println!("applied {} migration(s) {:?}", applied.len(), applied);
+                }
+                MigrateAction::Down => match adam.migrate_down().await.map_err(one_line)? {
+                    Some(v) => println!("reverted migration {v}"),
+                    None => println!("no migration to revert"),
+                },
+                MigrateAction::Status => {
+                    for m in adam.migration_status().await.map_err(one_line)? {
+                        let state = if m.applied { "applied" } else { "pending" };
+                        println!("{:<16} {:<8} {}", m.version, state, m.description);
+                    }
                 }
             }
-        },
+        }
         Command::Seed => {
+            let adam = adam_server::connect(&config).await?;
             let report = adam.seed().await.map_err(one_line)?;
             println!(
                 "seeded: dealership {}, {} account(s) created {:?}",
@@ -141,21 +139,14 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             );
         }
         Command::Serve(args) => {
-            if !args.no_migrate {
-                let applied = adam.migrate_up().await.map_err(one_line)?;
-                if !applied.is_empty() {
-                    tracing::info!(?applied, "applied migrations");
-                }
-            }
-            if args.seed {
-                let report = adam.seed().await.map_err(one_line)?;
-                tracing::info!(created = ?report.users_created, "seed data present");
-            }
-            let (acceptor, addr) = adam_server::bind(&config)
-                .await
-                .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+            let options = StartOptions {
+                migrate: !args.no_migrate,
+                seed: args.seed,
+            };
+            let app = Application::build(config, options).await?;
+            let addr = app.address();
             tracing::info!("listening on http://{addr} (docs at http://{addr}/api/v1/docs)");
-            adam_server::serve(acceptor, adam, &config, adam_server::shutdown_signal())
+            app.run_until(adam_server::shutdown_signal())
                 .await
                 .map_err(|e| e.to_string())?;
         }

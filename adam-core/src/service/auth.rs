@@ -3,12 +3,16 @@
 use chrono::Utc;
 
 use super::{Adam, TokenPair};
+use crate::db::sessions::{self, LiveSession, Spend};
+use crate::db::{throttle, users, Intent};
 use crate::email::Email;
 use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::ids::SessionId;
 use crate::models::User;
 use crate::rbac::Principal;
 use crate::refresh::{RefreshToken, TokenDigest};
-use crate::store::{LiveSession, Revoke, Rotation};
+use crate::revocation::{self, Change};
 
 /// What failed sign-ins are counted under: the normalised email, or for text that is no email,
 /// the trimmed, lower-cased text (bounded), so unknown emails are throttled the same way.
@@ -41,11 +45,14 @@ impl Adam {
         let throttle_key = throttle_key(email, parsed.as_ref());
         let now = Utc::now();
         let throttle = self.settings.login_throttle;
-        let (failures, oldest) = self
-            .store
-            .login_failures(&throttle_key, now - throttle.window)
-            .await?;
+
+        // Read: the throttle and the credentials. The password check runs outside any
+        // transaction, so no connection or lock is held while argon2 works.
+        let mut tx = self.begin_system(Intent::Read).await?;
+        let (failures, oldest) =
+            throttle::failures(&mut tx, &throttle_key, now - throttle.window).await?;
         if failures >= u64::from(throttle.max_failures) {
+            drop(tx);
             let free_at = oldest.unwrap_or(now) + throttle.window;
             let retry_after_secs = u64::try_from((free_at - now).num_seconds())
                 .unwrap_or(0)
@@ -53,47 +60,64 @@ impl Adam {
             return Err(Error::TooManyAttempts { retry_after_secs });
         }
         let creds = match &parsed {
-            Some(email) => self.store.credentials(email).await?,
+            Some(email) => users::credentials(&mut tx, email).await?,
             None => None,
         };
+        tx.commit().await?;
         let verified = self
             .hasher
             .verify(password, creds.as_ref().map(|c| c.password_hash.as_str()))
             .await?;
+        let rehashed = match (&creds, verified.matches && verified.needs_rehash) {
+            (Some(_), true) => match self.hasher.hash_str(password).await {
+                Ok(hash) => Some(hash),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not re-hash password");
+                    None
+                }
+            },
+            _ => None,
+        };
+
+        // Write: the failure, or the session.
+        let mut tx = self.begin_system(Intent::Write).await?;
         let Some(creds) = creds.filter(|c| verified.matches && c.may_sign_in) else {
-            self.store.record_login_failure(&throttle_key, now).await?;
+            throttle::record(&mut tx, &throttle_key, now).await?;
+            tx.record(Event::LoginFailed { throttled: false }).await?;
+            tx.commit().await?;
             return Err(Error::InvalidCredentials);
         };
         if failures > 0 {
-            self.store.clear_login_failures(&throttle_key).await?;
+            throttle::clear(&mut tx, &throttle_key).await?;
         }
-        if verified.needs_rehash {
-            match self.hasher.hash_str(password).await {
-                Ok(hash) => {
-                    if let Err(e) = self.store.set_password_hash(creds.user_id, &hash).await {
-                        tracing::warn!(error = %e, "could not store re-hashed password");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "could not re-hash password"),
-            }
+        if let Some(hash) = rehashed {
+            let change = users::UserChange {
+                password_hash: Some(hash),
+                ..users::UserChange::default()
+            };
+            users::update(&mut tx, creds.user_id, &change, now).await?;
         }
-        let session = crate::ids::SessionId::new();
-        let refresh = RefreshToken::generate();
-        self.store
-            .create_session(
-                session,
-                creds.user_id,
-                &refresh.digest(),
-                now + self.settings.refresh_token_ttl,
-                now,
-            )
-            .await?;
         let live = LiveSession {
-            session_id: session,
+            session_id: SessionId::new(),
             user_id: creds.user_id,
-            role: creds.role,
-            dealership_id: creds.dealership_id,
+            placement: creds.placement,
         };
+        let refresh = RefreshToken::generate();
+        sessions::create(
+            &mut tx,
+            live.session_id,
+            &live,
+            &refresh.digest(),
+            now + self.settings.refresh_token_ttl,
+            now,
+        )
+        .await?;
+        tx.record(Event::LoginSucceeded {
+            user: live.user_id,
+            session: live.session_id,
+        })
+        .await?;
+        tx.commit().await?;
         self.pair(live, refresh)
     }
 
@@ -101,29 +125,50 @@ impl Adam {
     /// token again revokes its whole session. Every failure is [`Error::Unauthorized`].
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        let rejected = || Error::unauthorized("invalid refresh token");
         if refresh_token.is_empty() || refresh_token.len() > MAX_REFRESH_TOKEN_LEN {
-            return Err(Error::unauthorized("invalid refresh token"));
+            return Err(rejected());
         }
         let now = Utc::now();
-        let next = RefreshToken::generate();
-        let outcome = self
-            .store
-            .rotate_refresh(
-                &TokenDigest::of(refresh_token),
-                &next.digest(),
-                now + self.settings.refresh_token_ttl,
-                now,
-            )
-            .await?;
-        match outcome {
-            Rotation::Rotated(live) => self.pair(live, next),
-            Rotation::Reused => {
-                tracing::warn!("spent refresh token presented again; session revoked");
+        let mut tx = self.begin_system(Intent::Write).await?;
+        match sessions::spend(&mut tx, &TokenDigest::of(refresh_token), now).await? {
+            Spend::Unknown => Err(rejected()),
+            Spend::AlreadySpent { session } => {
+                revocation::apply(&mut tx, Change::RefreshReused(session), now).await?;
+                tx.record(Event::RefreshReuseDetected { session }).await?;
+                tx.commit().await?;
+                tracing::warn!(%session, "spent refresh token presented again; session revoked");
                 Err(Error::unauthorized(
                     "refresh token already used; session revoked",
                 ))
             }
-            Rotation::Rejected => Err(Error::unauthorized("invalid refresh token")),
+            Spend::Spent {
+                session,
+                expires_at,
+            } => {
+                let live = if expires_at > now {
+                    sessions::live(&mut tx, session).await?
+                } else {
+                    None
+                };
+                let Some((live, _)) = live else {
+                    // The token stays spent: an expired or dead session's token is no use again.
+                    tx.commit().await?;
+                    return Err(rejected());
+                };
+                let next = RefreshToken::generate();
+                sessions::add_refresh_token(
+                    &mut tx,
+                    session,
+                    live.placement,
+                    &next.digest(),
+                    now + self.settings.refresh_token_ttl,
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                self.pair(live, next)
+            }
         }
     }
 
@@ -133,65 +178,63 @@ impl Adam {
         if refresh_token.len() > MAX_REFRESH_TOKEN_LEN {
             return Ok(());
         }
-        self.store
-            .revoke_by_refresh(&TokenDigest::of(refresh_token), Utc::now())
-            .await
+        let digest = TokenDigest::of(refresh_token);
+        let mut tx = self.begin_system(Intent::Write).await?;
+        revocation::apply(&mut tx, Change::Logout(&digest), Utc::now()).await?;
+        tx.commit().await
     }
 
     /// Revokes every session of the caller.
     #[tracing::instrument(skip_all, fields(user = %caller.user_id()))]
     pub async fn logout_all(&self, caller: &Principal) -> Result<()> {
-        self.store
-            .revoke_sessions(caller.user_id(), Revoke::All, Utc::now())
-            .await?;
-        Ok(())
+        let mut tx = self.begin_for(caller, Intent::Write).await?;
+        revocation::apply(&mut tx, Change::LogoutAll(caller), Utc::now()).await?;
+        tx.commit().await
     }
 
     /// The full check of an access token: signature and claims, then the session and user as the
     /// database has them now. A token of a revoked session, of an inactive or deleted user, or
-    /// issued before a change of role or dealership is [`Error::Unauthorized`].
+    /// issued before a change of role or dealership is [`Error::Unauthorized`]. The
+    /// [`Principal`] it returns is the only kind the engine's use cases accept.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
         self.authenticate_user(access_token).await.map(|(p, _)| p)
     }
 
     /// [`Adam::authenticate`], also returning the caller's profile, read by the same query.
     pub async fn authenticate_user(&self, access_token: &str) -> Result<(Principal, User)> {
-        let claims = self.verifier.verify(access_token)?;
-        let (live, user) = self
-            .store
-            .live_session(claims.sid)
-            .await?
-            .ok_or_else(|| Error::unauthorized("session is no longer valid"))?;
+        let claims = self.verifier.claims(access_token)?;
+        let mut tx = self.begin_system(Intent::Read).await?;
+        let found = sessions::live(&mut tx, claims.sid).await?;
+        tx.commit().await?;
+        let (live, user) =
+            found.ok_or_else(|| Error::unauthorized("session is no longer valid"))?;
         if live.user_id != claims.sub
-            || live.role != claims.role
-            || live.dealership_id != claims.dealership_id
+            || live.placement.role() != claims.role
+            || live.placement.dealership_id() != claims.dealership_id
         {
             return Err(Error::unauthorized("token is out of date"));
         }
-        let principal =
-            Principal::new(live.user_id, live.role, live.dealership_id, live.session_id);
-        Ok((principal, user))
+        Ok((
+            Principal::new(live.user_id, live.placement, live.session_id),
+            user,
+        ))
     }
 
     /// The caller's own profile.
     pub async fn me(&self, caller: &Principal) -> Result<User> {
-        self.store
-            .get_user(&caller.user_scope(), caller.user_id())
-            .await
-            .map_err(|e| match e {
-                Error::NotFound => Error::unauthorized("user no longer exists"),
-                other => other,
-            })
+        let mut tx = self.begin_for(caller, Intent::Read).await?;
+        let me = users::get(&mut tx, caller.user_id()).await;
+        tx.commit().await?;
+        me.map_err(|e| match e {
+            Error::NotFound => Error::unauthorized("user no longer exists"),
+            other => other,
+        })
     }
 
     fn pair(&self, live: LiveSession, refresh: RefreshToken) -> Result<TokenPair> {
-        let access_token = self.issuer.issue(
-            live.user_id,
-            live.role,
-            live.dealership_id,
-            live.session_id,
-            Utc::now(),
-        )?;
+        let access_token =
+            self.issuer
+                .issue(live.user_id, live.placement, live.session_id, Utc::now())?;
         Ok(TokenPair {
             access_token,
             refresh_token: refresh,

@@ -3,10 +3,13 @@
 use chrono::Utc;
 
 use super::Adam;
-use crate::error::Result;
+use crate::db::{dealerships, Intent};
+use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::ids::DealershipId;
 use crate::models::{Dealership, DealershipPatch, NewDealership, Page, PageRequest};
 use crate::rbac::{self, Principal};
+use crate::revocation::{self, Change};
 
 impl Adam {
     /// Creates a dealership (system admins only).
@@ -24,17 +27,21 @@ impl Adam {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_dealership(&d).await?;
-        self.store
-            .get_dealership(&caller.dealership_scope(), d.id)
-            .await
+        let mut tx = self.begin_for(caller, Intent::Write).await?;
+        dealerships::insert(&mut tx, &d).await?;
+        tx.record(Event::DealershipCreated { dealership: d.id })
+            .await?;
+        let stored = dealerships::get(&mut tx, d.id).await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// A dealership the caller can see, or [`crate::Error::NotFound`].
     pub async fn get_dealership(&self, caller: &Principal, id: DealershipId) -> Result<Dealership> {
-        self.store
-            .get_dealership(&caller.dealership_scope(), id)
-            .await
+        let mut tx = self.begin_for(caller, Intent::Read).await?;
+        let d = dealerships::get(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(d)
     }
 
     /// A page of the dealerships the caller can see.
@@ -43,9 +50,10 @@ impl Adam {
         caller: &Principal,
         page: PageRequest,
     ) -> Result<Page<Dealership>> {
-        self.store
-            .list_dealerships(&caller.dealership_scope(), page)
-            .await
+        let mut tx = self.begin_for(caller, Intent::Read).await?;
+        let list = dealerships::list(&mut tx, page).await?;
+        tx.commit().await?;
+        Ok(list)
     }
 
     /// Changes a dealership (system admins only). Deactivating it ends its users' sessions.
@@ -55,19 +63,49 @@ impl Adam {
         id: DealershipId,
         patch: DealershipPatch,
     ) -> Result<Dealership> {
-        self.store
-            .get_dealership(&caller.dealership_scope(), id)
-            .await?;
+        let now = Utc::now();
+        let mut tx = self.begin_for(caller, Intent::Write).await?;
+        let before = dealerships::get(&mut tx, id).await?;
         rbac::authorize_manage_dealerships(caller)?;
-        self.store.update_dealership(id, &patch, Utc::now()).await
+        let after = dealerships::update(&mut tx, id, &patch, now).await?;
+        revocation::apply(
+            &mut tx,
+            Change::DealershipUpdated {
+                before: &before,
+                after: &after,
+            },
+            now,
+        )
+        .await?;
+        let mut fields = Vec::new();
+        if before.name != after.name {
+            fields.push("name");
+        }
+        if before.is_active != after.is_active {
+            fields.push("is_active");
+        }
+        if !fields.is_empty() {
+            tx.record(Event::DealershipUpdated {
+                dealership: id,
+                fields,
+            })
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(after)
     }
 
     /// Deletes a dealership (system admins only); refused while it has users.
     pub async fn delete_dealership(&self, caller: &Principal, id: DealershipId) -> Result<()> {
-        self.store
-            .get_dealership(&caller.dealership_scope(), id)
-            .await?;
+        let mut tx = self.begin_for(caller, Intent::Write).await?;
+        dealerships::get(&mut tx, id).await?;
         rbac::authorize_manage_dealerships(caller)?;
-        self.store.delete_dealership(id).await
+        if dealerships::has_users(&mut tx, id).await? {
+            return Err(Error::conflict("the dealership still has users"));
+        }
+        dealerships::delete(&mut tx, id).await?;
+        tx.record(Event::DealershipDeleted { dealership: id })
+            .await?;
+        tx.commit().await
     }
 }

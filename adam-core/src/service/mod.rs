@@ -1,17 +1,20 @@
 //! The engine and its use cases. Every use case that acts for a caller takes a [`Principal`]
-//! and starts with its permission check.
+//! and has one shape: open a unit of work in the caller's scope, read, authorize (the role
+//! table, [`crate::rbac`]), write, end the sessions the change invalidates
+//! ([`crate::revocation`]), record the event ([`crate::events`]), commit.
 
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::Utc;
 
+use crate::db::{self, Db, Engine, Intent, MigrationState, Scope};
 use crate::error::Result;
 use crate::hashing::PasswordHasher;
 use crate::password::PasswordPolicy;
+use crate::rbac::Principal;
 use crate::refresh::RefreshToken;
 use crate::settings::Settings;
-use crate::store::{self, MigrationState, Store};
 use crate::tokens::{AccessTokenIssuer, AccessTokenVerifier, SigningKey};
 
 mod auth;
@@ -46,7 +49,7 @@ impl fmt::Debug for TokenPair {
 /// own, so any number of engines (in any number of processes) can share one PostgreSQL database.
 #[derive(Clone)]
 pub struct Adam {
-    store: Arc<dyn Store>,
+    db: Db,
     hasher: PasswordHasher,
     issuer: AccessTokenIssuer,
     verifier: AccessTokenVerifier,
@@ -56,7 +59,7 @@ pub struct Adam {
 impl fmt::Debug for Adam {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Adam")
-            .field("engine", &self.store.engine())
+            .field("engine", &self.db.engine())
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
@@ -66,12 +69,7 @@ impl Adam {
     /// Opens the database at `url` (`postgres://…` or `sqlite:…`) and builds an engine that signs
     /// with `key`. Does not migrate: call [`Adam::migrate_up`].
     pub async fn connect(url: &str, key: SigningKey, settings: Settings) -> Result<Self> {
-        let store = store::connect(url, &settings.store).await?;
-        Self::with_store(store, key, settings)
-    }
-
-    /// Builds an engine over an already opened store.
-    pub fn with_store(store: Arc<dyn Store>, key: SigningKey, settings: Settings) -> Result<Self> {
+        let db = Db::connect(url, &settings.store).await?;
         let hasher = PasswordHasher::new(settings.hash_cost, settings.hash_concurrency)?;
         let issuer = AccessTokenIssuer::new(
             key,
@@ -80,12 +78,17 @@ impl Adam {
         );
         let verifier = issuer.verifier();
         Ok(Self {
-            store,
+            db,
             hasher,
             issuer,
             verifier,
             settings: Arc::new(settings),
         })
+    }
+
+    /// The database engine behind this engine.
+    pub fn engine(&self) -> Engine {
+        self.db.engine()
     }
 
     /// The offline verifier of this engine's access tokens.
@@ -103,40 +106,51 @@ impl Adam {
         &self.settings
     }
 
-    /// The store, for embedders that need direct access (migrations, health checks).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// Ok when the database answers.
     pub async fn ready(&self) -> Result<()> {
-        self.store.ping().await
+        self.db.ping().await
     }
 
     /// Applies pending migrations; returns the versions applied.
     pub async fn migrate_up(&self) -> Result<Vec<i64>> {
-        self.store.migrate_up().await
+        self.db.migrate_up().await
     }
 
     /// Reverts the last applied migration.
     pub async fn migrate_down(&self) -> Result<Option<i64>> {
-        self.store.migrate_down().await
+        self.db.migrate_down().await
     }
 
     /// Every migration with whether it is applied.
     pub async fn migration_status(&self) -> Result<Vec<MigrationState>> {
-        self.store.migration_status().await
+        self.db.migration_status().await
     }
 
-    /// Deletes refresh tokens (and emptied sessions) that expired over a day ago.
+    /// Deletes refresh tokens (and emptied sessions) and sign-in failures that expired over a
+    /// day ago. A system operation: it acts for no caller.
     pub async fn purge_expired(&self) -> Result<u64> {
-        self.store
-            .purge_expired(Utc::now() - chrono::Duration::days(1))
-            .await
+        let before = Utc::now() - chrono::Duration::days(1);
+        let mut tx = self.db.begin(Scope::system(), Intent::Write).await?;
+        let tokens = db::sessions::purge_expired(&mut tx, before).await?;
+        db::throttle::purge(&mut tx, before).await?;
+        tx.commit().await?;
+        Ok(tokens)
     }
 
     /// Closes the database pool.
     pub async fn close(&self) {
-        self.store.close().await;
+        self.db.close().await;
+    }
+}
+
+impl Adam {
+    /// Opens a unit of work in what `caller` can see.
+    async fn begin_for(&self, caller: &Principal, intent: Intent) -> Result<db::Tx> {
+        self.db.begin(Scope::of(caller), intent).await
+    }
+
+    /// Opens a unit of work of the engine's own.
+    async fn begin_system(&self, intent: Intent) -> Result<db::Tx> {
+        self.db.begin(Scope::system(), intent).await
     }
 }

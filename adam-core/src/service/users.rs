@@ -3,40 +3,49 @@
 use chrono::Utc;
 
 use super::Adam;
+use crate::db::{dealerships, users, Intent, Tx};
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::ids::{DealershipId, UserId};
 use crate::models::{NewUser, Page, PageRequest, User, UserFilter, UserPatch};
-use crate::rbac::{self, DealershipScope, Principal};
-use crate::store::{Revoke, UserChange};
+use crate::rbac::{self, Principal};
+use crate::revocation::{self, Change};
 
 impl Adam {
     /// Creates a user. System admins create anyone anywhere; dealer principals create principals
     /// and F&I managers in their own dealership (theirs when `dealership_id` is omitted).
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id()))]
     pub async fn create_user(&self, caller: &Principal, new: NewUser) -> Result<User> {
-        let dealership = rbac::authorize_create_user(caller, new.role, new.dealership_id)?;
-        if let Some(d) = dealership {
-            self.require_dealership(d).await?;
-        }
+        let placement = rbac::authorize_create_user(caller, new.role, new.dealership_id)?;
         let hash = self.hasher.hash(&new.password).await?;
         let now = Utc::now();
+        let mut tx = self.begin_for(caller, Intent::Write).await?;
+        if let Some(d) = placement.dealership_id() {
+            require_dealership(&mut tx, d).await?;
+        }
         let user = User {
             id: UserId::new(),
             email: new.email,
             full_name: new.full_name.as_str().to_owned(),
-            role: new.role,
-            dealership_id: dealership,
+            placement,
             is_active: true,
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_user(&user, &hash).await?;
-        self.store.get_user(&caller.user_scope(), user.id).await
+        users::insert(&mut tx, &user, &hash).await?;
+        tx.record(Event::UserCreated { user: user.id }).await?;
+        // Read back, so the answer carries the stored (microsecond) timestamps.
+        let stored = users::get(&mut tx, user.id).await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// A user the caller can see, or [`Error::NotFound`].
     pub async fn get_user(&self, caller: &Principal, id: UserId) -> Result<User> {
-        self.store.get_user(&caller.user_scope(), id).await
+        let mut tx = self.begin_for(caller, Intent::Read).await?;
+        let user = users::get(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     /// A page of the users the caller can see, filtered.
@@ -46,15 +55,17 @@ impl Adam {
         filter: &UserFilter,
         page: PageRequest,
     ) -> Result<Page<User>> {
-        self.store
-            .list_users(&caller.user_scope(), filter, page)
-            .await
+        let mut tx = self.begin_for(caller, Intent::Read).await?;
+        let users = users::list(&mut tx, filter, page).await?;
+        tx.commit().await?;
+        Ok(users)
     }
 
     /// Changes a user the caller can see, within what the caller's role allows.
     ///
-    /// Changing one's own password needs `current_password`. A change of role, dealership or a
-    /// deactivation revokes the user's sessions; a password change revokes every other session.
+    /// Changing one's own password needs `current_password`. Which sessions the change ends is
+    /// the rule of [`crate::revocation`]. The last active system admin cannot be deactivated or
+    /// demoted ([`Error::Conflict`]).
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id(), user = %id))]
     pub async fn update_user(
         &self,
@@ -62,18 +73,21 @@ impl Adam {
         id: UserId,
         patch: UserPatch,
     ) -> Result<User> {
-        let scope = caller.user_scope();
-        let target = self.store.get_user(&scope, id).await?;
-        rbac::authorize_update_user(caller, &target, &patch)?;
-        let (role, dealership) = rbac::resulting_placement(&target, &patch)?;
-        let moves = dealership != target.dealership_id;
-        if let (true, Some(d)) = (moves, dealership) {
-            self.require_dealership(d).await?;
+        let now = Utc::now();
+        let mut tx = self.begin_for(caller, Intent::Write).await?;
+        let before = users::get(&mut tx, id).await?;
+        rbac::authorize_update_user(caller, &before, &patch)?;
+        let placement = rbac::resulting_placement(&before, &patch)?;
+        if let (true, Some(d)) = (
+            placement.dealership_id() != before.dealership_id(),
+            placement.dealership_id(),
+        ) {
+            require_dealership(&mut tx, d).await?;
         }
-        let is_self = target.id == caller.user_id();
+        let is_self = before.id == caller.user_id();
         if let (true, Some(_), Some(current)) = (is_self, &patch.password, &patch.current_password)
         {
-            let stored = self.store.password_hash(id).await?;
+            let stored = users::password_hash(&mut tx, id).await?;
             if !self
                 .hasher
                 .verify(current, stored.as_deref())
@@ -83,52 +97,92 @@ impl Adam {
                 return Err(Error::invalid("current_password", "is incorrect"));
             }
         }
+        let is_active = patch.is_active.unwrap_or(before.is_active);
+        if rbac::removes_an_active_admin(&before, Some((placement, is_active)))
+            && users::other_active_admins(&mut tx, id).await? == 0
+        {
+            return Err(rbac::last_admin());
+        }
         let password_hash = match &patch.password {
             Some(pw) => Some(self.hasher.hash(pw).await?),
             None => None,
         };
-        let demoted_or_moved = role != target.role || moves;
-        let deactivated = patch.is_active == Some(false) && target.is_active;
-        let revoke = if demoted_or_moved || deactivated {
-            Revoke::All
-        } else if password_hash.is_some() && is_self {
-            Revoke::AllExcept(caller.session_id())
-        } else if password_hash.is_some() {
-            Revoke::All
-        } else {
-            Revoke::Nothing
-        };
-        let change = UserChange {
-            email: patch.email.filter(|e| *e != target.email),
+        let password_changed = password_hash.is_some();
+        let change = users::UserChange {
+            email: patch.email.filter(|e| *e != before.email),
             full_name: patch.full_name.map(|n| n.as_str().to_owned()),
             password_hash,
-            role: (role != target.role).then_some(role),
+            placement: (placement != before.placement).then_some(placement),
             is_active: patch.is_active,
-            dealership_id: moves.then_some(dealership),
-            revoke,
         };
-        self.store
-            .update_user(&scope, id, &change, Utc::now())
-            .await
+        let after = users::update(&mut tx, id, &change, now).await?;
+        revocation::apply(
+            &mut tx,
+            Change::UserUpdated {
+                before: &before,
+                after: &after,
+                password_changed,
+                by: caller,
+            },
+            now,
+        )
+        .await?;
+        let fields = changed_fields(&before, &after);
+        if !fields.is_empty() {
+            tx.record(Event::UserUpdated { user: id, fields }).await?;
+        }
+        if password_changed {
+            tx.record(Event::UserPasswordChanged { user: id }).await?;
+        }
+        tx.commit().await?;
+        Ok(after)
     }
 
     /// Deletes a user (system admins only). The last active system admin cannot be deleted.
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id(), user = %id))]
     pub async fn delete_user(&self, caller: &Principal, id: UserId) -> Result<()> {
-        let target = self.store.get_user(&caller.user_scope(), id).await?;
-        rbac::authorize_delete_user(caller, &target)?;
-        self.store.delete_user(id).await
-    }
-
-    async fn require_dealership(&self, id: DealershipId) -> Result<()> {
-        match self
-            .store
-            .get_dealership(&DealershipScope::system(), id)
-            .await
+        let now = Utc::now();
+        let mut tx = self.begin_for(caller, Intent::Write).await?;
+        let before = users::get(&mut tx, id).await?;
+        rbac::authorize_delete_user(caller, &before)?;
+        if rbac::removes_an_active_admin(&before, None)
+            && users::other_active_admins(&mut tx, id).await? == 0
         {
-            Ok(_) => Ok(()),
-            Err(Error::NotFound) => Err(Error::invalid("dealership_id", "no such dealership")),
-            Err(e) => Err(e),
+            return Err(rbac::last_admin());
         }
+        revocation::apply(&mut tx, Change::UserDeleted(id), now).await?;
+        users::delete(&mut tx, id).await?;
+        tx.record(Event::UserDeleted { user: id }).await?;
+        tx.commit().await
     }
+}
+
+/// A dealership the unit of work can see, or a 422 naming `dealership_id`.
+async fn require_dealership(tx: &mut Tx, id: DealershipId) -> Result<()> {
+    match dealerships::get(tx, id).await {
+        Ok(_) => Ok(()),
+        Err(Error::NotFound) => Err(Error::invalid("dealership_id", "no such dealership")),
+        Err(e) => Err(e),
+    }
+}
+
+/// The names of the fields that differ (never a value: the event may not hold one).
+fn changed_fields(before: &User, after: &User) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    if before.email != after.email {
+        fields.push("email");
+    }
+    if before.full_name != after.full_name {
+        fields.push("full_name");
+    }
+    if before.role() != after.role() {
+        fields.push("role");
+    }
+    if before.dealership_id() != after.dealership_id() {
+        fields.push("dealership_id");
+    }
+    if before.is_active != after.is_active {
+        fields.push("is_active");
+    }
+    fields
 }

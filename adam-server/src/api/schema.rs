@@ -116,12 +116,13 @@ pub(crate) struct UserOut {
 
 impl From<User> for UserOut {
     fn from(u: User) -> Self {
+        let (role, dealership_id) = (u.role(), u.dealership_id());
         Self {
             id: u.id.as_uuid(),
             email: u.email.into_string(),
             full_name: u.full_name,
-            role: u.role.into(),
-            dealership_id: u.dealership_id.map(|d| d.as_uuid()),
+            role: role.into(),
+            dealership_id: dealership_id.map(|d| d.as_uuid()),
             is_active: u.is_active,
             created_at: u.created_at,
             updated_at: u.updated_at,

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+use adam_testkit::on_both_engines;
 use helpers::{Engine, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

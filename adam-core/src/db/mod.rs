@@ -1,0 +1,497 @@
+//! The database: a pool for PostgreSQL or SQLite, and the unit of work every query runs in.
+//!
+//! Nothing here is public. Every statement runs inside a [`Tx`], and a [`Tx`] cannot be opened
+//! without a [`Scope`]: the application wall (each query filters by the scope) and, on PostgreSQL,
+//! the database wall (row-level security reads the scope from a transaction-local setting, so a
+//! query that forgot its filter still sees only the scope's rows).
+//!
+//! The SQL is one text for both engines (`$n` parameters, `RETURNING`, `lower()`), in the
+//! per-aggregate modules. The [`on_tx!`] macro hands a query to whichever engine the transaction
+//! belongs to, so no method carries an `if postgres`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::{Connection, Executor};
+
+use crate::error::{Error, Result};
+use crate::ids::{DealershipId, SessionId, UserId};
+use crate::rbac::Principal;
+
+pub(crate) mod dealerships;
+pub(crate) mod sessions;
+pub(crate) mod throttle;
+pub(crate) mod users;
+
+static PG_MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// Which database engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// PostgreSQL: production, shared by several servers, row-level security.
+    Postgres,
+    /// SQLite: the embedded default.
+    Sqlite,
+}
+
+impl Engine {
+    /// The engine a database URL names, or a configuration error naming `DATABASE_URL`.
+    pub fn of_url(url: &str) -> Result<Self> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        match scheme {
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            "sqlite" => Ok(Self::Sqlite),
+            _ => Err(Error::Config(
+                "DATABASE_URL must start with postgres://, postgresql:// or sqlite:".into(),
+            )),
+        }
+    }
+}
+
+/// One migration and whether it has been applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Version number (from the file name).
+    pub version: i64,
+    /// Description (from the file name).
+    pub description: String,
+    /// Whether it is applied to the database.
+    pub applied: bool,
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a query waits for a connection before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+    /// The unprivileged PostgreSQL role every pooled connection switches to
+    /// (`DATABASE_APP_ROLE`); created by the migrations when missing, never dropped.
+    pub app_role: String,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            app_role: "adam_app".into(),
+        }
+    }
+}
+
+/// Whose rows a transaction may touch. The database sees the same scope as the setting
+/// `adam.scope` (`system`, `all`, or `dealership`, with `adam.dealership`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tenant {
+    /// The engine's own operations: sign-in by email, refresh, the live-session check,
+    /// throttling, purges, seed. Never a caller's request.
+    System,
+    /// A system admin's request: every dealership, and the rows of no dealership.
+    AllDealerships,
+    /// A principal's or manager's request: one dealership's rows.
+    Dealership(DealershipId),
+}
+
+/// The scope of a unit of work: the tenant, and for an F&I manager, the one user they can see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scope {
+    pub(crate) tenant: Tenant,
+    pub(crate) only_user: Option<UserId>,
+    /// Who acts, for the events the unit of work records.
+    pub(crate) actor: Option<(UserId, SessionId)>,
+}
+
+impl Scope {
+    /// The engine's own scope.
+    pub(crate) fn system() -> Self {
+        Self {
+            tenant: Tenant::System,
+            only_user: None,
+            actor: None,
+        }
+    }
+
+    /// What `caller` can see: the database wall and the application wall agree on it.
+    pub(crate) fn of(caller: &Principal) -> Self {
+        let placement = caller.placement();
+        let tenant = match placement.dealership_id() {
+            None => Tenant::AllDealerships,
+            Some(d) => Tenant::Dealership(d),
+        };
+        let only_user = placement.sees_only_self().then_some(caller.user_id());
+        Self {
+            tenant,
+            only_user,
+            actor: Some((caller.user_id(), caller.session_id())),
+        }
+    }
+
+    /// The one dealership whose rows are visible, if the scope is limited to one.
+    pub(crate) fn dealership(&self) -> Option<DealershipId> {
+        match self.tenant {
+            Tenant::Dealership(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The statement that opens a transaction in this scope on PostgreSQL: `BEGIN` and the
+    /// transaction-local settings in one round trip. Only values we format ourselves (a fixed
+    /// word, a UUID) are spliced in.
+    fn pg_begin(&self) -> String {
+        let (scope, dealership) = match self.tenant {
+            Tenant::System => ("system", String::new()),
+            Tenant::AllDealerships => ("all", String::new()),
+            Tenant::Dealership(d) => ("dealership", d.as_uuid().to_string()),
+        };
+        format!(
+            "BEGIN; SELECT set_config('adam.scope', '{scope}', true), \
+             set_config('adam.dealership', '{dealership}', true)"
+        )
+    }
+}
+
+/// Whether a unit of work only reads, or writes too (SQLite takes its write lock up front, so
+/// two writers queue instead of failing when one upgrades from reading).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Intent {
+    Read,
+    Write,
+}
+
+/// The connection pool.
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Pg {
+        pool: sqlx::PgPool,
+        /// For migrations, which run as the login role, not as the app role.
+        options: Box<sqlx::postgres::PgConnectOptions>,
+        app_role: String,
+    },
+    Lite {
+        pool: sqlx::SqlitePool,
+    },
+}
+
+/// A transaction of one engine.
+#[derive(Debug)]
+pub(crate) enum Conn {
+    Pg(sqlx::Transaction<'static, sqlx::Postgres>),
+    Lite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+/// A unit of work: one transaction, in one scope. Dropped without [`Tx::commit`], it rolls back.
+#[derive(Debug)]
+pub(crate) struct Tx {
+    pub(crate) conn: Conn,
+    pub(crate) scope: Scope,
+}
+
+/// Runs `$query.$method(executor).await` on whichever engine `$tx` belongs to. With `execute`,
+/// it answers the number of rows affected (the engines' result types differ).
+macro_rules! on_tx {
+    ($tx:expr, $query:expr, execute) => {
+        match &mut $tx.conn {
+            $crate::db::Conn::Pg(c) => $query.execute(&mut **c).await.map(|r| r.rows_affected()),
+            $crate::db::Conn::Lite(c) => $query.execute(&mut **c).await.map(|r| r.rows_affected()),
+        }
+    };
+    ($tx:expr, $query:expr, $method:ident) => {
+        match &mut $tx.conn {
+            $crate::db::Conn::Pg(c) => $query.$method(&mut **c).await,
+            $crate::db::Conn::Lite(c) => $query.$method(&mut **c).await,
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Tx {
+    /// Commits the unit of work.
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self.conn {
+            Conn::Pg(c) => c.commit().await?,
+            Conn::Lite(c) => c.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// PostgreSQL keeps microseconds; round every time we write so both engines store the same value.
+pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+/// A count from SQL as an unsigned number.
+pub(crate) fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// A unique or foreign-key violation as the contract's answer; anything else as storage.
+pub(crate) fn constraint_error(e: sqlx::Error, conflict: &'static str) -> Error {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Error::conflict(conflict),
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            Error::invalid("dealership_id", "no such dealership")
+        }
+        _ => Error::from(e),
+    }
+}
+
+/// A role name fit to splice into SQL as an identifier.
+fn check_role_name(role: &str) -> Result<()> {
+    let ok = !role.is_empty()
+        && role.len() <= 63
+        && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(
+            "DATABASE_APP_ROLE must be a lower-case SQL identifier (letters, digits, _)".into(),
+        ))
+    }
+}
+
+impl Db {
+    /// Opens a pool for `url`. The PostgreSQL pool connects lazily, so a server can start, report
+    /// itself not ready, and recover when the database comes back; each of its connections
+    /// switches to the app role and refuses to serve as a superuser or a `BYPASSRLS` role.
+    /// A SQLite file is created if missing, readable by its owner only.
+    pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        let bad_url =
+            |e: sqlx::Error| Error::Config(format!("DATABASE_URL is not a valid URL: {e}"));
+        match Engine::of_url(url)? {
+            Engine::Postgres => {
+                check_role_name(&options.app_role)?;
+                let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(bad_url)?;
+                let role = options.app_role.clone();
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .after_connect(move |conn, _| {
+                        let role = role.clone();
+                        Box::pin(async move { become_app_role(conn, &role).await })
+                    })
+                    .connect_lazy_with(opts.clone());
+                Ok(Self::Pg {
+                    pool,
+                    options: Box::new(opts),
+                    app_role: options.app_role.clone(),
+                })
+            }
+            Engine::Sqlite => {
+                use sqlx::sqlite::{
+                    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+                };
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let opts = SqliteConnectOptions::from_str(url)
+                    .map_err(bad_url)?
+                    .create_if_missing(true)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+                    .synchronous(SqliteSynchronous::Normal);
+                let opts = if in_memory {
+                    opts
+                } else {
+                    opts.journal_mode(SqliteJournalMode::Wal)
+                };
+                let mut pool = SqlitePoolOptions::new().acquire_timeout(options.acquire_timeout);
+                pool = if in_memory {
+                    // Every connection to :memory: is a database of its own: keep exactly one.
+                    pool.max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    pool.max_connections(options.max_connections)
+                };
+                let pool = pool.connect_with(opts).await.map_err(|e| {
+                    Error::Config(format!(
+                        "DATABASE_URL: cannot open the SQLite database: {e}"
+                    ))
+                })?;
+                Ok(Self::Lite { pool })
+            }
+        }
+    }
+
+    /// The engine behind this pool.
+    pub(crate) fn engine(&self) -> Engine {
+        match self {
+            Self::Pg { .. } => Engine::Postgres,
+            Self::Lite { .. } => Engine::Sqlite,
+        }
+    }
+
+    /// Opens a unit of work in `scope`.
+    pub(crate) async fn begin(&self, scope: Scope, intent: Intent) -> Result<Tx> {
+        let conn = match self {
+            Self::Pg { pool, .. } => Conn::Pg(pool.begin_with(scope.pg_begin()).await?),
+            Self::Lite { pool } => Conn::Lite(match intent {
+                Intent::Read => pool.begin().await?,
+                Intent::Write => pool.begin_with("BEGIN IMMEDIATE").await?,
+            }),
+        };
+        Ok(Tx { conn, scope })
+    }
+
+    /// Answers when the database does (as the app role, on PostgreSQL).
+    pub(crate) async fn ping(&self) -> Result<()> {
+        match self {
+            Self::Pg { pool, .. } => pool.execute("SELECT 1").await.map(drop)?,
+            Self::Lite { pool } => pool.execute("SELECT 1").await.map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub(crate) async fn close(&self) {
+        match self {
+            Self::Pg { pool, .. } => pool.close().await,
+            Self::Lite { pool } => pool.close().await,
+        }
+    }
+
+    /// Applies pending migrations (as the login role), then makes sure the app role exists and
+    /// may use the tables. Returns the versions applied.
+    pub(crate) async fn migrate_up(&self) -> Result<Vec<i64>> {
+        let before = self.migration_status().await?;
+        match self {
+            Self::Pg {
+                options, app_role, ..
+            } => {
+                let mut conn = sqlx::PgConnection::connect_with(&**options).await?;
+                PG_MIGRATOR.run_direct(&mut conn).await?;
+                provision_app_role(&mut conn, app_role).await?;
+                conn.close().await?;
+            }
+            Self::Lite { pool } => SQLITE_MIGRATOR.run(pool).await?,
+        }
+        Ok(before
+            .into_iter()
+            .filter(|m| !m.applied)
+            .map(|m| m.version)
+            .collect())
+    }
+
+    /// Reverts the last applied migration; returns its version, if there was one.
+    pub(crate) async fn migrate_down(&self) -> Result<Option<i64>> {
+        let applied: Vec<i64> = self
+            .migration_status()
+            .await?
+            .into_iter()
+            .filter(|m| m.applied)
+            .map(|m| m.version)
+            .collect();
+        let Some(&last) = applied.last() else {
+            return Ok(None);
+        };
+        let target = applied.iter().rev().nth(1).copied().unwrap_or(0);
+        match self {
+            Self::Pg { options, .. } => {
+                // As the login role, on a pool of its own (the app pool switches roles).
+                let owner = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with((**options).clone())
+                    .await?;
+                PG_MIGRATOR.undo(&owner, target).await?;
+                owner.close().await;
+            }
+            Self::Lite { pool } => SQLITE_MIGRATOR.undo(pool, target).await?,
+        }
+        Ok(Some(last))
+    }
+
+    /// Every known migration with whether it is applied.
+    pub(crate) async fn migration_status(&self) -> Result<Vec<MigrationState>> {
+        let (migrator, applied) = match self {
+            Self::Pg { options, .. } => {
+                let mut conn = sqlx::PgConnection::connect_with(&**options).await?;
+                conn.ensure_migrations_table().await?;
+                let applied = conn.list_applied_migrations().await?;
+                conn.close().await?;
+                (&PG_MIGRATOR, applied)
+            }
+            Self::Lite { pool } => {
+                let mut conn = pool.acquire().await?;
+                conn.ensure_migrations_table().await?;
+                (&SQLITE_MIGRATOR, conn.list_applied_migrations().await?)
+            }
+        };
+        let applied: Vec<i64> = applied.into_iter().map(|m| m.version).collect();
+        Ok(migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| MigrationState {
+                version: m.version,
+                description: m.description.to_string(),
+                applied: applied.contains(&m.version),
+            })
+            .collect())
+    }
+}
+
+/// Switches a fresh pooled connection to the app role, and refuses a role that would bypass
+/// row-level security.
+async fn become_app_role(conn: &mut sqlx::PgConnection, role: &str) -> Result<(), sqlx::Error> {
+    // `role` passed `check_role_name`; quoting keeps it an identifier all the same.
+    if let Err(e) = conn.execute(format!("SET ROLE \"{role}\"").as_str()).await {
+        return Err(sqlx::Error::Configuration(
+            format!(
+                "cannot switch to DATABASE_APP_ROLE {role:?} ({e}); run `adam-server migrate` as \
+                 a role that may create it"
+            )
+            .into(),
+        ));
+    }
+    let (bypasses,): (bool,) = sqlx::query_as(
+        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if bypasses {
+        return Err(sqlx::Error::Configuration(
+            format!(
+                "DATABASE_APP_ROLE {role:?} is a superuser or has BYPASSRLS; refusing to serve"
+            )
+            .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates the app role if missing (roles are cluster-wide: never dropped, and tests in parallel
+/// may race to create it), lets the login role switch to it, and grants it the tables.
+async fn provision_app_role(conn: &mut sqlx::PgConnection, role: &str) -> Result<()> {
+    check_role_name(role)?;
+    let create = format!(
+        "DO $$ BEGIN \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN \
+             CREATE ROLE \"{role}\" NOLOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT; \
+           END IF; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; \
+         END $$"
+    );
+    conn.execute(create.as_str()).await?;
+    let member: (bool,) = sqlx::query_as("SELECT pg_has_role(current_user, $1, 'MEMBER')")
+        .bind(role)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !member.0 {
+        conn.execute(format!("GRANT \"{role}\" TO CURRENT_USER").as_str())
+            .await?;
+    }
+    let grants = format!(
+        "GRANT USAGE ON SCHEMA public TO \"{role}\"; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{role}\"; \
+         REVOKE ALL ON _sqlx_migrations FROM \"{role}\""
+    );
+    conn.execute(grants.as_str()).await?;
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Sessions and their refresh tokens.
+//!
+//! Which sessions a change ends is decided in [`crate::revocation`]; this module only carries
+//! it out ([`end`]) and answers whether a session is live ([`live`]).
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::users::UserRow;
+use super::{on_tx, ts, Tx};
+use crate::error::Result;
+use crate::ids::{DealershipId, SessionId, UserId};
+use crate::models::User;
+use crate::placement::Placement;
+use crate::refresh::TokenDigest;
+
+/// A session that is live, with its user's placement as stored now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LiveSession {
+    pub(crate) session_id: SessionId,
+    pub(crate) user_id: UserId,
+    pub(crate) placement: Placement,
+}
+
+#[derive(FromRow)]
+struct LiveRow {
+    session_id: Uuid,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+/// Which sessions to end: the target of a rule of [`crate::revocation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Selector {
+    /// One session.
+    Session(SessionId),
+    /// The session a refresh token belongs to.
+    OfRefreshToken(TokenDigest),
+    /// Every session of a user.
+    OfUser(UserId),
+    /// Every session of a user but one (the caller's own).
+    OfUserExcept(UserId, SessionId),
+    /// Every session of a dealership's users.
+    OfDealership(DealershipId),
+}
+
+/// Ends the live sessions `which` names; returns their ids.
+pub(crate) async fn end(
+    tx: &mut Tx,
+    which: &Selector,
+    now: DateTime<Utc>,
+) -> Result<Vec<SessionId>> {
+    const ONE: &str =
+        "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND id = $2 RETURNING id";
+    const OF_TOKEN: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND id IN (SELECT session_id FROM refresh_tokens WHERE token_hash = $2) RETURNING id";
+    const OF_USER: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND user_id = $2 RETURNING id";
+    const OF_USER_EXCEPT: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND user_id = $2 AND id <> $3 RETURNING id";
+    // A session carries the dealership its user had at sign-in; moving a user ends their
+    // sessions, so every live session's copy is current.
+    const OF_DEALERSHIP: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND dealership_id = $2 RETURNING id";
+    let now = ts(now);
+    let rows: Vec<(Uuid,)> = match which {
+        Selector::Session(s) => on_tx!(
+            tx,
+            sqlx::query_as(ONE).bind(now).bind(s.as_uuid()),
+            fetch_all
+        )?,
+        Selector::OfRefreshToken(d) => {
+            on_tx!(tx, sqlx::query_as(OF_TOKEN).bind(now).bind(&d.0), fetch_all)?
+        }
+        Selector::OfUser(u) => on_tx!(
+            tx,
+            sqlx::query_as(OF_USER).bind(now).bind(u.as_uuid()),
+            fetch_all
+        )?,
+        Selector::OfUserExcept(u, s) => on_tx!(
+            tx,
+            sqlx::query_as(OF_USER_EXCEPT)
+                .bind(now)
+                .bind(u.as_uuid())
+                .bind(s.as_uuid()),
+            fetch_all
+        )?,
+        Selector::OfDealership(d) => on_tx!(
+            tx,
+            sqlx::query_as(OF_DEALERSHIP).bind(now).bind(d.as_uuid()),
+            fetch_all
+        )?,
+    };
+    Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+}
+
+/// Records a new session with its first refresh token.
+pub(crate) async fn create(
+    tx: &mut Tx,
+    session: SessionId,
+    user: &LiveSession,
+    first: &TokenDigest,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const SQL: &str =
+        "INSERT INTO sessions (id, user_id, dealership_id, created_at) VALUES ($1, $2, $3, $4)";
+    let dealership = user.placement.dealership_id().map(|d| d.as_uuid());
+    on_tx!(
+        tx,
+        sqlx::query(SQL)
+            .bind(session.as_uuid())
+            .bind(user.user_id.as_uuid())
+            .bind(dealership)
+            .bind(ts(now)),
+        execute
+    )?;
+    add_refresh_token(tx, session, user.placement, first, expires_at, now).await
+}
+
+/// Adds a refresh token to a session.
+pub(crate) async fn add_refresh_token(
+    tx: &mut Tx,
+    session: SessionId,
+    placement: Placement,
+    token: &TokenDigest,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const SQL: &str = "INSERT INTO refresh_tokens \
+        (token_hash, session_id, dealership_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+    on_tx!(
+        tx,
+        sqlx::query(SQL)
+            .bind(&token.0)
+            .bind(session.as_uuid())
+            .bind(placement.dealership_id().map(|d| d.as_uuid()))
+            .bind(ts(now))
+            .bind(ts(expires_at)),
+        execute
+    )?;
+    Ok(())
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spend {
+    /// It was unspent and is spent now; it belongs to this session and expires then.
+    Spent {
+        session: SessionId,
+        expires_at: DateTime<Utc>,
+    },
+    /// It had been spent before.
+    AlreadySpent { session: SessionId },
+    /// No such token.
+    Unknown,
+}
+
+/// Spends a refresh token. The conditional UPDATE is the race's referee: the database lets
+/// exactly one transaction flip `spent_at` from NULL.
+pub(crate) async fn spend(
+    tx: &mut Tx,
+    presented: &TokenDigest,
+    now: DateTime<Utc>,
+) -> Result<Spend> {
+    const SPEND: &str = "UPDATE refresh_tokens SET spent_at = $2 \
+        WHERE token_hash = $1 AND spent_at IS NULL RETURNING session_id, expires_at";
+    const FIND: &str = "SELECT session_id FROM refresh_tokens WHERE token_hash = $1";
+    let spent: Option<(Uuid, DateTime<Utc>)> = on_tx!(
+        tx,
+        sqlx::query_as(SPEND).bind(&presented.0).bind(ts(now)),
+        fetch_optional
+    )?;
+    if let Some((session, expires_at)) = spent {
+        return Ok(Spend::Spent {
+            session: session.into(),
+            expires_at,
+        });
+    }
+    let known: Option<(Uuid,)> =
+        on_tx!(tx, sqlx::query_as(FIND).bind(&presented.0), fetch_optional)?;
+    Ok(match known {
+        Some((session,)) => Spend::AlreadySpent {
+            session: session.into(),
+        },
+        None => Spend::Unknown,
+    })
+}
+
+/// The session if it is live (not ended, its user active, the user's dealership active), with
+/// its user as stored now: one query.
+pub(crate) async fn live(tx: &mut Tx, session: SessionId) -> Result<Option<(LiveSession, User)>> {
+    const SQL: &str = "SELECT s.id AS session_id, u.id, u.email, u.full_name, u.role, \
+        u.dealership_id, u.is_active, u.created_at, u.updated_at \
+        FROM sessions s JOIN users u ON u.id = s.user_id \
+        LEFT JOIN dealerships d ON d.id = u.dealership_id \
+        WHERE s.id = $1 AND s.revoked_at IS NULL AND u.is_active = TRUE \
+        AND (u.dealership_id IS NULL OR d.is_active = TRUE)";
+    let row: Option<LiveRow> = on_tx!(
+        tx,
+        sqlx::query_as(SQL).bind(session.as_uuid()),
+        fetch_optional
+    )?;
+    let Some(row) = row else { return Ok(None) };
+    let session_id = row.session_id.into();
+    let user = User::try_from(row.user)?;
+    let live = LiveSession {
+        session_id,
+        user_id: user.id,
+        placement: user.placement,
+    };
+    Ok(Some((live, user)))
+}
+
+/// Deletes refresh tokens that expired before `before`, and sessions left with none.
+pub(crate) async fn purge_expired(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64> {
+    const TOKENS: &str = "DELETE FROM refresh_tokens WHERE expires_at < $1";
+    const SESSIONS: &str = "DELETE FROM sessions WHERE created_at < $1 \
+        AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)";
+    let tokens = on_tx!(tx, sqlx::query(TOKENS).bind(ts(before)), execute)?;
+    on_tx!(tx, sqlx::query(SESSIONS).bind(ts(before)), execute)?;
+    Ok(tokens)
+}

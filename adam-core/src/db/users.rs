@@ -1,0 +1,336 @@
+//! Users: reads and writes, each filtered by the unit of work's scope.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{constraint_error, count, on_tx, ts, Tx};
+use crate::email::Email;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::models::{Page, PageRequest, User, UserFilter};
+use crate::placement::Placement;
+use crate::role::Role;
+
+const COLUMNS: &str =
+    "id, email, full_name, role, dealership_id, is_active, created_at, updated_at";
+
+const EMAIL_TAKEN: &str = "a user with this email already exists";
+
+/// A user row as stored.
+#[derive(FromRow)]
+pub(crate) struct UserRow {
+    id: Uuid,
+    email: String,
+    full_name: String,
+    role: String,
+    dealership_id: Option<Uuid>,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = Error;
+    fn try_from(r: UserRow) -> Result<Self> {
+        let corrupt =
+            |what: &str| Error::Internal(format!("stored {what} of user {} is invalid", r.id));
+        let role: Role = r.role.parse().map_err(|_| corrupt("role"))?;
+        Ok(User {
+            id: r.id.into(),
+            email: Email::parse(&r.email).map_err(|_| corrupt("email"))?,
+            full_name: r.full_name,
+            placement: Placement::new(role, r.dealership_id.map(Into::into))
+                .map_err(|_| corrupt("placement"))?,
+            is_active: r.is_active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// What a user's sign-in needs: never leaves the engine.
+pub(crate) struct Credentials {
+    pub(crate) user_id: UserId,
+    pub(crate) placement: Placement,
+    /// The stored PHC hash.
+    pub(crate) password_hash: String,
+    /// Whether the user and their dealership are both active.
+    pub(crate) may_sign_in: bool,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user_id", &self.user_id)
+            .field("placement", &self.placement)
+            .field("may_sign_in", &self.may_sign_in)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(FromRow)]
+struct CredentialsRow {
+    id: Uuid,
+    role: String,
+    dealership_id: Option<Uuid>,
+    password_hash: String,
+    may_sign_in: bool,
+}
+
+/// A change to a user as storage applies it: validated and authorised already.
+#[derive(Clone, Default)]
+pub(crate) struct UserChange {
+    pub(crate) email: Option<Email>,
+    pub(crate) full_name: Option<String>,
+    pub(crate) password_hash: Option<String>,
+    pub(crate) placement: Option<Placement>,
+    pub(crate) is_active: Option<bool>,
+}
+
+impl fmt::Debug for UserChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserChange")
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field("placement", &self.placement)
+            .field("is_active", &self.is_active)
+            .finish()
+    }
+}
+
+/// `%text%` for LIKE, lower-cased, with the wildcard characters of `text` escaped.
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// The scope's filter on `users`, as `$2` (dealership) and `$3` (the only user).
+const SCOPED: &str = "($2 IS NULL OR dealership_id = $2) AND ($3 IS NULL OR id = $3)";
+
+/// A user in the scope, or [`Error::NotFound`].
+pub(crate) async fn get(tx: &mut Tx, id: UserId) -> Result<User> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 AND {SCOPED}");
+    let scope = tx.scope;
+    let row: Option<UserRow> = on_tx!(
+        tx,
+        sqlx::query_as(&sql)
+            .bind(id.as_uuid())
+            .bind(scope.dealership().map(|d| d.as_uuid()))
+            .bind(scope.only_user.map(|u| u.as_uuid())),
+        fetch_optional
+    )?;
+    row.ok_or(Error::NotFound)?.try_into()
+}
+
+/// A page of the users in the scope that match `filter`, by email.
+pub(crate) async fn list(
+    tx: &mut Tx,
+    filter: &UserFilter,
+    page: PageRequest,
+) -> Result<Page<User>> {
+    const FILTERS: &str = "WHERE ($1 IS NULL OR dealership_id = $1) AND ($2 IS NULL OR id = $2) \
+         AND ($3 IS NULL OR role = $3) AND ($4 IS NULL \
+         OR lower(email) LIKE $4 ESCAPE '\\' OR lower(full_name) LIKE $4 ESCAPE '\\')";
+    let scope = tx.scope;
+    let dealership = scope.dealership().map(|d| d.as_uuid());
+    let only = scope.only_user.map(|u| u.as_uuid());
+    let role = filter.role.map(|r| r.as_str());
+    let q = filter
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(like_pattern);
+    let count_sql = format!("SELECT COUNT(*) FROM users {FILTERS}");
+    let (total,): (i64,) = on_tx!(
+        tx,
+        sqlx::query_as(&count_sql)
+            .bind(dealership)
+            .bind(only)
+            .bind(role)
+            .bind(q.as_deref()),
+        fetch_one
+    )?;
+    let sql = format!("SELECT {COLUMNS} FROM users {FILTERS} ORDER BY email LIMIT $5 OFFSET $6");
+    let rows: Vec<UserRow> = on_tx!(
+        tx,
+        sqlx::query_as(&sql)
+            .bind(dealership)
+            .bind(only)
+            .bind(role)
+            .bind(q.as_deref())
+            .bind(i64::from(page.limit()))
+            .bind(page.offset() as i64),
+        fetch_all
+    )?;
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(User::try_from)
+            .collect::<Result<_>>()?,
+        total: count(total),
+        limit: page.limit(),
+        offset: page.offset(),
+    })
+}
+
+/// Stores a new user with a password hash. A taken email is [`Error::Conflict`].
+pub(crate) async fn insert(tx: &mut Tx, u: &User, password_hash: &str) -> Result<()> {
+    const SQL: &str = "INSERT INTO users (id, email, full_name, password_hash, role, \
+         dealership_id, is_active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    on_tx!(
+        tx,
+        sqlx::query(SQL)
+            .bind(u.id.as_uuid())
+            .bind(u.email.as_str())
+            .bind(&u.full_name)
+            .bind(password_hash)
+            .bind(u.role().as_str())
+            .bind(u.dealership_id().map(|d| d.as_uuid()))
+            .bind(u.is_active)
+            .bind(ts(u.created_at))
+            .bind(ts(u.updated_at)),
+        execute
+    )
+    .map_err(|e| constraint_error(e, EMAIL_TAKEN))?;
+    Ok(())
+}
+
+/// Whether a user with this email exists (the seed's check; system scope).
+pub(crate) async fn email_taken(tx: &mut Tx, email: &Email) -> Result<bool> {
+    let row: Option<(Uuid,)> = on_tx!(
+        tx,
+        sqlx::query_as("SELECT id FROM users WHERE email = $1").bind(email.as_str()),
+        fetch_optional
+    )?;
+    Ok(row.is_some())
+}
+
+/// Sign-in data for an email (system scope).
+pub(crate) async fn credentials(tx: &mut Tx, email: &Email) -> Result<Option<Credentials>> {
+    const SQL: &str = "SELECT u.id, u.role, u.dealership_id, u.password_hash, \
+         (u.is_active = TRUE AND (u.dealership_id IS NULL OR d.is_active = TRUE)) AS may_sign_in \
+         FROM users u LEFT JOIN dealerships d ON d.id = u.dealership_id WHERE u.email = $1";
+    let row: Option<CredentialsRow> =
+        on_tx!(tx, sqlx::query_as(SQL).bind(email.as_str()), fetch_optional)?;
+    row.map(|r| {
+        let role: Role = r
+            .role
+            .parse()
+            .map_err(|_| Error::Internal(format!("stored role of user {} is invalid", r.id)))?;
+        Ok(Credentials {
+            user_id: r.id.into(),
+            placement: Placement::new(role, r.dealership_id.map(Into::into))?,
+            password_hash: r.password_hash,
+            may_sign_in: r.may_sign_in,
+        })
+    })
+    .transpose()
+}
+
+/// The stored password hash of a user in the scope.
+pub(crate) async fn password_hash(tx: &mut Tx, id: UserId) -> Result<Option<String>> {
+    let sql = format!("SELECT password_hash FROM users WHERE id = $1 AND {SCOPED}");
+    let scope = tx.scope;
+    let row: Option<(String,)> = on_tx!(
+        tx,
+        sqlx::query_as(&sql)
+            .bind(id.as_uuid())
+            .bind(scope.dealership().map(|d| d.as_uuid()))
+            .bind(scope.only_user.map(|u| u.as_uuid())),
+        fetch_optional
+    )?;
+    Ok(row.map(|(h,)| h))
+}
+
+/// Changes a user in the scope; [`Error::NotFound`] outside it.
+pub(crate) async fn update(
+    tx: &mut Tx,
+    id: UserId,
+    change: &UserChange,
+    now: DateTime<Utc>,
+) -> Result<User> {
+    let sql = format!(
+        "UPDATE users SET email = COALESCE($4, email), full_name = COALESCE($5, full_name), \
+         password_hash = COALESCE($6, password_hash), role = COALESCE($7, role), \
+         is_active = COALESCE($8, is_active), \
+         dealership_id = CASE WHEN $9 THEN $10 ELSE dealership_id END, updated_at = $11 \
+         WHERE id = $1 AND {SCOPED} RETURNING {COLUMNS}"
+    );
+    let scope = tx.scope;
+    let row: Option<UserRow> = on_tx!(
+        tx,
+        sqlx::query_as(&sql)
+            .bind(id.as_uuid())
+            .bind(scope.dealership().map(|d| d.as_uuid()))
+            .bind(scope.only_user.map(|u| u.as_uuid()))
+            .bind(change.email.as_ref().map(|e| e.as_str()))
+            .bind(change.full_name.as_deref())
+            .bind(change.password_hash.as_deref())
+            .bind(change.placement.map(|p| p.role().as_str()))
+            .bind(change.is_active)
+            .bind(change.placement.is_some())
+            .bind(
+                change
+                    .placement
+                    .and_then(|p| p.dealership_id())
+                    .map(|d| d.as_uuid())
+            )
+            .bind(ts(now)),
+        fetch_optional
+    )
+    .map_err(|e| constraint_error(e, EMAIL_TAKEN))?;
+    row.ok_or(Error::NotFound)?.try_into()
+}
+
+/// Deletes a user in the scope; [`Error::NotFound`] outside it.
+pub(crate) async fn delete(tx: &mut Tx, id: UserId) -> Result<()> {
+    let sql = format!("DELETE FROM users WHERE id = $1 AND {SCOPED}");
+    let scope = tx.scope;
+    let done = on_tx!(
+        tx,
+        sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .bind(scope.dealership().map(|d| d.as_uuid()))
+            .bind(scope.only_user.map(|u| u.as_uuid())),
+        execute
+    )?;
+    if done == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Active system admins other than `id`, after locking every active admin's row (PostgreSQL) or
+/// the database (SQLite, whose write transactions hold it already), so that two concurrent
+/// demotions cannot both see the other admin.
+pub(crate) async fn other_active_admins(tx: &mut Tx, id: UserId) -> Result<u64> {
+    const LOCK: &str =
+        "UPDATE users SET updated_at = updated_at WHERE role = $1 AND is_active = TRUE";
+    const COUNT: &str =
+        "SELECT COUNT(*) FROM users WHERE role = $1 AND is_active = TRUE AND id <> $2";
+    let admin = Role::SystemAdmin.as_str();
+    on_tx!(tx, sqlx::query(LOCK).bind(admin), execute)?;
+    let (n,): (i64,) = on_tx!(
+        tx,
+        sqlx::query_as(COUNT).bind(admin).bind(id.as_uuid()),
+        fetch_one
+    )?;
+    Ok(count(n))
+}

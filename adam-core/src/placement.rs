@@ -1,0 +1,65 @@
+//! Where a user stands: their role together with their dealership, as one value.
+
+use crate::error::{Error, Result};
+use crate::ids::DealershipId;
+use crate::role::Role;
+
+/// A user's role and dealership, together, so that the impossible pairs cannot be built: a
+/// system admin has no dealership, everyone else exactly one.
+///
+/// ```
+/// use adam_core::{DealershipId, Placement, Role};
+/// let d = DealershipId::new();
+/// let p = Placement::new(Role::FiManager, Some(d)).unwrap();
+/// assert_eq!((p.role(), p.dealership_id()), (Role::FiManager, Some(d)));
+/// assert!(Placement::new(Role::SystemAdmin, Some(d)).is_err());
+/// assert!(Placement::new(Role::DealerPrincipal, None).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Placement {
+    /// A system admin: every dealership, and none of their own.
+    SystemAdmin,
+    /// The dealer principal of one dealership.
+    DealerPrincipal(DealershipId),
+    /// An F&I manager of one dealership.
+    FiManager(DealershipId),
+}
+
+impl Placement {
+    /// The placement of `role` in `dealership`, or [`Error::Invalid`] naming `dealership_id`
+    /// for an impossible pair.
+    pub fn new(role: Role, dealership: Option<DealershipId>) -> Result<Self> {
+        match (role, dealership) {
+            (Role::SystemAdmin, None) => Ok(Self::SystemAdmin),
+            (Role::SystemAdmin, Some(_)) => Err(Error::invalid(
+                "dealership_id",
+                "must be null for a system admin",
+            )),
+            (Role::DealerPrincipal, Some(d)) => Ok(Self::DealerPrincipal(d)),
+            (Role::FiManager, Some(d)) => Ok(Self::FiManager(d)),
+            (_, None) => Err(Error::invalid("dealership_id", "is required for this role")),
+        }
+    }
+
+    /// The role.
+    pub fn role(&self) -> Role {
+        match self {
+            Self::SystemAdmin => Role::SystemAdmin,
+            Self::DealerPrincipal(_) => Role::DealerPrincipal,
+            Self::FiManager(_) => Role::FiManager,
+        }
+    }
+
+    /// The dealership; `None` exactly for a system admin.
+    pub fn dealership_id(&self) -> Option<DealershipId> {
+        match self {
+            Self::SystemAdmin => None,
+            Self::DealerPrincipal(d) | Self::FiManager(d) => Some(*d),
+        }
+    }
+
+    /// Whether the holder sees only their own profile among users (an F&I manager).
+    pub(crate) fn sees_only_self(&self) -> bool {
+        matches!(self, Self::FiManager(_))
+    }
+}
