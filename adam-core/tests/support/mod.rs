@@ -6,6 +6,7 @@
 use adam_core::{Adam, Email, Name, NewUser, Principal, Role, Settings, User};
 use adam_testkit::{Engine, Fixture, TestDatabase};
 
+#[allow(unused_imports)]
 pub use adam_testkit::raw_sql;
 
 /// An engine on a database of its own.
