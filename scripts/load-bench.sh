@@ -13,8 +13,13 @@ DURATION="${DURATION:-10s}"
 B="http://127.0.0.1:$PORT/api/v1"
 work=$(mktemp -d)
 
-cargo build --release -p adam-server --quiet
-BIN="$CARGO_TARGET_DIR/release/adam-server"
+# ADAM_SERVER_BIN measures another build (for example the previous commit's) with the same load.
+if [ -n "${ADAM_SERVER_BIN:-}" ]; then
+    BIN="$ADAM_SERVER_BIN"
+else
+    cargo build --release -p adam-server --quiet
+    BIN="$CARGO_TARGET_DIR/release/adam-server"
+fi
 psql "$ADMIN_URL" -qc "CREATE DATABASE $DB"
 URL="${ADMIN_URL%/*}/$DB"
 cleanup() {
@@ -72,6 +77,20 @@ run() { echo; echo "== $1"; shift; wrk --latency -d "$DURATION" "$@" | grep -E '
 run "me (F&I manager, 2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
 run "users list, 50 of 10,003, admin (2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=50"
 run "login (2 threads, 32 connections)" -t2 -c32 -s "$work/login.lua" "$B/auth/login"
+# A user update: the admin renames one F&I manager over and over (a full write path).
+TARGET_ID=$(curl -sf "$B/users/?q=user7-42%40load&limit=1" -H "Authorization: Bearer $ADMIN_ACCESS" \
+    | python3 -c "import sys,json; print(json.load(sys.stdin)['items'][0]['id'])")
+cat > "$work/update.lua" <<'LUA'
+wrk.method = "PATCH"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+function request()
+  n = n + 1
+  return wrk.format(nil, nil, nil, '{"full_name":"Load User ' .. n .. '"}')
+end
+LUA
+run "user update, admin (2 threads, 32 connections)" -t2 -c32 -s "$work/update.lua" \
+    -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/$TARGET_ID"
 tokens=""
 for _ in 1 2 3 4; do tokens="$tokens $(login manager@premiumauto.com 'Manager123!' | field refresh_token)"; done
 REFRESH_TOKENS="$tokens" run "refresh (4 threads, one chained session each)" -t4 -c4 -s "$work/refresh.lua" "$B/auth/refresh"

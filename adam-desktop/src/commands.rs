@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
+use adam_api::{Dealership, Paged, Role, User, UserCreate, UserUpdate};
 use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use tauri::State;
 
 use crate::error::DesktopError;
-use crate::session::{Profile, Session};
+use crate::session::{Profile, Session, NO_BODY};
 
 type Shared<'a> = State<'a, Arc<Session>>;
 type Answer<T> = Result<T, DesktopError>;
@@ -58,7 +58,11 @@ pub async fn profile(session: Shared<'_>) -> Answer<Profile> {
 /// Change my name.
 #[tauri::command]
 pub async fn update_profile(session: Shared<'_>, full_name: String) -> Answer<Profile> {
-    session.update_me(json!({ "full_name": full_name })).await?;
+    let changes = UserUpdate {
+        full_name: Some(full_name),
+        ..UserUpdate::default()
+    };
+    session.update_me(&changes).await?;
     session.profile().await
 }
 
@@ -69,83 +73,98 @@ pub async fn change_password(
     current_password: String,
     new_password: String,
 ) -> Answer<()> {
-    session
-        .update_me(json!({ "password": new_password, "current_password": current_password }))
-        .await?;
+    let changes = UserUpdate {
+        password: Some(new_password),
+        current_password: Some(current_password),
+        ..UserUpdate::default()
+    };
+    session.update_me(&changes).await?;
     Ok(())
+}
+
+/// What the Users tab shows: the users and the dealerships the caller can see.
+#[derive(Debug, Serialize)]
+pub struct UsersView {
+    users: Paged<User>,
+    dealerships: Paged<Dealership>,
 }
 
 /// The users I can see, optionally searched, with the dealerships I can see.
 #[tauri::command]
-pub async fn list_users(session: Shared<'_>, query: Option<String>) -> Answer<Value> {
+pub async fn list_users(session: Shared<'_>, query: Option<String>) -> Answer<UsersView> {
     let q = query.unwrap_or_default();
     let path = if q.trim().is_empty() {
         "/users/?limit=100".to_owned()
     } else {
         format!("/users/?limit=100&q={}", encode(q.trim()))
     };
-    let users = session.call(Method::GET, &path, None).await?;
+    let users = session.call(Method::GET, &path, NO_BODY).await?;
     let dealerships = session
-        .call(Method::GET, "/dealerships/?limit=100", None)
+        .call(Method::GET, "/dealerships/?limit=100", NO_BODY)
         .await?;
-    Ok(json!({ "users": users, "dealerships": dealerships }))
+    Ok(UsersView { users, dealerships })
 }
 
 /// A new user, as the form sends it.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct NewUserForm {
     email: String,
     full_name: String,
-    role: String,
+    role: Role,
     password: String,
     dealership_id: Option<String>,
 }
 
+impl std::fmt::Debug for NewUserForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUserForm")
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Create a user (admins and principals, within what the server allows).
 #[tauri::command]
-pub async fn create_user(session: Shared<'_>, user: NewUserForm) -> Answer<Value> {
-    let mut body = json!({
-        "email": user.email,
-        "full_name": user.full_name,
-        "role": user.role,
-        "password": user.password,
-    });
-    if let Some(d) = user.dealership_id.filter(|d| !d.is_empty()) {
-        body["dealership_id"] = Value::String(d);
-    }
-    session.call(Method::POST, "/users/", Some(body)).await
+pub async fn create_user(session: Shared<'_>, user: NewUserForm) -> Answer<User> {
+    let dealership_id = match user.dealership_id.filter(|d| !d.is_empty()) {
+        None => None,
+        Some(d) => Some(
+            uuid::Uuid::parse_str(&d)
+                .map_err(|_| DesktopError::Invalid("dealership_id: not a dealership id".into()))?,
+        ),
+    };
+    let body = UserCreate {
+        email: user.email,
+        full_name: user.full_name,
+        role: user.role,
+        password: user.password,
+        dealership_id,
+    };
+    session.call(Method::POST, "/users/", Some(&body)).await
 }
 
 /// Changes to a user, as the form sends them.
 #[derive(Debug, Deserialize)]
 pub struct UserChanges {
     full_name: Option<String>,
-    role: Option<String>,
+    role: Option<Role>,
     is_active: Option<bool>,
 }
 
 /// Change a user's name, role or active flag.
 #[tauri::command]
-pub async fn update_user(session: Shared<'_>, id: String, changes: UserChanges) -> Answer<Value> {
-    if uuid::Uuid::parse_str(&id).is_err() {
-        return Err(DesktopError::Invalid("not a user id".into()));
-    }
-    let mut body = serde_json::Map::new();
-    if let Some(n) = changes.full_name {
-        body.insert("full_name".into(), Value::String(n));
-    }
-    if let Some(r) = changes.role {
-        body.insert("role".into(), Value::String(r));
-    }
-    if let Some(a) = changes.is_active {
-        body.insert("is_active".into(), Value::Bool(a));
-    }
+pub async fn update_user(session: Shared<'_>, id: String, changes: UserChanges) -> Answer<User> {
+    let id =
+        uuid::Uuid::parse_str(&id).map_err(|_| DesktopError::Invalid("not a user id".into()))?;
+    let body = UserUpdate {
+        full_name: changes.full_name,
+        role: changes.role,
+        is_active: changes.is_active,
+        ..UserUpdate::default()
+    };
     session
-        .call(
-            Method::PATCH,
-            &format!("/users/{id}"),
-            Some(Value::Object(body)),
-        )
+        .call(Method::PATCH, &format!("/users/{id}"), Some(&body))
         .await
 }
 

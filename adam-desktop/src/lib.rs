@@ -58,20 +58,14 @@ pub fn run() {
             app.manage(Arc::new(session));
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::server_url,
-            commands::set_server_url,
-            commands::restore_session,
-            commands::sign_in,
-            commands::sign_out,
-            commands::sign_out_everywhere,
-            commands::profile,
-            commands::update_profile,
-            commands::change_password,
-            commands::list_users,
-            commands::create_user,
-            commands::update_user,
-        ])
+        .invoke_handler({
+            macro_rules! with_commands {
+                ($($name:ident),* $(,)?) => {
+                    tauri::generate_handler![$(commands::$name),*]
+                };
+            }
+            include!("command_names.rs")
+        })
         .run(tauri::generate_context!());
     if let Err(e) = result {
         eprintln!("adam-desktop: {e}");

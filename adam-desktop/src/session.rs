@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use adam_api::{Dealership, LoginRequest, Problem, RefreshRequest, TokenPair, User, UserUpdate};
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::error::DesktopError;
@@ -72,12 +73,9 @@ impl std::fmt::Debug for Active {
     }
 }
 
-#[derive(Deserialize)]
-struct TokenPair {
-    access_token: String,
-    refresh_token: String,
-    expires_in: u64,
-}
+/// Longest access-token lifetime believed from a server (a day): a larger `expires_in` from a
+/// broken or malicious server must not overflow the clock.
+const MAX_EXPIRES_IN: i64 = 24 * 60 * 60;
 
 /// Checks a server address: `http(s)://host[:port]`, no path.
 pub fn normalise_server(url: &str) -> Result<String, DesktopError> {
@@ -177,7 +175,10 @@ impl Session {
         let resp = self
             .http
             .post(format!("{server}/api/v1/auth/login"))
-            .json(&json!({ "email": email, "password": password }))
+            .json(&LoginRequest {
+                email: email.to_owned(),
+                password: password.to_owned(),
+            })
             .send()
             .await
             .map_err(|_| DesktopError::Unreachable(server.clone()))?;
@@ -216,7 +217,9 @@ impl Session {
                 let _ = self
                     .http
                     .post(format!("{server}/api/v1/auth/logout"))
-                    .json(&json!({ "refresh_token": a.refresh }))
+                    .json(&RefreshRequest {
+                        refresh_token: a.refresh,
+                    })
                     .send()
                     .await;
                 Some(a.account)
@@ -232,7 +235,7 @@ impl Session {
 
     /// Signs out on every device: revokes every session of the user, then forgets this one.
     pub async fn sign_out_everywhere(&self) -> Result<(), DesktopError> {
-        let result = self.call(Method::POST, "/auth/logout-all", None).await;
+        let result = self.call_no_content(Method::POST, "/auth/logout-all").await;
         let server = self.server_url().await;
         let taken = self.active.lock().await.take();
         if let Some(a) = taken {
@@ -247,48 +250,62 @@ impl Session {
 
     /// The caller's profile, with their dealership's name.
     pub async fn profile(&self) -> Result<Profile, DesktopError> {
-        let me = self.call(Method::GET, "/auth/me", None).await?;
-        let dealership_id = me["dealership_id"].as_str().map(str::to_owned);
-        let dealership_name = match &dealership_id {
+        let me: User = self.call(Method::GET, "/auth/me", NO_BODY).await?;
+        let dealership_name = match me.dealership_id {
             Some(id) => self
-                .call(Method::GET, &format!("/dealerships/{id}"), None)
+                .call::<Dealership>(Method::GET, &format!("/dealerships/{id}"), NO_BODY)
                 .await
                 .ok()
-                .and_then(|d| d["name"].as_str().map(str::to_owned)),
+                .map(|d| d.name),
             None => None,
         };
         Ok(Profile {
-            id: str_field(&me, "id"),
-            email: str_field(&me, "email"),
-            full_name: str_field(&me, "full_name"),
-            role: str_field(&me, "role"),
-            dealership_id,
+            id: me.id.to_string(),
+            email: me.email,
+            full_name: me.full_name,
+            role: role_name(me.role).to_owned(),
+            dealership_id: me.dealership_id.map(|d| d.to_string()),
             dealership_name,
         })
     }
 
     /// Changes the caller's own user record (`PATCH /users/{my id}`), e.g. name or password.
-    pub async fn update_me(&self, changes: Value) -> Result<Value, DesktopError> {
-        let me = self.call(Method::GET, "/auth/me", None).await?;
-        let id = me["id"]
-            .as_str()
-            .ok_or_else(|| DesktopError::Other("the server sent no user id".into()))?;
-        self.call(Method::PATCH, &format!("/users/{id}"), Some(changes))
+    pub async fn update_me(&self, changes: &UserUpdate) -> Result<User, DesktopError> {
+        let me: User = self.call(Method::GET, "/auth/me", NO_BODY).await?;
+        self.call(Method::PATCH, &format!("/users/{}", me.id), Some(changes))
             .await
     }
 
-    /// An authorised API call (path under `/api/v1`). Refreshes the access token shortly before it
-    /// expires and once after a 401; a refresh that fails ends the session.
-    pub async fn call(
+    /// An authorised API call (path under `/api/v1`) answering a JSON body. Refreshes the access
+    /// token shortly before it expires and once after a 401; a refresh that fails ends the
+    /// session.
+    pub async fn call<R: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, DesktopError> {
+        body: Option<&(impl Serialize + Sync)>,
+    ) -> Result<R, DesktopError> {
+        let resp = self.authorised(method, path, body).await?;
+        resp.json()
+            .await
+            .map_err(|e| DesktopError::Other(format!("unexpected answer from the server: {e}")))
+    }
+
+    /// An authorised API call answering no body (204).
+    pub async fn call_no_content(&self, method: Method, path: &str) -> Result<(), DesktopError> {
+        self.authorised(method, path, NO_BODY).await.map(drop)
+    }
+
+    async fn authorised(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&(impl Serialize + Sync)>,
+    ) -> Result<reqwest::Response, DesktopError> {
         let server = self.server_url().await;
         let token = self.fresh_access(&server).await?;
         let resp = self
-            .send(&server, method.clone(), path, body.clone(), &token)
+            .send(&server, method.clone(), path, body, &token)
             .await?;
         let resp = if resp.status() == StatusCode::UNAUTHORIZED {
             let token = self.refresh_after(&server, &token).await?;
@@ -301,17 +318,7 @@ impl Session {
                 self.end_locally(&server).await;
                 Err(DesktopError::SignedOut)
             }
-            s if s.is_success() => {
-                let text = resp
-                    .text()
-                    .await
-                    .map_err(|_| DesktopError::Unreachable(server.clone()))?;
-                Ok(if text.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_str(&text).unwrap_or(Value::Null)
-                })
-            }
+            s if s.is_success() => Ok(resp),
             _ => Err(error_from(resp).await),
         }
     }
@@ -321,7 +328,7 @@ impl Session {
         server: &str,
         method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<&(impl Serialize + Sync)>,
         token: &str,
     ) -> Result<reqwest::Response, DesktopError> {
         let mut req = self
@@ -329,7 +336,7 @@ impl Session {
             .request(method, format!("{server}/api/v1{path}"))
             .bearer_auth(token);
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req.json(b);
         }
         req.send()
             .await
@@ -389,7 +396,9 @@ impl Session {
         let resp = self
             .http
             .post(format!("{server}/api/v1/auth/refresh"))
-            .json(&json!({ "refresh_token": refresh }))
+            .json(&RefreshRequest {
+                refresh_token: refresh.to_owned(),
+            })
             .send()
             .await
             .map_err(|_| DesktopError::Unreachable(server.to_owned()))?;
@@ -423,23 +432,31 @@ fn activate(account: String, pair: TokenPair) -> Active {
     Active {
         account,
         access: pair.access_token,
-        access_valid_until: Instant::now() + Duration::from_secs(pair.expires_in),
+        access_valid_until: Instant::now()
+            + Duration::from_secs(pair.expires_in.clamp(0, MAX_EXPIRES_IN).unsigned_abs()),
         refresh: pair.refresh_token,
     }
 }
 
-fn str_field(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_default().to_owned()
+/// No request body.
+pub const NO_BODY: Option<&()> = None;
+
+/// The contract's spelling of a role.
+fn role_name(role: adam_api::Role) -> &'static str {
+    match role {
+        adam_api::Role::SystemAdmin => "system_admin",
+        adam_api::Role::DealerPrincipal => "dealer_principal",
+        adam_api::Role::FiManager => "fi_manager",
+    }
 }
 
 async fn error_from(resp: reqwest::Response) -> DesktopError {
     let status = resp.status();
     let detail = resp
-        .json::<Value>()
+        .json::<Problem>()
         .await
-        .ok()
-        .and_then(|v| v["detail"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| status.to_string());
+        .map(|p| p.detail)
+        .unwrap_or_else(|_| status.to_string());
     match status {
         StatusCode::UNAUTHORIZED => DesktopError::SignedOut,
         StatusCode::TOO_MANY_REQUESTS => DesktopError::TooManyAttempts,

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Once;
 
+use adam_api::{Role, User, UserCreate};
 use adam_desktop::vault::Vault;
 use adam_desktop::{DesktopError, Session};
 use adam_testkit::server::TestServer;
@@ -209,17 +210,28 @@ async fn a_principal_creates_an_fi_manager() {
     s.sign_in("principal@premiumauto.com", "Principal123!")
         .await
         .unwrap();
-    let created = s
-        .call(reqwest::Method::POST, "/users/", Some(json!({
-            "email": "new.fi@premiumauto.com", "full_name": "New FI", "role": "fi_manager", "password": "A-good-passphrase"
-        })))
+    let new_user = |email: &str, role| UserCreate {
+        email: email.into(),
+        full_name: "New FI".into(),
+        role,
+        password: "A-good-passphrase".into(),
+        dealership_id: None,
+    };
+    let created: User = s
+        .call(
+            reqwest::Method::POST,
+            "/users/",
+            Some(&new_user("new.fi@premiumauto.com", Role::FiManager)),
+        )
         .await
         .unwrap();
-    assert_eq!(created["role"], "fi_manager");
+    assert_eq!(created.role, Role::FiManager);
     let err = s
-        .call(reqwest::Method::POST, "/users/", Some(json!({
-            "email": "x@premiumauto.com", "full_name": "X", "role": "system_admin", "password": "A-good-passphrase"
-        })))
+        .call::<User>(
+            reqwest::Method::POST,
+            "/users/",
+            Some(&new_user("x@premiumauto.com", Role::SystemAdmin)),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, DesktopError::Forbidden(_)));

@@ -1,0 +1,129 @@
+//! The server's side: bodies to and from adam-core's types, validated on the way in.
+
+use adam_core::{Email, Error, Name, PasswordPolicy};
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+
+use crate::{
+    Dealership, DealershipUpdate, MaybeUndefined, Paged, Role, TokenPair, User, UserCreate,
+    UserUpdate,
+};
+
+impl From<Role> for adam_core::Role {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::SystemAdmin => Self::SystemAdmin,
+            Role::DealerPrincipal => Self::DealerPrincipal,
+            Role::FiManager => Self::FiManager,
+        }
+    }
+}
+
+impl From<adam_core::Role> for Role {
+    fn from(r: adam_core::Role) -> Self {
+        match r {
+            adam_core::Role::SystemAdmin => Self::SystemAdmin,
+            adam_core::Role::DealerPrincipal => Self::DealerPrincipal,
+            adam_core::Role::FiManager => Self::FiManager,
+        }
+    }
+}
+
+impl From<adam_core::TokenPair> for TokenPair {
+    fn from(p: adam_core::TokenPair) -> Self {
+        Self {
+            access_token: p.access_token,
+            refresh_token: p.refresh_token.expose().to_owned(),
+            token_type: "bearer".into(),
+            expires_in: p.expires_in,
+        }
+    }
+}
+
+impl From<adam_core::User> for User {
+    fn from(u: adam_core::User) -> Self {
+        let (role, dealership_id) = (u.role(), u.dealership_id());
+        Self {
+            id: u.id.as_uuid(),
+            email: u.email.into_string(),
+            full_name: u.full_name,
+            role: role.into(),
+            dealership_id: dealership_id.map(|d| d.as_uuid()),
+            is_active: u.is_active,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+impl From<adam_core::Dealership> for Dealership {
+    fn from(d: adam_core::Dealership) -> Self {
+        Self {
+            id: d.id.as_uuid(),
+            name: d.name,
+            is_active: d.is_active,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+impl<T, O: From<T> + ParseFromJSON + ToJSON> From<adam_core::Page<T>> for Paged<O> {
+    fn from(p: adam_core::Page<T>) -> Self {
+        Self {
+            items: p.items.into_iter().map(Into::into).collect(),
+            total: p.total,
+            limit: p.limit,
+            offset: p.offset,
+        }
+    }
+}
+
+impl UserCreate {
+    /// Validates into the core request.
+    pub fn into_core(self, policy: &PasswordPolicy) -> Result<adam_core::NewUser, Error> {
+        Ok(adam_core::NewUser {
+            email: Email::parse(&self.email)?,
+            password: policy.check(self.password)?,
+            full_name: Name::parse("full_name", &self.full_name)?,
+            role: self.role.into(),
+            dealership_id: self.dealership_id.map(Into::into),
+        })
+    }
+}
+
+impl UserUpdate {
+    /// Validates into the core patch.
+    pub fn into_core(self, policy: &PasswordPolicy) -> Result<adam_core::UserPatch, Error> {
+        Ok(adam_core::UserPatch {
+            email: self.email.as_deref().map(Email::parse).transpose()?,
+            full_name: self
+                .full_name
+                .as_deref()
+                .map(|n| Name::parse("full_name", n))
+                .transpose()?,
+            password: self.password.map(|p| policy.check(p)).transpose()?,
+            current_password: self.current_password,
+            role: self.role.map(Into::into),
+            is_active: self.is_active,
+            dealership_id: match self.dealership_id {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(d) => Some(Some(d.into())),
+            },
+        })
+    }
+}
+
+impl DealershipUpdate {
+    /// Validates into the core patch.
+    pub fn into_core(self) -> Result<adam_core::DealershipPatch, Error> {
+        Ok(adam_core::DealershipPatch {
+            name: self
+                .name
+                .as_deref()
+                .map(|n| Name::parse("name", n))
+                .transpose()?,
+            is_active: self.is_active,
+        })
+    }
+}

@@ -1,0 +1,329 @@
+//! # adam-api
+//!
+//! The request and response bodies of Adam's REST API (`/api/v1`), defined once: `adam-server`
+//! documents and parses them (feature `server`), and clients such as
+//! `adam-desktop` send and read them with serde alone.
+//!
+//! ```
+//! let body = adam_api::LoginRequest {
+//!     email: "manager@premiumauto.com".into(),
+//!     password: "Manager123!".into(),
+//! };
+//! let json = serde_json::to_value(&body).unwrap();
+//! assert_eq!(json["email"], "manager@premiumauto.com");
+//! assert!(!format!("{body:?}").contains("Manager123!"));
+//! ```
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[cfg(feature = "server")]
+mod convert;
+mod maybe;
+
+#[cfg(feature = "openapi")]
+pub use poem_openapi::types::MaybeUndefined;
+
+#[cfg(not(feature = "openapi"))]
+pub use maybe::MaybeUndefined;
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sees and changes everything; has no dealership.
+    SystemAdmin,
+    /// Runs one dealership.
+    DealerPrincipal,
+    /// Sees only their own profile.
+    FiManager,
+}
+
+/// Email and password.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields, example))]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The account's email, in any case.
+    pub email: String,
+    /// The password, exactly as set.
+    pub password: String,
+}
+
+impl fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl poem_openapi::types::Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            email: "you@your-dealership.example".into(),
+            password: "your password".into(),
+        }
+    }
+}
+
+/// A refresh token.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last `TokenPair`.
+    pub refresh_token: String,
+}
+
+impl fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshRequest(<redacted>)")
+    }
+}
+
+/// Tokens answering a sign-in or refresh.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct TokenPair {
+    /// JWT for `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Opaque token for `/auth/refresh`; single use.
+    pub refresh_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user. Never carries a password or hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct User {
+    /// Identifier.
+    pub id: Uuid,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub full_name: String,
+    /// Role.
+    pub role: Role,
+    /// Dealership; null for a system admin.
+    pub dealership_id: Option<Uuid>,
+    /// Inactive users cannot sign in.
+    pub is_active: bool,
+    /// Creation time (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last change (UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Paged<
+    #[cfg(feature = "openapi")] T: poem_openapi::types::ParseFromJSON + poem_openapi::types::ToJSON,
+    #[cfg(not(feature = "openapi"))] T,
+> {
+    /// This page.
+    pub items: Vec<T>,
+    /// Matching items in all (only those the caller can see).
+    pub total: u64,
+    /// Page size.
+    pub limit: u32,
+    /// Items skipped.
+    pub offset: u64,
+}
+
+/// A new user.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    /// Email, unique regardless of case.
+    pub email: String,
+    /// Initial password: 8 to 128 characters, not a common password.
+    pub password: String,
+    /// Display name.
+    pub full_name: String,
+    /// Role.
+    pub role: Role,
+    /// Dealership; required unless the role is `system_admin` (a principal may omit it: their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dealership_id: Option<Uuid>,
+}
+
+impl fmt::Debug for UserCreate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserCreate")
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .field("role", &self.role)
+            .field("dealership_id", &self.dealership_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Changes to a user; absent fields stay as they are.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    /// New email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// New display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    /// New password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Your current password: required when changing your own password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
+    /// New role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Activate or deactivate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
+    /// New dealership (null only for a system admin).
+    #[serde(default, skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub dealership_id: MaybeUndefined<Uuid>,
+}
+
+impl fmt::Debug for UserUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |o: &Option<String>| o.as_ref().map(|_| "<redacted>");
+        f.debug_struct("UserUpdate")
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .field("password", &set(&self.password))
+            .field("current_password", &set(&self.current_password))
+            .field("role", &self.role)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A dealership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Dealership {
+    /// Identifier.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Users of an inactive dealership cannot sign in.
+    pub is_active: bool,
+    /// Creation time (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last change (UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new dealership.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct DealershipCreate {
+    /// Name, unique regardless of case.
+    pub name: String,
+}
+
+/// Changes to a dealership.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct DealershipUpdate {
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Activate or deactivate (deactivating ends its users' sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
+}
+
+/// An error answer (RFC 9457 `application/problem+json`), as a client reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong with this request, naming the field at fault where there is one.
+    pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_updates_send_only_what_they_change() {
+        let rename = UserUpdate {
+            full_name: Some("New Name".into()),
+            ..UserUpdate::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&rename).unwrap(),
+            r#"{"full_name":"New Name"}"#
+        );
+        let clear = UserUpdate {
+            dealership_id: MaybeUndefined::Null,
+            ..UserUpdate::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&clear).unwrap(),
+            r#"{"dealership_id":null}"#
+        );
+        let parsed: UserUpdate = serde_json::from_str(r#"{"dealership_id":null}"#).unwrap();
+        assert!(matches!(parsed.dealership_id, MaybeUndefined::Null));
+        let parsed: UserUpdate = serde_json::from_str("{}").unwrap();
+        assert!(parsed.dealership_id.is_undefined());
+        assert!(serde_json::from_str::<UserUpdate>(r#"{"admin":true}"#).is_err());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let update = UserUpdate {
+            password: Some("hunter2-hunter2".into()),
+            current_password: Some("old-secret-words".into()),
+            ..UserUpdate::default()
+        };
+        let pair = TokenPair {
+            access_token: "eyJ.access".into(),
+            refresh_token: "adam_rt_secret".into(),
+            token_type: "bearer".into(),
+            expires_in: 1800,
+        };
+        let shown = format!("{update:?} {pair:?}");
+        for secret in ["hunter2", "old-secret", "eyJ.access", "adam_rt_secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+}
