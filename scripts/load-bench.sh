@@ -73,10 +73,12 @@ function response(status, headers, body)
   if t then token = t end
 end
 LUA
+# ROUTES limits the run to some of: me list login update refresh (default: all).
+want() { [ -z "${ROUTES:-}" ] || [[ " $ROUTES " == *" $1 "* ]]; }
 run() { echo; echo "== $1"; shift; wrk --latency -d "$DURATION" "$@" | grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|Socket errors'; }
-run "me (F&I manager, 2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
-run "users list, 50 of 10,003, admin (2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=50"
-run "login (2 threads, 32 connections)" -t2 -c32 -s "$work/login.lua" "$B/auth/login"
+want me && run "me (F&I manager, 2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
+want list && run "users list, 50 of 10,003, admin (2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=50"
+want login && run "login (2 threads, 32 connections)" -t2 -c32 -s "$work/login.lua" "$B/auth/login"
 # A user update: the admin renames one F&I manager over and over (a full write path).
 TARGET_ID=$(curl -sf "$B/users/?q=user7-42%40load&limit=1" -H "Authorization: Bearer $ADMIN_ACCESS" \
     | python3 -c "import sys,json; print(json.load(sys.stdin)['items'][0]['id'])")
@@ -89,9 +91,9 @@ function request()
   return wrk.format(nil, nil, nil, '{"full_name":"Load User ' .. n .. '"}')
 end
 LUA
-run "user update, admin (2 threads, 32 connections)" -t2 -c32 -s "$work/update.lua" \
+want update && run "user update, admin (2 threads, 32 connections)" -t2 -c32 -s "$work/update.lua" \
     -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/$TARGET_ID"
 tokens=""
 for _ in 1 2 3 4; do tokens="$tokens $(login manager@premiumauto.com 'Manager123!' | field refresh_token)"; done
-REFRESH_TOKENS="$tokens" run "refresh (4 threads, one chained session each)" -t4 -c4 -s "$work/refresh.lua" "$B/auth/refresh"
+want refresh && REFRESH_TOKENS="$tokens" run "refresh (4 threads, one chained session each)" -t4 -c4 -s "$work/refresh.lua" "$B/auth/refresh"
 echo; echo "peak RSS: $(rss VmHWM), RSS now: $(rss VmRSS)"

@@ -58,8 +58,12 @@ impl Caller {
         self.session_id
     }
 
-    /// When the token expires.
+    /// When the token expires (`None` for a [`crate::Principal`], whose session is checked on
+    /// every request instead).
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        if self.expires_at == i64::MAX {
+            return None;
+        }
         DateTime::from_timestamp(self.expires_at, 0)
     }
 

@@ -177,6 +177,12 @@ impl PasswordHasher {
         .await
     }
 
+    /// Builds the dummy hash now, so the first sign-in of an unknown email takes no longer than
+    /// any other (the engine calls this when it starts).
+    pub async fn warm_up(&self) -> Result<()> {
+        self.dummy_hash().await.map(drop)
+    }
+
     async fn dummy_hash(&self) -> Result<&String> {
         self.dummy
             .get_or_try_init(|| self.hash_str("adam dummy password for timing"))

@@ -28,8 +28,11 @@ impl Name {
         if s.chars().count() > Self::MAX_LEN {
             return Err(Error::invalid(field, "must be at most 200 characters long"));
         }
-        if s.chars().any(char::is_control) {
-            return Err(Error::invalid(field, "must not contain control characters"));
+        if s.chars().any(|c| c.is_control() || is_format_char(c)) {
+            return Err(Error::invalid(
+                field,
+                "must not contain control or invisible formatting characters",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -38,6 +41,36 @@ impl Name {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether `c` is a Unicode format character (general category Cf, Unicode 15): invisible marks
+/// such as zero-width spaces and the bidirectional overrides that make a name display as
+/// something it is not.
+pub(crate) fn is_format_char(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 /// A user as everyone but the storage layer sees it: never a password or hash.
@@ -152,8 +185,28 @@ impl Default for PageRequest {
 pub struct UserFilter {
     /// Only users of this role.
     pub role: Option<Role>,
-    /// Only users whose email or name contains this text, ignoring case.
+    /// Only users whose email or name contains this text, ignoring case (at most
+    /// [`UserFilter::MAX_Q_LEN`] characters, no NUL).
     pub q: Option<String>,
+}
+
+impl UserFilter {
+    /// Longest search text, in characters.
+    pub const MAX_Q_LEN: usize = 200;
+
+    /// Refuses a search text that is too long or holds a NUL character ([`Error::Invalid`]
+    /// naming `q`).
+    pub fn check(&self) -> Result<()> {
+        if let Some(q) = &self.q {
+            if q.chars().count() > Self::MAX_Q_LEN {
+                return Err(Error::invalid("q", "must be at most 200 characters long"));
+            }
+            if q.contains('\0') {
+                return Err(Error::invalid("q", "must not contain NUL characters"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A request to create a user.
@@ -171,8 +224,9 @@ pub struct NewUser {
     pub dealership_id: Option<DealershipId>,
 }
 
-/// A partial update of a user: `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// A partial update of a user: `None` leaves a field as it is. Its `Debug` never shows
+/// `current_password`.
+#[derive(Clone, Default)]
 pub struct UserPatch {
     /// New email.
     pub email: Option<Email>,
@@ -188,6 +242,23 @@ pub struct UserPatch {
     pub is_active: Option<bool>,
     /// Move to a dealership (`Some(None)`: no dealership, for a system admin).
     pub dealership_id: Option<Option<DealershipId>>,
+}
+
+impl std::fmt::Debug for UserPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPatch")
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .field("password", &self.password)
+            .field(
+                "current_password",
+                &self.current_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("role", &self.role)
+            .field("is_active", &self.is_active)
+            .field("dealership_id", &self.dealership_id)
+            .finish()
+    }
 }
 
 /// A request to create a dealership.
@@ -220,6 +291,17 @@ mod tests {
         );
         assert!(Name::parse("full_name", "   ").is_err());
         assert!(Name::parse("full_name", "a\u{0}b").is_err());
+        // Bidirectional overrides, zero-width and other invisible format characters.
+        for sneaky in [
+            "\u{202e}nimda",
+            "ad\u{200b}min",
+            "\u{2066}x",
+            "x\u{feff}",
+            "\u{e0041}",
+        ] {
+            assert!(Name::parse("full_name", sneaky).is_err(), "{sneaky:?}");
+        }
+        assert!(Name::parse("full_name", "Zoë Ñandú-O'Brien 李").is_ok());
         assert!(Name::parse("name", &"x".repeat(201)).is_err());
         assert!(Name::parse("name", &"x".repeat(200)).is_ok());
     }

@@ -5,6 +5,7 @@
 //! (otherwise: [`Error::Forbidden`]). Storage enforces visibility too: every unit of work is
 //! opened in the scope of its caller, and on PostgreSQL row-level security enforces it again.
 
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::{User, UserPatch};
@@ -14,55 +15,27 @@ use crate::role::Role;
 /// The authenticated caller of a use case, as only the engine's full check
 /// ([`crate::Adam::authenticate`]) makes one: its session was live and its user and placement
 /// were read from the database for this request. The engine's use cases accept nothing else.
+///
+/// It reads like the [`Caller`] an offline check yields (user, placement, session, through
+/// `Deref`), but no `Caller` can become a `Principal`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    user_id: UserId,
-    placement: Placement,
-    session_id: SessionId,
-}
+pub struct Principal(Caller);
 
 impl Principal {
     pub(crate) fn new(user_id: UserId, placement: Placement, session_id: SessionId) -> Self {
-        Self {
-            user_id,
-            placement,
-            session_id,
-        }
-    }
-
-    /// The caller's user id.
-    pub fn user_id(&self) -> UserId {
-        self.user_id
-    }
-
-    /// The caller's role and dealership.
-    pub fn placement(&self) -> Placement {
-        self.placement
-    }
-
-    /// The caller's role.
-    pub fn role(&self) -> Role {
-        self.placement.role()
-    }
-
-    /// The caller's dealership (`None` for a system admin).
-    pub fn dealership_id(&self) -> Option<DealershipId> {
-        self.placement.dealership_id()
-    }
-
-    /// The session the caller's token belongs to.
-    pub fn session_id(&self) -> SessionId {
-        self.session_id
+        Self(Caller::new(user_id, placement, session_id, i64::MAX))
     }
 
     /// Whether `user` lies in this principal's visible set.
     pub fn can_see_user(&self, user: &User) -> bool {
-        sees_user(self.placement, self.user_id, user.id, user.dealership_id())
+        self.0.can_see_user(user.id, user.dealership_id())
     }
+}
 
-    /// Whether the dealership lies in this principal's visible set.
-    pub fn can_see_dealership(&self, id: DealershipId) -> bool {
-        sees_dealership(self.placement, id)
+impl std::ops::Deref for Principal {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
     }
 }
 
@@ -97,7 +70,7 @@ pub fn authorize_create_user(
     role: Role,
     dealership: Option<DealershipId>,
 ) -> Result<Placement> {
-    match p.placement {
+    match p.placement() {
         Placement::SystemAdmin => Placement::new(role, dealership),
         Placement::DealerPrincipal(own) => {
             if role == Role::SystemAdmin {
@@ -126,7 +99,7 @@ pub fn authorize_update_user(p: &Principal, target: &User, patch: &UserPatch) ->
         .is_some_and(|d| d != target.dealership_id());
     let changes_email = patch.email.as_ref().is_some_and(|e| *e != target.email);
     let changes_active = patch.is_active.is_some_and(|a| a != target.is_active);
-    match p.placement {
+    match p.placement() {
         Placement::SystemAdmin => {}
         Placement::DealerPrincipal(_) => {
             if target.role() == Role::SystemAdmin {
@@ -146,7 +119,7 @@ pub fn authorize_update_user(p: &Principal, target: &User, patch: &UserPatch) ->
             }
         }
         Placement::FiManager(_) => {
-            if target.id != p.user_id {
+            if target.id != p.user_id() {
                 return Err(Error::forbidden("F&I managers can only change themselves"));
             }
             if changes_role || changes_dealership || changes_email || changes_active {
@@ -156,7 +129,7 @@ pub fn authorize_update_user(p: &Principal, target: &User, patch: &UserPatch) ->
             }
         }
     }
-    if target.id == p.user_id && patch.password.is_some() && patch.current_password.is_none() {
+    if target.id == p.user_id() && patch.password.is_some() && patch.current_password.is_none() {
         return Err(Error::invalid(
             "current_password",
             "is required to change your own password",
@@ -167,7 +140,7 @@ pub fn authorize_update_user(p: &Principal, target: &User, patch: &UserPatch) ->
 
 /// May `p` delete `target`, a user `p` can already see? Only system admins delete users.
 pub fn authorize_delete_user(p: &Principal, _target: &User) -> Result<()> {
-    match p.placement {
+    match p.placement() {
         Placement::SystemAdmin => Ok(()),
         _ => Err(Error::forbidden("only system admins can delete users")),
     }
@@ -175,7 +148,7 @@ pub fn authorize_delete_user(p: &Principal, _target: &User) -> Result<()> {
 
 /// May `p` create, change or delete dealerships? Only system admins.
 pub fn authorize_manage_dealerships(p: &Principal) -> Result<()> {
-    match p.placement {
+    match p.placement() {
         Placement::SystemAdmin => Ok(()),
         _ => Err(Error::forbidden(
             "only system admins can manage dealerships",

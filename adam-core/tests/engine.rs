@@ -429,3 +429,19 @@ on_both_engines! {
 async fn admin_dealership(db: &TestDb) -> adam_core::DealershipId {
     db.principal_of_premium().await.dealership_id().unwrap()
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = adam_testkit::TestDatabase::create(adam_testkit::Engine::Sqlite).await;
+    let adam = db.engine_with(adam_core::Settings::default()).await;
+    adam.login("admin@avataradam.com", "Admin123!@#")
+        .await
+        .unwrap();
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file} has mode {mode:o}");
+    }
+}

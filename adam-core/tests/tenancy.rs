@@ -236,3 +236,29 @@ async fn an_app_role_that_bypasses_row_level_security_is_refused() {
     assert!(refused.is_err(), "a BYPASSRLS app role must not serve");
     assert!(login.is_err());
 }
+
+#[tokio::test]
+async fn the_live_session_check_does_not_widen_the_scope_it_runs_in() {
+    let (db, premium, _) = two_dealerships().await;
+    let manager = db.manager_of_premium().await;
+    let mut conn = as_app_role(db.url()).await;
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query(
+        "SELECT set_config('adam.scope', 'dealership', true), set_config('adam.dealership', $1, true)",
+    )
+    .bind(&premium)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let live: Vec<(uuid::Uuid,)> = sqlx::query_as("SELECT id FROM adam_live_session($1)")
+        .bind(manager.session_id().as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1, "the check itself sees the session");
+    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(users, 2, "and the transaction is back in its own scope");
+}

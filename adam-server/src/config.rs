@@ -45,8 +45,9 @@ impl fmt::Debug for SecretSource {
     }
 }
 
-/// Everything `adam-server` reads from its environment.
-#[derive(Debug, Clone)]
+/// Everything `adam-server` reads from its environment. Its `Debug` hides the database
+/// password and the secret key.
+#[derive(Clone)]
 pub struct Config {
     /// `DATABASE_URL`.
     pub database_url: String,
@@ -68,6 +69,42 @@ pub struct Config {
     pub debug: bool,
     /// `DATABASE_APP_ROLE`: the PostgreSQL role ordinary requests run as.
     pub database_app_role: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url_password(&self.database_url))
+            .field("database_app_role", &self.database_app_role)
+            .field("secret", &self.secret)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field(
+                "access_token_expire_minutes",
+                &self.access_token_expire_minutes,
+            )
+            .field("refresh_token_expire_days", &self.refresh_token_expire_days)
+            .field("cors_origins", &self.cors_origins)
+            .field("password_min_length", &self.password_min_length)
+            .field("debug", &self.debug)
+            .finish()
+    }
+}
+
+/// `scheme://user:***@host/…` for `scheme://user:password@host/…`; other URLs as they are.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 impl Config {
@@ -286,10 +323,31 @@ fn generate_secret() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Warns when the key file can be read by the group or others: whoever reads it can sign in as
+/// anyone.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    "the key file {} is readable by others (mode {mode:o}); run chmod 600 on it",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
 fn load_or_create_key(path: &Path) -> Result<String, ConfigError> {
     use std::io::Write;
     match std::fs::read_to_string(path) {
-        Ok(k) if !k.trim().is_empty() => return Ok(k.trim().to_owned()),
+        Ok(k) if !k.trim().is_empty() => {
+            warn_if_shared(path);
+            return Ok(k.trim().to_owned());
+        }
         Ok(_) => {
             return Err(bad(
                 "SECRET_KEY",
@@ -336,6 +394,28 @@ fn load_or_create_key(path: &Path) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn debug_output_hides_the_database_password_and_the_key() {
+        let c = config(&[
+            (
+                "DATABASE_URL",
+                "postgres://adam:s3cret-pw@db.internal:5432/adam",
+            ),
+            ("SECRET_KEY", "a secret key that is long enough, 32+ bytes"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret-pw") && !shown.contains("long enough"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://adam:***@db.internal:5432/adam"),
+            "{shown}"
+        );
+        assert_eq!(redact_url_password("sqlite://adam.db"), "sqlite://adam.db");
+    }
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars

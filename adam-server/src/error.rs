@@ -34,6 +34,9 @@ impl Problem {
 
 const BEARER: &str = "Bearer";
 
+/// The one detail of every 401 but a failed sign-in.
+const UNAUTHORIZED_DETAIL: &str = "missing, invalid, expired or revoked credentials";
+
 /// Every error answer of the API.
 #[derive(Debug, ApiResponse)]
 pub enum ApiError {
@@ -123,6 +126,12 @@ fn client_detail(e: &Error, status: StatusCode) -> String {
             }
         }
         Error::NotFound => "not found".to_owned(),
+        // Which check failed (signature, expiry, revoked session, …) is for the log, not for
+        // whoever holds the token.
+        Error::Unauthorized(reason) => {
+            tracing::info!(reason = %reason, "unauthorized");
+            UNAUTHORIZED_DETAIL.to_owned()
+        }
         other => other.to_string(),
     }
 }

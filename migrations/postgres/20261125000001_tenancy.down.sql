@@ -1,3 +1,4 @@
+DROP FUNCTION adam_live_session(UUID);
 DROP POLICY engine_only ON login_failures;
 ALTER TABLE login_failures NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE login_failures DISABLE ROW LEVEL SECURITY;
@@ -13,7 +14,8 @@ ALTER TABLE users DISABLE ROW LEVEL SECURITY;
 DROP POLICY tenant ON dealerships;
 ALTER TABLE dealerships NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE dealerships DISABLE ROW LEVEL SECURITY;
-DROP FUNCTION adam_visible(UUID);
+DROP FUNCTION adam_scope_dealership();
+DROP FUNCTION adam_scope_is_all();
 ALTER TABLE refresh_tokens DROP COLUMN dealership_id;
 ALTER TABLE sessions DROP COLUMN dealership_id;
 -- The app role is cluster-wide and may serve other databases: it is never dropped.

@@ -16,36 +16,72 @@ UPDATE sessions s SET dealership_id = u.dealership_id FROM users u WHERE u.id = 
 ALTER TABLE refresh_tokens ADD COLUMN dealership_id UUID;
 UPDATE refresh_tokens t SET dealership_id = s.dealership_id FROM sessions s WHERE s.id = t.session_id;
 
--- Whether a row of dealership `d` (NULL: no dealership) lies in the transaction's scope.
-CREATE FUNCTION adam_visible(d UUID) RETURNS BOOLEAN
+-- The scope, read once per statement: each policy calls these inside a scalar subquery, which
+-- PostgreSQL evaluates once (an InitPlan) instead of once per row, and `dealership_id = (...)`
+-- can use an index.
+-- Whether the scope admits every dealership and the rows of none ('system' or 'all').
+CREATE FUNCTION adam_scope_is_all() RETURNS BOOLEAN
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT coalesce(current_setting('adam.scope', true), '') IN ('system', 'all')
-        OR (current_setting('adam.scope', true) = 'dealership'
-            AND d = nullif(current_setting('adam.dealership', true), '')::uuid)
+$$;
+-- The one dealership a 'dealership' scope admits; NULL (no row) for any other scope or none.
+CREATE FUNCTION adam_scope_dealership() RETURNS UUID
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN current_setting('adam.scope', true) = 'dealership'
+                THEN nullif(current_setting('adam.dealership', true), '')::uuid END
 $$;
 
 ALTER TABLE dealerships ENABLE ROW LEVEL SECURITY;
 ALTER TABLE dealerships FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant ON dealerships USING (adam_visible(id)) WITH CHECK (adam_visible(id));
+CREATE POLICY tenant ON dealerships
+    USING ((SELECT adam_scope_is_all()) OR id = (SELECT adam_scope_dealership()))
+    WITH CHECK ((SELECT adam_scope_is_all()) OR id = (SELECT adam_scope_dealership()));
 
 ALTER TABLE users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE users FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON users
-    USING (adam_visible(dealership_id)) WITH CHECK (adam_visible(dealership_id));
+    USING ((SELECT adam_scope_is_all()) OR dealership_id = (SELECT adam_scope_dealership()))
+    WITH CHECK ((SELECT adam_scope_is_all()) OR dealership_id = (SELECT adam_scope_dealership()));
 
 ALTER TABLE sessions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE sessions FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON sessions
-    USING (adam_visible(dealership_id)) WITH CHECK (adam_visible(dealership_id));
+    USING ((SELECT adam_scope_is_all()) OR dealership_id = (SELECT adam_scope_dealership()))
+    WITH CHECK ((SELECT adam_scope_is_all()) OR dealership_id = (SELECT adam_scope_dealership()));
 
 ALTER TABLE refresh_tokens ENABLE ROW LEVEL SECURITY;
 ALTER TABLE refresh_tokens FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON refresh_tokens
-    USING (adam_visible(dealership_id)) WITH CHECK (adam_visible(dealership_id));
+    USING ((SELECT adam_scope_is_all()) OR dealership_id = (SELECT adam_scope_dealership()))
+    WITH CHECK ((SELECT adam_scope_is_all()) OR dealership_id = (SELECT adam_scope_dealership()));
 
 -- Sign-in failures belong to no dealership and only the engine's throttle reads them.
 ALTER TABLE login_failures ENABLE ROW LEVEL SECURITY;
 ALTER TABLE login_failures FORCE ROW LEVEL SECURITY;
 CREATE POLICY engine_only ON login_failures
-    USING (current_setting('adam.scope', true) = 'system')
-    WITH CHECK (current_setting('adam.scope', true) = 'system');
+    USING ((SELECT current_setting('adam.scope', true)) = 'system')
+    WITH CHECK ((SELECT current_setting('adam.scope', true)) = 'system');
+
+-- The live-session check every authenticated request makes, in one prepared round trip: it
+-- enters the engine's system scope for this one query and restores the scope it found, so it
+-- cannot widen a transaction it is called in. PL/pgSQL caches the query's plan per connection.
+-- SQLite runs the same query from adam-core (db/sessions.rs, LIVE).
+CREATE FUNCTION adam_live_session(p_session UUID)
+RETURNS TABLE (session_id UUID, id UUID, email TEXT, full_name TEXT, role TEXT,
+               dealership_id UUID, is_active BOOLEAN, created_at TIMESTAMPTZ,
+               updated_at TIMESTAMPTZ)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    previous TEXT := coalesce(current_setting('adam.scope', true), '');
+BEGIN
+    PERFORM set_config('adam.scope', 'system', true);
+    RETURN QUERY
+        SELECT s.id, u.id, u.email, u.full_name, u.role, u.dealership_id, u.is_active,
+               u.created_at, u.updated_at
+        FROM sessions s JOIN users u ON u.id = s.user_id
+        LEFT JOIN dealerships d ON d.id = u.dealership_id
+        WHERE s.id = p_session AND s.revoked_at IS NULL AND u.is_active = TRUE
+          AND (u.dealership_id IS NULL OR d.is_active = TRUE);
+    PERFORM set_config('adam.scope', previous, true);
+END
+$$;

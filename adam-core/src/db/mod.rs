@@ -299,6 +299,7 @@ impl Db {
                 let opts = if in_memory {
                     opts
                 } else {
+                    create_private_file(opts.get_filename())?;
                     opts.journal_mode(SqliteJournalMode::Wal)
                 };
                 let mut pool = SqlitePoolOptions::new().acquire_timeout(options.acquire_timeout);
@@ -434,6 +435,23 @@ impl Db {
                 applied: applied.contains(&m.version),
             })
             .collect())
+    }
+}
+
+/// Creates the SQLite file readable and writable by its owner only (it holds password hashes),
+/// if it does not exist yet. SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn create_private_file(path: &std::path::Path) -> Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Config(format!(
+            "DATABASE_URL: cannot create the SQLite database {}: {e}",
+            path.display()
+        ))),
     }
 }
 

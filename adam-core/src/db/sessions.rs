@@ -8,7 +8,7 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::users::UserRow;
-use super::{on_tx, ts, Tx};
+use super::{on_tx, ts, Db, Intent, Scope, Tx};
 use crate::error::Result;
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::User;
@@ -188,29 +188,59 @@ pub(crate) async fn spend(
     })
 }
 
-/// The session if it is live (not ended, its user active, the user's dealership active), with
-/// its user as stored now: one query.
+/// The live-session query: the session not ended, its user active, the user's dealership (if
+/// any) active; with the user as stored now.
+const LIVE: &str = "SELECT s.id AS session_id, u.id, u.email, u.full_name, u.role, \
+    u.dealership_id, u.is_active, u.created_at, u.updated_at \
+    FROM sessions s JOIN users u ON u.id = s.user_id \
+    LEFT JOIN dealerships d ON d.id = u.dealership_id \
+    WHERE s.id = $1 AND s.revoked_at IS NULL AND u.is_active = TRUE \
+    AND (u.dealership_id IS NULL OR d.is_active = TRUE)";
+
+impl LiveRow {
+    fn split(self) -> Result<(LiveSession, User)> {
+        let session_id = self.session_id.into();
+        let user = User::try_from(self.user)?;
+        let live = LiveSession {
+            session_id,
+            user_id: user.id,
+            placement: user.placement,
+        };
+        Ok((live, user))
+    }
+}
+
+/// The session if it is live, with its user as stored now: one query.
 pub(crate) async fn live(tx: &mut Tx, session: SessionId) -> Result<Option<(LiveSession, User)>> {
-    const SQL: &str = "SELECT s.id AS session_id, u.id, u.email, u.full_name, u.role, \
-        u.dealership_id, u.is_active, u.created_at, u.updated_at \
-        FROM sessions s JOIN users u ON u.id = s.user_id \
-        LEFT JOIN dealerships d ON d.id = u.dealership_id \
-        WHERE s.id = $1 AND s.revoked_at IS NULL AND u.is_active = TRUE \
-        AND (u.dealership_id IS NULL OR d.is_active = TRUE)";
     let row: Option<LiveRow> = on_tx!(
         tx,
-        sqlx::query_as(SQL).bind(session.as_uuid()),
+        sqlx::query_as(LIVE).bind(session.as_uuid()),
         fetch_optional
     )?;
-    let Some(row) = row else { return Ok(None) };
-    let session_id = row.session_id.into();
-    let user = User::try_from(row.user)?;
-    let live = LiveSession {
-        session_id,
-        user_id: user.id,
-        placement: user.placement,
-    };
-    Ok(Some((live, user)))
+    row.map(LiveRow::split).transpose()
+}
+
+/// [`live`] on its own, in the system scope: the check every authenticated request makes. On
+/// PostgreSQL it is one prepared round trip: the function `adam_live_session` (migration
+/// `20261125000001_tenancy`) enters the system scope for this one query and restores the scope it
+/// found. On SQLite it is [`LIVE`] in a unit of work of its own.
+pub(crate) async fn live_now(db: &Db, session: SessionId) -> Result<Option<(LiveSession, User)>> {
+    match db {
+        Db::Pg { pool, .. } => {
+            const SQL: &str = "SELECT * FROM adam_live_session($1)";
+            let row: Option<LiveRow> = sqlx::query_as(SQL)
+                .bind(session.as_uuid())
+                .fetch_optional(pool)
+                .await?;
+            row.map(LiveRow::split).transpose()
+        }
+        Db::Lite { .. } => {
+            let mut tx = db.begin(Scope::system(), Intent::Read).await?;
+            let found = live(&mut tx, session).await?;
+            tx.commit().await?;
+            Ok(found)
+        }
+    }
 }
 
 /// Deletes refresh tokens that expired before `before`, and sessions left with none.

@@ -28,6 +28,9 @@ fn throttle_key(typed: &str, parsed: Option<&Email>) -> String {
     }
 }
 
+/// Longest email text a sign-in considers.
+const MAX_TYPED_EMAIL: usize = 320;
+
 /// Longer presented refresh tokens cannot be ours; refusing them early saves a hash and a query.
 const MAX_REFRESH_TOKEN_LEN: usize = 256;
 
@@ -41,6 +44,16 @@ impl Adam {
     /// every attempt for it is [`Error::TooManyAttempts`] until the oldest failure ages out.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair> {
+        // No account has a NUL in its email or password; refusing them keeps them out of the
+        // throttle's keys (PostgreSQL text cannot hold NUL).
+        for (field, text) in [("email", email), ("password", password)] {
+            if text.contains('\0') {
+                return Err(Error::invalid(field, "must not contain NUL characters"));
+            }
+        }
+        if email.chars().count() > MAX_TYPED_EMAIL {
+            return Err(Error::invalid("email", "is longer than 254 characters"));
+        }
         let parsed = Email::parse(email).ok();
         let throttle_key = throttle_key(email, parsed.as_ref());
         let now = Utc::now();
@@ -203,9 +216,7 @@ impl Adam {
     /// [`Adam::authenticate`], also returning the caller's profile, read by the same query.
     pub async fn authenticate_user(&self, access_token: &str) -> Result<(Principal, User)> {
         let claims = self.verifier.claims(access_token)?;
-        let mut tx = self.begin_system(Intent::Read).await?;
-        let found = sessions::live(&mut tx, claims.sid).await?;
-        tx.commit().await?;
+        let found = sessions::live_now(&self.db, claims.sid).await?;
         let (live, user) =
             found.ok_or_else(|| Error::unauthorized("session is no longer valid"))?;
         if live.user_id != claims.sub

@@ -71,6 +71,7 @@ impl Adam {
     pub async fn connect(url: &str, key: SigningKey, settings: Settings) -> Result<Self> {
         let db = Db::connect(url, &settings.store).await?;
         let hasher = PasswordHasher::new(settings.hash_cost, settings.hash_concurrency)?;
+        hasher.warm_up().await?;
         let issuer = AccessTokenIssuer::new(
             key,
             settings.token_audience.clone(),

@@ -55,6 +55,7 @@ impl Adam {
         filter: &UserFilter,
         page: PageRequest,
     ) -> Result<Page<User>> {
+        filter.check()?;
         let mut tx = self.begin_for(caller, Intent::Read).await?;
         let users = users::list(&mut tx, filter, page).await?;
         tx.commit().await?;

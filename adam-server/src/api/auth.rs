@@ -15,6 +15,26 @@ pub(crate) struct AuthApi {
     pub(crate) adam: Adam,
 }
 
+/// A token pair, never to be stored by a cache (RFC 6749 §5.1).
+#[derive(ApiResponse)]
+pub(crate) enum Tokens {
+    /// A new token pair: the access token for `Authorization: Bearer`, the refresh token for
+    /// `/auth/refresh`.
+    #[oai(status = 200)]
+    Issued(
+        Json<TokenPairOut>,
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+impl From<adam_core::TokenPair> for Tokens {
+    fn from(pair: adam_core::TokenPair) -> Self {
+        Self::Issued(Json(pair.into()), "no-store".into())
+    }
+}
+
 /// An answer with no body.
 #[derive(ApiResponse)]
 pub(crate) enum NoContent {
@@ -30,12 +50,9 @@ impl AuthApi {
     /// Exchanges email and password for a token pair. Unknown email, wrong password and inactive
     /// account all answer 401 "Incorrect email or password".
     #[oai(path = "/login", method = "post")]
-    async fn login(
-        &self,
-        Json(body): Json<Strict<LoginRequest>>,
-    ) -> Result<Json<TokenPairOut>, ApiError> {
+    async fn login(&self, Json(body): Json<Strict<LoginRequest>>) -> Result<Tokens, ApiError> {
         let pair = self.adam.login(&body.0.email, &body.0.password).await?;
-        Ok(Json(pair.into()))
+        Ok(pair.into())
     }
 
     /// Refresh tokens
@@ -43,12 +60,9 @@ impl AuthApi {
     /// Spends the refresh token and returns a new pair of the same session. Presenting a spent
     /// token again revokes the whole session (401).
     #[oai(path = "/refresh", method = "post")]
-    async fn refresh(
-        &self,
-        Json(body): Json<Strict<RefreshRequest>>,
-    ) -> Result<Json<TokenPairOut>, ApiError> {
+    async fn refresh(&self, Json(body): Json<Strict<RefreshRequest>>) -> Result<Tokens, ApiError> {
         let pair = self.adam.refresh(&body.0.refresh_token).await?;
-        Ok(Json(pair.into()))
+        Ok(pair.into())
     }
 
     /// Sign out

@@ -28,6 +28,65 @@ async fn premium_id(app: &TestApp, token: &str) -> String {
 }
 
 on_both_engines! {
+    async fn security_review_findings_stay_fixed(app: TestApp) {
+        // Token answers are never cached (RFC 6749 §5.1).
+        let resp = app
+            .req(POST, "/api/v1/auth/login", None)
+            .json(&json!({"email": "manager@premiumauto.com", "password": "Manager123!"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        let (_, pair) = helpers::read(resp).await;
+        let resp = app
+            .req(POST, "/api/v1/auth/refresh", None)
+            .json(&json!({"refresh_token": pair["refresh_token"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        // A NUL character is refused with 422 naming the field, never a 500.
+        for (email, password, field) in [
+            ("a\u{0}@premiumauto.com", "whatever-pass", "email"),
+            ("manager@premiumauto.com", "Manager123!\u{0}", "password"),
+        ] {
+            let (s, b) = app
+                .call(POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": password})))
+                .await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+            assert!(b["detail"].as_str().unwrap().contains(field), "{b}");
+        }
+        let admin = app.admin().await;
+        let (s, b) = app.call(GET, "/api/v1/users/?q=a%00b", Some(&admin.access), None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        let long = "x".repeat(201);
+        let (s, b) = app.call(GET, &format!("/api/v1/users/?q={long}"), Some(&admin.access), None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(b["detail"].as_str().unwrap().contains('q'), "{b}");
+        let (s, _) = app.call(GET, &format!("/api/v1/users/?q={}", "x".repeat(200)), Some(&admin.access), None).await;
+        assert_eq!(s, StatusCode::OK);
+        // Names with bidirectional overrides or invisible characters are refused.
+        let (s, b) = app
+            .call(POST, "/api/v1/dealerships/", Some(&admin.access), Some(json!({"name": "\u{202e}otuA muimerP"})))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        // A 401 does not say which check failed: garbage, a spent refresh token (its reuse ends
+        // the session) and the access token of that ended session read alike.
+        let mut details = std::collections::HashSet::new();
+        let (s, b) = app
+            .call(POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": pair["refresh_token"]})))
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        details.insert(b["detail"].as_str().unwrap().to_owned());
+        for token in ["garbage", "a.b.c", pair["access_token"].as_str().unwrap()] {
+            let (s, b) = app.call(GET, "/api/v1/auth/me", Some(token), None).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED);
+            details.insert(b["detail"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(details.len(), 1, "{details:?}");
+    }
+
     async fn token_lifecycle(app: TestApp) {
         let t = app.manager().await;
         let (s, me) = app.call(GET, "/api/v1/auth/me", Some(&t.access), None).await;
