@@ -56,6 +56,7 @@ pub mod role;
 pub mod seed;
 mod service;
 pub mod settings;
+mod throttle;
 pub mod tokens;
 
 pub use caller::Caller;

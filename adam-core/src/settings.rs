@@ -25,17 +25,31 @@ pub struct Settings {
     pub hash_concurrency: usize,
     /// Database pool settings.
     pub store: StoreOptions,
-    /// How many failed sign-ins an email may have in a window before sign-in is refused (429).
+    /// When failed sign-ins refuse further attempts (429).
     pub login_throttle: LoginThrottle,
 }
 
-/// Throttling of password guessing, per email, shared by every server on the database.
+/// Throttling of password guessing, shared by every server on the database.
+///
+/// After `max_failures` failures for one account from one client address within `window`, that
+/// address's attempts for that account are refused until the oldest ages out (a stranger locks
+/// only their own address out); after [`LoginThrottle::ACCOUNT_FACTOR`] times as many for one
+/// account from every address, every attempt for it is refused; after
+/// `max_failures_per_address` failures from one address (many accounts tried), its attempts are
+/// refused. Successful sign-ins count nowhere and clear their account's failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginThrottle {
-    /// Failures allowed within `window`; the next attempt is refused.
+    /// Failures allowed per account and address within `window` (`LOGIN_MAX_FAILURES`).
     pub max_failures: u32,
-    /// How far back failures count.
+    /// How far back failures count (`LOGIN_FAILURE_WINDOW_MINUTES`).
     pub window: Duration,
+    /// Failures allowed per address within `window` (`LOGIN_MAX_FAILURES_PER_IP`).
+    pub max_failures_per_address: u32,
+}
+
+impl LoginThrottle {
+    /// How many times `max_failures` one account may fail from all addresses together.
+    pub const ACCOUNT_FACTOR: u32 = 10;
 }
 
 impl Default for LoginThrottle {
@@ -43,6 +57,7 @@ impl Default for LoginThrottle {
         Self {
             max_failures: 10,
             window: Duration::minutes(15),
+            max_failures_per_address: 100,
         }
     }
 }

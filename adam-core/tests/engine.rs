@@ -29,6 +29,48 @@ async fn second_dealership(db: &TestDb) -> adam_core::Dealership {
 }
 
 on_both_engines! {
+    async fn simultaneous_wrong_passwords_reach_argon2_at_most_the_limit(db: TestDb) {
+        let max = db.settings().login_throttle.max_failures as usize;
+        let (invalid, throttled) = guess_at_once(&db.adam, 30, "203.0.113.7").await;
+        assert_eq!(invalid, max, "exactly the limit reached the password check");
+        assert_eq!(throttled, 30 - max);
+        // That address is refused even the right password; another address is not.
+        let here = Some(ip("203.0.113.7"));
+        assert!(matches!(db.login_from(MANAGER.0, MANAGER.1, here).await, Err(Error::TooManyAttempts { .. })));
+        db.login_from(MANAGER.0, MANAGER.1, Some(ip("198.51.100.1"))).await.unwrap();
+        // A completed sign-in clears the account's failures, from every address.
+        db.login_from(MANAGER.0, MANAGER.1, here).await.unwrap();
+    }
+
+    async fn one_address_trying_many_accounts_is_refused(db: TestDb) {
+        let adam = db.db.engine_with(small_limits()).await;
+        let sprayer = Some(ip("203.0.113.9"));
+        for n in 0..6 {
+            let r = adam.login_from(&format!("user{n}@premiumauto.com"), "Spring2026!", sprayer).await;
+            assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
+        }
+        assert!(matches!(adam.login_from(MANAGER.0, MANAGER.1, sprayer).await, Err(Error::TooManyAttempts { .. })));
+        // Successes from an office's address do not count toward its limit.
+        let office = Some(ip("198.51.100.20"));
+        for _ in 0..8 {
+            adam.login_from(MANAGER.0, MANAGER.1, office).await.unwrap();
+        }
+    }
+
+    async fn one_account_guessed_from_many_addresses_is_refused_everywhere(db: TestDb) {
+        let adam = db.db.engine_with(small_limits()).await;
+        // 3 per address, 10 x 3 per account.
+        for n in 0..30 {
+            let from = Some(ip(&format!("203.0.113.{}", 100 + n)));
+            let r = adam.login_from(MANAGER.0, "not the password", from).await;
+            assert!(matches!(r, Err(Error::InvalidCredentials)), "attempt {n}: {r:?}");
+        }
+        let fresh = Some(ip("198.51.100.77"));
+        assert!(matches!(adam.login_from(MANAGER.0, MANAGER.1, fresh).await, Err(Error::TooManyAttempts { .. })));
+        // Other accounts are not affected.
+        adam.login_from("principal@premiumauto.com", "Principal123!", fresh).await.unwrap();
+    }
+
     async fn seed_is_idempotent_and_accounts_sign_in(db: TestDb) {
         let again = db.seed().await.unwrap();
         assert!(!again.dealership_created);
@@ -444,4 +486,53 @@ async fn the_sqlite_files_are_private_to_their_owner() {
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{file} has mode {mode:o}");
     }
+}
+
+const MANAGER: (&str, &str) = ("manager@premiumauto.com", "Manager123!");
+
+fn ip(s: &str) -> std::net::IpAddr {
+    s.parse().unwrap()
+}
+
+fn small_limits() -> adam_core::Settings {
+    adam_core::Settings {
+        login_throttle: adam_core::settings::LoginThrottle {
+            max_failures: 3,
+            window: chrono::Duration::minutes(15),
+            max_failures_per_address: 6,
+        },
+        ..adam_core::Settings::default()
+    }
+}
+
+/// `n` simultaneous wrong passwords for the manager from `from`: (401s, 429s).
+async fn guess_at_once(adam: &adam_core::Adam, n: usize, from: &str) -> (usize, usize) {
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let adam = adam.clone();
+        let from = Some(ip(from));
+        attempts.spawn(async move { adam.login_from(MANAGER.0, "a wrong guess", from).await });
+    }
+    let (mut invalid, mut throttled) = (0, 0);
+    while let Some(r) = attempts.join_next().await {
+        match r.unwrap() {
+            Err(Error::InvalidCredentials) => invalid += 1,
+            Err(Error::TooManyAttempts { .. }) => throttled += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (invalid, throttled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_engines_on_one_postgres_share_the_throttle_exactly() {
+    let db = adam_testkit::TestDatabase::create(adam_testkit::Engine::Postgres).await;
+    let a = db.engine_with(adam_core::Settings::default()).await;
+    let b = db.engine_with(adam_core::Settings::default()).await;
+    let ((ia, ta), (ib, tb)) = tokio::join!(
+        guess_at_once(&a, 20, "203.0.113.50"),
+        guess_at_once(&b, 20, "203.0.113.50")
+    );
+    assert_eq!(ia + ib, 10, "one limit for both servers");
+    assert_eq!(ta + tb, 30);
 }

@@ -4,8 +4,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use adam_core::settings::LoginThrottle;
 use adam_core::tokens::SigningKey;
 use adam_core::{Engine, PasswordPolicy, Settings, StoreOptions};
+
+use crate::client::TrustedProxies;
 
 /// A configuration value that stops start-up; its `Display` is the one line the user sees.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,14 @@ pub struct Config {
     pub debug: bool,
     /// `DATABASE_APP_ROLE`: the PostgreSQL role ordinary requests run as.
     pub database_app_role: String,
+    /// `LOGIN_MAX_FAILURES`: failures per account and client address within the window.
+    pub login_max_failures: u32,
+    /// `LOGIN_FAILURE_WINDOW_MINUTES`.
+    pub login_failure_window_minutes: i64,
+    /// `LOGIN_MAX_FAILURES_PER_IP`: failures per client address within the window.
+    pub login_max_failures_per_ip: u32,
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl fmt::Debug for Config {
@@ -87,6 +98,13 @@ impl fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("password_min_length", &self.password_min_length)
             .field("debug", &self.debug)
+            .field("login_max_failures", &self.login_max_failures)
+            .field(
+                "login_failure_window_minutes",
+                &self.login_failure_window_minutes,
+            )
+            .field("login_max_failures_per_ip", &self.login_max_failures_per_ip)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -200,9 +218,26 @@ impl Config {
                 ))
             }
         };
+        let login_max_failures = positive("LOGIN_MAX_FAILURES", 10, 10_000)? as u32;
+        let login_failure_window_minutes = positive("LOGIN_FAILURE_WINDOW_MINUTES", 15, 24 * 60)?;
+        let login_max_failures_per_ip =
+            positive("LOGIN_MAX_FAILURES_PER_IP", 100, 1_000_000)? as u32;
+        let trusted_proxies = match var("TRUSTED_PROXIES") {
+            None => TrustedProxies::default(),
+            Some(v) => TrustedProxies::parse(&v).map_err(|e| {
+                bad(
+                    "TRUSTED_PROXIES",
+                    format!("must be comma-separated networks (CIDR): {e}"),
+                )
+            })?,
+        };
         Ok(Self {
             database_url,
             database_app_role,
+            login_max_failures,
+            login_failure_window_minutes,
+            login_max_failures_per_ip,
+            trusted_proxies,
             secret,
             host,
             port,
@@ -222,6 +257,11 @@ impl Config {
             access_token_ttl: chrono::Duration::minutes(self.access_token_expire_minutes),
             refresh_token_ttl: chrono::Duration::days(self.refresh_token_expire_days),
             password_policy,
+            login_throttle: LoginThrottle {
+                max_failures: self.login_max_failures,
+                window: chrono::Duration::minutes(self.login_failure_window_minutes),
+                max_failures_per_address: self.login_max_failures_per_ip,
+            },
             store: StoreOptions {
                 app_role: self.database_app_role.clone(),
                 ..StoreOptions::default()

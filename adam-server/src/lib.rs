@@ -16,6 +16,7 @@ use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response,
 use tokio::io::AsyncReadExt;
 
 mod api;
+pub mod client;
 pub mod config;
 pub mod error;
 
@@ -124,7 +125,7 @@ const DRAIN_BYTES: u64 = 1024 * 1024;
 
 /// Builds the whole HTTP application for an engine and a configuration.
 pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
-    let api = api::service(&adam);
+    let api = api::service(&adam, config);
     let route = Route::new()
         .nest("/api/v1/docs", api.swagger_ui())
         .nest("/api/v1/redoc", api.redoc())

@@ -1,37 +1,100 @@
-//! Failed sign-ins, counted per throttle key and shared by every server on the database.
+//! Failed sign-ins, counted per account and client address, shared by every server on the
+//! database. An attempt reserves its row before the password is checked.
 
 use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use uuid::Uuid;
 
-use super::{count, on_tx, ts, Tx};
+use super::{on_tx, ts, Conn, Tx};
 use crate::error::Result;
 
-/// Failed sign-ins under `key` since `since`, and the time of the oldest of them.
-pub(crate) async fn failures(
-    tx: &mut Tx,
-    key: &str,
-    since: DateTime<Utc>,
-) -> Result<(u64, Option<DateTime<Utc>>)> {
-    const SQL: &str =
-        "SELECT COUNT(*), MIN(failed_at) FROM login_failures WHERE email = $1 AND failed_at > $2";
-    let (n, oldest): (i64, Option<DateTime<Utc>>) =
-        on_tx!(tx, sqlx::query_as(SQL).bind(key).bind(ts(since)), fetch_one)?;
-    Ok((count(n), oldest))
+/// Recent failures that concern one attempt, by throttle key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromRow)]
+pub(crate) struct Counts {
+    /// Failures for this account from this address.
+    pub(crate) pair: i64,
+    /// Failures for this account from every address.
+    pub(crate) account: i64,
+    /// Failures from this address for every account.
+    pub(crate) address: i64,
+    pub(crate) pair_oldest: Option<DateTime<Utc>>,
+    pub(crate) account_oldest: Option<DateTime<Utc>>,
+    pub(crate) address_oldest: Option<DateTime<Utc>>,
 }
 
-/// Records a failed sign-in under `key`.
-pub(crate) async fn record(tx: &mut Tx, key: &str, at: DateTime<Utc>) -> Result<()> {
-    const SQL: &str = "INSERT INTO login_failures (email, failed_at) VALUES ($1, $2)";
-    on_tx!(tx, sqlx::query(SQL).bind(key).bind(ts(at)), execute)?;
+/// Serialises attempts for one account and for one address until the transaction ends, so that
+/// counting and reserving are one step for every server on the database (PostgreSQL: advisory
+/// locks, account first; SQLite: its write transactions are serial already).
+pub(crate) async fn lock(tx: &mut Tx, account: &str, address: &str) -> Result<()> {
+    const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+    if let Conn::Pg(c) = &mut tx.conn {
+        sqlx::query(LOCK)
+            .bind(format!("adam:sign-in:account:{account}"))
+            .execute(&mut **c)
+            .await?;
+        if !address.is_empty() {
+            sqlx::query(LOCK)
+                .bind(format!("adam:sign-in:address:{address}"))
+                .execute(&mut **c)
+                .await?;
+        }
+    }
     Ok(())
 }
 
-/// Forgets the failed sign-ins under `key` (after a successful one).
-pub(crate) async fn clear(tx: &mut Tx, key: &str) -> Result<()> {
+/// The failures since `since` for `account` from `address`, for `account`, and from `address`
+/// (`''`: unknown, counted as no address).
+pub(crate) async fn counts(
+    tx: &mut Tx,
+    account: &str,
+    address: &str,
+    since: DateTime<Utc>,
+) -> Result<Counts> {
+    const SQL: &str = "SELECT \
+        COALESCE(SUM(CASE WHEN account = $1 AND address = $2 THEN 1 ELSE 0 END), 0) AS pair, \
+        COALESCE(SUM(CASE WHEN account = $1 THEN 1 ELSE 0 END), 0) AS account, \
+        COALESCE(SUM(CASE WHEN address = $2 AND $2 <> '' THEN 1 ELSE 0 END), 0) AS address, \
+        MIN(CASE WHEN account = $1 AND address = $2 THEN failed_at END) AS pair_oldest, \
+        MIN(CASE WHEN account = $1 THEN failed_at END) AS account_oldest, \
+        MIN(CASE WHEN address = $2 AND $2 <> '' THEN failed_at END) AS address_oldest \
+        FROM login_failures WHERE (account = $1 OR address = $2) AND failed_at > $3";
+    let counts: Counts = on_tx!(
+        tx,
+        sqlx::query_as(SQL)
+            .bind(account)
+            .bind(address)
+            .bind(ts(since)),
+        fetch_one
+    )?;
+    Ok(counts)
+}
+
+/// Records an attempt as a failure until it proves otherwise; returns the row's id.
+pub(crate) async fn reserve(
+    tx: &mut Tx,
+    account: &str,
+    address: &str,
+    at: DateTime<Utc>,
+) -> Result<Uuid> {
+    const SQL: &str =
+        "INSERT INTO login_failures (id, account, address, failed_at) VALUES ($1, $2, $3, $4)";
+    let id = Uuid::new_v4();
     on_tx!(
         tx,
-        sqlx::query("DELETE FROM login_failures WHERE email = $1").bind(key),
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(account)
+            .bind(address)
+            .bind(ts(at)),
         execute
     )?;
+    Ok(id)
+}
+
+/// Forgets the failures of `account` (after a completed sign-in).
+pub(crate) async fn clear_account(tx: &mut Tx, account: &str) -> Result<()> {
+    const SQL: &str = "DELETE FROM login_failures WHERE account = $1";
+    on_tx!(tx, sqlx::query(SQL).bind(account), execute)?;
     Ok(())
 }
 

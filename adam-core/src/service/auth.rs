@@ -1,5 +1,7 @@
 //! Sign-in, refresh, sign-out and authentication of access tokens.
 
+use std::net::IpAddr;
+
 use chrono::Utc;
 
 use super::{Adam, TokenPair};
@@ -35,15 +37,29 @@ const MAX_TYPED_EMAIL: usize = 320;
 const MAX_REFRESH_TOKEN_LEN: usize = 256;
 
 impl Adam {
-    /// Signs a user in with email and password and opens a session.
+    /// Signs a user in with email and password and opens a session; no client address (see
+    /// [`Adam::login_from`]).
+    pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair> {
+        self.login_from(email, password, None).await
+    }
+
+    /// Signs a user in with email and password, from `client` (the address the server saw, after
+    /// trusted proxies), and opens a session.
     ///
     /// Unknown email, wrong password, inactive user and inactive dealership all answer
     /// [`Error::InvalidCredentials`], after the same argon2 work, so neither the answer nor its
-    /// timing tells which. A stored hash weaker than the current cost is replaced. After
-    /// [`crate::settings::LoginThrottle::max_failures`] failures for one email within the window,
-    /// every attempt for it is [`Error::TooManyAttempts`] until the oldest failure ages out.
+    /// timing tells which. A stored hash weaker than the current cost is replaced. The attempt is
+    /// counted as a failure *before* the password is checked (and forgotten if it succeeds), so
+    /// that of any number of simultaneous attempts at most the throttle's limit reach argon2;
+    /// past a limit ([`crate::settings::LoginThrottle`]) the answer is
+    /// [`Error::TooManyAttempts`].
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, email: &str, password: &str) -> Result<TokenPair> {
+    pub async fn login_from(
+        &self,
+        email: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<TokenPair> {
         // No account has a NUL in its email or password; refusing them keeps them out of the
         // throttle's keys (PostgreSQL text cannot hold NUL).
         for (field, text) in [("email", email), ("password", password)] {
@@ -55,54 +71,55 @@ impl Adam {
             return Err(Error::invalid("email", "is longer than 254 characters"));
         }
         let parsed = Email::parse(email).ok();
-        let throttle_key = throttle_key(email, parsed.as_ref());
+        let account = throttle_key(email, parsed.as_ref());
+        let address = client.map(|a| a.to_string()).unwrap_or_default();
         let now = Utc::now();
-        let throttle = self.settings.login_throttle;
+        let limits = self.settings.login_throttle;
 
-        // Read: the throttle and the credentials. The password check runs outside any
-        // transaction, so no connection or lock is held while argon2 works.
-        let mut tx = self.begin_system(Intent::Read).await?;
-        let (failures, oldest) =
-            throttle::failures(&mut tx, &throttle_key, now - throttle.window).await?;
-        if failures >= u64::from(throttle.max_failures) {
-            drop(tx);
-            let free_at = oldest.unwrap_or(now) + throttle.window;
-            let retry_after_secs = u64::try_from((free_at - now).num_seconds())
-                .unwrap_or(0)
-                .max(1);
-            return Err(Error::TooManyAttempts { retry_after_secs });
+        // Count and reserve, one attempt at a time per account and per address: the reservation
+        // is this attempt's failure until the password proves otherwise.
+        let mut tx = self.begin_system(Intent::Write).await?;
+        throttle::lock(&mut tx, &account, &address).await?;
+        let counts = throttle::counts(&mut tx, &account, &address, now - limits.window).await?;
+        if let Err(refused) = crate::throttle::admit(&limits, &counts, now) {
+            tx.record(Event::LoginFailed { throttled: true }).await?;
+            tx.commit().await?;
+            return Err(refused);
         }
+        throttle::reserve(&mut tx, &account, &address, now).await?;
         let creds = match &parsed {
             Some(email) => users::credentials(&mut tx, email).await?,
             None => None,
         };
         tx.commit().await?;
+
+        // The password check runs outside any transaction: no connection or lock is held while
+        // argon2 works.
         let verified = self
             .hasher
             .verify(password, creds.as_ref().map(|c| c.password_hash.as_str()))
             .await?;
-        let rehashed = match (&creds, verified.matches && verified.needs_rehash) {
-            (Some(_), true) => match self.hasher.hash_str(password).await {
+        let Some(creds) = creds.filter(|c| verified.matches && c.may_sign_in) else {
+            // The reservation stays: it is this failure.
+            let mut tx = self.begin_system(Intent::Write).await?;
+            tx.record(Event::LoginFailed { throttled: false }).await?;
+            tx.commit().await?;
+            return Err(Error::InvalidCredentials);
+        };
+        let rehashed = if verified.needs_rehash {
+            match self.hasher.hash_str(password).await {
                 Ok(hash) => Some(hash),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not re-hash password");
                     None
                 }
-            },
-            _ => None,
+            }
+        } else {
+            None
         };
 
-        // Write: the failure, or the session.
         let mut tx = self.begin_system(Intent::Write).await?;
-        let Some(creds) = creds.filter(|c| verified.matches && c.may_sign_in) else {
-            throttle::record(&mut tx, &throttle_key, now).await?;
-            tx.record(Event::LoginFailed { throttled: false }).await?;
-            tx.commit().await?;
-            return Err(Error::InvalidCredentials);
-        };
-        if failures > 0 {
-            throttle::clear(&mut tx, &throttle_key).await?;
-        }
+        throttle::clear_account(&mut tx, &account).await?;
         if let Some(hash) = rehashed {
             let change = users::UserChange {
                 password_hash: Some(hash),

@@ -65,7 +65,7 @@ impl Adam {
     /// Changes a user the caller can see, within what the caller's role allows.
     ///
     /// Changing one's own password needs `current_password`. Which sessions the change ends is
-    /// the rule of [`crate::revocation`]. The last active system admin cannot be deactivated or
+    /// the one revocation rule of the engine. The last active system admin cannot be deactivated or
     /// demoted ([`Error::Conflict`]).
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id(), user = %id))]
     pub async fn update_user(

@@ -1,18 +1,22 @@
 //! `/auth`: sign-in, refresh, sign-out, and the caller's profile.
 
 use adam_core::Adam;
+use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::schema::{LoginRequest, RefreshRequest, TokenPairOut, UserOut};
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
+use crate::client::TrustedProxies;
 use crate::error::ApiError;
 
 /// Sign-in and sessions.
 #[derive(Debug)]
 pub(crate) struct AuthApi {
     pub(crate) adam: Adam,
+    /// Whose `X-Forwarded-For` names the client.
+    pub(crate) proxies: TrustedProxies,
 }
 
 /// A token pair, never to be stored by a cache (RFC 6749 §5.1).
@@ -48,10 +52,26 @@ impl AuthApi {
     /// Sign in
     ///
     /// Exchanges email and password for a token pair. Unknown email, wrong password and inactive
-    /// account all answer 401 "Incorrect email or password".
+    /// account all answer 401 "Incorrect email or password". Repeated failures for an account
+    /// from one client address, for an account from everywhere, or from one address for many
+    /// accounts answer 429 with `Retry-After`.
     #[oai(path = "/login", method = "post")]
-    async fn login(&self, Json(body): Json<Strict<LoginRequest>>) -> Result<Tokens, ApiError> {
-        let pair = self.adam.login(&body.0.email, &body.0.password).await?;
+    async fn login(
+        &self,
+        req: &Request,
+        Json(body): Json<Strict<LoginRequest>>,
+    ) -> Result<Tokens, ApiError> {
+        let client = self.proxies.client_address(
+            req.remote_addr().as_socket_addr().map(|a| a.ip()),
+            req.headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
+        let pair = self
+            .adam
+            .login_from(&body.0.email, &body.0.password, client)
+            .await?;
         Ok(pair.into())
     }
 

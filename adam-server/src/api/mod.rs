@@ -51,10 +51,16 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
 }
 
 /// The OpenAPI service of all resources, served under `/api/v1`.
-pub(crate) fn service(adam: &Adam) -> OpenApiService<(AuthApi, UsersApi, DealershipsApi), ()> {
+pub(crate) fn service(
+    adam: &Adam,
+    config: &crate::Config,
+) -> OpenApiService<(AuthApi, UsersApi, DealershipsApi), ()> {
     OpenApiService::new(
         (
-            AuthApi { adam: adam.clone() },
+            AuthApi {
+                adam: adam.clone(),
+                proxies: config.trusted_proxies.clone(),
+            },
             UsersApi { adam: adam.clone() },
             DealershipsApi { adam: adam.clone() },
         ),
