@@ -17,9 +17,21 @@ pub enum Error {
         /// Seconds until the oldest counted failure leaves the window.
         retry_after_secs: u64,
     },
+    /// The password checks are queued beyond their deadline: the server is too busy to check a
+    /// password in time; try again after `retry_after_secs` (503). Nothing was counted or changed.
+    #[error("The server is busy; try again shortly")]
+    Busy {
+        /// Seconds to wait before trying again.
+        retry_after_secs: u64,
+    },
     /// A token is missing, malformed, expired, revoked or otherwise not acceptable (401).
     #[error("{0}")]
     Unauthorized(Cow<'static, str>),
+    /// A refresh token spent moments ago (within the reuse grace) was presented again: a lost
+    /// race between two windows of one app, not a theft. The session stays alive; the client
+    /// should use the token that won (401, problem type `refresh-token-already-rotated`).
+    #[error("refresh token already rotated; use the newer one")]
+    RefreshTokenAlreadyRotated,
     /// The caller can see the resource but may not do this to it (403).
     #[error("{0}")]
     Forbidden(Cow<'static, str>),

@@ -29,6 +29,11 @@ pub(crate) enum Event {
     LoginFailed {
         throttled: bool,
     },
+    /// A wrong `current_password` on one's own password change, or one refused by the throttle.
+    CurrentPasswordFailed {
+        user: UserId,
+        throttled: bool,
+    },
     RefreshReuseDetected {
         session: SessionId,
     },

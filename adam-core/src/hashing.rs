@@ -1,6 +1,8 @@
 //! Argon2id password hashing on a few dedicated threads, each reusing its own memory.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -71,6 +73,7 @@ const QUEUE: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     cost: HashCost,
+    queue_timeout: Duration,
     jobs: mpsc::Sender<Job>,
     dummy: Arc<OnceCell<String>>,
 }
@@ -105,9 +108,18 @@ impl PasswordHasher {
         }
         Ok(Self {
             cost,
+            queue_timeout: Duration::from_secs(10),
             jobs: tx,
             dummy: Arc::new(OnceCell::new()),
         })
+    }
+
+    /// The same hasher, with jobs that wait longer than `timeout` for a thread given up:
+    /// [`Error::Busy`] instead of a password check that would come too late to be of use.
+    #[must_use]
+    pub fn with_queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = timeout;
+        self
     }
 
     /// A hasher with OWASP cost and one thread per available core.
@@ -121,20 +133,48 @@ impl PasswordHasher {
         self.cost
     }
 
+    /// Runs `job` on a hashing thread. A job that has not started by its deadline is given up
+    /// ([`Error::Busy`], at the deadline); one that has started is awaited. A job whose caller
+    /// stopped waiting (its client went away) is not run.
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T> {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |memory| {
-            let _ = tx.send(job(memory));
+        const QUEUED: u8 = 0;
+        const STARTED: u8 = 1;
+        const GIVEN_UP: u8 = 2;
+        let deadline = tokio::time::Instant::now() + self.queue_timeout;
+        let busy = || Error::Busy {
+            retry_after_secs: self.queue_timeout.as_secs().max(1),
+        };
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let (tx, mut rx) = oneshot::channel();
+        let job: Job = Box::new({
+            let state = state.clone();
+            move |memory| {
+                let start =
+                    state.compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire);
+                if start.is_ok() && !tx.is_closed() {
+                    let _ = tx.send(job(memory));
+                }
+            }
         });
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| Error::Internal("password hasher stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Internal("password hashing job failed".into()))
+        match tokio::time::timeout_at(deadline, self.jobs.send(job)).await {
+            Err(_) => return Err(busy()),
+            Ok(Err(_)) => return Err(Error::Internal("password hasher stopped".into())),
+            Ok(Ok(())) => {}
+        }
+        let stopped = || Error::Internal("password hashing job failed".into());
+        tokio::select! {
+            done = &mut rx => done.map_err(|_| stopped()),
+            () = tokio::time::sleep_until(deadline) => {
+                if state.compare_exchange(QUEUED, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                    return Err(busy());
+                }
+                // It started just in time: its answer is worth waiting for.
+                rx.await.map_err(|_| stopped())
+            }
+        }
     }
 
     /// Hashes `password` into a PHC string (`$argon2id$v=19$m=…`).
@@ -374,5 +414,41 @@ mod tests {
                 .unwrap()
                 .matches
         );
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_check_that_cannot_start_in_time_is_given_up_at_its_deadline() {
+        // One thread, busy for a second or more with a costly hash.
+        let slow = HashCost {
+            memory_kib: 19 * 1024,
+            iterations: 60,
+            parallelism: 1,
+        };
+        let patient = PasswordHasher::new(slow, 1)
+            .unwrap()
+            .with_queue_timeout(Duration::from_secs(600));
+        let hurried = patient
+            .clone()
+            .with_queue_timeout(Duration::from_millis(200));
+        let first = tokio::spawn({
+            let h = patient.clone();
+            async move { h.hash_str("the first password").await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let waited = hurried.verify("a guess", None).await;
+        assert!(
+            matches!(
+                waited,
+                Err(Error::Busy {
+                    retry_after_secs: 1
+                })
+            ),
+            "{waited:?}"
+        );
+        assert!(
+            !first.is_finished(),
+            "the answer came at the deadline, not when the thread was free"
+        );
+        // The check that had started completes.
+        assert!(first.await.unwrap().unwrap().starts_with("$argon2id$"));
     }
 }

@@ -5,6 +5,8 @@
 //! (otherwise: [`Error::Forbidden`]). Storage enforces visibility too: every unit of work is
 //! opened in the scope of its caller, and on PostgreSQL row-level security enforces it again.
 
+use std::net::IpAddr;
+
 use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
@@ -19,11 +21,24 @@ use crate::role::Role;
 /// It reads like the [`Caller`] an offline check yields (user, placement, session, through
 /// `Deref`), but no `Caller` can become a `Principal`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal(Caller);
+pub struct Principal(Caller, Option<IpAddr>);
 
 impl Principal {
     pub(crate) fn new(user_id: UserId, placement: Placement, session_id: SessionId) -> Self {
-        Self(Caller::new(user_id, placement, session_id, i64::MAX))
+        Self(Caller::new(user_id, placement, session_id, i64::MAX), None)
+    }
+
+    /// The same principal, calling from `client` (the address the server saw, after trusted
+    /// proxies): failed password checks are counted per account and client address, like
+    /// sign-ins.
+    #[must_use]
+    pub fn from_address(self, client: Option<IpAddr>) -> Self {
+        Self(self.0, client)
+    }
+
+    /// The client address the request came from, when the embedder named one.
+    pub fn client(&self) -> Option<IpAddr> {
+        self.1
     }
 
     /// Whether `user` lies in this principal's visible set.

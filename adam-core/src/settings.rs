@@ -23,10 +23,16 @@ pub struct Settings {
     pub hash_cost: HashCost,
     /// Most password hashes computed at once; default: one per core.
     pub hash_concurrency: usize,
+    /// Longest a password check may wait for a hashing thread before the use case answers
+    /// [`crate::Error::Busy`] (`HASH_QUEUE_TIMEOUT_SECONDS`, default 10 s).
+    pub hash_queue_timeout: std::time::Duration,
     /// Database pool settings.
     pub store: StoreOptions,
     /// When failed sign-ins refuse further attempts (429).
     pub login_throttle: LoginThrottle,
+    /// How soon after being spent a refresh token presented again is a lost race between two
+    /// windows of one app rather than a theft (`REFRESH_REUSE_GRACE_SECONDS`, default 10 s).
+    pub refresh_reuse_grace: Duration,
 }
 
 /// Throttling of password guessing, shared by every server on the database.
@@ -71,8 +77,10 @@ impl Default for Settings {
             token_audience: TokenAudience::default(),
             hash_cost: HashCost::OWASP,
             hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            hash_queue_timeout: std::time::Duration::from_secs(10),
             store: StoreOptions::default(),
             login_throttle: LoginThrottle::default(),
+            refresh_reuse_grace: Duration::seconds(10),
         }
     }
 }

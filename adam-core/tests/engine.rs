@@ -71,6 +71,38 @@ on_both_engines! {
         adam.login_from("principal@premiumauto.com", "Principal123!", fresh).await.unwrap();
     }
 
+    async fn wrong_current_passwords_are_counted_like_sign_ins(db: TestDb) {
+        let max = db.settings().login_throttle.max_failures as usize;
+        let here = Some(ip("203.0.113.8"));
+        let manager = db.manager_of_premium().await.from_address(here);
+        let patch = |current: &str| UserPatch {
+            password: Some(db.password_policy().check("a fresh long passphrase".into()).unwrap()),
+            current_password: Some(current.into()),
+            ..Default::default()
+        };
+        let mut attempts = tokio::task::JoinSet::new();
+        for _ in 0..30 {
+            let (adam, manager, patch) = (db.adam.clone(), manager.clone(), patch("a stolen-token guess"));
+            attempts.spawn(async move { adam.update_user(&manager, manager.user_id(), patch).await });
+        }
+        let (mut wrong, mut throttled) = (0, 0);
+        while let Some(r) = attempts.join_next().await {
+            match r.unwrap() {
+                Err(Error::Invalid { field: "current_password", .. }) => wrong += 1,
+                Err(Error::TooManyAttempts { .. }) => throttled += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((wrong, throttled), (max, 30 - max), "exactly the limit reached the password check");
+        // Even the right password is refused from that address, and so is signing in there.
+        let r = db.update_user(&manager, manager.user_id(), patch(MANAGER.1)).await;
+        assert!(matches!(r, Err(Error::TooManyAttempts { .. })), "{r:?}");
+        assert!(matches!(db.login_from(MANAGER.0, MANAGER.1, here).await, Err(Error::TooManyAttempts { .. })));
+        // The owner signs in from their own address, which clears the account's failures.
+        db.login_from(MANAGER.0, MANAGER.1, Some(ip("198.51.100.2"))).await.unwrap();
+        db.update_user(&manager, manager.user_id(), patch(MANAGER.1)).await.unwrap();
+    }
+
     async fn seed_is_idempotent_and_accounts_sign_in(db: TestDb) {
         let again = db.seed().await.unwrap();
         assert!(!again.dealership_created);
@@ -133,19 +165,33 @@ on_both_engines! {
     }
 
     async fn refresh_rotates_and_reuse_revokes_the_session(db: TestDb) {
-        let first = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
-        let second = db.refresh(first.refresh_token.expose()).await.unwrap();
+        // Past the reuse grace (here none), a spent token is a theft.
+        let adam = db.db.engine_with(adam_core::Settings { refresh_reuse_grace: chrono::Duration::zero(), ..adam_core::Settings::default() }).await;
+        let first = adam.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let second = adam.refresh(first.refresh_token.expose()).await.unwrap();
         assert_ne!(first.refresh_token.expose(), second.refresh_token.expose());
         assert_eq!(second.expires_in, 1800);
-        db.authenticate(&second.access_token).await.unwrap();
+        adam.authenticate(&second.access_token).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         // The spent token again: 401, and the whole session dies with it.
-        assert!(matches!(db.refresh(first.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
-        assert!(matches!(db.refresh(second.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
-        assert!(matches!(db.authenticate(&second.access_token).await, Err(Error::Unauthorized(_))));
-        assert!(matches!(db.authenticate(&first.access_token).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(adam.refresh(first.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(adam.refresh(second.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(adam.authenticate(&second.access_token).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(adam.authenticate(&first.access_token).await, Err(Error::Unauthorized(_))));
         // Another session of the same user is untouched.
-        let other = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
-        db.refresh(other.refresh_token.expose()).await.unwrap();
+        let other = adam.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        adam.refresh(other.refresh_token.expose()).await.unwrap();
+    }
+
+    async fn a_spent_token_within_the_grace_is_a_lost_race_not_a_theft(db: TestDb) {
+        let first = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let second = db.refresh(first.refresh_token.expose()).await.unwrap();
+        // Another window presents the token the first one just spent.
+        assert!(matches!(db.refresh(first.refresh_token.expose()).await, Err(Error::RefreshTokenAlreadyRotated)));
+        assert!(matches!(db.refresh(first.refresh_token.expose()).await, Err(Error::RefreshTokenAlreadyRotated)));
+        // The session lives on: the winner's tokens work.
+        db.authenticate(&second.access_token).await.unwrap();
+        db.refresh(second.refresh_token.expose()).await.unwrap();
     }
 
     async fn garbage_refresh_tokens_are_unauthorized(db: TestDb) {
@@ -171,7 +217,7 @@ on_both_engines! {
         for t in tasks {
             match t.await.unwrap() {
                 Ok(_) => wins += 1,
-                Err(Error::Unauthorized(_)) => {}
+                Err(Error::RefreshTokenAlreadyRotated) => {}
                 Err(e) => panic!("unexpected {e:?}"),
             }
         }

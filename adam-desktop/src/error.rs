@@ -19,6 +19,10 @@ pub enum DesktopError {
     /// The session ended (revoked, expired, or never started): sign in again.
     #[error("Your session has ended; please sign in again")]
     SignedOut,
+    /// Another window of the app refreshed the sign-in first and the newer token could not be
+    /// used either (the keyring entry is kept).
+    #[error("Another window refreshed your sign-in; please sign in again")]
+    AlreadyRotated,
     /// The server refused: you may not do this.
     #[error("{0}")]
     Forbidden(String),

@@ -14,7 +14,17 @@ pub mod session;
 pub mod vault;
 
 pub use error::DesktopError;
-pub use session::Session;
+pub use session::{normalise_server, Session};
+
+/// The commands the window may call, by name (from the one list in `src/command_names.rs`).
+pub const COMMAND_NAMES: &[&str] = {
+    macro_rules! with_commands {
+        ($($name:ident),* $(,)?) => {
+            &[$(stringify!($name)),*]
+        };
+    }
+    include!("command_names.rs")
+};
 
 /// Installs the operating system's keyring as the default credential store.
 pub fn use_os_keyring() -> Result<(), DesktopError> {

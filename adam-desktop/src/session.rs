@@ -18,6 +18,9 @@ use crate::vault::Vault;
 /// Server used when neither the settings nor `ADAM_SERVER_URL` name one.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
 
+/// The end of the problem type of a refresh that lost a race to another window of the app.
+const ALREADY_ROTATED: &str = "/problems/refresh-token-already-rotated";
+
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
@@ -77,15 +80,35 @@ impl std::fmt::Debug for Active {
 /// broken or malicious server must not overflow the clock.
 const MAX_EXPIRES_IN: i64 = 24 * 60 * 60;
 
-/// Checks a server address: `http(s)://host[:port]`, no path.
+/// Checks a server address: `https://host[:port]`, no path; `http://` only for this machine
+/// (loopback), since the password and the refresh token travel in it.
 pub fn normalise_server(url: &str) -> Result<String, DesktopError> {
     let url = url.trim().trim_end_matches('/');
     let parsed = reqwest::Url::parse(url)
         .map_err(|_| DesktopError::Invalid("server address: not a URL".into()))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(DesktopError::Invalid(
-            "server address: must start with http:// or https://".into(),
-        ));
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => {
+            return Err(DesktopError::Invalid(
+                "server address: must name a host".into(),
+            ))
+        }
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(DesktopError::Invalid(
+                "server address: must start with https:// (http:// only for this computer)".into(),
+            ))
+        }
+        _ => {
+            return Err(DesktopError::Invalid(
+                "server address: must start with https://".into(),
+            ))
+        }
     }
     Ok(url.to_owned())
 }
@@ -104,7 +127,9 @@ impl Session {
             .map(|s| normalise_server(&s))
             .transpose()?
             .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        // Never follow a redirect: it would carry the password or a token elsewhere.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
             .build()
@@ -151,7 +176,7 @@ impl Session {
             return Ok(None);
         };
         let mut active = self.active.lock().await;
-        match self.exchange(&server, &refresh).await {
+        match self.exchange_or_reload(&server, &account, &refresh).await {
             Ok(pair) => {
                 self.vault
                     .save(&server, &account, &pair.refresh_token)
@@ -163,6 +188,8 @@ impl Session {
                 self.forget_account();
                 return Ok(None);
             }
+            // Another window holds the newer token: leave its keyring entry alone.
+            Err(DesktopError::AlreadyRotated) => return Ok(None),
             Err(e) => return Err(e),
         }
         drop(active);
@@ -372,7 +399,10 @@ impl Session {
         let Some(active) = guard.as_mut() else {
             return Err(DesktopError::SignedOut);
         };
-        match self.exchange(server, &active.refresh).await {
+        match self
+            .exchange_or_reload(server, &active.account, &active.refresh)
+            .await
+        {
             Ok(pair) => {
                 self.vault
                     .save(server, &active.account, &pair.refresh_token)
@@ -388,7 +418,38 @@ impl Session {
                 self.forget_account();
                 Err(DesktopError::SignedOut)
             }
+            // Another window won and its token did not work for us either: sign out here only,
+            // never deleting the entry the other window relies on.
+            Err(DesktopError::AlreadyRotated) => {
+                **guard = None;
+                Err(DesktopError::SignedOut)
+            }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Refreshes the access token now (the session otherwise does so shortly before it expires,
+    /// or after a 401).
+    pub async fn refresh_now(&self) -> Result<(), DesktopError> {
+        let server = self.server_url().await;
+        let mut guard = self.active.lock().await;
+        self.refresh_locked(&server, &mut guard).await.map(drop)
+    }
+
+    /// [`Self::exchange`], and when another window of the app refreshed first
+    /// (`refresh-token-already-rotated`), once more with the token it left in the keyring.
+    async fn exchange_or_reload(
+        &self,
+        server: &str,
+        account: &str,
+        presented: &str,
+    ) -> Result<TokenPair, DesktopError> {
+        match self.exchange(server, presented).await {
+            Err(DesktopError::AlreadyRotated) => match self.vault.load(server, account).await? {
+                Some(newer) if newer != presented => self.exchange(server, &newer).await,
+                _ => Err(DesktopError::AlreadyRotated),
+            },
+            other => other,
         }
     }
 
@@ -407,7 +468,17 @@ impl Session {
                 .json()
                 .await
                 .map_err(|e| DesktopError::Other(e.to_string())),
-            StatusCode::UNAUTHORIZED => Err(DesktopError::SignedOut),
+            StatusCode::UNAUTHORIZED => {
+                let lost_race = resp
+                    .json::<Problem>()
+                    .await
+                    .is_ok_and(|p| p.kind.ends_with(ALREADY_ROTATED));
+                Err(if lost_race {
+                    DesktopError::AlreadyRotated
+                } else {
+                    DesktopError::SignedOut
+                })
+            }
             _ => Err(error_from(resp).await),
         }
     }

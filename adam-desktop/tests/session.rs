@@ -236,3 +236,139 @@ async fn a_principal_creates_an_fi_manager() {
         .unwrap_err();
     assert!(matches!(err, DesktopError::Forbidden(_)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_that_lost_a_refresh_race_reloads_the_keyring_and_keeps_it() {
+    let srv = server(&[]).await;
+    let first = srv.session();
+    first.sign_in(MANAGER.0, MANAGER.1).await.unwrap();
+    let signed_in = srv.stored(MANAGER.0).await.unwrap();
+    // A second window restores from the keyring: it spends the first window's refresh token.
+    let second = srv.session();
+    second.restore().await.unwrap().expect("silent sign-in");
+    let rotated = srv.stored(MANAGER.0).await.unwrap();
+    assert_ne!(rotated, signed_in);
+
+    // The first window refreshes with its spent token: the server says the token was already
+    // rotated, the window reloads the keyring entry, refreshes with it and stays signed in.
+    first
+        .refresh_now()
+        .await
+        .expect("the lost race is recovered");
+    let after = srv
+        .stored(MANAGER.0)
+        .await
+        .expect("the entry is kept, not deleted");
+    assert_ne!(after, rotated, "the reloaded token was rotated in turn");
+    assert_eq!(first.profile().await.unwrap().email, MANAGER.0);
+    // Both windows stay signed in, one server session between them.
+    second.refresh_now().await.expect("the second window too");
+    assert_eq!(second.profile().await.unwrap().email, MANAGER.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_grace_a_spent_token_still_signs_out() {
+    let srv = server(&[("REFRESH_REUSE_GRACE_SECONDS", "0")]).await;
+    let first = srv.session();
+    first.sign_in(MANAGER.0, MANAGER.1).await.unwrap();
+    let second = srv.session();
+    second.restore().await.unwrap().expect("silent sign-in");
+    // Without a grace the spent token is reuse: the server ends the session for both windows.
+    assert_eq!(
+        first.refresh_now().await.unwrap_err(),
+        DesktopError::SignedOut
+    );
+    assert_eq!(second.profile().await.unwrap_err(), DesktopError::SignedOut);
+}
+
+#[test]
+fn a_remote_server_must_use_https() {
+    use adam_desktop::normalise_server;
+    for ok in [
+        "https://adam.dealer.example",
+        "https://adam.dealer.example:8443/",
+        "http://127.0.0.1:8000",
+        "http://localhost:8000",
+        "http://[::1]:8000",
+    ] {
+        assert!(normalise_server(ok).is_ok(), "{ok}");
+    }
+    for refused in [
+        "http://adam.dealer.example",
+        "http://10.0.0.5:8000",
+        "ftp://adam.dealer.example",
+        "https://",
+        "not a url",
+    ] {
+        assert!(
+            matches!(normalise_server(refused), Err(DesktopError::Invalid(_))),
+            "{refused}"
+        );
+    }
+}
+
+/// A server that answers every request with a redirect to `to`.
+async fn redirecting_to(to: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let answer = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}/api/v1/auth/login\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = conn.write_all(answer.as_bytes()).await;
+        }
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed_with_the_password() {
+    use_mock_keyring();
+    // Where a redirect would take the password: counts what reaches it.
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_url = format!("http://{}", elsewhere.local_addr().unwrap());
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn({
+        let reached = reached.clone();
+        async move {
+            while elsewhere.accept().await.is_ok() {
+                reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    let base = redirecting_to(elsewhere_url).await;
+    let session = Session::new(None, Some(base)).unwrap();
+    assert!(session.sign_in(MANAGER.0, MANAGER.1).await.is_err());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        reached.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
+}
+
+/// The window's capability grants the app's own commands and nothing of Tauri's core (menus,
+/// tray, images, window control), which the UI does not use.
+#[test]
+fn the_window_may_call_only_the_apps_commands() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("capabilities/default.json"),
+    )
+    .unwrap();
+    let capability: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let granted: Vec<&str> = capability["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let commands: Vec<String> = adam_desktop::COMMAND_NAMES
+        .iter()
+        .map(|c| format!("allow-{}", c.replace('_', "-")))
+        .collect();
+    assert_eq!(granted, commands);
+}

@@ -106,6 +106,28 @@ impl TrustedProxies {
     }
 }
 
+impl TrustedProxies {
+    /// The client address of `req`, with these proxies trusted.
+    pub fn client_of(&self, req: &poem::Request) -> Option<IpAddr> {
+        self.client_address(
+            req.remote_addr().as_socket_addr().map(|a| a.ip()),
+            req.headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        )
+    }
+}
+
+/// The client address of a request to the application (whose trusted proxies it carries as
+/// request data).
+pub(crate) fn address(req: &poem::Request) -> Option<IpAddr> {
+    req.data::<TrustedProxies>()
+        .cloned()
+        .unwrap_or_default()
+        .client_of(req)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

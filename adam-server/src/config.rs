@@ -3,12 +3,14 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use adam_core::settings::LoginThrottle;
 use adam_core::tokens::SigningKey;
 use adam_core::{Engine, PasswordPolicy, Settings, StoreOptions};
 
 use crate::client::TrustedProxies;
+use crate::listen::ConnectionLimits;
 
 /// A configuration value that stops start-up; its `Display` is the one line the user sees.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,12 @@ pub struct Config {
     pub login_max_failures_per_ip: u32,
     /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// `REFRESH_REUSE_GRACE_SECONDS`.
+    pub refresh_reuse_grace_seconds: i64,
+    /// `MAX_CONNECTIONS`, `HEADER_READ_TIMEOUT_SECONDS`, `IDLE_TIMEOUT_SECONDS`.
+    pub connections: ConnectionLimits,
+    /// `HASH_QUEUE_TIMEOUT_SECONDS`: longest wait for a password check before 503.
+    pub hash_queue_timeout_seconds: i64,
 }
 
 impl fmt::Debug for Config {
@@ -105,6 +113,15 @@ impl fmt::Debug for Config {
             )
             .field("login_max_failures_per_ip", &self.login_max_failures_per_ip)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field(
+                "refresh_reuse_grace_seconds",
+                &self.refresh_reuse_grace_seconds,
+            )
+            .field("connections", &self.connections)
+            .field(
+                "hash_queue_timeout_seconds",
+                &self.hash_queue_timeout_seconds,
+            )
             .finish()
     }
 }
@@ -231,9 +248,32 @@ impl Config {
                 )
             })?,
         };
+        let refresh_reuse_grace_seconds = match var("REFRESH_REUSE_GRACE_SECONDS") {
+            None => 10,
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if (0..=300).contains(&n) => n,
+                _ => {
+                    return Err(bad(
+                        "REFRESH_REUSE_GRACE_SECONDS",
+                        "must be a whole number from 0 to 300",
+                    ))
+                }
+            },
+        };
+        let seconds =
+            |name, default| positive(name, default, 3600).map(|n| Duration::from_secs(n as u64));
+        let connections = ConnectionLimits {
+            max_connections: positive("MAX_CONNECTIONS", 4096, 1_000_000)? as usize,
+            header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", 10)?,
+            idle_timeout: seconds("IDLE_TIMEOUT_SECONDS", 60)?,
+        };
+        let hash_queue_timeout_seconds = positive("HASH_QUEUE_TIMEOUT_SECONDS", 10, 600)?;
         Ok(Self {
+            connections,
+            hash_queue_timeout_seconds,
             database_url,
             database_app_role,
+            refresh_reuse_grace_seconds,
             login_max_failures,
             login_failure_window_minutes,
             login_max_failures_per_ip,
@@ -257,6 +297,8 @@ impl Config {
             access_token_ttl: chrono::Duration::minutes(self.access_token_expire_minutes),
             refresh_token_ttl: chrono::Duration::days(self.refresh_token_expire_days),
             password_policy,
+            refresh_reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace_seconds),
+            hash_queue_timeout: Duration::from_secs(self.hash_queue_timeout_seconds.unsigned_abs()),
             login_throttle: LoginThrottle {
                 max_failures: self.login_max_failures,
                 window: chrono::Duration::minutes(self.login_failure_window_minutes),

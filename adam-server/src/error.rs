@@ -34,6 +34,10 @@ impl Problem {
 
 const BEARER: &str = "Bearer";
 
+/// The problem type of a refresh that lost a race to another window of the same app (a URI
+/// reference, relative to the server).
+pub const ALREADY_ROTATED: &str = "/problems/refresh-token-already-rotated";
+
 /// The one detail of every 401 but a failed sign-in.
 const UNAUTHORIZED_DETAIL: &str = "missing, invalid, expired or revoked credentials";
 
@@ -77,9 +81,15 @@ pub enum ApiError {
     /// Something failed on our side; details are in the server log.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// The database is unavailable; try again shortly.
+    /// The database is unavailable, or password checks are queued beyond their deadline; wait
+    /// `Retry-After` seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(
+        Json<Problem>,
+        /// Seconds to wait before trying again.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
 }
 
 impl ApiError {
@@ -95,7 +105,7 @@ impl ApiError {
             413 => Self::PayloadTooLarge(p),
             422 => Self::Unprocessable(p),
             429 => Self::TooManyRequests(p, "60".into()),
-            503 => Self::Unavailable(p),
+            503 => Self::Unavailable(p, "5".into()),
             _ => Self::Internal(p),
         }
     }
@@ -108,6 +118,14 @@ impl From<Error> for ApiError {
         match e {
             Error::TooManyAttempts { retry_after_secs } => {
                 Self::TooManyRequests(problem, retry_after_secs.to_string())
+            }
+            Error::Busy { retry_after_secs } => {
+                Self::Unavailable(problem, retry_after_secs.to_string())
+            }
+            Error::RefreshTokenAlreadyRotated => {
+                let mut problem = problem;
+                problem.0.kind = ALREADY_ROTATED.into();
+                Self::Unauthorized(problem, BEARER.into())
             }
             _ => Self::from_status(status, problem.0.detail),
         }
@@ -139,12 +157,15 @@ fn client_detail(e: &Error, status: StatusCode) -> String {
 /// The status for a core error.
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::InvalidCredentials | Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        Error::InvalidCredentials | Error::Unauthorized(_) | Error::RefreshTokenAlreadyRotated => {
+            StatusCode::UNAUTHORIZED
+        }
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         e if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -9,16 +9,18 @@ use std::time::{Duration, Instant};
 
 use adam_core::Adam;
 use poem::http::{HeaderValue, Method, StatusCode};
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::{Cors, NormalizePath, TrailingSlash};
 use poem::web::{Data, Json};
-use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use tokio::io::AsyncReadExt;
 
 mod api;
 pub mod client;
 pub mod config;
 pub mod error;
+mod listen;
+
+pub use listen::ConnectionLimits;
 
 pub use config::{Config, ConfigError};
 
@@ -60,7 +62,7 @@ impl Default for StartOptions {
 pub struct Application {
     adam: Adam,
     config: Config,
-    acceptor: TcpAcceptor,
+    listener: tokio::net::TcpListener,
     addr: SocketAddr,
 }
 
@@ -87,13 +89,16 @@ impl Application {
             let report = adam.seed().await.map_err(|e| one_line(&e))?;
             tracing::info!(created = ?report.users_created, "seed data present");
         }
-        let (acceptor, addr) = bind(&config)
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.host, config.port))
             .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+        let addr = listener
+            .local_addr()
             .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
         Ok(Self {
             adam,
             config,
-            acceptor,
+            listener,
             addr,
         })
     }
@@ -113,7 +118,7 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
-        serve(self.acceptor, self.adam, &self.config, shutdown).await
+        serve(self.listener, self.adam, &self.config, shutdown).await
     }
 }
 
@@ -125,7 +130,7 @@ const DRAIN_BYTES: u64 = 1024 * 1024;
 
 /// Builds the whole HTTP application for an engine and a configuration.
 pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
-    let api = api::service(&adam, config);
+    let api = api::service(&adam);
     let route = Route::new()
         .nest("/api/v1/docs", api.swagger_ui())
         .nest("/api/v1/redoc", api.redoc())
@@ -133,7 +138,8 @@ pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
         .nest("/api/v1", api)
         .at("/health", get(health))
         .at("/ready", get(ready))
-        .data(adam);
+        .data(adam)
+        .data(config.trusted_proxies.clone());
     // `/users/` (the contract's spelling) and `/users` reach the same operation.
     let inner = route
         .with(NormalizePath::new(TrailingSlash::Trim))
@@ -187,8 +193,10 @@ fn not_ready() -> Response {
     .into_response()
 }
 
-/// Refuses bodies over [`MAX_BODY_BYTES`] with 413 before anything parses them: by
-/// `Content-Length` when given, by reading at most one byte too many otherwise.
+/// Refuses bodies over [`MAX_BODY_BYTES`] with 413 before anything parses them: at once when
+/// `Content-Length` says so, and in every case by reading at most one byte too many, whatever
+/// the headers say (an HTTP/2 request may carry neither `Content-Length` nor
+/// `Transfer-Encoding`, and a declared length is only the client's word).
 async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
     let too_large = || {
         poem::Error::from_string(
@@ -199,27 +207,23 @@ async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
     let declared = req
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
-        Some(len) if len > MAX_BODY_BYTES => return Err(too_large()),
-        Some(_) => {}
-        None if req.header("transfer-encoding").is_some() => {
-            let mut body = req.take_body().into_async_read();
-            let mut buf = Vec::new();
-            (&mut body)
-                .take(MAX_BODY_BYTES + 1)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
-            if buf.len() as u64 > MAX_BODY_BYTES {
-                // Read (and drop) a bounded remainder, so a client still sending gets the 413
-                // instead of a reset connection.
-                let _ = tokio::io::copy(&mut body.take(DRAIN_BYTES), &mut tokio::io::sink()).await;
-                return Err(too_large());
-            }
-            req.set_body(buf);
-        }
-        None => {}
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return Err(too_large());
     }
+    let mut body = req.take_body().into_async_read();
+    let mut buf = Vec::new();
+    (&mut body)
+        .take(MAX_BODY_BYTES + 1)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
+    if buf.len() as u64 > MAX_BODY_BYTES {
+        // Read (and drop) a bounded remainder, so a client still sending gets the 413 instead
+        // of a reset connection.
+        let _ = tokio::io::copy(&mut body.take(DRAIN_BYTES), &mut tokio::io::sink()).await;
+        return Err(too_large());
+    }
+    req.set_body(buf);
     ep.call(req).await.map(IntoResponse::into_response)
 }
 
@@ -259,22 +263,9 @@ async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respo
     Ok(response)
 }
 
-/// Binds the configured address; `PORT=0` picks a free port.
-async fn bind(config: &Config) -> std::io::Result<(TcpAcceptor, SocketAddr)> {
-    let acceptor = TcpListener::bind(SocketAddr::new(config.host, config.port))
-        .into_acceptor()
-        .await?;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .ok_or_else(|| std::io::Error::other("listener has no address"))?;
-    Ok((acceptor, addr))
-}
-
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
 async fn serve(
-    acceptor: impl Acceptor + 'static,
+    listener: tokio::net::TcpListener,
     adam: Adam,
     config: &Config,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -291,13 +282,14 @@ async fn serve(
             }
         })
     };
-    let result = Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            app(adam.clone(), config),
-            shutdown,
-            Some(Duration::from_secs(30)),
-        )
-        .await;
+    let result = listen::serve(
+        listener,
+        app(adam.clone(), config),
+        config.connections,
+        shutdown,
+        Duration::from_secs(30),
+    )
+    .await;
     purge.abort();
     adam.close().await;
     result

@@ -151,8 +151,11 @@ pub(crate) enum Spend {
         session: SessionId,
         expires_at: DateTime<Utc>,
     },
-    /// It had been spent before.
-    AlreadySpent { session: SessionId },
+    /// It had been spent before, at `spent_at`.
+    AlreadySpent {
+        session: SessionId,
+        spent_at: DateTime<Utc>,
+    },
     /// No such token.
     Unknown,
 }
@@ -166,7 +169,7 @@ pub(crate) async fn spend(
 ) -> Result<Spend> {
     const SPEND: &str = "UPDATE refresh_tokens SET spent_at = $2 \
         WHERE token_hash = $1 AND spent_at IS NULL RETURNING session_id, expires_at";
-    const FIND: &str = "SELECT session_id FROM refresh_tokens WHERE token_hash = $1";
+    const FIND: &str = "SELECT session_id, spent_at FROM refresh_tokens WHERE token_hash = $1";
     let spent: Option<(Uuid, DateTime<Utc>)> = on_tx!(
         tx,
         sqlx::query_as(SPEND).bind(&presented.0).bind(ts(now)),
@@ -178,11 +181,12 @@ pub(crate) async fn spend(
             expires_at,
         });
     }
-    let known: Option<(Uuid,)> =
+    let known: Option<(Uuid, Option<DateTime<Utc>>)> =
         on_tx!(tx, sqlx::query_as(FIND).bind(&presented.0), fetch_optional)?;
     Ok(match known {
-        Some((session,)) => Spend::AlreadySpent {
+        Some((session, spent_at)) => Spend::AlreadySpent {
             session: session.into(),
+            spent_at: spent_at.unwrap_or(now),
         },
         None => Spend::Unknown,
     })

@@ -2,11 +2,11 @@
 
 use std::net::IpAddr;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::{Adam, TokenPair};
 use crate::db::sessions::{self, LiveSession, Spend};
-use crate::db::{throttle, users, Intent};
+use crate::db::{throttle, users, Intent, Tx};
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -15,6 +15,7 @@ use crate::models::User;
 use crate::rbac::Principal;
 use crate::refresh::{RefreshToken, TokenDigest};
 use crate::revocation::{self, Change};
+use crate::settings::LoginThrottle;
 
 /// What failed sign-ins are counted under: the normalised email, or for text that is no email,
 /// the trimmed, lower-cased text (bounded), so unknown emails are throttled the same way.
@@ -28,6 +29,24 @@ fn throttle_key(typed: &str, parsed: Option<&Email>) -> String {
             .take(Email::MAX_LEN)
             .collect(),
     }
+}
+
+/// Counts and reserves one password check for `account` from `address`, under the throttle's
+/// locks (which hold until `tx` ends): the reservation is the attempt's failure until the
+/// password proves otherwise. Past a limit, [`Error::TooManyAttempts`]; the caller records the
+/// refusal and commits.
+pub(super) async fn reserve_password_check(
+    tx: &mut Tx,
+    limits: &LoginThrottle,
+    account: &str,
+    address: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    throttle::lock(tx, account, address).await?;
+    let counts = throttle::counts(tx, account, address, now - limits.window).await?;
+    crate::throttle::admit(limits, &counts, now)?;
+    throttle::reserve(tx, account, address, now).await?;
+    Ok(())
 }
 
 /// Longest email text a sign-in considers.
@@ -79,14 +98,14 @@ impl Adam {
         // Count and reserve, one attempt at a time per account and per address: the reservation
         // is this attempt's failure until the password proves otherwise.
         let mut tx = self.begin_system(Intent::Write).await?;
-        throttle::lock(&mut tx, &account, &address).await?;
-        let counts = throttle::counts(&mut tx, &account, &address, now - limits.window).await?;
-        if let Err(refused) = crate::throttle::admit(&limits, &counts, now) {
-            tx.record(Event::LoginFailed { throttled: true }).await?;
-            tx.commit().await?;
-            return Err(refused);
+        match reserve_password_check(&mut tx, &limits, &account, &address, now).await {
+            Err(refused @ Error::TooManyAttempts { .. }) => {
+                tx.record(Event::LoginFailed { throttled: true }).await?;
+                tx.commit().await?;
+                return Err(refused);
+            }
+            other => other?,
         }
-        throttle::reserve(&mut tx, &account, &address, now).await?;
         let creds = match &parsed {
             Some(email) => users::credentials(&mut tx, email).await?,
             None => None,
@@ -151,8 +170,11 @@ impl Adam {
         self.pair(live, refresh)
     }
 
-    /// Exchanges a refresh token for a new pair. The presented token is spent; presenting a spent
-    /// token again revokes its whole session. Every failure is [`Error::Unauthorized`].
+    /// Exchanges a refresh token for a new pair. The presented token is spent. Presenting a spent
+    /// token again within [`Settings::refresh_reuse_grace`](crate::Settings) of its spending is
+    /// [`Error::RefreshTokenAlreadyRotated`] and leaves the session alive (two windows of one app
+    /// refreshed at once); later, it revokes the whole session. Every other failure is
+    /// [`Error::Unauthorized`].
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
         let rejected = || Error::unauthorized("invalid refresh token");
@@ -163,7 +185,11 @@ impl Adam {
         let mut tx = self.begin_system(Intent::Write).await?;
         match sessions::spend(&mut tx, &TokenDigest::of(refresh_token), now).await? {
             Spend::Unknown => Err(rejected()),
-            Spend::AlreadySpent { session } => {
+            Spend::AlreadySpent { session, spent_at } => {
+                if now - spent_at <= self.settings.refresh_reuse_grace {
+                    // Two windows of one app refreshing at once: the other one won.
+                    return Err(Error::RefreshTokenAlreadyRotated);
+                }
                 revocation::apply(&mut tx, Change::RefreshReused(session), now).await?;
                 tx.record(Event::RefreshReuseDetected { session }).await?;
                 tx.commit().await?;

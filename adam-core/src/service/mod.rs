@@ -70,7 +70,8 @@ impl Adam {
     /// with `key`. Does not migrate: call [`Adam::migrate_up`].
     pub async fn connect(url: &str, key: SigningKey, settings: Settings) -> Result<Self> {
         let db = Db::connect(url, &settings.store).await?;
-        let hasher = PasswordHasher::new(settings.hash_cost, settings.hash_concurrency)?;
+        let hasher = PasswordHasher::new(settings.hash_cost, settings.hash_concurrency)?
+            .with_queue_timeout(settings.hash_queue_timeout);
         hasher.warm_up().await?;
         let issuer = AccessTokenIssuer::new(
             key,

@@ -2,8 +2,9 @@
 
 use chrono::Utc;
 
+use super::auth::reserve_password_check;
 use super::Adam;
-use crate::db::{dealerships, users, Intent, Tx};
+use crate::db::{dealerships, throttle, users, Intent, Tx};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::{DealershipId, UserId};
@@ -64,7 +65,9 @@ impl Adam {
 
     /// Changes a user the caller can see, within what the caller's role allows.
     ///
-    /// Changing one's own password needs `current_password`. Which sessions the change ends is
+    /// Changing one's own password needs `current_password`, checked before anything else and
+    /// counted like a sign-in (a wrong one is a failure for the account and client address; past
+    /// the throttle's limit, [`Error::TooManyAttempts`]). Which sessions the change ends is
     /// the one revocation rule of the engine. The last active system admin cannot be deactivated or
     /// demoted ([`Error::Conflict`]).
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id(), user = %id))]
@@ -74,6 +77,13 @@ impl Adam {
         id: UserId,
         patch: UserPatch,
     ) -> Result<User> {
+        if let (true, Some(_), Some(current)) = (
+            id == caller.user_id(),
+            &patch.password,
+            &patch.current_password,
+        ) {
+            self.check_current_password(caller, current).await?;
+        }
         let now = Utc::now();
         let mut tx = self.begin_for(caller, Intent::Write).await?;
         let before = users::get(&mut tx, id).await?;
@@ -84,19 +94,6 @@ impl Adam {
             placement.dealership_id(),
         ) {
             require_dealership(&mut tx, d).await?;
-        }
-        let is_self = before.id == caller.user_id();
-        if let (true, Some(_), Some(current)) = (is_self, &patch.password, &patch.current_password)
-        {
-            let stored = users::password_hash(&mut tx, id).await?;
-            if !self
-                .hasher
-                .verify(current, stored.as_deref())
-                .await?
-                .matches
-            {
-                return Err(Error::invalid("current_password", "is incorrect"));
-            }
         }
         let is_active = patch.is_active.unwrap_or(before.is_active);
         if rbac::removes_an_active_admin(&before, Some((placement, is_active)))
@@ -137,6 +134,55 @@ impl Adam {
         }
         tx.commit().await?;
         Ok(after)
+    }
+
+    /// Checks the caller's own password before they change it, throttled like a sign-in: the
+    /// check is reserved against the account and client address first, a wrong password keeps
+    /// its reservation, the right one clears the account's failures. No connection is held while
+    /// argon2 works.
+    async fn check_current_password(&self, caller: &Principal, current: &str) -> Result<()> {
+        let now = Utc::now();
+        let limits = self.settings.login_throttle;
+        let address = caller.client().map(|a| a.to_string()).unwrap_or_default();
+        let user = caller.user_id();
+        let mut tx = self.begin_system(Intent::Write).await?;
+        let account = users::get(&mut tx, user).await?.email;
+        match reserve_password_check(&mut tx, &limits, account.as_str(), &address, now).await {
+            Err(refused @ Error::TooManyAttempts { .. }) => {
+                let event = Event::CurrentPasswordFailed {
+                    user,
+                    throttled: true,
+                };
+                tx.record(event).await?;
+                tx.commit().await?;
+                return Err(refused);
+            }
+            other => other?,
+        }
+        let stored = users::password_hash(&mut tx, user).await?;
+        tx.commit().await?;
+
+        let matches = self
+            .hasher
+            .verify(current, stored.as_deref())
+            .await?
+            .matches;
+        let mut tx = self.begin_system(Intent::Write).await?;
+        if matches {
+            throttle::clear_account(&mut tx, account.as_str()).await?;
+        } else {
+            let event = Event::CurrentPasswordFailed {
+                user,
+                throttled: false,
+            };
+            tx.record(event).await?;
+        }
+        tx.commit().await?;
+        if matches {
+            Ok(())
+        } else {
+            Err(Error::invalid("current_password", "is incorrect"))
+        }
     }
 
     /// Deletes a user (system admins only). The last active system admin cannot be deleted.

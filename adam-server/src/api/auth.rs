@@ -8,15 +8,12 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::schema::{LoginRequest, RefreshRequest, TokenPairOut, UserOut};
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
-use crate::client::TrustedProxies;
 use crate::error::ApiError;
 
 /// Sign-in and sessions.
 #[derive(Debug)]
 pub(crate) struct AuthApi {
     pub(crate) adam: Adam,
-    /// Whose `X-Forwarded-For` names the client.
-    pub(crate) proxies: TrustedProxies,
 }
 
 /// A token pair, never to be stored by a cache (RFC 6749 §5.1).
@@ -61,13 +58,7 @@ impl AuthApi {
         req: &Request,
         Json(body): Json<Strict<LoginRequest>>,
     ) -> Result<Tokens, ApiError> {
-        let client = self.proxies.client_address(
-            req.remote_addr().as_socket_addr().map(|a| a.ip()),
-            req.headers()
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        );
+        let client = crate::client::address(req);
         let pair = self
             .adam
             .login_from(&body.0.email, &body.0.password, client)

@@ -46,21 +46,18 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
     adam.authenticate_user(&bearer.token)
         .await
-        .map(|(principal, user)| Caller { principal, user })
+        .map(|(principal, user)| Caller {
+            principal: principal.from_address(crate::client::address(req)),
+            user,
+        })
         .map_err(crate::error::to_poem)
 }
 
 /// The OpenAPI service of all resources, served under `/api/v1`.
-pub(crate) fn service(
-    adam: &Adam,
-    config: &crate::Config,
-) -> OpenApiService<(AuthApi, UsersApi, DealershipsApi), ()> {
+pub(crate) fn service(adam: &Adam) -> OpenApiService<(AuthApi, UsersApi, DealershipsApi), ()> {
     OpenApiService::new(
         (
-            AuthApi {
-                adam: adam.clone(),
-                proxies: config.trusted_proxies.clone(),
-            },
+            AuthApi { adam: adam.clone() },
             UsersApi { adam: adam.clone() },
             DealershipsApi { adam: adam.clone() },
         ),

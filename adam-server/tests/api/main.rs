@@ -71,11 +71,13 @@ on_both_engines! {
             .call(POST, "/api/v1/dealerships/", Some(&admin.access), Some(json!({"name": "\u{202e}otuA muimerP"})))
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-        // A 401 does not say which check failed: garbage, a spent refresh token (its reuse ends
-        // the session) and the access token of that ended session read alike.
+        // A 401 does not say which check failed: garbage, an unknown refresh token and the access
+        // token of an ended session read alike.
         let mut details = std::collections::HashSet::new();
+        let (s, _) = app.call(POST, "/api/v1/auth/logout-all", Some(pair["access_token"].as_str().unwrap()), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, b) = app
-            .call(POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": pair["refresh_token"]})))
+            .call(POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": "adam_rt_unknown"})))
             .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         details.insert(b["detail"].as_str().unwrap().to_owned());
@@ -102,12 +104,15 @@ on_both_engines! {
         let new_refresh = pair["refresh_token"].as_str().unwrap().to_owned();
         let new_access = pair["access_token"].as_str().unwrap().to_owned();
         assert_ne!(new_refresh, t.refresh);
-        // Reuse of the spent token: 401 and the session is gone.
+        // The spent token again, within the reuse grace: a lost race, 401 saying so; the session
+        // lives on (reuse after the grace: reuse_after_the_grace_revokes_the_session).
         let (s, body) = app.call(POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": t.refresh}))).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         is_problem(&body, s);
+        assert!(body["type"].as_str().unwrap().ends_with("/problems/refresh-token-already-rotated"), "{body}");
         let (s, _) = app.call(GET, "/api/v1/auth/me", Some(&new_access), None).await;
-        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(s, StatusCode::OK);
+        let _ = new_refresh;
         // Logout of a new session; unknown token is 204 too.
         let t2 = app.manager().await;
         let (s, _) = app.call(POST, "/api/v1/auth/logout", None, Some(json!({"refresh_token": t2.refresh}))).await;
@@ -375,6 +380,102 @@ on_both_engines! {
     }
 }
 
+/// Clients that connect and never finish a request are closed at the header deadline, and
+/// beyond `MAX_CONNECTIONS` further clients wait instead of exhausting the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_closed_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(
+        Engine::Sqlite,
+        &[
+            ("MAX_CONNECTIONS", "2"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "1"),
+            ("IDLE_TIMEOUT_SECONDS", "1"),
+        ],
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // One client says nothing at all, the other half a request: they hold both slots.
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut partial = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    partial
+        .write_all(b"GET /health HTTP/1.1\r\nHost: adam\r\n")
+        .await
+        .unwrap();
+    // A third client waits for a slot...
+    let waiting = tokio::spawn({
+        let url = app.url("/health");
+        async move { reqwest::get(url).await.map(|r| r.status()) }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "beyond the cap a client is not served"
+    );
+    // ...until the server closes the slow ones at their deadline.
+    for slow in [&mut silent, &mut partial] {
+        let mut buf = [0u8; 512];
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            loop {
+                match slow.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {} // a 408 answer, then the close
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "a slow client was left open");
+    }
+    assert_eq!(waiting.await.unwrap().unwrap(), StatusCode::OK);
+    // An idle keep-alive connection is closed too.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: adam\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        idle.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(closed.is_ok(), "an idle connection was left open");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+}
+
+/// Over HTTP/2 cleartext a body carries neither `Content-Length` nor `Transfer-Encoding`: the
+/// limit still holds, and what the client sent is never parsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_limit_holds_over_http2_cleartext() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let huge = format!(
+        "{{\"email\":\"admin@adam.local\",\"password\":\"{}\"}}",
+        "x".repeat(4 * 1024 * 1024)
+    );
+    let resp = h2
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(futures_stream(huge))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A body within the limit, also without a length, is read as usual.
+    let small = json!({"email": "admin@adam.local", "password": "wrong"}).to_string();
+    let resp = h2
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(futures_stream(small))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
 fn futures_stream(s: String) -> reqwest::Body {
     // A body without Content-Length (chunked), sent in 8 KiB pieces.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = s
@@ -443,9 +544,28 @@ async fn concurrent_refreshes_over_http_exactly_one_wins() {
     let results = futures_join_all(calls.collect()).await;
     let ok = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
     assert_eq!(ok, 1, "{results:?}");
-    assert!(results
-        .iter()
-        .all(|(s, _)| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED));
+    // The others lost a race (two windows of one app), not a theft: 401 saying so, and the
+    // session lives on.
+    for (s, b) in results.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_eq!(*s, StatusCode::UNAUTHORIZED);
+        assert!(
+            b["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("/problems/refresh-token-already-rotated"),
+            "{b}"
+        );
+    }
+    let winner = results.iter().find(|(s, _)| *s == StatusCode::OK).unwrap();
+    let (s, _) = app
+        .call(
+            GET,
+            "/api/v1/auth/me",
+            Some(winner.1["access_token"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
 }
 
 async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
@@ -770,4 +890,43 @@ async fn throttle_by_account_and_forwarded_address_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttle_by_account_and_forwarded_address_postgres() {
     throttle_by_account_and_forwarded_address(Engine::Postgres).await;
+}
+
+async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    let body = json!({ "refresh_token": token });
+    app.call(POST, "/api/v1/auth/refresh", None, Some(body))
+        .await
+}
+
+async fn reuse_after_the_grace_revokes_the_session(engine: Engine) {
+    let app = TestApp::spawn_with(engine, &[("REFRESH_REUSE_GRACE_SECONDS", "0")]).await;
+    let t = app.manager().await;
+    let (s, pair) = refresh(&app, &t.refresh).await;
+    assert_eq!(s, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, body) = refresh(&app, &t.refresh).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(
+        !body["type"].as_str().unwrap().contains("already-rotated"),
+        "{body}"
+    );
+    let (s, _) = app
+        .call(
+            GET,
+            "/api/v1/auth/me",
+            Some(pair["access_token"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "the whole session is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_after_the_grace_revokes_the_session_sqlite() {
+    reuse_after_the_grace_revokes_the_session(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_after_the_grace_revokes_the_session_postgres() {
+    reuse_after_the_grace_revokes_the_session(Engine::Postgres).await;
 }
