@@ -125,27 +125,33 @@ impl Application {
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
-/// Most of an oversized chunked body read and dropped before answering 413.
+/// Most of an oversized body read and dropped before answering 413.
 const DRAIN_BYTES: u64 = 1024 * 1024;
 
 /// Builds the whole HTTP application for an engine and a configuration.
 pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
     let api = api::service(&adam);
+    let document = Document(Arc::new(api::document::complete(
+        &api.spec(),
+        config.password_min_length,
+    )));
     let route = Route::new()
         .nest("/api/v1/docs", api.swagger_ui())
         .nest("/api/v1/redoc", api.redoc())
-        .at("/api/v1/openapi.json", api.spec_endpoint())
+        .at("/api/v1/openapi.json", get(openapi_document))
         .nest("/api/v1", api)
         .at("/health", get(health))
         .at("/ready", get(ready))
         .data(adam)
-        .data(config.trusted_proxies.clone());
+        .data(config.trusted_proxies.clone())
+        .data(document.clone());
     // `/users/` (the contract's spelling) and `/users` reach the same operation.
     let inner = route
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(limit_body)
         .catch_all_error(error::render)
-        .map_to_response();
+        .map_to_response()
+        .around(move |ep, req| allow_header(ep, req, document.clone()));
     let with_cors = if config.cors_origins.is_empty() {
         inner.boxed()
     } else {
@@ -161,6 +167,33 @@ fn cors(origins: &[String]) -> Cors {
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers(["authorization", "content-type"])
         .max_age(600)
+}
+
+/// The API's OpenAPI document, as served.
+#[derive(Clone)]
+struct Document(Arc<serde_json::Value>);
+
+/// The OpenAPI document (JSON).
+#[handler]
+fn openapi_document(Data(doc): Data<&Document>) -> Json<serde_json::Value> {
+    Json(doc.0.as_ref().clone())
+}
+
+/// Names the allowed methods on a 405 answer (RFC 9110 §15.5.6).
+async fn allow_header<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    doc: Document,
+) -> poem::Result<Response> {
+    let uri = req.uri().clone(); // cheap: shares the request's bytes
+    let mut resp = ep.call(req).await?.into_response();
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let allowed = api::document::allowed_methods(&doc.0, uri.path());
+        if let Some(v) = allowed.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            resp.headers_mut().insert("allow", v);
+        }
+    }
+    Ok(resp)
 }
 
 /// Liveness: answers while the process runs.
@@ -207,10 +240,13 @@ async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
     let declared = req
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut body = req.take_body().into_async_read();
     if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+        // Read (and drop) a bounded part first, so a client still sending gets the 413 instead
+        // of a reset connection.
+        let _ = tokio::io::copy(&mut body.take(DRAIN_BYTES), &mut tokio::io::sink()).await;
         return Err(too_large());
     }
-    let mut body = req.take_body().into_async_read();
     let mut buf = Vec::new();
     (&mut body)
         .take(MAX_BODY_BYTES + 1)

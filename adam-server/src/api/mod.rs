@@ -7,6 +7,7 @@ use poem_openapi::{OpenApiService, SecurityScheme, Tags};
 
 mod auth;
 mod dealerships;
+pub(crate) mod document;
 pub mod schema;
 mod strict;
 mod users;

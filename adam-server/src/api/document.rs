@@ -1,0 +1,161 @@
+//! The OpenAPI document as served at `/api/v1/openapi.json`: poem-openapi's, completed with what
+//! its derives cannot say and the server enforces (nullable fields, refused unknown properties,
+//! bounds, 415 answers, success descriptions), from the same constants the checks use. Also the
+//! `Allow` header of 405 answers, from the document's paths.
+
+use adam_core::{Email, Name, PageRequest, PasswordPolicy, UserFilter};
+use serde_json::{json, Value};
+
+/// Request bodies that refuse unknown properties (`deny_unknown_fields`).
+const STRICT_BODIES: &[&str] = &[
+    "LoginRequest",
+    "RefreshRequest",
+    "UserCreate",
+    "UserUpdate",
+    "DealershipCreate",
+    "DealershipUpdate",
+];
+
+/// The document poem-openapi generated (`spec`), completed; `password_min` is the configured
+/// shortest password.
+pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
+    let Ok(mut doc) = serde_json::from_str::<Value>(spec) else {
+        return Value::Null;
+    };
+    let schemas = &mut doc["components"]["schemas"];
+    for name in STRICT_BODIES {
+        if let Some(schema) = schemas.get_mut(*name).and_then(Value::as_object_mut) {
+            schema.insert("additionalProperties".into(), Value::Bool(false));
+        }
+    }
+    // A system admin's dealership is null, and always present.
+    set(schemas, "User", "dealership_id", json!({"nullable": true}));
+    if let Some(required) = schemas["User"]["required"].as_array_mut() {
+        required.push("dealership_id".into());
+    }
+    set(
+        schemas,
+        "UserUpdate",
+        "dealership_id",
+        json!({"nullable": true}),
+    );
+    let name = json!({"minLength": 1, "maxLength": Name::MAX_LEN, "pattern": r"\S"});
+    let password = json!({"minLength": password_min, "maxLength": PasswordPolicy::MAX_LEN});
+    let email = json!({"maxLength": Email::MAX_LEN});
+    for (schema, field, bounds) in [
+        ("UserCreate", "full_name", &name),
+        ("UserUpdate", "full_name", &name),
+        ("DealershipCreate", "name", &name),
+        ("DealershipUpdate", "name", &name),
+        ("UserCreate", "password", &password),
+        ("UserUpdate", "password", &password),
+        ("UserCreate", "email", &email),
+        ("UserUpdate", "email", &email),
+    ] {
+        set(schemas, schema, field, bounds.clone());
+    }
+
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return doc;
+    };
+    for (_, item) in paths.iter_mut() {
+        let Some(operations) = item.as_object_mut() else {
+            continue;
+        };
+        for (_, op) in operations.iter_mut() {
+            complete_operation(op);
+        }
+    }
+    doc
+}
+
+/// Adds `bounds` to the property `field` of the schema `schema`.
+fn set(schemas: &mut Value, schema: &str, field: &str, bounds: Value) {
+    let (Some(property), Some(bounds)) = (
+        schemas[schema]["properties"][field].as_object_mut(),
+        bounds.as_object(),
+    ) else {
+        return;
+    };
+    for (k, v) in bounds {
+        property.insert(k.clone(), v.clone());
+    }
+}
+
+fn complete_operation(op: &mut Value) {
+    if let Some(params) = op["parameters"].as_array_mut() {
+        for p in params {
+            let bounds = match p["name"].as_str() {
+                Some("limit") => json!({"minimum": 1, "maximum": PageRequest::MAX_LIMIT}),
+                Some("offset") => json!({"minimum": 0}),
+                Some("q") => json!({"maxLength": UserFilter::MAX_Q_LEN}),
+                _ => continue,
+            };
+            if let (Some(schema), Some(bounds)) = (p["schema"].as_object_mut(), bounds.as_object())
+            {
+                schema.extend(bounds.clone());
+            }
+        }
+    }
+    let has_body = op.get("requestBody").is_some();
+    let Some(responses) = op["responses"].as_object_mut() else {
+        return;
+    };
+    let problem = responses.get("400").and_then(|r| r.get("content")).cloned();
+    if has_body {
+        if let Some(content) = problem {
+            responses.insert(
+                "415".into(),
+                json!({
+                    "description": "The body is not `application/json`.",
+                    "content": content,
+                }),
+            );
+        }
+    }
+    for (status, answer) in responses.iter_mut() {
+        if answer["description"].as_str().is_some_and(str::is_empty) {
+            let what = answer["content"]["application/json; charset=utf-8"]["schema"]["$ref"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .unwrap_or("the result")
+                .replace("Paged_", "a page of ");
+            answer["description"] = Value::String(format!("Success ({status}): {what}."));
+        }
+    }
+}
+
+/// The methods the document allows on `path` (under `/api/v1`), as an `Allow` header value.
+pub(crate) fn allowed_methods(doc: &Value, path: &str) -> Option<String> {
+    let path = path.strip_prefix("/api/v1")?.trim_end_matches('/');
+    let paths = doc["paths"].as_object()?;
+    let (_, item) = paths.iter().find(|(template, _)| matches(template, path))?;
+    let methods: Vec<String> = item
+        .as_object()?
+        .keys()
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    Some(methods.join(", "))
+}
+
+/// Whether `path` fits `template` (`/users/{id}`: one segment per parameter).
+fn matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_one_segment_per_parameter() {
+        assert!(matches("/users/{id}", "/users/42"));
+        assert!(!matches("/users/{id}", "/users"));
+        assert!(!matches("/users/{id}", "/users/42/x"));
+        assert!(matches("/auth/me", "/auth/me"));
+    }
+}
