@@ -67,7 +67,7 @@ pub use error::{Error, Result};
 pub use ids::{DealershipId, SessionId, UserId};
 pub use models::{
     Dealership, DealershipPatch, Name, NewDealership, NewUser, Page, PageRequest, User, UserFilter,
-    UserPatch,
+    UserPatch, FORMAT_CHARS,
 };
 pub use password::{Password, PasswordPolicy};
 pub use placement::Placement;

@@ -43,34 +43,37 @@ impl Name {
     }
 }
 
-/// Whether `c` is a Unicode format character (general category Cf, Unicode 15): invisible marks
-/// such as zero-width spaces and the bidirectional overrides that make a name display as
-/// something it is not.
+/// The Unicode format characters (general category Cf, Unicode 15), as inclusive ranges:
+/// invisible marks such as zero-width spaces and the bidirectional overrides that make a name
+/// display as something it is not.
+pub const FORMAT_CHARS: &[(u32, u32)] = &[
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+/// Whether `c` is a Unicode format character ([`FORMAT_CHARS`]).
 pub(crate) fn is_format_char(c: char) -> bool {
-    matches!(
-        c as u32,
-        0x00AD
-            | 0x0600..=0x0605
-            | 0x061C
-            | 0x06DD
-            | 0x070F
-            | 0x0890..=0x0891
-            | 0x08E2
-            | 0x180E
-            | 0x200B..=0x200F
-            | 0x202A..=0x202E
-            | 0x2060..=0x2064
-            | 0x2066..=0x206F
-            | 0xFEFF
-            | 0xFFF9..=0xFFFB
-            | 0x110BD
-            | 0x110CD
-            | 0x13430..=0x1343F
-            | 0x1BCA0..=0x1BCA3
-            | 0x1D173..=0x1D17A
-            | 0xE0001
-            | 0xE0020..=0xE007F
-    )
+    let c = c as u32;
+    FORMAT_CHARS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
 /// A user as everyone but the storage layer sees it: never a password or hash.
@@ -144,6 +147,8 @@ impl PageRequest {
     pub const DEFAULT_LIMIT: u32 = 50;
     /// Largest page size.
     pub const MAX_LIMIT: u32 = 100;
+    /// Largest offset.
+    pub const MAX_OFFSET: u32 = i32::MAX as u32;
 
     /// A page of `limit` items (default 50, at most 100) after skipping `offset`.
     pub fn new(limit: Option<i64>, offset: Option<i64>) -> Result<Self> {
@@ -154,7 +159,7 @@ impl PageRequest {
         };
         let offset = match offset {
             None => 0,
-            Some(o) if (0..=i64::from(i32::MAX)).contains(&o) => o as u64,
+            Some(o) if (0..=i64::from(Self::MAX_OFFSET)).contains(&o) => o as u64,
             Some(_) => return Err(Error::invalid("offset", "must be between 0 and 2147483647")),
         };
         Ok(Self { limit, offset })

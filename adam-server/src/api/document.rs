@@ -30,16 +30,23 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
     }
     // A system admin's dealership is null, and always present.
     set(schemas, "User", "dealership_id", json!({"nullable": true}));
-    if let Some(required) = schemas["User"]["required"].as_array_mut() {
+    if let Some(required) = schemas
+        .pointer_mut("/User/required")
+        .and_then(Value::as_array_mut)
+    {
         required.push("dealership_id".into());
     }
-    set(
-        schemas,
-        "UserUpdate",
-        "dealership_id",
-        json!({"nullable": true}),
-    );
-    let name = json!({"minLength": 1, "maxLength": Name::MAX_LEN, "pattern": r"\S"});
+    // In a change, null is "unchanged" (and for a user's dealership, "none").
+    for update in ["UserUpdate", "DealershipUpdate"] {
+        let fields: Vec<String> = schemas[update]["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        for field in fields {
+            set(schemas, update, &field, json!({"nullable": true}));
+        }
+    }
+    let name = json!({"minLength": 1, "maxLength": Name::MAX_LEN, "pattern": name_pattern()});
     let password = json!({"minLength": password_min, "maxLength": PasswordPolicy::MAX_LEN});
     let email = json!({"maxLength": Email::MAX_LEN});
     for (schema, field, bounds) in [
@@ -69,10 +76,32 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
     doc
 }
 
+/// What a name may be: at least one character that is not white space, and no control (Cc)
+/// or format (Cf) character. The pattern lists the format characters of the Basic Multilingual
+/// Plane only: the others cannot be written in a pattern that ECMA-262 and other regex dialects
+/// read alike (the server refuses them too).
+fn name_pattern() -> String {
+    let mut forbidden = String::from(r"\u0000-\u001f\u007f-\u009f");
+    for &(lo, hi) in adam_core::FORMAT_CHARS
+        .iter()
+        .filter(|(lo, _)| *lo <= 0xFFFF)
+    {
+        if lo == hi {
+            forbidden.push_str(&format!(r"\u{lo:04x}"));
+        } else {
+            forbidden.push_str(&format!(r"\u{lo:04x}-\u{hi:04x}"));
+        }
+    }
+    format!(r"^[^{forbidden}]*[^{forbidden}\s][^{forbidden}]*$")
+}
+
 /// Adds `bounds` to the property `field` of the schema `schema`.
 fn set(schemas: &mut Value, schema: &str, field: &str, bounds: Value) {
+    // `get`/`pointer` only: indexing a `Value` mutably would insert what is missing.
     let (Some(property), Some(bounds)) = (
-        schemas[schema]["properties"][field].as_object_mut(),
+        schemas
+            .pointer_mut(&format!("/{schema}/properties/{field}"))
+            .and_then(Value::as_object_mut),
         bounds.as_object(),
     ) else {
         return;
@@ -83,11 +112,11 @@ fn set(schemas: &mut Value, schema: &str, field: &str, bounds: Value) {
 }
 
 fn complete_operation(op: &mut Value) {
-    if let Some(params) = op["parameters"].as_array_mut() {
+    if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
         for p in params {
             let bounds = match p["name"].as_str() {
                 Some("limit") => json!({"minimum": 1, "maximum": PageRequest::MAX_LIMIT}),
-                Some("offset") => json!({"minimum": 0}),
+                Some("offset") => json!({"minimum": 0, "maximum": PageRequest::MAX_OFFSET}),
                 Some("q") => json!({"maxLength": UserFilter::MAX_Q_LEN}),
                 _ => continue,
             };
@@ -98,7 +127,7 @@ fn complete_operation(op: &mut Value) {
         }
     }
     let has_body = op.get("requestBody").is_some();
-    let Some(responses) = op["responses"].as_object_mut() else {
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
     let problem = responses.get("400").and_then(|r| r.get("content")).cloned();

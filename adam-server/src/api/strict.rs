@@ -46,6 +46,11 @@ impl<T: Type> Type for Strict<T> {
 impl<T: Type + DeserializeOwned> ParseFromJSON for Strict<T> {
     fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
         let value = value.unwrap_or_default();
+        // serde reads a struct from an array too (`[null, null]` as a patch of nothing): every
+        // body of this API is an object.
+        if !value.is_object() {
+            return Err(ParseError::custom("the body must be a JSON object"));
+        }
         serde_path_to_error::deserialize(value)
             .map(Strict)
             .map_err(|e| {

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Checks the running API against its own OpenAPI document with schemathesis (all checks):
+# anonymous and as each seed role, each on a fresh database, on SQLite and on PostgreSQL.
+# Uses the debug adam-server the tests built, and a pinned schemathesis in a virtual environment
+# it creates under ~/.cache. Settings, and the answers the contract gives to schema-valid
+# requests, are in schemathesis.toml at the repository root.
+#
+#   ADAM_TEST_POSTGRES_URL    maintenance database to create the PostgreSQL databases from
+#   SCHEMATHESIS_MAX_EXAMPLES examples per operation and phase (default 25)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/adam-target}"
+pg_admin="${ADAM_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+version=4.32.5
+venv="$HOME/.cache/adam-schemathesis"
+
+if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
+    python3 -m venv "$venv" || { echo "python3 -m venv is required (Debian: python3-venv)" >&2; exit 1; }
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+fi
+server="$CARGO_TARGET_DIR/debug/adam-server"
+cargo build -p adam-server --locked --quiet # nothing to do after the tests built it
+
+work=$(mktemp -d)
+pid=""
+databases=()
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    for db in "${databases[@]}"; do psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Starts a seeded server on a fresh database of engine $1; sets $base.
+start() {
+    local url
+    if [ "$1" = sqlite ]; then
+        url="sqlite://$work/adam-$RANDOM$RANDOM.db"
+    else
+        local db="adam_schemathesis_$RANDOM$RANDOM"
+        psql -q "$pg_admin" -c "CREATE DATABASE $db" >/dev/null
+        databases+=("$db")
+        url="${pg_admin%/*}/$db"
+    fi
+    local port
+    port=$(free_port)
+    # The sign-in limits are raised: fuzzing signs in thousands of times from one address.
+    DATABASE_URL="$url" SECRET_KEY="schemathesis secret key, at least thirty-two bytes" \
+        PORT="$port" RUST_LOG=warn LOGIN_MAX_FAILURES=10000 LOGIN_MAX_FAILURES_PER_IP=1000000 \
+        "$server" serve --seed >>"$work/server.log" 2>&1 &
+    pid=$!
+    base="http://127.0.0.1:$port"
+    for _ in $(seq 100); do curl -sf "$base/ready" >/dev/null && return 0; sleep 0.1; done
+    echo "the server did not start:" >&2; tail -n 20 "$work/server.log" >&2; exit 1
+}
+
+stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+
+token() {
+    curl -sf "$base/api/v1/auth/login" -H 'content-type: application/json' \
+        -d "{\"email\":\"$1\",\"password\":\"$2\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
+failed=0
+for engine in sqlite postgres; do
+    for role in anonymous admin principal manager; do
+        start "$engine"
+        auth=()
+        case "$role" in
+            admin) auth=(-H "Authorization: Bearer $(token admin@avataradam.com 'Admin123!@#')") ;;
+            principal) auth=(-H "Authorization: Bearer $(token principal@premiumauto.com 'Principal123!')") ;;
+            manager) auth=(-H "Authorization: Bearer $(token manager@premiumauto.com 'Manager123!')") ;;
+        esac
+        echo "==> schemathesis: $engine, $role"
+        exclude=()
+        # Signing out everywhere would end the session the run authenticates with.
+        [ "$role" != anonymous ] && exclude=(--exclude-path /auth/logout-all)
+        "$venv/bin/schemathesis" --config-file schemathesis.toml run "$base/api/v1/openapi.json" \
+            --url "$base/api/v1" --checks all \
+            --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" "${auth[@]}" "${exclude[@]}" \
+            --no-color >"$work/run.log" 2>&1 || { failed=1; cat "$work/run.log"; }
+        grep -E "^(Test cases|  [0-9]+ generated)" "$work/run.log" || true
+        stop
+    done
+done
+exit "$failed"
