@@ -73,11 +73,14 @@ function response(status, headers, body)
   if t then token = t end
 end
 LUA
-# ROUTES limits the run to some of: me list login update refresh (default: all).
+# ROUTES limits the run to some of: me list list100 role q login update refresh (default: all).
 want() { [ -z "${ROUTES:-}" ] || [[ " $ROUTES " == *" $1 "* ]]; }
 run() { echo; echo "== $1"; shift; wrk --latency -d "$DURATION" "$@" | grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|Socket errors'; }
 want me && run "me (F&I manager, 2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
 want list && run "users list, 50 of 10,003, admin (2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=50"
+want list100 && run "users list, 100 of 10,003, admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=100"
+want role && run "users list by role (1 principal of 10,003), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?role=dealer_principal&limit=100"
+want q && run "users list by q (100 of 10,003 match 'user7-'), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?q=user7-&limit=100"
 want login && run "login (2 threads, 32 connections)" -t2 -c32 -s "$work/login.lua" "$B/auth/login"
 # A user update: the admin renames one F&I manager over and over (a full write path).
 TARGET_ID=$(curl -sf "$B/users/?q=user7-42%40load&limit=1" -H "Authorization: Bearer $ADMIN_ACCESS" \
