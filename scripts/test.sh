@@ -34,7 +34,7 @@ command -v secret-tool >/dev/null || desktop_packages+=(libsecret-tools)
 command -v dbus-run-session >/dev/null || desktop_packages+=(dbus)
 command -v curl >/dev/null || desktop_packages+=(curl)
 command -v psql >/dev/null || desktop_packages+=(postgresql-client)
-# schemathesis runs in a virtual environment the test script creates.
+# schemathesis and a client generator run in a virtual environment the test script creates.
 python3 -c 'import ensurepip, venv' 2>/dev/null || desktop_packages+=(python3-venv)
 if [ "${#desktop_packages[@]}" -gt 0 ]; then
     say "installing ${desktop_packages[*]}"
@@ -70,7 +70,7 @@ say "doc tests"
 cargo test --workspace --doc --locked
 say "documentation builds without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc -p adam-core --no-deps --locked --quiet
-say "schemathesis: the API against its OpenAPI document (every role, both engines)"
-bash scripts/schemathesis.sh
+say "the API against its OpenAPI document: schemathesis (every role, both engines), a generated client"
+bash scripts/api-conformance.sh
 say "adam-desktop end to end (Xvfb, WebKitWebDriver, gnome-keyring, adam-server)"
 bash adam-desktop/e2e/run.sh

@@ -62,6 +62,8 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
         set(schemas, schema, field, bounds.clone());
     }
 
+    plain_references(schemas);
+
     let Some(paths) = doc["paths"].as_object_mut() else {
         return doc;
     };
@@ -74,6 +76,51 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
         }
     }
     doc
+}
+
+/// poem-openapi describes a property of a referenced type as `allOf: [{$ref}, {description}]`,
+/// which client generators refuse for enums ("cannot take allOf a non-object"). Such a property
+/// becomes the plain `$ref`, or, when nullable (a `$ref`'s siblings are ignored in OpenAPI 3.0),
+/// a copy of the referenced schema marked nullable.
+fn plain_references(schemas: &mut Value) {
+    let Some(all) = schemas.as_object().cloned() else {
+        return;
+    };
+    for schema in schemas
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|m| m.values_mut())
+    {
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for property in properties.values_mut() {
+            let Some(reference) = property
+                .pointer("/allOf/0/$ref")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let nullable = property.get("nullable") == Some(&Value::Bool(true));
+            let description = property.get("description").cloned();
+            let target = reference.rsplit('/').next().and_then(|name| all.get(name));
+            *property = match (nullable, target) {
+                (true, Some(target)) => {
+                    let mut copy = target.clone();
+                    if let Some(copy) = copy.as_object_mut() {
+                        copy.remove("title");
+                        copy.insert("nullable".into(), Value::Bool(true));
+                        if let Some(d) = description {
+                            copy.insert("description".into(), d);
+                        }
+                    }
+                    copy
+                }
+                _ => json!({ "$ref": reference }),
+            };
+        }
+    }
 }
 
 /// What a name may be: at least one character that is not white space, and no control (Cc)

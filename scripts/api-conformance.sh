@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Checks the running API against its own OpenAPI document with schemathesis (all checks):
-# anonymous and as each seed role, each on a fresh database, on SQLite and on PostgreSQL.
-# Uses the debug adam-server the tests built, and a pinned schemathesis in a virtual environment
-# it creates under ~/.cache. Settings, and the answers the contract gives to schema-valid
-# requests, are in schemathesis.toml at the repository root.
+# Checks the running API against its own OpenAPI document:
+# - schemathesis (all checks), anonymous and as each seed role, each on a fresh database, on
+#   SQLite and on PostgreSQL; settings, and the answers the contract gives to schema-valid
+#   requests, are in schemathesis.toml at the repository root;
+# - a client generated from the document (openapi-python-client) calls every route and parses
+#   every answer with its generated models (scripts/generated_client_test.py).
+# Uses the debug adam-server the tests built, and pinned tools in a virtual environment it
+# creates under ~/.cache.
 #
 #   ADAM_TEST_POSTGRES_URL    maintenance database to create the PostgreSQL databases from
 #   SCHEMATHESIS_MAX_EXAMPLES examples per operation and phase (default 25)
@@ -11,12 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/adam-target}"
 pg_admin="${ADAM_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-version=4.32.5
-venv="$HOME/.cache/adam-schemathesis"
+tools=(schemathesis==4.32.5 openapi-python-client==0.26.2)
+venv="$HOME/.cache/adam-api-tools"
 
-if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
+if ! "$venv/bin/pip" freeze 2>/dev/null | grep -qxF -e "${tools[0]}" || ! "$venv/bin/pip" freeze | grep -qxF -e "${tools[1]}"; then
     python3 -m venv "$venv" || { echo "python3 -m venv is required (Debian: python3-venv)" >&2; exit 1; }
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${tools[@]}"
 fi
 server="$CARGO_TARGET_DIR/debug/adam-server"
 cargo build -p adam-server --locked --quiet # nothing to do after the tests built it
@@ -85,4 +88,12 @@ for engine in sqlite postgres; do
         stop
     done
 done
+echo "==> a client generated from the document calls every route"
+start sqlite
+mkdir -p "$work/client"
+"$venv/bin/openapi-python-client" generate --url "$base/api/v1/openapi.json" \
+    --output-path "$work/client/adam_client" --meta none >"$work/generate.log" 2>&1 \
+    || { failed=1; cat "$work/generate.log"; }
+"$venv/bin/python" scripts/generated_client_test.py "$base" "$work/client" || failed=1
+stop
 exit "$failed"
