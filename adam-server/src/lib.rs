@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adam_core::Adam;
+use poem::endpoint::make_sync;
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::middleware::{Cors, NormalizePath, TrailingSlash};
-use poem::web::{Data, Json};
+use poem::web::{Data, Html, Json};
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use tokio::io::AsyncReadExt;
 
@@ -131,13 +132,19 @@ const DRAIN_BYTES: u64 = 1024 * 1024;
 /// Builds the whole HTTP application for an engine and a configuration.
 pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
     let api = api::service(&adam);
+    let raw = api.spec();
     let document = Document(Arc::new(api::document::complete(
-        &api.spec(),
+        &raw,
         config.password_min_length,
     )));
+    // The documentation pages show the completed document, not poem-openapi's own: each page
+    // embeds the document's text once.
+    let completed = document.0.to_string();
+    let swagger = Html(api.swagger_ui_html().replacen(&raw, &completed, 1));
+    let redoc = Html(api.redoc_html().replacen(&raw, &completed, 1));
     let route = Route::new()
-        .nest("/api/v1/docs", api.swagger_ui())
-        .nest("/api/v1/redoc", api.redoc())
+        .at("/api/v1/docs", get(make_sync(move |_| swagger.clone())))
+        .at("/api/v1/redoc", get(make_sync(move |_| redoc.clone())))
         .at("/api/v1/openapi.json", get(openapi_document))
         .nest("/api/v1", api)
         .at("/health", get(health))

@@ -520,6 +520,18 @@ async fn the_document_says_what_the_server_enforces() {
             }
         }
     }
+    // The documentation pages show this document.
+    for page in ["/api/v1/docs", "/api/v1/redoc"] {
+        let html = app
+            .req(GET, page, None)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains(r#""additionalProperties":false"#), "{page}");
+    }
     // 405 names the allowed methods.
     for (path, allow) in [
         ("/api/v1/auth/me", "GET"),
