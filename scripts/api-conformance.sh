@@ -17,7 +17,10 @@ pg_admin="${ADAM_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 tools=(schemathesis==4.32.5 openapi-python-client==0.26.2)
 venv="$HOME/.cache/adam-api-tools"
 
-if ! "$venv/bin/pip" freeze 2>/dev/null | grep -qxF -e "${tools[0]}" || ! "$venv/bin/pip" freeze | grep -qxF -e "${tools[1]}"; then
+installed=$("$venv/bin/pip" freeze 2>/dev/null || true)
+missing=0
+for tool in "${tools[@]}"; do grep -qxF -e "$tool" <<<"$installed" || missing=1; done
+if [ "$missing" = 1 ]; then
     python3 -m venv "$venv" || { echo "python3 -m venv is required (Debian: python3-venv)" >&2; exit 1; }
     "$venv/bin/pip" install --quiet --disable-pip-version-check "${tools[@]}"
 fi

@@ -104,9 +104,7 @@ impl TrustedProxies {
         }
         Some(nearest)
     }
-}
 
-impl TrustedProxies {
     /// The client address of `req`, with these proxies trusted.
     pub fn client_of(&self, req: &poem::Request) -> Option<IpAddr> {
         self.client_address(
@@ -122,10 +120,10 @@ impl TrustedProxies {
 /// The client address of a request to the application (whose trusted proxies it carries as
 /// request data).
 pub(crate) fn address(req: &poem::Request) -> Option<IpAddr> {
-    req.data::<TrustedProxies>()
-        .cloned()
-        .unwrap_or_default()
-        .client_of(req)
+    match req.data::<TrustedProxies>() {
+        Some(proxies) => proxies.client_of(req),
+        None => TrustedProxies::default().client_of(req),
+    }
 }
 
 #[cfg(test)]

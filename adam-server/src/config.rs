@@ -87,7 +87,7 @@ pub struct Config {
     /// `MAX_CONNECTIONS`, `HEADER_READ_TIMEOUT_SECONDS`, `IDLE_TIMEOUT_SECONDS`.
     pub connections: ConnectionLimits,
     /// `HASH_QUEUE_TIMEOUT_SECONDS`: longest wait for a password check before 503.
-    pub hash_queue_timeout_seconds: i64,
+    pub hash_queue_timeout: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -118,10 +118,7 @@ impl fmt::Debug for Config {
                 &self.refresh_reuse_grace_seconds,
             )
             .field("connections", &self.connections)
-            .field(
-                "hash_queue_timeout_seconds",
-                &self.hash_queue_timeout_seconds,
-            )
+            .field("hash_queue_timeout", &self.hash_queue_timeout)
             .finish()
     }
 }
@@ -202,15 +199,17 @@ impl Config {
                 .parse()
                 .map_err(|_| bad("PORT", "must be a number from 0 to 65535"))?,
         };
-        let positive = |name: &'static str, default: i64, max: i64| -> Result<i64, ConfigError> {
-            match var(name) {
-                None => Ok(default),
-                Some(v) => match v.trim().parse::<i64>() {
-                    Ok(n) if (1..=max).contains(&n) => Ok(n),
-                    _ => Err(bad(name, format!("must be a whole number from 1 to {max}"))),
-                },
-            }
+        let whole = |name: &'static str, default: i64, min: i64, max: i64| match var(name) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(bad(
+                    name,
+                    format!("must be a whole number from {min} to {max}"),
+                )),
+            },
         };
+        let positive = |name, default, max| whole(name, default, 1, max);
         let access_token_expire_minutes = positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30, 24 * 60)?;
         let refresh_token_expire_days = positive("REFRESH_TOKEN_EXPIRE_DAYS", 7, 365)?;
         let password_min_length = positive(
@@ -248,29 +247,19 @@ impl Config {
                 )
             })?,
         };
-        let refresh_reuse_grace_seconds = match var("REFRESH_REUSE_GRACE_SECONDS") {
-            None => 10,
-            Some(v) => match v.trim().parse::<i64>() {
-                Ok(n) if (0..=300).contains(&n) => n,
-                _ => {
-                    return Err(bad(
-                        "REFRESH_REUSE_GRACE_SECONDS",
-                        "must be a whole number from 0 to 300",
-                    ))
-                }
-            },
+        let refresh_reuse_grace_seconds = whole("REFRESH_REUSE_GRACE_SECONDS", 10, 0, 300)?;
+        let seconds = |name, default, max| {
+            positive(name, default, max).map(|n| Duration::from_secs(n.unsigned_abs()))
         };
-        let seconds =
-            |name, default| positive(name, default, 3600).map(|n| Duration::from_secs(n as u64));
         let connections = ConnectionLimits {
             max_connections: positive("MAX_CONNECTIONS", 4096, 1_000_000)? as usize,
-            header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", 10)?,
-            idle_timeout: seconds("IDLE_TIMEOUT_SECONDS", 60)?,
+            header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", 10, 3600)?,
+            idle_timeout: seconds("IDLE_TIMEOUT_SECONDS", 60, 3600)?,
         };
-        let hash_queue_timeout_seconds = positive("HASH_QUEUE_TIMEOUT_SECONDS", 10, 600)?;
+        let hash_queue_timeout = seconds("HASH_QUEUE_TIMEOUT_SECONDS", 10, 600)?;
         Ok(Self {
             connections,
-            hash_queue_timeout_seconds,
+            hash_queue_timeout,
             database_url,
             database_app_role,
             refresh_reuse_grace_seconds,
@@ -298,7 +287,7 @@ impl Config {
             refresh_token_ttl: chrono::Duration::days(self.refresh_token_expire_days),
             password_policy,
             refresh_reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace_seconds),
-            hash_queue_timeout: Duration::from_secs(self.hash_queue_timeout_seconds.unsigned_abs()),
+            hash_queue_timeout: self.hash_queue_timeout,
             login_throttle: LoginThrottle {
                 max_failures: self.login_max_failures,
                 window: chrono::Duration::minutes(self.login_failure_window_minutes),

@@ -133,25 +133,29 @@ const DRAIN_BYTES: u64 = 1024 * 1024;
 pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
     let api = api::service(&adam);
     let raw = api.spec();
-    let document = Document(Arc::new(api::document::complete(
-        &raw,
-        config.password_min_length,
-    )));
-    // The documentation pages show the completed document, not poem-openapi's own: each page
-    // embeds the document's text once.
-    let completed = document.0.to_string();
+    let document = Arc::new(api::document::complete(&raw, config.password_min_length));
+    // The document's text is made once; the documentation pages show it, not poem-openapi's
+    // own document (each page embeds the document's text once).
+    let completed = document.to_string();
     let swagger = Html(api.swagger_ui_html().replacen(&raw, &completed, 1));
     let redoc = Html(api.redoc_html().replacen(&raw, &completed, 1));
+    let json = hyper::body::Bytes::from(completed);
     let route = Route::new()
         .at("/api/v1/docs", get(make_sync(move |_| swagger.clone())))
         .at("/api/v1/redoc", get(make_sync(move |_| redoc.clone())))
-        .at("/api/v1/openapi.json", get(openapi_document))
+        .at(
+            "/api/v1/openapi.json",
+            get(make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json; charset=utf-8")
+                    .body(json.clone())
+            })),
+        )
         .nest("/api/v1", api)
         .at("/health", get(health))
         .at("/ready", get(ready))
         .data(adam)
-        .data(config.trusted_proxies.clone())
-        .data(document.clone());
+        .data(config.trusted_proxies.clone());
     // `/users/` (the contract's spelling) and `/users` reach the same operation.
     let inner = route
         .with(NormalizePath::new(TrailingSlash::Trim))
@@ -176,26 +180,16 @@ fn cors(origins: &[String]) -> Cors {
         .max_age(600)
 }
 
-/// The API's OpenAPI document, as served.
-#[derive(Clone)]
-struct Document(Arc<serde_json::Value>);
-
-/// The OpenAPI document (JSON).
-#[handler]
-fn openapi_document(Data(doc): Data<&Document>) -> Json<serde_json::Value> {
-    Json(doc.0.as_ref().clone())
-}
-
 /// Names the allowed methods on a 405 answer (RFC 9110 §15.5.6).
 async fn allow_header<E: Endpoint>(
     ep: Arc<E>,
     req: Request,
-    doc: Document,
+    doc: Arc<serde_json::Value>,
 ) -> poem::Result<Response> {
     let uri = req.uri().clone(); // cheap: shares the request's bytes
     let mut resp = ep.call(req).await?.into_response();
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
-        let allowed = api::document::allowed_methods(&doc.0, uri.path());
+        let allowed = api::document::allowed_methods(&doc, uri.path());
         if let Some(v) = allowed.and_then(|a| HeaderValue::from_str(&a).ok()) {
             resp.headers_mut().insert("allow", v);
         }
@@ -248,19 +242,15 @@ async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
     let mut body = req.take_body().into_async_read();
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-        // Read (and drop) a bounded part first, so a client still sending gets the 413 instead
-        // of a reset connection.
-        let _ = tokio::io::copy(&mut body.take(DRAIN_BYTES), &mut tokio::io::sink()).await;
-        return Err(too_large());
-    }
     let mut buf = Vec::new();
-    (&mut body)
-        .take(MAX_BODY_BYTES + 1)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
-    if buf.len() as u64 > MAX_BODY_BYTES {
+    if declared.is_none_or(|len| len <= MAX_BODY_BYTES) {
+        (&mut body)
+            .take(MAX_BODY_BYTES + 1)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
+    }
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) || buf.len() as u64 > MAX_BODY_BYTES {
         // Read (and drop) a bounded remainder, so a client still sending gets the 413 instead
         // of a reset connection.
         let _ = tokio::io::copy(&mut body.take(DRAIN_BYTES), &mut tokio::io::sink()).await;

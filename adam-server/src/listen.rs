@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -167,14 +167,13 @@ async fn connection<E>(
     }
 }
 
-/// What a connection's watchdog knows: whether a request ever arrived, how many are in flight,
-/// and when the last one ended.
+/// What a connection's watchdog knows: when it opened, how many requests are in flight, and
+/// when the last one ended (none yet: still waiting for its first request's headers).
 #[derive(Debug)]
 struct Activity {
     opened: Instant,
-    started_any: AtomicBool,
     in_flight: AtomicUsize,
-    last_end: Mutex<Instant>,
+    last_end: Mutex<Option<Instant>>,
 }
 
 /// A request in flight; its end is recorded when dropped (also when the client goes away).
@@ -183,7 +182,7 @@ struct Busy(Arc<Activity>);
 impl Drop for Busy {
     fn drop(&mut self) {
         if let Ok(mut at) = self.0.last_end.lock() {
-            *at = Instant::now();
+            *at = Some(Instant::now());
         }
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
@@ -191,49 +190,38 @@ impl Drop for Busy {
 
 impl Activity {
     fn new() -> Self {
-        let now = Instant::now();
         Self {
-            opened: now,
-            started_any: AtomicBool::new(false),
+            opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
-            last_end: Mutex::new(now),
+            last_end: Mutex::new(None),
         }
     }
 
     fn begin(self: &Arc<Self>) -> Busy {
-        self.started_any.store(true, Ordering::Release);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         Busy(self.clone())
+    }
+
+    /// When the connection expires unless a request is in flight: the header deadline after it
+    /// opened, or the idle timeout after its last request ended.
+    fn deadline(&self, limits: ConnectionLimits) -> Instant {
+        match self.last_end.lock().map(|at| *at).unwrap_or_default() {
+            Some(at) => at + limits.idle_timeout,
+            None => self.opened + limits.header_read_timeout,
+        }
     }
 
     /// Resolves when the connection has had no complete request headers within the header
     /// deadline of its start, or no request in flight for the idle timeout.
     async fn expired(&self, limits: ConnectionLimits) {
         loop {
-            let deadline = if !self.started_any.load(Ordering::Acquire) {
-                self.opened + limits.header_read_timeout
-            } else {
-                let last = self.last_end.lock().map(|at| *at).unwrap_or(self.opened);
-                last + limits.idle_timeout
-            };
-            tokio::time::sleep_until(deadline).await;
+            tokio::time::sleep_until(self.deadline(limits)).await;
             if self.in_flight.load(Ordering::Acquire) > 0 {
                 // A request is being served; look again an idle period later.
                 tokio::time::sleep(limits.idle_timeout).await;
                 continue;
             }
-            let now = Instant::now();
-            let quiet_since = if self.started_any.load(Ordering::Acquire) {
-                self.last_end.lock().map(|at| *at).unwrap_or(self.opened)
-            } else {
-                self.opened
-            };
-            let allowed = if self.started_any.load(Ordering::Acquire) {
-                limits.idle_timeout
-            } else {
-                limits.header_read_timeout
-            };
-            if now >= quiet_since + allowed {
+            if Instant::now() >= self.deadline(limits) {
                 return;
             }
         }

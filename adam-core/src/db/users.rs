@@ -162,28 +162,25 @@ macro_rules! bind_each {
 fn list_conditions(tx: &Tx, filter: &UserFilter) -> (String, Vec<Bound>) {
     let mut conditions: Vec<String> = Vec::new();
     let mut binds = Vec::new();
-    let mut add = |sql: &dyn Fn(usize) -> String, bound: Bound| {
-        binds.push(bound);
-        conditions.push(sql(binds.len()));
-    };
     if let Some(d) = tx.scope.dealership() {
-        add(&|n| format!("dealership_id = ${n}"), Bound::Id(d.as_uuid()));
+        binds.push(Bound::Id(d.as_uuid()));
+        conditions.push(format!("dealership_id = ${}", binds.len()));
     }
     if let Some(u) = tx.scope.only_user {
-        add(&|n| format!("id = ${n}"), Bound::Id(u.as_uuid()));
+        binds.push(Bound::Id(u.as_uuid()));
+        conditions.push(format!("id = ${}", binds.len()));
     }
     if let Some(role) = filter.role {
-        add(
-            &|n| format!("role = ${n}"),
-            Bound::Text(role.as_str().to_owned()),
-        );
+        binds.push(Bound::Text(role.as_str().to_owned()));
+        conditions.push(format!("role = ${}", binds.len()));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        binds.push(Bound::Text(like_pattern(q)));
         // Emails are stored lower-case.
-        add(
-            &|n| format!("(email LIKE ${n} ESCAPE '\\' OR lower(full_name) LIKE ${n} ESCAPE '\\')"),
-            Bound::Text(like_pattern(q)),
-        );
+        let n = binds.len();
+        conditions.push(format!(
+            "(email LIKE ${n} ESCAPE '\\' OR lower(full_name) LIKE ${n} ESCAPE '\\')"
+        ));
     }
     let clause = if conditions.is_empty() {
         String::new()
