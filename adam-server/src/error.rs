@@ -198,3 +198,18 @@ pub async fn render(err: poem::Error) -> Response {
     response.set_status(status);
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_check_given_up_is_503_with_retry_after() {
+        let resp = ApiError::from(Error::Busy {
+            retry_after_secs: 10,
+        })
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()["retry-after"], "10");
+    }
+}
