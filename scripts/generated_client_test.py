@@ -15,43 +15,51 @@ sys.path.insert(0, package_dir)
 
 from adam_client import AuthenticatedClient, Client  # noqa: E402
 from adam_client.api.auth import (  # noqa: E402
-    get_auth_me,
-    post_auth_login,
-    post_auth_logout,
-    post_auth_logout_all,
-    post_auth_refresh,
+    get_api_v1_auth_me,
+    post_api_v1_auth_login,
+    post_api_v1_auth_introspect,
+    post_api_v1_auth_logout,
+    post_api_v1_auth_logout_all,
+    post_api_v1_auth_refresh,
+)
+from adam_client.api.discovery import (  # noqa: E402
+    get_well_known_jwks_json,
+    get_well_known_oauth_authorization_server,
 )
 from adam_client.api.dealerships import (  # noqa: E402
-    delete_dealerships_id,
-    get_dealerships,
-    get_dealerships_id,
-    patch_dealerships_id,
-    post_dealerships,
+    delete_api_v1_dealerships_id,
+    get_api_v1_dealerships,
+    get_api_v1_dealerships_id,
+    patch_api_v1_dealerships_id,
+    post_api_v1_dealerships,
 )
 from adam_client.api.users import (  # noqa: E402
-    delete_users_id,
-    get_users,
-    get_users_id,
-    patch_users_id,
-    post_users,
+    delete_api_v1_users_id,
+    get_api_v1_users,
+    get_api_v1_users_id,
+    patch_api_v1_users_id,
+    post_api_v1_users,
 )
 from adam_client.models import (  # noqa: E402
     Dealership,
     DealershipCreate,
     DealershipUpdate,
+    Introspection,
+    IntrospectRequest,
+    Jwks,
     LoginRequest,
     PagedDealership,
     PagedUser,
     Problem,
     RefreshRequest,
     Role,
+    ServerMetadata,
     TokenPair,
     User,
     UserCreate,
     UserUpdate,
 )
 
-api = base + "/api/v1"
 called = []
 
 
@@ -63,10 +71,10 @@ def expect(name, response, status, kind):
     return response.parsed
 
 
-anonymous = Client(base_url=api, raise_on_unexpected_status=True)
+anonymous = Client(base_url=base, raise_on_unexpected_status=True)
 pair = expect(
     "POST /auth/login",
-    post_auth_login.sync_detailed(
+    post_api_v1_auth_login.sync_detailed(
         client=anonymous, body=LoginRequest(email="admin@avataradam.com", password="Admin123!@#")
     ),
     200,
@@ -74,29 +82,45 @@ pair = expect(
 )
 pair = expect(
     "POST /auth/refresh",
-    post_auth_refresh.sync_detailed(client=anonymous, body=RefreshRequest(refresh_token=pair.refresh_token)),
+    post_api_v1_auth_refresh.sync_detailed(client=anonymous, body=RefreshRequest(refresh_token=pair.refresh_token)),
     200,
     TokenPair,
 )
-admin = AuthenticatedClient(base_url=api, token=pair.access_token, raise_on_unexpected_status=True)
+admin = AuthenticatedClient(base_url=base, token=pair.access_token, raise_on_unexpected_status=True)
 
-me = expect("GET /auth/me", get_auth_me.sync_detailed(client=admin), 200, User)
+metadata = expect(
+    "GET /.well-known/oauth-authorization-server",
+    get_well_known_oauth_authorization_server.sync_detailed(client=anonymous),
+    200,
+    ServerMetadata,
+)
+jwks = expect("GET /.well-known/jwks.json", get_well_known_jwks_json.sync_detailed(client=anonymous), 200, Jwks)
+assert jwks.keys and all(key.kty == "OKP" and key.crv == "Ed25519" for key in jwks.keys), jwks
+active = expect(
+    "POST /auth/introspect",
+    post_api_v1_auth_introspect.sync_detailed(client=anonymous, body=IntrospectRequest(token=pair.access_token)),
+    200,
+    Introspection,
+)
+assert active.active and active.iss == metadata.issuer and active.role == Role.SYSTEM_ADMIN, active
+
+me = expect("GET /auth/me", get_api_v1_auth_me.sync_detailed(client=admin), 200, User)
 assert me.dealership_id is None and me.role == Role.SYSTEM_ADMIN
 
-page = expect("GET /users", get_users.sync_detailed(client=admin, limit=100, q="a"), 200, PagedUser)
+page = expect("GET /users", get_api_v1_users.sync_detailed(client=admin, limit=100, q="a"), 200, PagedUser)
 assert page.total >= 3 and all(isinstance(u, User) for u in page.items)
 
 dealership = expect(
     "POST /dealerships",
-    post_dealerships.sync_detailed(client=admin, body=DealershipCreate(name="Generated Motors")),
+    post_api_v1_dealerships.sync_detailed(client=admin, body=DealershipCreate(name="Generated Motors")),
     201,
     Dealership,
 )
-expect("GET /dealerships", get_dealerships.sync_detailed(client=admin), 200, PagedDealership)
-expect("GET /dealerships/{id}", get_dealerships_id.sync_detailed(dealership.id, client=admin), 200, Dealership)
+expect("GET /dealerships", get_api_v1_dealerships.sync_detailed(client=admin), 200, PagedDealership)
+expect("GET /dealerships/{id}", get_api_v1_dealerships_id.sync_detailed(dealership.id, client=admin), 200, Dealership)
 renamed = expect(
     "PATCH /dealerships/{id}",
-    patch_dealerships_id.sync_detailed(dealership.id, client=admin, body=DealershipUpdate(name="Generated Autos")),
+    patch_api_v1_dealerships_id.sync_detailed(dealership.id, client=admin, body=DealershipUpdate(name="Generated Autos")),
     200,
     Dealership,
 )
@@ -104,7 +128,7 @@ assert renamed.name == "Generated Autos"
 
 user = expect(
     "POST /users",
-    post_users.sync_detailed(
+    post_api_v1_users.sync_detailed(
         client=admin,
         body=UserCreate(
             email=f"generated-{uuid.uuid4().hex[:8]}@example.com",
@@ -117,30 +141,30 @@ user = expect(
     201,
     User,
 )
-expect("GET /users/{id}", get_users_id.sync_detailed(user.id, client=admin), 200, User)
+expect("GET /users/{id}", get_api_v1_users_id.sync_detailed(user.id, client=admin), 200, User)
 changed = expect(
     "PATCH /users/{id}",
-    patch_users_id.sync_detailed(user.id, client=admin, body=UserUpdate(full_name="Generated Person")),
+    patch_api_v1_users_id.sync_detailed(user.id, client=admin, body=UserUpdate(full_name="Generated Person")),
     200,
     User,
 )
 assert changed.full_name == "Generated Person"
-missing = get_users_id.sync_detailed(uuid.UUID(int=0), client=admin)
+missing = get_api_v1_users_id.sync_detailed(uuid.UUID(int=0), client=admin)
 assert missing.status_code == 404 and isinstance(missing.parsed, Problem), missing
-expect("DELETE /users/{id}", delete_users_id.sync_detailed(user.id, client=admin), 204, None)
-expect("DELETE /dealerships/{id}", delete_dealerships_id.sync_detailed(dealership.id, client=admin), 204, None)
+expect("DELETE /users/{id}", delete_api_v1_users_id.sync_detailed(user.id, client=admin), 204, None)
+expect("DELETE /dealerships/{id}", delete_api_v1_dealerships_id.sync_detailed(dealership.id, client=admin), 204, None)
 
 expect(
     "POST /auth/logout",
-    post_auth_logout.sync_detailed(client=anonymous, body=RefreshRequest(refresh_token=pair.refresh_token)),
+    post_api_v1_auth_logout.sync_detailed(client=anonymous, body=RefreshRequest(refresh_token=pair.refresh_token)),
     204,
     None,
 )
-second = post_auth_login.sync_detailed(
+second = post_api_v1_auth_login.sync_detailed(
     client=anonymous, body=LoginRequest(email="admin@avataradam.com", password="Admin123!@#")
 ).parsed
-everywhere = AuthenticatedClient(base_url=api, token=second.access_token, raise_on_unexpected_status=True)
-expect("POST /auth/logout-all", post_auth_logout_all.sync_detailed(client=everywhere), 204, None)
+everywhere = AuthenticatedClient(base_url=base, token=second.access_token, raise_on_unexpected_status=True)
+expect("POST /auth/logout-all", post_api_v1_auth_logout_all.sync_detailed(client=everywhere), 204, None)
 
 print(f"generated client: {len(called)} routes called, every answer parsed")
-assert len(set(called)) == 15, sorted(set(called))
+assert len(set(called)) == 18, sorted(set(called))

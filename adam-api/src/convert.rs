@@ -4,8 +4,8 @@ use adam_core::{Email, Error, Name, PasswordPolicy};
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 
 use crate::{
-    Dealership, DealershipUpdate, MaybeUndefined, Paged, Role, TokenPair, User, UserCreate,
-    UserUpdate,
+    Dealership, DealershipUpdate, Introspection, Jwk, Jwks, MaybeUndefined, Paged, Role, TokenPair,
+    User, UserCreate, UserUpdate,
 };
 
 impl From<Role> for adam_core::Role {
@@ -125,5 +125,47 @@ impl DealershipUpdate {
                 .transpose()?,
             is_active: self.is_active,
         })
+    }
+}
+
+impl From<Option<adam_core::Introspection>> for Introspection {
+    fn from(found: Option<adam_core::Introspection>) -> Self {
+        let Some(i) = found else {
+            return Self::inactive();
+        };
+        Self {
+            active: true,
+            sub: Some(i.sub.as_uuid()),
+            role: Some(i.role.into()),
+            dealership_id: i.dealership_id.map(|d| d.as_uuid()),
+            sid: Some(i.sid.as_uuid()),
+            amr: Some(i.amr.values().iter().map(|v| (*v).to_owned()).collect()),
+            exp: Some(i.exp.timestamp()),
+            iat: Some(i.iat.timestamp()),
+            iss: Some(i.iss),
+            aud: Some(i.aud),
+            token_type: Some("access_token".into()),
+        }
+    }
+}
+
+impl From<&adam_core::jwk::Jwk> for Jwk {
+    fn from(k: &adam_core::jwk::Jwk) -> Self {
+        Self {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: k.x(),
+            kid: k.kid().to_owned(),
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+        }
+    }
+}
+
+impl From<&adam_core::jwk::JwkSet> for Jwks {
+    fn from(set: &adam_core::jwk::JwkSet) -> Self {
+        Self {
+            keys: set.keys.iter().map(Jwk::from).collect(),
+        }
     }
 }

@@ -327,3 +327,124 @@ mod tests {
         }
     }
 }
+
+/// A token to introspect (RFC 7662), as JSON or as a form.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct IntrospectRequest {
+    /// The token to check: an access token, or anything else (which is answered inactive).
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 8192)))]
+    pub token: String,
+    /// Optional hint (RFC 7662 §2.1); ignored: only access tokens are ever active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 64)))]
+    pub token_type_hint: Option<String>,
+}
+
+impl fmt::Debug for IntrospectRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectRequest").finish_non_exhaustive()
+    }
+}
+
+/// What introspection says of a token (RFC 7662 §2.2): `{active: false}` for anything that is
+/// not a live access token; otherwise its claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
+pub struct Introspection {
+    /// Whether the token is a live access token.
+    pub active: bool,
+    /// The user (when active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<Uuid>,
+    /// Their role (when active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Their dealership; absent for a system admin and when inactive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dealership_id: Option<Uuid>,
+    /// The session (when active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
+    /// How the user signed in (RFC 8176): `["pwd"]` or `["pwd", "otp"]` (when active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// Expiry, seconds since the epoch (when active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issued at, seconds since the epoch (when active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The issuer (when active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The audience (when active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// Always `access_token` (when active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+}
+
+impl Introspection {
+    /// The answer for anything that is not a live access token.
+    pub fn inactive() -> Self {
+        Self {
+            active: false,
+            sub: None,
+            role: None,
+            dealership_id: None,
+            sid: None,
+            amr: None,
+            exp: None,
+            iat: None,
+            iss: None,
+            aud: None,
+            token_type: None,
+        }
+    }
+}
+
+/// One public signing key (RFC 7517, RFC 8037).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Jwk {
+    /// Always `OKP`.
+    pub kty: String,
+    /// Always `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url.
+    pub x: String,
+    /// The key id: the RFC 7638 thumbprint.
+    pub kid: String,
+    /// Always `EdDSA`.
+    pub alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    #[cfg_attr(feature = "openapi", oai(rename = "use"))]
+    pub use_: String,
+}
+
+/// The published signing keys: the next, current and still-published retired keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Jwks {
+    /// The keys.
+    pub keys: Vec<Jwk>,
+}
+
+/// Authorization server metadata (RFC 8414), the part Adam has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct ServerMetadata {
+    /// The tokens' `iss`: the server's public URL.
+    pub issuer: String,
+    /// Where the signing keys are published.
+    pub jwks_uri: String,
+    /// Where tokens are introspected.
+    pub introspection_endpoint: String,
+}

@@ -1,11 +1,58 @@
 //! The read-only caller an offline token check yields, for an embedding service's own rules.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::placement::Placement;
 use crate::rbac;
 use crate::role::Role;
+
+/// How a user signed in: the access token's `amr` claim (RFC 8176).
+///
+/// An embedding service can demand a second factor for its own sensitive routes with
+/// [`Amr::has_second_factor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+pub enum Amr {
+    /// A password only: `["pwd"]`.
+    Password,
+    /// A password and a one-time code (TOTP or a recovery code): `["pwd", "otp"]`.
+    PasswordAndOtp,
+}
+
+impl Amr {
+    /// The claim's values.
+    pub fn values(self) -> &'static [&'static str] {
+        match self {
+            Self::Password => &["pwd"],
+            Self::PasswordAndOtp => &["pwd", "otp"],
+        }
+    }
+
+    /// Whether the user proved a second factor at sign-in.
+    pub fn has_second_factor(self) -> bool {
+        self == Self::PasswordAndOtp
+    }
+}
+
+impl From<Amr> for Vec<String> {
+    fn from(a: Amr) -> Self {
+        a.values().iter().map(|v| (*v).to_owned()).collect()
+    }
+}
+
+impl TryFrom<Vec<String>> for Amr {
+    type Error = &'static str;
+    fn try_from(v: Vec<String>) -> Result<Self, Self::Error> {
+        let v: Vec<&str> = v.iter().map(String::as_str).collect();
+        match v.as_slice() {
+            ["pwd"] => Ok(Self::Password),
+            ["pwd", "otp"] | ["otp", "pwd"] => Ok(Self::PasswordAndOtp),
+            _ => Err("amr must be [\"pwd\"] or [\"pwd\", \"otp\"]"),
+        }
+    }
+}
 
 /// Who a verified access token speaks for, as the token says: for the embedding service's own
 /// checks (its routes, its rows). The engine's use cases do not accept it; they take only the
@@ -15,6 +62,7 @@ pub struct Caller {
     user_id: UserId,
     placement: Placement,
     session_id: SessionId,
+    amr: Amr,
     expires_at: i64,
 }
 
@@ -23,12 +71,14 @@ impl Caller {
         user_id: UserId,
         placement: Placement,
         session_id: SessionId,
+        amr: Amr,
         expires_at: i64,
     ) -> Self {
         Self {
             user_id,
             placement,
             session_id,
+            amr,
             expires_at,
         }
     }
@@ -56,6 +106,11 @@ impl Caller {
     /// The session the token belongs to.
     pub fn session_id(&self) -> SessionId {
         self.session_id
+    }
+
+    /// How the user signed in.
+    pub fn amr(&self) -> Amr {
+        self.amr
     }
 
     /// When the token expires (`None` for a [`crate::Principal`], whose session is checked on

@@ -55,6 +55,10 @@ pub enum Error {
     /// The database could not be reached or answered an error the caller cannot fix (500 or 503).
     #[error("storage: {0}")]
     Storage(#[source] sqlx::Error),
+    /// A service the check of a token depends on (the published key set, the introspection
+    /// endpoint) could not be reached and nothing cached may stand in (503).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// Applying or reverting migrations failed.
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -93,6 +97,7 @@ impl Error {
         matches!(
             self,
             Self::Storage(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+                | Self::Unavailable(_)
         )
     }
 }

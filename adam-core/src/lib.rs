@@ -8,8 +8,11 @@
 //!   [`Adam::authenticate`] is the full check of an access token (signature, then the live
 //!   session and user in the database); the [`Principal`] it returns is the only caller the use
 //!   cases accept.
-//! - [`tokens::AccessTokenVerifier`] checks access tokens offline, for services that have only
-//!   the shared `SECRET_KEY`; it yields a read-only [`Caller`] for the service's own rules.
+//! - Access tokens are signed with Ed25519 keys kept in the database ([`keyring`]), their
+//!   private halves sealed under `SECRET_KEY` ([`SecretKey`]), and published as a JWKS.
+//!   Other services check a caller in one of three ways ([`check`]): in-process with the
+//!   database, offline against the JWKS ([`tokens::AccessTokenVerifier`]), or by
+//!   introspection; each yields a read-only [`Caller`] for the service's own rules.
 //! - [`rbac`] holds the contract's role table as pure functions; [`Placement`] is a role with
 //!   its dealership, so that a system admin with a dealership cannot be written down.
 //! - System operations that act for no caller: [`Adam::migrate_up`], [`Adam::seed`],
@@ -21,9 +24,9 @@
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use adam_core::{Adam, Settings, tokens::SigningKey};
+//! use adam_core::{Adam, SecretKey, Settings};
 //!
-//! let key = SigningKey::hs256(b"a secret of at least thirty-two bytes..").unwrap();
+//! let key = SecretKey::new(b"a secret of at least thirty-two bytes..").unwrap();
 //! let adam = Adam::connect("sqlite::memory:", key, Settings::default()).await.unwrap();
 //! adam.migrate_up().await.unwrap();
 //! adam.seed().await.unwrap();
@@ -40,26 +43,35 @@
 #![deny(missing_docs)]
 
 mod caller;
+pub mod check;
 mod db;
 pub mod email;
 pub mod error;
 mod events;
+#[cfg(any(feature = "poem", feature = "axum"))]
+pub mod guard;
 pub mod hashing;
 pub mod ids;
+pub mod jwk;
+pub mod keyring;
 pub mod models;
 pub mod password;
 mod placement;
 pub mod rbac;
 pub mod refresh;
+#[cfg(any(feature = "jwks", feature = "introspection"))]
+pub mod remote;
 mod revocation;
 pub mod role;
+mod secret;
 pub mod seed;
 mod service;
 pub mod settings;
 mod throttle;
 pub mod tokens;
 
-pub use caller::Caller;
+pub use caller::{Amr, Caller};
+pub use check::CheckCaller;
 pub use db::{Engine, MigrationState, StoreOptions};
 
 pub use email::Email;
@@ -73,5 +85,6 @@ pub use password::{Password, PasswordPolicy};
 pub use placement::Placement;
 pub use rbac::Principal;
 pub use role::Role;
-pub use service::{Adam, TokenPair};
+pub use secret::{SecretKey, MIN_SECRET_LEN};
+pub use service::{Adam, Introspection, TokenPair};
 pub use settings::Settings;

@@ -24,8 +24,16 @@ use crate::role::Role;
 pub struct Principal(Caller, Option<IpAddr>);
 
 impl Principal {
-    pub(crate) fn new(user_id: UserId, placement: Placement, session_id: SessionId) -> Self {
-        Self(Caller::new(user_id, placement, session_id, i64::MAX), None)
+    pub(crate) fn new(
+        user_id: UserId,
+        placement: Placement,
+        session_id: SessionId,
+        amr: crate::caller::Amr,
+    ) -> Self {
+        Self(
+            Caller::new(user_id, placement, session_id, amr, i64::MAX),
+            None,
+        )
     }
 
     /// The same principal, calling from `client` (the address the server saw, after trusted
@@ -264,6 +272,7 @@ mod tests {
             me,
             Placement::new(caller, my_dealership).unwrap(),
             SessionId::new(),
+            crate::Amr::Password,
         );
         let other = UserId::from(uuid::Uuid::from_u128(200));
         let t = match target {

@@ -33,6 +33,16 @@ pub struct Settings {
     /// How soon after being spent a refresh token presented again is a lost race between two
     /// windows of one app rather than a theft (`REFRESH_REUSE_GRACE_SECONDS`, default 10 s).
     pub refresh_reuse_grace: Duration,
+    /// A running engine rotates the signing keys when the current one is older than this
+    /// (`SIGNING_KEY_ROTATION_DAYS`, default 30 days; `None`: never).
+    pub key_rotation: Option<Duration>,
+    /// How long a new signing key is published before it may sign: the `max-age` of the
+    /// published key set, so that every client has it first (default 300 s).
+    pub key_publish_lead: Duration,
+    /// How often the signing keys are read again, so that a rotation or revocation made by
+    /// another server (or `adam-server keys`) takes effect here (default
+    /// [`crate::keyring::RELOAD_EVERY`], 30 s).
+    pub key_reload: std::time::Duration,
 }
 
 /// Throttling of password guessing, shared by every server on the database.
@@ -81,6 +91,9 @@ impl Default for Settings {
             store: StoreOptions::default(),
             login_throttle: LoginThrottle::default(),
             refresh_reuse_grace: Duration::seconds(10),
+            key_rotation: Some(Duration::days(30)),
+            key_publish_lead: Duration::seconds(300),
+            key_reload: crate::keyring::RELOAD_EVERY,
         }
     }
 }

@@ -1,26 +1,37 @@
-//! Access tokens: signed JWTs (RFC 9068 profile) that other services can verify without a database.
+//! Access tokens: JWTs signed with Ed25519 (RFC 9068 profile), which any service holding the
+//! published public keys can check and none can mint.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
-use crate::caller::Caller;
+use crate::caller::{Amr, Caller};
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
+use crate::jwk::{Jwk, JwkSet};
 use crate::placement::Placement;
 use crate::role::Role;
+
+pub use crate::secret::MIN_SECRET_LEN;
 
 /// The `typ` header of every access token (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
+/// The only signing algorithm Adam issues or accepts.
+pub const ALGORITHM: &str = "EdDSA";
+
 /// Most clock skew tolerated when checking `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: i64 = 10;
+
+/// Longest token text considered at all.
+const MAX_TOKEN_LEN: usize = 4096;
 
 /// The claims of an Adam access token, as signed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +44,8 @@ pub(crate) struct AccessClaims {
     pub(crate) dealership_id: Option<DealershipId>,
     /// The session the token belongs to.
     pub(crate) sid: SessionId,
+    /// How the user signed in (RFC 8176).
+    pub(crate) amr: Amr,
     /// Issued at (seconds since the epoch).
     pub(crate) iat: i64,
     /// Not valid before (seconds since the epoch).
@@ -52,106 +65,117 @@ impl AccessClaims {
     pub(crate) fn caller(&self) -> Result<Caller> {
         let placement = Placement::new(self.role, self.dealership_id)
             .map_err(|_| Error::unauthorized("invalid token"))?;
-        Ok(Caller::new(self.sub, placement, self.sid, self.exp))
+        Ok(Caller::new(
+            self.sub, placement, self.sid, self.amr, self.exp,
+        ))
     }
 }
 
-/// Key material for signing access tokens.
-///
-/// Today only HS256 keyed from `SECRET_KEY`; an asymmetric variant (EdDSA) can join this enum
-/// without changing the issuing or verifying API.
+/// A private Ed25519 key that signs access tokens, with its `kid`. Never leaves the engine.
 #[derive(Clone)]
-pub struct SigningKey(Arc<KeyInner>);
-
-struct KeyInner {
+pub(crate) struct Signer {
     kid: String,
-    algorithm: Algorithm,
     encoding: EncodingKey,
-    decoding: DecodingKey,
 }
 
-/// Shortest secret accepted unless the caller opts out (for local development only).
-pub const MIN_SECRET_LEN: usize = 32;
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signer(kid={})", self.kid)
+    }
+}
 
-impl SigningKey {
-    /// An HS256 key from a secret of at least [`MIN_SECRET_LEN`] bytes.
-    pub fn hs256(secret: &[u8]) -> Result<Self> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(Error::Config(format!(
-                "SECRET_KEY must be at least {MIN_SECRET_LEN} bytes"
+/// A freshly generated key pair: the private key as PKCS#8 (to be sealed), and its public JWK.
+pub(crate) struct NewKeyPair {
+    pub(crate) pkcs8: Zeroizing<Vec<u8>>,
+    pub(crate) jwk: Jwk,
+}
+
+impl Signer {
+    /// Generates a new Ed25519 key pair.
+    pub(crate) fn generate() -> Result<NewKeyPair> {
+        use ring::signature::{Ed25519KeyPair, KeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| Error::Internal("cannot generate an Ed25519 key".into()))?;
+        let pkcs8 = Zeroizing::new(doc.as_ref().to_vec());
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .map_err(|_| Error::Internal("generated key does not parse".into()))?;
+        let public: [u8; 32] = pair
+            .public_key()
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::Internal("Ed25519 public key is not 32 bytes".into()))?;
+        Ok(NewKeyPair {
+            pkcs8,
+            jwk: Jwk::new(public),
+        })
+    }
+
+    /// The signer of a stored private key (PKCS#8), checked against its public half.
+    pub(crate) fn from_pkcs8(kid: &str, pkcs8: &[u8], public: &[u8]) -> Result<Self> {
+        use ring::signature::{Ed25519KeyPair, KeyPair};
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+            .map_err(|_| Error::Internal(format!("signing key {kid} does not parse")))?;
+        if pair.public_key().as_ref() != public {
+            return Err(Error::Internal(format!(
+                "signing key {kid}: private and public halves differ"
             )));
         }
-        Ok(Self::hs256_unchecked(secret))
+        Ok(Self {
+            kid: kid.to_owned(),
+            encoding: EncodingKey::from_ed_der(pkcs8),
+        })
     }
 
-    /// An HS256 key from any non-empty secret. Meant for `DEBUG` set-ups only.
-    pub fn hs256_allow_short(secret: &[u8]) -> Result<Self> {
-        if secret.is_empty() {
-            return Err(Error::Config("SECRET_KEY must not be empty".into()));
-        }
-        Ok(Self::hs256_unchecked(secret))
-    }
-
-    fn hs256_unchecked(secret: &[u8]) -> Self {
-        // The kid names the key without revealing it: a short digest of a labelled hash.
-        let digest = Sha256::new()
-            .chain_update(b"adam access-token key id\0")
-            .chain_update(secret)
-            .finalize();
-        let kid = format!(
-            "hs256-{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..9])
-        );
-        Self(Arc::new(KeyInner {
-            kid,
-            algorithm: Algorithm::HS256,
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-        }))
-    }
-
-    /// The key id written into the `kid` header.
-    pub fn kid(&self) -> &str {
-        &self.0.kid
-    }
-}
-
-impl fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SigningKey({:?}, kid={})", self.0.algorithm, self.0.kid)
+    /// Signs `claims` as an access token.
+    pub(crate) fn sign(&self, claims: &AccessClaims) -> Result<String> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| Error::Internal(format!("signing access token: {e}")))
     }
 }
 
 /// Who issues tokens and for whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenAudience {
-    /// The `iss` claim.
+    /// The `iss` claim: the server's public URL (`PUBLIC_URL`).
     pub issuer: String,
     /// The `aud` claim.
     pub audience: String,
 }
 
-impl Default for TokenAudience {
-    fn default() -> Self {
+impl TokenAudience {
+    /// The audience of every Adam access token.
+    pub const AUDIENCE: &'static str = "adam-api";
+
+    /// Tokens issued by the server at `public_url` (trailing `/` dropped) for Adam's API.
+    pub fn of_issuer(public_url: &str) -> Self {
         Self {
-            issuer: "adam".into(),
-            audience: "adam-api".into(),
+            issuer: public_url.trim_end_matches('/').to_owned(),
+            audience: Self::AUDIENCE.into(),
         }
     }
 }
 
-/// Issues access tokens: the engine's own, never handed to a caller.
+impl Default for TokenAudience {
+    fn default() -> Self {
+        Self::of_issuer("http://127.0.0.1:8000")
+    }
+}
+
+/// Makes the claims of new access tokens: the engine's own, never handed to a caller.
 #[derive(Debug, Clone)]
 pub(crate) struct AccessTokenIssuer {
-    key: SigningKey,
     names: TokenAudience,
     ttl: Duration,
 }
 
 impl AccessTokenIssuer {
-    /// An issuer signing with `key`, tokens living `ttl`.
-    pub(crate) fn new(key: SigningKey, names: TokenAudience, ttl: Duration) -> Self {
-        Self { key, names, ttl }
+    /// Tokens for `names`, living `ttl`.
+    pub(crate) fn new(names: TokenAudience, ttl: Duration) -> Self {
+        Self { names, ttl }
     }
 
     /// Lifetime of the tokens issued.
@@ -159,82 +183,108 @@ impl AccessTokenIssuer {
         self.ttl
     }
 
-    /// Signs a token for the given subject, valid from `now` for the configured lifetime.
-    pub(crate) fn issue(
+    /// The claims of a token for the given subject, valid from `now` for the configured
+    /// lifetime.
+    pub(crate) fn claims(
         &self,
         sub: UserId,
         placement: Placement,
         sid: SessionId,
+        amr: Amr,
         now: DateTime<Utc>,
-    ) -> Result<String> {
-        let claims = AccessClaims {
+    ) -> AccessClaims {
+        AccessClaims {
             sub,
             role: placement.role(),
             dealership_id: placement.dealership_id(),
             sid,
+            amr,
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: (now + self.ttl).timestamp(),
             iss: self.names.issuer.clone(),
             aud: self.names.audience.clone(),
             jti: Uuid::new_v4(),
-        };
-        self.sign(&claims)
-    }
-
-    /// Signs claims with this issuer's key and headers.
-    pub(crate) fn sign(&self, claims: &AccessClaims) -> Result<String> {
-        let mut header = Header::new(self.key.0.algorithm);
-        header.typ = Some(ACCESS_TOKEN_TYPE.into());
-        header.kid = Some(self.key.0.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key.0.encoding)
-            .map_err(|e| Error::Internal(format!("signing access token: {e}")))
-    }
-
-    /// A verifier for the tokens this issuer makes.
-    pub(crate) fn verifier(&self) -> AccessTokenVerifier {
-        AccessTokenVerifier::new(self.key.clone(), self.names.clone())
+        }
     }
 }
 
-/// Verifies access tokens offline: signature, algorithm, `typ`, `kid`, `iss`, `aud`, `exp`, `nbf`.
+/// Verifies access tokens offline against a set of public keys: signature (EdDSA only, never
+/// the algorithm the token names), `typ`, `kid`, `iss`, `aud`, `exp`, `nbf`.
 ///
-/// It needs no database, so other services can link `adam-core` and check Adam's tokens
-/// in-process. It yields a read-only [`Caller`] for the service's own checks; it cannot know
-/// whether a session was revoked since the token was issued, and the engine's use cases do not
-/// accept its caller: only the engine's full check ([`crate::Adam::authenticate`]) makes the
-/// [`crate::Principal`] they take.
+/// It needs no database and no secret, so other services can check Adam's tokens in-process
+/// with the keys of `/.well-known/jwks.json` (see also the `jwks` feature's fetching verifier).
+/// It yields a read-only [`Caller`]; it cannot know whether a session was revoked since the
+/// token was issued, and the engine's use cases do not accept its caller: only the engine's
+/// full check ([`crate::Adam::authenticate`]) makes the [`crate::Principal`] they take.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use adam_core::tokens::{AccessTokenVerifier, SigningKey, TokenAudience};
-/// use adam_core::{Adam, Role, Settings};
-/// let secret = b"an example secret of at least 32 bytes!";
-/// let adam = Adam::connect("sqlite::memory:", SigningKey::hs256(secret).unwrap(), Settings::default())
-///     .await
-///     .unwrap();
+/// use adam_core::tokens::{AccessTokenVerifier, TokenAudience};
+/// use adam_core::{Adam, Role, SecretKey, Settings};
+/// let secret = SecretKey::new(b"an example secret of at least 32 bytes!").unwrap();
+/// let adam = Adam::connect("sqlite::memory:", secret, Settings::default()).await.unwrap();
 /// adam.migrate_up().await.unwrap();
 /// adam.seed().await.unwrap();
 /// let pair = adam.login("manager@premiumauto.com", "Manager123!").await.unwrap();
 ///
-/// let verifier = AccessTokenVerifier::new(SigningKey::hs256(secret).unwrap(), TokenAudience::default());
+/// // What another service holds: the published keys, the issuer and the audience.
+/// let jwks = adam.jwks().await.unwrap();
+/// let verifier = AccessTokenVerifier::new(&jwks, adam.settings().token_audience.clone());
 /// let caller = verifier.verify(&pair.access_token).unwrap();
 /// assert_eq!(caller.role(), Role::FiManager);
 /// # });
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AccessTokenVerifier {
-    key: SigningKey,
+    keys: HashMap<String, DecodingKey>,
     names: TokenAudience,
     validation: Validation,
 }
 
+impl fmt::Debug for AccessTokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessTokenVerifier")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("names", &self.names)
+            .finish()
+    }
+}
+
+/// The header of a token, as far as we look at it.
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+    /// Headers that would let the token name its own key, or demand extensions we do not know:
+    /// any of them present refuses the token.
+    #[serde(default)]
+    jku: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    jwk: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    x5u: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    x5c: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+}
+
 impl AccessTokenVerifier {
-    /// A verifier that accepts only tokens signed by `key` for `names`.
-    pub fn new(key: SigningKey, names: TokenAudience) -> Self {
-        // The algorithm comes from our key, never from the token. Time claims are checked by us
-        // against an explicit `now` (jsonwebtoken's defaults: 60 s leeway, nbf unchecked).
-        let mut validation = Validation::new(key.0.algorithm);
+    /// A verifier that accepts only tokens for `names` signed by one of the Ed25519 keys of
+    /// `jwks`.
+    pub fn new(jwks: &JwkSet, names: TokenAudience) -> Self {
+        let keys = jwks
+            .keys
+            .iter()
+            .map(|k| (k.kid().to_owned(), DecodingKey::from_ed_der(k.public_key())))
+            .collect();
+        // The algorithm is ours, never the token's. Time claims are checked by us against an
+        // explicit `now` (jsonwebtoken's defaults: 60 s leeway, nbf unchecked).
+        let mut validation = Validation::new(Algorithm::EdDSA);
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.leeway = 0;
@@ -242,7 +292,7 @@ impl AccessTokenVerifier {
         validation.set_issuer(&[names.issuer.as_str()]);
         validation.set_audience(&[names.audience.as_str()]);
         Self {
-            key,
+            keys,
             names,
             validation,
         }
@@ -251,6 +301,22 @@ impl AccessTokenVerifier {
     /// The issuer and audience this verifier insists on.
     pub fn names(&self) -> &TokenAudience {
         &self.names
+    }
+
+    /// Whether a key named `kid` is known.
+    pub fn knows(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+
+    /// The `kid` a token names in its header, without checking anything else: for a verifier
+    /// that fetches keys it does not know yet.
+    pub fn kid_of(token: &str) -> Option<String> {
+        let header = token.split('.').next()?;
+        if header.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        let raw: RawHeader = serde_json::from_slice(&B64.decode(header).ok()?).ok()?;
+        raw.kid
     }
 
     /// Verifies `token` as of the current time.
@@ -263,15 +329,21 @@ impl AccessTokenVerifier {
         self.claims_at(token, now)?.caller()
     }
 
-    /// The claims of `token`, verified as of the current time.
-    pub(crate) fn claims(&self, token: &str) -> Result<AccessClaims> {
-        self.claims_at(token, Utc::now())
-    }
-
     /// The claims of `token`, verified as of `now`.
     pub(crate) fn claims_at(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims> {
         let reject = |why: &'static str| Error::unauthorized(why);
-        let header = jsonwebtoken::decode_header(token).map_err(|_| reject("malformed token"))?;
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(reject("malformed token"));
+        }
+        let header = token
+            .split('.')
+            .next()
+            .and_then(|h| B64.decode(h).ok())
+            .and_then(|h| serde_json::from_slice::<RawHeader>(&h).ok())
+            .ok_or_else(|| reject("malformed token"))?;
+        if header.alg != ALGORITHM {
+            return Err(reject("unexpected signing algorithm"));
+        }
         let typ_ok = header.typ.as_deref().is_some_and(|t| {
             t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
                 || t.eq_ignore_ascii_case("application/at+jwt")
@@ -279,15 +351,21 @@ impl AccessTokenVerifier {
         if !typ_ok {
             return Err(reject("not an access token"));
         }
-        if header.alg != self.key.0.algorithm {
-            return Err(reject("unexpected signing algorithm"));
+        let names_its_own_key = header.jku.is_some()
+            || header.jwk.is_some()
+            || header.x5u.is_some()
+            || header.x5c.is_some()
+            || header.crit.is_some();
+        if names_its_own_key {
+            return Err(reject("token header names its own key"));
         }
-        if header.kid.as_deref() != Some(self.key.kid()) {
-            return Err(reject("unknown signing key"));
-        }
-        let data =
-            jsonwebtoken::decode::<AccessClaims>(token, &self.key.0.decoding, &self.validation)
-                .map_err(|_| reject("invalid token"))?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.get(kid))
+            .ok_or_else(|| reject("unknown signing key"))?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
+            .map_err(|_| reject("invalid token"))?;
         let claims = data.claims;
         let t = now.timestamp();
         if claims.exp <= t - LEEWAY_SECONDS {
@@ -303,28 +381,50 @@ impl AccessTokenVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use proptest::prelude::*;
 
-    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
-
-    fn issuer() -> AccessTokenIssuer {
-        AccessTokenIssuer::new(
-            SigningKey::hs256(SECRET).unwrap(),
-            TokenAudience::default(),
-            Duration::minutes(30),
-        )
+    struct Fixture {
+        signer: Signer,
+        jwk: Jwk,
+        pkcs8: Zeroizing<Vec<u8>>,
+        issuer: AccessTokenIssuer,
     }
 
-    fn token_at(now: DateTime<Utc>) -> String {
-        issuer()
-            .issue(
+    fn fixture() -> Fixture {
+        let pair = Signer::generate().unwrap();
+        let signer =
+            Signer::from_pkcs8(pair.jwk.kid(), &pair.pkcs8, pair.jwk.public_key()).unwrap();
+        Fixture {
+            signer,
+            jwk: pair.jwk,
+            pkcs8: pair.pkcs8,
+            issuer: AccessTokenIssuer::new(TokenAudience::default(), Duration::minutes(30)),
+        }
+    }
+
+    impl Fixture {
+        fn verifier(&self) -> AccessTokenVerifier {
+            AccessTokenVerifier::new(
+                &JwkSet {
+                    keys: vec![self.jwk.clone()],
+                },
+                TokenAudience::default(),
+            )
+        }
+
+        fn claims_at(&self, now: DateTime<Utc>) -> AccessClaims {
+            self.issuer.claims(
                 UserId::new(),
                 Placement::DealerPrincipal(DealershipId::new()),
                 SessionId::new(),
+                Amr::Password,
                 now,
             )
-            .unwrap()
+        }
+
+        fn token_at(&self, now: DateTime<Utc>) -> String {
+            self.signer.sign(&self.claims_at(now)).unwrap()
+        }
     }
 
     fn unauthorized(r: Result<AccessClaims>) -> bool {
@@ -347,19 +447,35 @@ mod tests {
         )
     }
 
+    /// `header.payload` MACed with HMAC-SHA256 under `key`.
+    fn hs256(h: &serde_json::Value, p: &serde_json::Value, key: &[u8]) -> String {
+        let input = format!(
+            "{}.{}",
+            B64.encode(serde_json::to_vec(h).unwrap()),
+            B64.encode(serde_json::to_vec(p).unwrap())
+        );
+        let tag = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
+            input.as_bytes(),
+        );
+        format!("{input}.{}", B64.encode(tag.as_ref()))
+    }
+
     #[test]
     fn round_trip_carries_every_claim_and_header() {
+        let f = fixture();
         let now = Utc::now();
-        let t = token_at(now);
+        let t = f.token_at(now);
         let (h, p, _) = parts(&t);
         assert_eq!(h["typ"], "at+jwt");
-        assert_eq!(h["alg"], "HS256");
-        assert!(h["kid"].as_str().unwrap().starts_with("hs256-"));
+        assert_eq!(h["alg"], "EdDSA");
+        assert_eq!(h["kid"], f.jwk.kid());
         for claim in [
             "sub",
             "role",
             "dealership_id",
             "sid",
+            "amr",
             "iat",
             "nbf",
             "exp",
@@ -369,23 +485,21 @@ mod tests {
         ] {
             assert!(p.get(claim).is_some(), "missing {claim}");
         }
-        let c = issuer().verifier().claims_at(&t, now).unwrap();
+        assert_eq!(p["amr"], serde_json::json!(["pwd"]));
+        let c = f.verifier().claims_at(&t, now).unwrap();
         assert_eq!(c.role, Role::DealerPrincipal);
         assert_eq!(c.exp - c.iat, 1800);
     }
 
     #[test]
     fn expiry_and_not_before_are_checked_with_small_leeway() {
+        let f = fixture();
         let now = Utc::now();
-        let t = token_at(now);
-        let v = issuer().verifier();
-        assert!(v
-            .claims_at(&t, now + Duration::minutes(30) + Duration::seconds(5))
-            .is_ok());
-        assert!(unauthorized(v.claims_at(
-            &t,
-            now + Duration::minutes(30) + Duration::seconds(11)
-        )));
+        let t = f.token_at(now);
+        let v = f.verifier();
+        let end = now + Duration::minutes(30);
+        assert!(v.claims_at(&t, end + Duration::seconds(5)).is_ok());
+        assert!(unauthorized(v.claims_at(&t, end + Duration::seconds(11))));
         assert!(v.claims_at(&t, now - Duration::seconds(5)).is_ok());
         assert!(unauthorized(v.claims_at(&t, now - Duration::seconds(11))));
         assert!(unauthorized(v.claims_at(&t, now + Duration::days(1))));
@@ -393,95 +507,170 @@ mod tests {
 
     #[test]
     fn alg_none_is_rejected() {
-        let t = token_at(Utc::now());
-        let (mut h, p, _) = parts(&t);
-        h["alg"] = "none".into();
-        assert!(unauthorized(issuer().verifier().claims(&join(&h, &p, ""))));
+        let f = fixture();
+        let (mut h, p, _) = parts(&f.token_at(Utc::now()));
+        for alg in ["none", "None", "NONE", ""] {
+            h["alg"] = alg.into();
+            assert!(unauthorized(
+                f.verifier().claims_at(&join(&h, &p, ""), Utc::now())
+            ));
+        }
     }
 
     #[test]
     fn changed_payload_is_rejected() {
-        let t = token_at(Utc::now());
-        let (h, mut p, sig) = parts(&t);
+        let f = fixture();
+        let (h, mut p, sig) = parts(&f.token_at(Utc::now()));
         p["role"] = "system_admin".into();
         p["dealership_id"] = serde_json::Value::Null;
         assert!(unauthorized(
-            issuer().verifier().claims(&join(&h, &p, &sig))
+            f.verifier().claims_at(&join(&h, &p, &sig), Utc::now())
         ));
     }
 
     #[test]
-    fn foreign_key_is_rejected_even_with_our_kid() {
+    fn a_token_of_another_key_is_rejected_even_under_our_kid() {
+        let ours = fixture();
+        let theirs = fixture();
         let now = Utc::now();
-        let other = AccessTokenIssuer::new(
-            SigningKey::hs256(b"another secret that is also 32 bytes long").unwrap(),
-            TokenAudience::default(),
-            Duration::minutes(30),
-        );
-        let t = other
-            .issue(UserId::new(), Placement::SystemAdmin, SessionId::new(), now)
+        let t = theirs.token_at(now);
+        assert!(unauthorized(ours.verifier().claims_at(&t, now)));
+        // Signed by their key, labelled with our kid.
+        let forged = Signer::from_pkcs8(ours.jwk.kid(), &theirs.pkcs8, theirs.jwk.public_key())
+            .unwrap()
+            .sign(&ours.claims_at(now))
             .unwrap();
-        assert!(unauthorized(issuer().verifier().claims_at(&t, now)));
-        let (mut h, p, sig) = parts(&t);
-        h["kid"] = issuer().key.kid().into();
-        assert!(unauthorized(
-            issuer().verifier().claims_at(&join(&h, &p, &sig), now)
-        ));
+        assert_eq!(parts(&forged).0["kid"], ours.jwk.kid());
+        assert!(unauthorized(ours.verifier().claims_at(&forged, now)));
+    }
+
+    #[test]
+    fn hs256_macs_with_the_public_key_in_any_encoding_are_rejected() {
+        let f = fixture();
+        let now = Utc::now();
+        let (mut h, p, _) = parts(&f.token_at(now));
+        let x = B64.encode(f.jwk.public_key());
+        let jwk_json = serde_json::to_string(&f.jwk).unwrap();
+        // SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): a fixed prefix, then the key.
+        let mut spki = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        spki.extend_from_slice(f.jwk.public_key());
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&spki)
+        );
+        let encodings: [&[u8]; 6] = [
+            f.jwk.public_key(),
+            x.as_bytes(),
+            jwk_json.as_bytes(),
+            &spki,
+            pem.as_bytes(),
+            pem.trim_end().as_bytes(),
+        ];
+        for alg in ["HS256", "HS384", "HS512"] {
+            h["alg"] = alg.into();
+            for key in encodings {
+                let t = hs256(&h, &p, key);
+                assert!(unauthorized(f.verifier().claims_at(&t, now)), "{alg}");
+            }
+        }
+    }
+
+    #[test]
+    fn headers_that_bring_their_own_key_are_rejected() {
+        // An attacker's key pair, offered in the header, signing under our kid.
+        let ours = fixture();
+        let theirs = fixture();
+        let now = Utc::now();
+        let claims = ours.claims_at(now);
+        let genuine = ours.signer.sign(&claims).unwrap();
+        assert!(ours.verifier().claims_at(&genuine, now).is_ok());
+        let (h, p, _) = parts(&genuine);
+        let their_jwk = serde_json::to_value(&theirs.jwk).unwrap();
+        for (name, value) in [
+            ("jwk", their_jwk),
+            ("jku", "https://attacker.example/jwks.json".into()),
+            ("x5u", "https://attacker.example/cert.pem".into()),
+            ("x5c", serde_json::json!(["MIIB"])),
+            ("crit", serde_json::json!(["exp"])),
+        ] {
+            let mut h = h.clone();
+            h[name] = value;
+            // Even with our genuine signature over the new header and payload it is refused:
+            // re-sign the changed header with our own key to prove the header alone decides.
+            let input = format!(
+                "{}.{}",
+                B64.encode(serde_json::to_vec(&h).unwrap()),
+                B64.encode(serde_json::to_vec(&p).unwrap())
+            );
+            let pair = ring::signature::Ed25519KeyPair::from_pkcs8(&ours.pkcs8).unwrap();
+            let ours_signed = format!("{input}.{}", B64.encode(pair.sign(input.as_bytes())));
+            assert!(
+                unauthorized(ours.verifier().claims_at(&ours_signed, now)),
+                "{name}"
+            );
+            let pair = ring::signature::Ed25519KeyPair::from_pkcs8(&theirs.pkcs8).unwrap();
+            let theirs_signed = format!("{input}.{}", B64.encode(pair.sign(input.as_bytes())));
+            assert!(
+                unauthorized(ours.verifier().claims_at(&theirs_signed, now)),
+                "{name}"
+            );
+        }
     }
 
     #[test]
     fn wrong_typ_iss_or_aud_is_rejected() {
+        let f = fixture();
         let now = Utc::now();
-        let i = issuer();
-        let v = i.verifier();
-        // typ: re-sign a correct payload under a plain JWT header.
-        let (_, p, _) = parts(&token_at(now));
-        let claims: AccessClaims = serde_json::from_value(p).unwrap();
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(i.key.kid().to_owned());
+        let v = f.verifier();
+        let claims = f.claims_at(now);
+        let pair = ring::signature::Ed25519KeyPair::from_pkcs8(&f.pkcs8).unwrap();
         for typ in [None, Some("JWT"), Some("rt+jwt")] {
-            header.typ = typ.map(Into::into);
-            let t =
-                jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+            let mut h = serde_json::json!({"alg": "EdDSA", "kid": f.jwk.kid()});
+            if let Some(typ) = typ {
+                h["typ"] = typ.into();
+            }
+            let input = format!(
+                "{}.{}",
+                B64.encode(serde_json::to_vec(&h).unwrap()),
+                B64.encode(serde_json::to_vec(&claims).unwrap())
+            );
+            let t = format!("{input}.{}", B64.encode(pair.sign(input.as_bytes())));
             assert!(unauthorized(v.claims_at(&t, now)), "typ {typ:?}");
         }
         let mut bad_iss = claims.clone();
-        bad_iss.iss = "someone-else".into();
-        assert!(unauthorized(v.claims_at(&i.sign(&bad_iss).unwrap(), now)));
+        bad_iss.iss = "https://someone-else.example".into();
+        assert!(unauthorized(
+            v.claims_at(&f.signer.sign(&bad_iss).unwrap(), now)
+        ));
         let mut bad_aud = claims;
         bad_aud.aud = "another-api".into();
-        assert!(unauthorized(v.claims_at(&i.sign(&bad_aud).unwrap(), now)));
+        assert!(unauthorized(
+            v.claims_at(&f.signer.sign(&bad_aud).unwrap(), now)
+        ));
     }
 
     #[test]
-    fn other_algorithms_are_rejected_even_if_signed_with_our_secret() {
-        let now = Utc::now();
-        let (_, p, _) = parts(&token_at(now));
-        let claims: AccessClaims = serde_json::from_value(p).unwrap();
-        let mut header = Header::new(Algorithm::HS512);
-        header.typ = Some(ACCESS_TOKEN_TYPE.into());
-        header.kid = Some(issuer().key.kid().to_owned());
-        let t = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
-        assert!(unauthorized(issuer().verifier().claims_at(&t, now)));
-    }
-
-    #[test]
-    fn short_secrets_are_refused_unless_allowed() {
-        assert!(SigningKey::hs256(b"short").is_err());
-        assert!(SigningKey::hs256_allow_short(b"short").is_ok());
-        assert!(SigningKey::hs256_allow_short(b"").is_err());
+    fn a_private_key_that_does_not_match_its_public_half_is_refused() {
+        let a = fixture();
+        let b = fixture();
+        assert!(Signer::from_pkcs8("x", &a.pkcs8, b.jwk.public_key()).is_err());
+        assert!(Signer::from_pkcs8("x", b"not a key", a.jwk.public_key()).is_err());
     }
 
     proptest! {
         #[test]
         fn arbitrary_input_never_panics(s in any::<String>()) {
-            prop_assert!(unauthorized(issuer().verifier().claims(&s)));
+            let f = fixture();
+            prop_assert!(unauthorized(f.verifier().claims_at(&s, Utc::now())));
         }
 
         #[test]
         fn jwt_shaped_garbage_never_panics(a in "[A-Za-z0-9_-]{0,80}", b in "[A-Za-z0-9_-]{0,200}", c in "[A-Za-z0-9_-]{0,60}") {
+            let f = fixture();
             let token = format!("{}.{}.{}", a, b, c);
-            prop_assert!(unauthorized(issuer().verifier().claims(&token)));
+            prop_assert!(unauthorized(f.verifier().claims_at(&token, Utc::now())));
         }
     }
 }

@@ -221,7 +221,7 @@ async fn an_app_role_that_bypasses_row_level_security_is_refused() {
     };
     let adam = adam_core::Adam::connect(
         &db.url,
-        adam_core::tokens::SigningKey::hs256(adam_testkit::SECRET.as_bytes()).unwrap(),
+        adam_core::SecretKey::new(adam_testkit::SECRET.as_bytes()).unwrap(),
         settings,
     )
     .await

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use adam_core::settings::LoginThrottle;
-use adam_core::tokens::SigningKey;
-use adam_core::{Engine, PasswordPolicy, Settings, StoreOptions};
+use adam_core::tokens::TokenAudience;
+use adam_core::{Engine, PasswordPolicy, SecretKey, Settings, StoreOptions};
 
 use crate::client::TrustedProxies;
 use crate::listen::ConnectionLimits;
@@ -58,6 +58,13 @@ pub struct Config {
     pub database_url: String,
     /// `SECRET_KEY`, or where to keep a generated one.
     pub secret: SecretSource,
+    /// `SECRET_KEY_PREVIOUS`: the former `SECRET_KEY`, whose sealed keys are sealed again.
+    pub secret_previous: Option<String>,
+    /// `PUBLIC_URL`, without a trailing `/`; `None` (SQLite only): `http://HOST:PORT`, with the
+    /// port actually bound.
+    pub public_url: Option<String>,
+    /// `SIGNING_KEY_ROTATION_DAYS` (0: never).
+    pub signing_key_rotation_days: i64,
     /// `HOST`.
     pub host: IpAddr,
     /// `PORT`.
@@ -88,6 +95,9 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// `HASH_QUEUE_TIMEOUT_SECONDS`: longest wait for a password check before 503.
     pub hash_queue_timeout: Duration,
+    /// How often the signing keys are read again ([`adam_core::keyring::RELOAD_EVERY`]; not
+    /// read from the environment: tests shorten it).
+    pub key_reload: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -96,6 +106,12 @@ impl fmt::Debug for Config {
             .field("database_url", &redact_url_password(&self.database_url))
             .field("database_app_role", &self.database_app_role)
             .field("secret", &self.secret)
+            .field(
+                "secret_previous",
+                &self.secret_previous.as_ref().map(|_| "<redacted>"),
+            )
+            .field("public_url", &self.public_url)
+            .field("signing_key_rotation_days", &self.signing_key_rotation_days)
             .field("host", &self.host)
             .field("port", &self.port)
             .field(
@@ -119,6 +135,7 @@ impl fmt::Debug for Config {
             )
             .field("connections", &self.connections)
             .field("hash_queue_timeout", &self.hash_queue_timeout)
+            .field("key_reload", &self.key_reload)
             .finish()
     }
 }
@@ -164,7 +181,7 @@ impl Config {
         }
         let secret = match var("SECRET_KEY") {
             Some(key) => {
-                if key.len() < adam_core::tokens::MIN_SECRET_LEN && !debug {
+                if key.len() < adam_core::MIN_SECRET_LEN && !debug {
                     return Err(bad(
                         "SECRET_KEY",
                         "must be at least 32 bytes (a shorter key is allowed only with DEBUG=true)",
@@ -184,6 +201,26 @@ impl Config {
                     None => SecretSource::Ephemeral,
                 },
             },
+        };
+        let secret_previous = match var("SECRET_KEY_PREVIOUS") {
+            Some(key) if key.len() < adam_core::MIN_SECRET_LEN && !debug => {
+                return Err(bad(
+                    "SECRET_KEY_PREVIOUS",
+                    "must be at least 32 bytes (a shorter key is allowed only with DEBUG=true)",
+                ))
+            }
+            other => other,
+        };
+        let public_url = match var("PUBLIC_URL") {
+            Some(u) => Some(parse_public_url(&u)?),
+            None if engine == Engine::Postgres => {
+                return Err(bad(
+                    "PUBLIC_URL",
+                    "is required with PostgreSQL, so that every server on the database names \
+                     the same issuer (for example https://auth.example.com)",
+                ))
+            }
+            None => None,
         };
         let host = match var("HOST") {
             None => IpAddr::from([127, 0, 0, 1]),
@@ -257,9 +294,14 @@ impl Config {
             idle_timeout: seconds("IDLE_TIMEOUT_SECONDS", 60, 3600)?,
         };
         let hash_queue_timeout = seconds("HASH_QUEUE_TIMEOUT_SECONDS", 10, 600)?;
+        let signing_key_rotation_days = whole("SIGNING_KEY_ROTATION_DAYS", 30, 0, 3650)?;
         Ok(Self {
+            secret_previous,
+            public_url,
+            signing_key_rotation_days,
             connections,
             hash_queue_timeout,
+            key_reload: adam_core::keyring::RELOAD_EVERY,
             database_url,
             database_app_role,
             refresh_reuse_grace_seconds,
@@ -288,6 +330,7 @@ impl Config {
             password_policy,
             refresh_reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace_seconds),
             hash_queue_timeout: self.hash_queue_timeout,
+            key_reload: self.key_reload,
             login_throttle: LoginThrottle {
                 max_failures: self.login_max_failures,
                 window: chrono::Duration::minutes(self.login_failure_window_minutes),
@@ -297,30 +340,76 @@ impl Config {
                 app_role: self.database_app_role.clone(),
                 ..StoreOptions::default()
             },
+            token_audience: TokenAudience::of_issuer(&self.issuer()),
+            key_rotation: (self.signing_key_rotation_days > 0)
+                .then(|| chrono::Duration::days(self.signing_key_rotation_days)),
             ..Settings::default()
         })
     }
 
-    /// The signing key: given, read from its file, or generated into it (0600) on first start.
-    pub fn signing_key(&self) -> Result<SigningKey, ConfigError> {
-        let make = |bytes: &[u8]| {
-            if self.debug {
-                SigningKey::hs256_allow_short(bytes)
-            } else {
-                SigningKey::hs256(bytes)
+    /// The server's address as clients see it (the tokens' `iss`): `PUBLIC_URL`, or
+    /// `http://HOST:PORT` (the loopback address when `HOST` is unspecified).
+    pub fn issuer(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.clone(),
+            None => {
+                let host = if self.host.is_unspecified() {
+                    IpAddr::from([127, 0, 0, 1])
+                } else {
+                    self.host
+                };
+                format!("http://{}", std::net::SocketAddr::new(host, self.port))
             }
-            .map_err(|e| bad("SECRET_KEY", e.to_string()))
+        }
+    }
+
+    /// The secret key (with the former one, if given): given, read from its file, or generated
+    /// into it (0600) on first start.
+    pub fn secret_key(&self) -> Result<SecretKey, ConfigError> {
+        let make = |variable: &'static str, bytes: &[u8]| {
+            if self.debug {
+                SecretKey::allow_short(bytes)
+            } else {
+                SecretKey::new(bytes)
+            }
+            .map_err(|e| bad(variable, e.to_string()))
         };
-        match &self.secret {
-            SecretSource::Given(key) => make(key.as_bytes()),
+        let key = match &self.secret {
+            SecretSource::Given(key) => make("SECRET_KEY", key.as_bytes())?,
             SecretSource::Ephemeral => {
                 tracing::warn!(
                     "SECRET_KEY is not set: using a key for this process only (in-memory database)"
                 );
-                make(generate_secret().as_bytes())
+                make("SECRET_KEY", generate_secret().as_bytes())?
             }
-            SecretSource::File(path) => make(load_or_create_key(path)?.as_bytes()),
-        }
+            SecretSource::File(path) => make("SECRET_KEY", load_or_create_key(path)?.as_bytes())?,
+        };
+        Ok(match &self.secret_previous {
+            Some(previous) => key.with_previous(make("SECRET_KEY_PREVIOUS", previous.as_bytes())?),
+            None => key,
+        })
+    }
+}
+
+/// `PUBLIC_URL`: an http(s) URL with a host and no query or fragment; the trailing `/` dropped.
+fn parse_public_url(v: &str) -> Result<String, ConfigError> {
+    let v = v.trim().trim_end_matches('/');
+    let ok = v
+        .split_once("://")
+        .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+        .is_some_and(|(_, rest)| {
+            let host = rest.split('/').next().unwrap_or_default();
+            !host.is_empty()
+                && !rest.contains(|c: char| c.is_whitespace() || c == '?' || c == '#')
+                && !host.contains('@')
+        });
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(bad(
+            "PUBLIC_URL",
+            format!("{v:?} is not a URL such as https://auth.example.com"),
+        ))
     }
 }
 
@@ -474,6 +563,7 @@ mod tests {
                 "postgres://adam:s3cret-pw@db.internal:5432/adam",
             ),
             ("SECRET_KEY", "a secret key that is long enough, 32+ bytes"),
+            ("PUBLIC_URL", "https://auth.example.com"),
         ])
         .unwrap();
         let shown = format!("{c:?}");
@@ -563,15 +653,79 @@ mod tests {
     }
 
     #[test]
+    fn public_url_is_required_with_postgres_and_checked() {
+        let pg = [
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("SECRET_KEY", "a secret key that is long enough, 32+ bytes"),
+        ];
+        assert_eq!(config(&pg).unwrap_err().variable, "PUBLIC_URL");
+        let with = |url: &str| {
+            let mut vars = pg.to_vec();
+            vars.push(("PUBLIC_URL", url));
+            config(&vars)
+        };
+        assert_eq!(
+            with("https://auth.example.com/").unwrap().issuer(),
+            "https://auth.example.com"
+        );
+        for bad in [
+            "auth.example.com",
+            "ftp://x",
+            "https://",
+            "https://a?b",
+            "https://u@h",
+        ] {
+            assert_eq!(with(bad).unwrap_err().variable, "PUBLIC_URL", "{bad}");
+        }
+        // SQLite: the address served, loopback when listening everywhere.
+        let c = config(&[("HOST", "0.0.0.0"), ("PORT", "9000")]).unwrap();
+        assert_eq!(c.issuer(), "http://127.0.0.1:9000");
+        assert_eq!(
+            c.settings().unwrap().token_audience.issuer,
+            "http://127.0.0.1:9000"
+        );
+    }
+
+    #[test]
+    fn key_rotation_days_and_the_previous_key_are_read() {
+        let c = config(&[("SIGNING_KEY_ROTATION_DAYS", "0")]).unwrap();
+        assert_eq!(c.settings().unwrap().key_rotation, None);
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.settings().unwrap().key_rotation,
+            Some(chrono::Duration::days(30))
+        );
+        assert_eq!(
+            config(&[("SIGNING_KEY_ROTATION_DAYS", "-1")])
+                .unwrap_err()
+                .variable,
+            "SIGNING_KEY_ROTATION_DAYS"
+        );
+        assert_eq!(
+            config(&[("SECRET_KEY_PREVIOUS", "short")])
+                .unwrap_err()
+                .variable,
+            "SECRET_KEY_PREVIOUS"
+        );
+        let c = config(&[(
+            "SECRET_KEY_PREVIOUS",
+            "the former secret key, also 32 bytes or more",
+        )])
+        .unwrap();
+        assert!(!format!("{c:?}").contains("former secret"));
+    }
+
+    #[test]
     fn generated_key_is_private_and_reused() {
         let dir = std::env::temp_dir().join(format!("adam-key-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("x.db");
         let c = config(&[("DATABASE_URL", &format!("sqlite://{}", db.display()))]).unwrap();
-        let k1 = c.signing_key().unwrap();
-        let k2 = c.signing_key().unwrap();
-        assert_eq!(k1.kid(), k2.kid());
         let path = dir.join("x.db.secret_key");
+        c.secret_key().unwrap();
+        let first = std::fs::read(&path).unwrap();
+        c.secret_key().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), first);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -135,7 +135,11 @@ impl From<Error> for ApiError {
 /// What the client reads of a core error. 5xx details go to the log, never to the client.
 fn client_detail(e: &Error, status: StatusCode) -> String {
     match e {
-        Error::Storage(_) | Error::Migration(_) | Error::Internal(_) | Error::Config(_) => {
+        Error::Storage(_)
+        | Error::Migration(_)
+        | Error::Internal(_)
+        | Error::Config(_)
+        | Error::Unavailable(_) => {
             tracing::error!(error = %e, "request failed");
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 "the database is unavailable".to_owned()

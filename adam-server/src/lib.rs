@@ -29,7 +29,7 @@ pub use config::{Config, ConfigError};
 /// migrate. Errors are one line, fit for the command line.
 pub async fn connect(config: &Config) -> Result<Adam, String> {
     let settings = config.settings().map_err(|e| e.to_string())?;
-    let key = config.signing_key().map_err(|e| e.to_string())?;
+    let key = config.secret_key().map_err(|e| e.to_string())?;
     Adam::connect(&config.database_url, key, settings)
         .await
         .map_err(|e| one_line(&e))
@@ -76,9 +76,18 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects to the database, migrates and seeds as `options` say, and binds the configured
-    /// address (`PORT=0` picks a free port).
-    pub async fn build(config: Config, options: StartOptions) -> Result<Self, String> {
+    /// Binds the configured address (`PORT=0` picks a free port), connects to the database,
+    /// migrates and seeds as `options` say, and opens the signing keys (making them on a new
+    /// database; a `SECRET_KEY` that cannot open them stops here).
+    pub async fn build(mut config: Config, options: StartOptions) -> Result<Self, String> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.host, config.port))
+            .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+        // Without PUBLIC_URL (SQLite), the issuer is the address actually bound.
+        config.port = addr.port();
         let adam = connect(&config).await?;
         if options.migrate {
             let applied = adam.migrate_up().await.map_err(|e| one_line(&e))?;
@@ -90,12 +99,14 @@ impl Application {
             let report = adam.seed().await.map_err(|e| one_line(&e))?;
             tracing::info!(created = ?report.users_created, "seed data present");
         }
-        let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.host, config.port))
-            .await
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+        match adam.open_signing_keys().await {
+            Ok(keys) => tracing::info!(keys = keys.len(), "signing keys open"),
+            // The database may come back later: the keys are opened on first use then.
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "signing keys not opened yet")
+            }
+            Err(e) => return Err(one_line(&e)),
+        }
         Ok(Self {
             adam,
             config,
@@ -151,7 +162,7 @@ pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
                     .body(json.clone())
             })),
         )
-        .nest("/api/v1", api)
+        .nest("/", api)
         .at("/health", get(health))
         .at("/ready", get(ready))
         .data(adam)
@@ -315,6 +326,20 @@ async fn serve(
             }
         })
     };
+    // Keys rotated or revoked by another server take effect here, and a due rotation happens,
+    // even while no request comes.
+    let keys = {
+        let adam = adam.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(adam.settings().key_reload);
+            loop {
+                every.tick().await;
+                if let Err(e) = adam.maintain_signing_keys().await {
+                    tracing::warn!(error = %e, "reloading the signing keys failed");
+                }
+            }
+        })
+    };
     let result = listen::serve(
         listener,
         app(adam.clone(), config),
@@ -324,6 +349,7 @@ async fn serve(
     )
     .await;
     purge.abort();
+    keys.abort();
     adam.close().await;
     result
 }

@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 ///
 /// Configuration comes from the environment and from a `.env` file in the working directory
 /// (DATABASE_URL, SECRET_KEY, HOST, PORT, ACCESS_TOKEN_EXPIRE_MINUTES, REFRESH_TOKEN_EXPIRE_DAYS,
-/// BACKEND_CORS_ORIGINS, PASSWORD_MIN_LENGTH, DEBUG).
+/// BACKEND_CORS_ORIGINS, PASSWORD_MIN_LENGTH, DEBUG, PUBLIC_URL, SECRET_KEY_PREVIOUS,
+/// SIGNING_KEY_ROTATION_DAYS and the others of the contract).
 #[derive(Debug, Parser)]
 #[command(name = "adam-server", version)]
 struct Cli {
@@ -28,6 +29,31 @@ enum Command {
     },
     /// Create the seed dealership and accounts where missing; running it again changes nothing.
     Seed,
+    /// List, rotate or revoke the keys that sign access tokens.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// List the keys: kid, state (next, current, retired) and dates.
+    List,
+    /// The next key becomes current, the current one retired, a new next key is made. Refused
+    /// while the next key has been published for less than the key set's max-age.
+    Rotate {
+        /// Rotate even if the next key was published moments ago (clients that cached the key
+        /// set before it was published refuse its tokens until they fetch it again).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop a key verifying at once (on every server within 60 s); a current key is replaced
+    /// by the next one.
+    Revoke {
+        /// The key's id, as `keys list` shows it.
+        kid: String,
+    },
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -137,6 +163,50 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 report.users_created.len(),
                 report.users_created
             );
+        }
+        Command::Keys { action } => {
+            let adam = adam_server::connect(&config).await?;
+            let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or("-".to_owned(), |t| {
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                })
+            };
+            match action {
+                KeysAction::List => {
+                    let keys = adam.signing_keys().await.map_err(one_line)?;
+                    println!(
+                        "{:<43}  {:<7}  {:<20}  {:<20}  {:<20}  published until",
+                        "kid", "state", "created", "activated", "retired"
+                    );
+                    for k in keys {
+                        println!(
+                            "{:<43}  {:<7}  {:<20}  {:<20}  {:<20}  {}",
+                            k.kid,
+                            k.state,
+                            when(Some(k.created_at)),
+                            when(k.activated_at),
+                            when(k.retired_at),
+                            when(k.published_until)
+                        );
+                    }
+                }
+                KeysAction::Rotate { force } => {
+                    adam.open_signing_keys().await.map_err(one_line)?;
+                    let r = adam.rotate_signing_keys(force).await.map_err(one_line)?;
+                    println!(
+                        "rotated: {} now signs; {} retired (verifies until its tokens expire); {} is next",
+                        r.current, r.retired, r.next
+                    );
+                }
+                KeysAction::Revoke { kid } => {
+                    adam.open_signing_keys().await.map_err(one_line)?;
+                    let was = adam.revoke_signing_key(&kid).await.map_err(|e| match e {
+                        adam_core::Error::NotFound => format!("no signing key {kid}"),
+                        other => one_line(other),
+                    })?;
+                    println!("revoked {kid} (it was {was}); its tokens stop verifying everywhere within 60 s");
+                }
+            }
         }
         Command::Serve(args) => {
             let options = StartOptions {

@@ -8,9 +8,8 @@
 use std::future::Future;
 use std::path::PathBuf;
 
-use adam_core::tokens::SigningKey;
 pub use adam_core::Engine;
-use adam_core::{Adam, Settings};
+use adam_core::{Adam, SecretKey, Settings};
 
 #[cfg(feature = "server")]
 pub mod server;
@@ -111,7 +110,7 @@ impl TestDatabase {
     pub async fn engine_with(&self, settings: Settings) -> Adam {
         let adam = Adam::connect(
             &self.url,
-            SigningKey::hs256(SECRET.as_bytes()).unwrap(),
+            SecretKey::new(SECRET.as_bytes()).unwrap(),
             settings,
         )
         .await

@@ -15,6 +15,10 @@ pub fn config_for(url: &str, extra: &[(&str, &str)]) -> Config {
         ("SECRET_KEY".into(), SECRET.into()),
         ("PORT".into(), "0".into()),
     ]);
+    if matches!(Engine::of_url(url), Ok(Engine::Postgres)) {
+        // Required with PostgreSQL; servers of one test share it.
+        vars.insert("PUBLIC_URL".into(), "http://adam.test".into());
+    }
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
@@ -41,6 +45,11 @@ impl TestServer {
     /// A server on `db`, configured with `extra` variables.
     pub async fn start_on(db: TestDatabase, extra: &[(&str, &str)]) -> Self {
         let config = config_for(&db.url, extra);
+        Self::start_configured(db, config).await
+    }
+
+    /// A server on `db` with this configuration (from [`config_for`], then changed).
+    pub async fn start_configured(db: TestDatabase, config: Config) -> Self {
         let app = Application::build(
             config,
             StartOptions {

@@ -22,6 +22,7 @@ use crate::rbac::Principal;
 
 pub(crate) mod dealerships;
 pub(crate) mod sessions;
+pub(crate) mod signing_keys;
 pub(crate) mod throttle;
 pub(crate) mod users;
 

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use super::{Adam, TokenPair};
+use crate::caller::Amr;
 use crate::db::sessions::{self, LiveSession, Spend};
 use crate::db::{throttle, users, Intent, Tx};
 use crate::email::Email;
@@ -16,6 +17,7 @@ use crate::rbac::Principal;
 use crate::refresh::{RefreshToken, TokenDigest};
 use crate::revocation::{self, Change};
 use crate::settings::LoginThrottle;
+use crate::tokens::AccessClaims;
 
 /// What failed sign-ins are counted under: the normalised email, or for text that is no email,
 /// the trimmed, lower-cased text (bounded), so unknown emails are throttled the same way.
@@ -167,7 +169,7 @@ impl Adam {
         })
         .await?;
         tx.commit().await?;
-        self.pair(live, refresh)
+        self.pair(live, refresh).await
     }
 
     /// Exchanges a refresh token for a new pair. The presented token is spent. Presenting a spent
@@ -223,7 +225,7 @@ impl Adam {
                 )
                 .await?;
                 tx.commit().await?;
-                self.pair(live, next)
+                self.pair(live, next).await
             }
         }
     }
@@ -258,7 +260,13 @@ impl Adam {
 
     /// [`Adam::authenticate`], also returning the caller's profile, read by the same query.
     pub async fn authenticate_user(&self, access_token: &str) -> Result<(Principal, User)> {
-        let claims = self.verifier.claims(access_token)?;
+        let claims = self.keys.claims(access_token).await?;
+        self.check_session(&claims).await
+    }
+
+    /// The second half of the full check: the session of verified `claims` is live and its
+    /// user still has the role and dealership the token says.
+    pub(super) async fn check_session(&self, claims: &AccessClaims) -> Result<(Principal, User)> {
         let found = sessions::live_now(&self.db, claims.sid).await?;
         let (live, user) =
             found.ok_or_else(|| Error::unauthorized("session is no longer valid"))?;
@@ -269,7 +277,7 @@ impl Adam {
             return Err(Error::unauthorized("token is out of date"));
         }
         Ok((
-            Principal::new(live.user_id, live.placement, live.session_id),
+            Principal::new(live.user_id, live.placement, live.session_id, claims.amr),
             user,
         ))
     }
@@ -285,10 +293,18 @@ impl Adam {
         })
     }
 
-    fn pair(&self, live: LiveSession, refresh: RefreshToken) -> Result<TokenPair> {
-        let access_token =
-            self.issuer
-                .issue(live.user_id, live.placement, live.session_id, Utc::now())?;
+    /// A token pair for `live`, the access token signed with the current key. Every session is
+    /// password-only until the second factor exists.
+    async fn pair(&self, live: LiveSession, refresh: RefreshToken) -> Result<TokenPair> {
+        let keys = self.keys.get().await?;
+        let claims = self.issuer.claims(
+            live.user_id,
+            live.placement,
+            live.session_id,
+            Amr::Password,
+            Utc::now(),
+        );
+        let access_token = keys.signer().sign(&claims)?;
         Ok(TokenPair {
             access_token,
             refresh_token: refresh,

@@ -11,14 +11,19 @@ use chrono::Utc;
 use crate::db::{self, Db, Engine, Intent, MigrationState, Scope};
 use crate::error::Result;
 use crate::hashing::PasswordHasher;
+use crate::keyring::{KeyPolicy, KeyRing};
 use crate::password::PasswordPolicy;
 use crate::rbac::Principal;
 use crate::refresh::RefreshToken;
+use crate::secret::{Purpose, Sealer, SecretKey};
 use crate::settings::Settings;
-use crate::tokens::{AccessTokenIssuer, AccessTokenVerifier, SigningKey};
+use crate::tokens::AccessTokenIssuer;
 
 mod auth;
 mod dealerships;
+mod keys;
+
+pub use keys::Introspection;
 mod seeding;
 mod users;
 
@@ -52,7 +57,7 @@ pub struct Adam {
     db: Db,
     hasher: PasswordHasher,
     issuer: AccessTokenIssuer,
-    verifier: AccessTokenVerifier,
+    keys: Arc<KeyRing>,
     settings: Arc<Settings>,
 }
 
@@ -66,24 +71,33 @@ impl fmt::Debug for Adam {
 }
 
 impl Adam {
-    /// Opens the database at `url` (`postgres://…` or `sqlite:…`) and builds an engine that signs
-    /// with `key`. Does not migrate: call [`Adam::migrate_up`].
-    pub async fn connect(url: &str, key: SigningKey, settings: Settings) -> Result<Self> {
+    /// Opens the database at `url` (`postgres://…` or `sqlite:…`) and builds an engine whose
+    /// stored secrets (the signing keys' private halves) are sealed under `secret`. Does not
+    /// migrate: call [`Adam::migrate_up`]. The signing keys are made or loaded on first use
+    /// (or by [`Adam::open_signing_keys`]).
+    pub async fn connect(url: &str, secret: SecretKey, settings: Settings) -> Result<Self> {
         let db = Db::connect(url, &settings.store).await?;
         let hasher = PasswordHasher::new(settings.hash_cost, settings.hash_concurrency)?
             .with_queue_timeout(settings.hash_queue_timeout);
         hasher.warm_up().await?;
-        let issuer = AccessTokenIssuer::new(
-            key,
-            settings.token_audience.clone(),
-            settings.access_token_ttl,
+        let issuer =
+            AccessTokenIssuer::new(settings.token_audience.clone(), settings.access_token_ttl);
+        let keys = KeyRing::new(
+            db.clone(),
+            Sealer::new(&secret, Purpose::SigningKey),
+            KeyPolicy {
+                names: settings.token_audience.clone(),
+                token_ttl: settings.access_token_ttl,
+                rotate_after: settings.key_rotation,
+                publish_lead: settings.key_publish_lead,
+                reload_every: settings.key_reload,
+            },
         );
-        let verifier = issuer.verifier();
         Ok(Self {
             db,
             hasher,
             issuer,
-            verifier,
+            keys: Arc::new(keys),
             settings: Arc::new(settings),
         })
     }
@@ -91,11 +105,6 @@ impl Adam {
     /// The database engine behind this engine.
     pub fn engine(&self) -> Engine {
         self.db.engine()
-    }
-
-    /// The offline verifier of this engine's access tokens.
-    pub fn verifier(&self) -> &AccessTokenVerifier {
-        &self.verifier
     }
 
     /// The password policy new and changed passwords must meet.

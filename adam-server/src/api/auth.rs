@@ -2,10 +2,12 @@
 
 use adam_core::Adam;
 use poem::Request;
-use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::payload::{Form, Json};
+use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 
-use super::schema::{LoginRequest, RefreshRequest, TokenPairOut, UserOut};
+use super::schema::{
+    IntrospectRequest, Introspection, LoginRequest, RefreshRequest, TokenPairOut, UserOut,
+};
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
 use crate::error::ApiError;
@@ -44,7 +46,29 @@ pub(crate) enum NoContent {
     Done,
 }
 
-#[OpenApi(prefix_path = "/auth", tag = "ApiTags::Auth")]
+/// A token to introspect, as JSON or as a form (RFC 7662 uses a form).
+#[derive(ApiRequest)]
+pub(crate) enum IntrospectBody {
+    /// `{"token": "…"}`.
+    Json(Json<IntrospectRequest>),
+    /// `token=…`.
+    Form(Form<IntrospectRequest>),
+}
+
+/// What introspection says, never to be cached.
+#[derive(ApiResponse)]
+pub(crate) enum Introspected {
+    /// `{active: false}` for anything but a live access token; otherwise its claims.
+    #[oai(status = 200)]
+    Answer(
+        Json<Introspection>,
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Sign in
     ///
@@ -95,6 +119,33 @@ impl AuthApi {
     async fn logout_all(&self, auth: BearerAuth) -> Result<NoContent, ApiError> {
         self.adam.logout_all(&auth.0.principal).await?;
         Ok(NoContent::Done)
+    }
+
+    /// Introspect a token (RFC 7662)
+    ///
+    /// Whether a token is a live access token (signature, expiry, and the session and user as
+    /// they are now), with its claims if so. Needs no credentials: the caller holds the token
+    /// already and learns only whether it is live.
+    #[oai(path = "/introspect", method = "post")]
+    async fn introspect(&self, body: IntrospectBody) -> Result<Introspected, ApiError> {
+        let request = match body {
+            IntrospectBody::Json(Json(b)) | IntrospectBody::Form(Form(b)) => b,
+        };
+        // A form is read without the schema's checks: the same bounds, the same answer.
+        let too_long = |s: &str, max: usize| s.chars().count() > max;
+        if too_long(&request.token, 8192)
+            || request
+                .token_type_hint
+                .as_deref()
+                .is_some_and(|h| too_long(h, 64))
+        {
+            return Err(ApiError::from_status(
+                poem::http::StatusCode::BAD_REQUEST,
+                "token: at most 8192 characters; token_type_hint: at most 64",
+            ));
+        }
+        let found = self.adam.introspect(&request.token).await?;
+        Ok(Introspected::Answer(Json(found.into()), "no-store".into()))
     }
 
     /// My profile

@@ -26,7 +26,7 @@ pub(crate) enum Created {
     Created(Json<DealershipOut>),
 }
 
-#[OpenApi(prefix_path = "/dealerships", tag = "ApiTags::Dealerships")]
+#[OpenApi(prefix_path = "/api/v1/dealerships", tag = "ApiTags::Dealerships")]
 impl DealershipsApi {
     /// List dealerships
     ///

@@ -183,7 +183,7 @@ fn complete_operation(op: &mut Value) {
             responses.insert(
                 "415".into(),
                 json!({
-                    "description": "The body is not `application/json`.",
+                    "description": "The body is not of a media type the operation accepts.",
                     "content": content,
                 }),
             );
@@ -201,9 +201,9 @@ fn complete_operation(op: &mut Value) {
     }
 }
 
-/// The methods the document allows on `path` (under `/api/v1`), as an `Allow` header value.
+/// The methods the document allows on `path`, as an `Allow` header value.
 pub(crate) fn allowed_methods(doc: &Value, path: &str) -> Option<String> {
-    let path = path.strip_prefix("/api/v1")?.trim_end_matches('/');
+    let path = path.trim_end_matches('/');
     let paths = doc["paths"].as_object()?;
     let (_, item) = paths.iter().find(|(template, _)| matches(template, path))?;
     let methods: Vec<String> = item
@@ -232,6 +232,6 @@ mod tests {
         assert!(matches("/users/{id}", "/users/42"));
         assert!(!matches("/users/{id}", "/users"));
         assert!(!matches("/users/{id}", "/users/42/x"));
-        assert!(matches("/auth/me", "/auth/me"));
+        assert!(matches("/api/v1/auth/me", "/api/v1/auth/me"));
     }
 }

@@ -1,4 +1,5 @@
-//! The REST API under `/api/v1`: one `#[OpenApi]` impl per resource.
+//! The REST API under `/api/v1` and the discovery documents under `/.well-known`: one
+//! `#[OpenApi]` impl per resource.
 
 use adam_core::{Adam, Principal, User};
 use poem::Request;
@@ -11,10 +12,12 @@ pub(crate) mod document;
 pub mod schema;
 mod strict;
 mod users;
+mod well_known;
 
 pub(crate) use auth::AuthApi;
 pub(crate) use dealerships::DealershipsApi;
 pub(crate) use users::UsersApi;
+pub(crate) use well_known::WellKnownApi;
 
 /// Groups of operations in the documentation.
 #[derive(Tags)]
@@ -25,6 +28,8 @@ pub(crate) enum ApiTags {
     Users,
     /// Dealerships: everyone sees their own; system admins manage all.
     Dealerships,
+    /// Signing keys and server metadata, for services that check Adam's tokens themselves.
+    Discovery,
 }
 
 /// An access token from `/auth/login` or `/auth/refresh`, checked against the live session on
@@ -54,13 +59,17 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         .map_err(crate::error::to_poem)
 }
 
-/// The OpenAPI service of all resources, served under `/api/v1`.
-pub(crate) fn service(adam: &Adam) -> OpenApiService<(AuthApi, UsersApi, DealershipsApi), ()> {
+/// All operations the OpenAPI service serves
+type Apis = (AuthApi, UsersApi, DealershipsApi, WellKnownApi);
+
+/// The OpenAPI service of all resources, with their full paths (`/api/v1/…`, `/.well-known/…`).
+pub(crate) fn service(adam: &Adam) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             AuthApi { adam: adam.clone() },
             UsersApi { adam: adam.clone() },
             DealershipsApi { adam: adam.clone() },
+            WellKnownApi { adam: adam.clone() },
         ),
         "Adam",
         env!("CARGO_PKG_VERSION"),
@@ -68,7 +77,7 @@ pub(crate) fn service(adam: &Adam) -> OpenApiService<(AuthApi, UsersApi, Dealers
     .description(
         "Sign-in, roles and tenancy for dealership staff. Sign in with `POST /auth/login`, then \
          send the access token as `Authorization: Bearer <token>`. Errors are \
-         `application/problem+json` (RFC 9457).",
+         `application/problem+json` (RFC 9457). Other services check access tokens against \
+         `/.well-known/jwks.json` or with `POST /api/v1/auth/introspect`.",
     )
-    .server("/api/v1")
 }

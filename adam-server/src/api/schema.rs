@@ -2,7 +2,7 @@
 //! clients), named here as the handlers use them.
 
 pub(crate) use adam_api::{
-    Dealership as DealershipOut, DealershipCreate, DealershipUpdate, LoginRequest, Paged,
-    RefreshRequest, Role as RoleDto, TokenPair as TokenPairOut, User as UserOut, UserCreate,
-    UserUpdate,
+    Dealership as DealershipOut, DealershipCreate, DealershipUpdate, IntrospectRequest,
+    Introspection, Jwks, LoginRequest, Paged, RefreshRequest, Role as RoleDto, ServerMetadata,
+    TokenPair as TokenPairOut, User as UserOut, UserCreate, UserUpdate,
 };

@@ -26,7 +26,7 @@ pub(crate) enum Created {
     Created(Json<UserOut>),
 }
 
-#[OpenApi(prefix_path = "/users", tag = "ApiTags::Users")]
+#[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
 impl UsersApi {
     /// List users
     ///

@@ -42,6 +42,22 @@ impl TestApp {
         }
     }
 
+    /// A server whose configuration `change` adjusts first.
+    pub async fn spawn_configured(
+        engine: Engine,
+        change: impl FnOnce(&mut adam_server::Config),
+    ) -> Self {
+        let db = TestDatabase::create(engine).await;
+        let mut config = adam_testkit::server::config_for(&db.url, &[]);
+        change(&mut config);
+        let server = TestServer::start_configured(db, config).await;
+        Self {
+            base: server.base.clone(),
+            client: Client::new(),
+            server,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+mod keys;
 
 use adam_testkit::on_both_engines;
 use helpers::{Engine, TestApp};
@@ -348,21 +349,21 @@ on_both_engines! {
         let (s, spec) = app.call(GET, "/api/v1/openapi.json", None, None).await;
         assert_eq!(s, StatusCode::OK);
         let routes = [
-            ("post", "/auth/login", false),
-            ("post", "/auth/refresh", false),
-            ("post", "/auth/logout", false),
-            ("post", "/auth/logout-all", true),
-            ("get", "/auth/me", true),
-            ("get", "/users", true),
-            ("post", "/users", true),
-            ("get", "/users/{id}", true),
-            ("patch", "/users/{id}", true),
-            ("delete", "/users/{id}", true),
-            ("get", "/dealerships", true),
-            ("post", "/dealerships", true),
-            ("get", "/dealerships/{id}", true),
-            ("patch", "/dealerships/{id}", true),
-            ("delete", "/dealerships/{id}", true),
+            ("post", "/api/v1/auth/login", false),
+            ("post", "/api/v1/auth/refresh", false),
+            ("post", "/api/v1/auth/logout", false),
+            ("post", "/api/v1/auth/logout-all", true),
+            ("get", "/api/v1/auth/me", true),
+            ("get", "/api/v1/users", true),
+            ("post", "/api/v1/users", true),
+            ("get", "/api/v1/users/{id}", true),
+            ("patch", "/api/v1/users/{id}", true),
+            ("delete", "/api/v1/users/{id}", true),
+            ("get", "/api/v1/dealerships", true),
+            ("post", "/api/v1/dealerships", true),
+            ("get", "/api/v1/dealerships/{id}", true),
+            ("patch", "/api/v1/dealerships/{id}", true),
+            ("delete", "/api/v1/dealerships/{id}", true),
         ];
         for (method, path, secured) in routes {
             let op = &spec["paths"][path][method];
@@ -376,7 +377,7 @@ on_both_engines! {
             }
         }
         assert_eq!(spec["components"]["securitySchemes"]["BearerAuth"]["scheme"], "bearer");
-        assert!(spec["paths"]["/auth/login"]["post"]["requestBody"].is_object());
+        assert!(spec["paths"]["/api/v1/auth/login"]["post"]["requestBody"].is_object());
     }
 }
 
@@ -449,7 +450,7 @@ async fn the_document_says_what_the_server_enforces() {
         (StatusCode::OK, &me_again["email"])
     );
     // The page size: the declared maximum is accepted, one more is refused.
-    let limit = doc["paths"]["/users"]["get"]["parameters"]
+    let limit = doc["paths"]["/api/v1/users"]["get"]["parameters"]
         .as_array()
         .unwrap()
         .iter()
@@ -498,7 +499,7 @@ async fn the_document_says_what_the_server_enforces() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     // 415 is documented where a body is read, and answered.
-    assert!(doc["paths"]["/auth/login"]["post"]["responses"]["415"].is_object());
+    assert!(doc["paths"]["/api/v1/auth/login"]["post"]["responses"]["415"].is_object());
     let resp = app
         .req(POST, "/api/v1/auth/login", None)
         .header("content-type", "text/plain")
@@ -809,6 +810,7 @@ async fn three_server_processes_share_one_postgres() {
             .args(args)
             .env("DATABASE_URL", &db.url)
             .env("SECRET_KEY", helpers::SECRET)
+            .env("PUBLIC_URL", "http://adam.test")
             .output()
             .unwrap();
         assert!(
@@ -870,6 +872,32 @@ async fn three_server_processes_share_one_postgres() {
             .status();
         assert_eq!(s, StatusCode::OK);
     }
+    // They share one key set: each publishes the same keys, and the token names one of them.
+    let mut published = Vec::new();
+    for base in &bases {
+        let jwks: Value = client
+            .get(format!("{base}/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut kids: Vec<String> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        kids.sort();
+        published.push(kids);
+    }
+    assert_eq!(published[0].len(), 2, "{published:?}");
+    assert!(
+        published.iter().all(|p| p == &published[0]),
+        "{published:?}"
+    );
+    assert!(published[0].contains(&keys::kid_of(&access)));
     let s = post(&bases[2], "/auth/logout-all", Some(&access), json!({}))
         .await
         .unwrap()
@@ -914,6 +942,7 @@ impl ServerProcess {
             .args(args)
             .env("DATABASE_URL", database_url)
             .env("SECRET_KEY", helpers::SECRET)
+            .env("PUBLIC_URL", "http://adam.test")
             .env("PORT", port.to_string())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())

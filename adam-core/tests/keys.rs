@@ -1,0 +1,202 @@
+//! Signing keys on real databases (every test on SQLite and on PostgreSQL): the keys a fresh
+//! database gets, rotation by hand and when due, with several engines on one database,
+//! revocation, a change of `SECRET_KEY`, and introspection.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration as StdDuration;
+
+use adam_core::keyring::KeyState;
+use adam_core::tokens::AccessTokenVerifier;
+use adam_core::{Adam, Amr, Error, Role, SecretKey, Settings};
+use adam_testkit::{on_both_engines, SECRET};
+use chrono::Duration;
+use support::TestDb;
+
+const ADMIN: (&str, &str) = ("admin@avataradam.com", "Admin123!@#");
+const MANAGER: (&str, &str) = ("manager@premiumauto.com", "Manager123!");
+const OTHER_SECRET: &[u8] = b"another secret key, also more than thirty-two bytes";
+
+fn kid(token: &str) -> String {
+    AccessTokenVerifier::kid_of(token).unwrap()
+}
+
+/// Keys that may sign as soon as they are published, read again every 50 ms.
+fn eager() -> Settings {
+    Settings {
+        key_publish_lead: Duration::zero(),
+        key_reload: StdDuration::from_millis(50),
+        ..Settings::default()
+    }
+}
+
+async fn kid_of_state(adam: &Adam, state: KeyState) -> Vec<String> {
+    let keys = adam.signing_keys().await.unwrap();
+    keys.into_iter()
+        .filter(|k| k.state == state)
+        .map(|k| k.kid)
+        .collect()
+}
+
+async fn connect(db: &TestDb, secret: SecretKey) -> Adam {
+    Adam::connect(db.url(), secret, Settings::default())
+        .await
+        .unwrap()
+}
+
+on_both_engines! {
+    async fn a_fresh_database_has_one_current_and_one_next_key(db: TestDb) {
+        let current = kid_of_state(&db, KeyState::Current).await;
+        let next = kid_of_state(&db, KeyState::Next).await;
+        assert_eq!((current.len(), next.len()), (1, 1));
+        assert_eq!(kid_of_state(&db, KeyState::Retired).await.len(), 0);
+        let jwks = db.jwks().await.unwrap();
+        assert!(jwks.find(&current[0]).is_some() && jwks.find(&next[0]).is_some());
+        // The current key signs; the published keys verify, without the database.
+        let pair = db.login(ADMIN.0, ADMIN.1).await.unwrap();
+        assert_eq!(kid(&pair.access_token), current[0]);
+        let caller = db.offline_verifier().await.unwrap().verify(&pair.access_token).unwrap();
+        assert_eq!(caller.role(), Role::SystemAdmin);
+    }
+
+    async fn rotation_keeps_old_tokens_and_signs_with_the_former_next_key(db: TestDb) {
+        let before = db.login(ADMIN.0, ADMIN.1).await.unwrap();
+        let current = kid_of_state(&db, KeyState::Current).await.remove(0);
+        let next = kid_of_state(&db, KeyState::Next).await.remove(0);
+        // The next key was published a moment ago: too soon to sign, and nothing changes.
+        let refused = db.rotate_signing_keys(false).await;
+        assert!(matches!(&refused, Err(Error::Conflict(m)) if m.contains("--force")), "{refused:?}");
+        assert_eq!(kid_of_state(&db, KeyState::Current).await, vec![current.clone()]);
+
+        let rotation = db.rotate_signing_keys(true).await.unwrap();
+        assert_eq!((&rotation.retired, &rotation.current), (&current, &next));
+        assert_ne!(rotation.next, next);
+        // Tokens signed before still work, in full and offline; new ones use the former next key.
+        db.authenticate(&before.access_token).await.unwrap();
+        let published = db.offline_verifier().await.unwrap();
+        published.verify(&before.access_token).unwrap();
+        let after = db.login(ADMIN.0, ADMIN.1).await.unwrap();
+        assert_eq!(kid(&after.access_token), next);
+        published.verify(&after.access_token).unwrap();
+        let refreshed = db.refresh(before.refresh_token.expose()).await.unwrap();
+        assert_eq!(kid(&refreshed.access_token), next);
+        // The retired key is published until its last token has expired.
+        let jwks = db.jwks().await.unwrap();
+        for k in [&current, &next, &rotation.next] {
+            assert!(jwks.find(k).is_some(), "{k} published");
+        }
+        let keys = db.signing_keys().await.unwrap();
+        let retired = keys.iter().find(|k| k.kid == current).unwrap();
+        assert_eq!(retired.state, KeyState::Retired);
+        let until = retired.published_until.unwrap();
+        assert!(until >= retired.retired_at.unwrap() + db.settings().access_token_ttl);
+    }
+
+    async fn of_many_simultaneous_rotations_on_several_engines_exactly_one_happens(db: TestDb) {
+        // The next key may sign after one second; the one a rotation makes is too young then.
+        let lead = Settings { key_publish_lead: Duration::seconds(1), ..eager() };
+        let mut engines = Vec::new();
+        for _ in 0..3 {
+            engines.push(db.db.engine_with(lead.clone()).await);
+        }
+        engines[0].open_signing_keys().await.unwrap();
+        tokio::time::sleep(StdDuration::from_millis(1100)).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..24 {
+            let adam = engines[n % engines.len()].clone();
+            tasks.spawn(async move { adam.rotate_signing_keys(false).await });
+        }
+        let mut done = 0;
+        while let Some(r) = tasks.join_next().await {
+            match r.unwrap() {
+                Ok(_) => done += 1,
+                Err(Error::Conflict(_)) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(done, 1, "exactly one rotation");
+        assert_eq!(kid_of_state(&db, KeyState::Retired).await.len(), 1);
+        assert_eq!(kid_of_state(&db, KeyState::Current).await.len(), 1);
+        assert_eq!(kid_of_state(&db, KeyState::Next).await.len(), 1);
+    }
+
+    async fn a_due_rotation_happens_once_however_many_engines_notice(db: TestDb) {
+        let due = Settings { key_rotation: Some(Duration::seconds(1)), ..eager() };
+        let mut engines = Vec::new();
+        for _ in 0..3 {
+            engines.push(db.db.engine_with(due.clone()).await);
+        }
+        let before = db.login(ADMIN.0, ADMIN.1).await.unwrap();
+        let next = kid_of_state(&db, KeyState::Next).await.remove(0);
+        tokio::time::sleep(StdDuration::from_millis(1100)).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..12 {
+            let adam = engines[n % engines.len()].clone();
+            tasks.spawn(async move { adam.maintain_signing_keys().await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap().unwrap();
+        }
+        assert_eq!(kid_of_state(&engines[0], KeyState::Retired).await.len(), 1);
+        // Every engine signs with the one new key; the old token still verifies everywhere.
+        for adam in &engines {
+            let pair = adam.login(ADMIN.0, ADMIN.1).await.unwrap();
+            assert_eq!(kid(&pair.access_token), next);
+            adam.authenticate(&before.access_token).await.unwrap();
+        }
+    }
+
+    async fn a_revoked_key_stops_verifying_at_once(db: TestDb) {
+        let elsewhere = db.db.engine_with(eager()).await;
+        let token = db.login(ADMIN.0, ADMIN.1).await.unwrap().access_token;
+        elsewhere.authenticate(&token).await.unwrap();
+        let current = kid(&token);
+        let next = kid_of_state(&db, KeyState::Next).await.remove(0);
+        assert_eq!(db.revoke_signing_key(&current).await.unwrap(), KeyState::Current);
+        assert!(matches!(db.authenticate(&token).await, Err(Error::Unauthorized(_))));
+        assert_eq!(db.introspect(&token).await.unwrap(), None);
+        assert!(db.jwks().await.unwrap().find(&current).is_none());
+        // The next key took its place, and a new next key was made.
+        assert_eq!(kid(&db.login(ADMIN.0, ADMIN.1).await.unwrap().access_token), next);
+        assert_eq!(kid_of_state(&db, KeyState::Next).await.len(), 1);
+        // Another engine stops accepting it once it reads the keys again.
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+        assert!(matches!(elsewhere.authenticate(&token).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(db.revoke_signing_key(&current).await, Err(Error::NotFound)));
+    }
+
+    async fn a_changed_secret_key_opens_the_keys_only_with_the_previous_one(db: TestDb) {
+        let token = db.login(ADMIN.0, ADMIN.1).await.unwrap().access_token;
+        let new = SecretKey::new(OTHER_SECRET).unwrap();
+        let old = SecretKey::new(SECRET.as_bytes()).unwrap();
+        // The new key alone opens nothing: one clear line, and nothing is changed.
+        let alone = connect(&db, new.clone()).await;
+        let e = alone.open_signing_keys().await.unwrap_err();
+        assert!(matches!(&e, Error::Config(m) if m.contains("SECRET_KEY_PREVIOUS") && !m.contains('\n')), "{e:?}");
+        connect(&db, old.clone()).await.open_signing_keys().await.unwrap();
+        // With the former key as the previous one, the keys are sealed again under the new one.
+        let both = connect(&db, new.clone().with_previous(old.clone())).await;
+        both.open_signing_keys().await.unwrap();
+        both.authenticate(&token).await.unwrap();
+        let after = connect(&db, new).await;
+        after.open_signing_keys().await.unwrap();
+        after.authenticate(&token).await.unwrap();
+        let e = connect(&db, old).await.open_signing_keys().await.unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+    }
+
+    async fn introspection_is_active_only_for_a_live_access_token(db: TestDb) {
+        let pair = db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        let live = db.introspect(&pair.access_token).await.unwrap().unwrap();
+        assert_eq!((live.role, live.amr, live.aud.as_str()), (Role::FiManager, Amr::Password, "adam-api"));
+        assert_eq!(live.iss, db.settings().token_audience.issuer);
+        assert!(live.dealership_id.is_some() && live.exp > live.iat);
+        for not_live in [pair.refresh_token.expose(), "garbage", "", "a.b.c"] {
+            assert_eq!(db.introspect(not_live).await.unwrap(), None, "{not_live}");
+        }
+        db.logout(pair.refresh_token.expose()).await.unwrap();
+        assert_eq!(db.introspect(&pair.access_token).await.unwrap(), None);
+    }
+}
