@@ -69,7 +69,7 @@ cargo test --workspace --all-targets --locked
 say "doc tests"
 cargo test --workspace --doc --locked
 say "documentation builds without warnings"
-RUSTDOCFLAGS="-D warnings" cargo doc -p adam-core --no-deps --locked --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc -p adam-core --features jwks,introspection,poem,axum --no-deps --locked --quiet
 say "the API against its OpenAPI document: schemathesis (every role, both engines), a generated client"
 bash scripts/api-conformance.sh
 say "adam-desktop end to end (Xvfb, WebKitWebDriver, gnome-keyring, adam-server)"
