@@ -333,7 +333,7 @@ mod tests {
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct IntrospectRequest {
     /// The token to check: an access token, or anything else (which is answered inactive).
-    #[cfg_attr(feature = "openapi", oai(validator(max_length = 8192)))]
+    #[cfg_attr(feature = "openapi", oai(validator(max_length = 4096)))]
     pub token: String,
     /// Optional hint (RFC 7662 §2.1); ignored: only access tokens are ever active.
     #[serde(default, skip_serializing_if = "Option::is_none")]

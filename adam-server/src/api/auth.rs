@@ -50,7 +50,7 @@ pub(crate) enum NoContent {
 #[derive(ApiRequest)]
 pub(crate) enum IntrospectBody {
     /// `{"token": "…"}`.
-    Json(Json<IntrospectRequest>),
+    Json(Json<Strict<IntrospectRequest>>),
     /// `token=…`.
     Form(Form<IntrospectRequest>),
 }
@@ -129,11 +129,11 @@ impl AuthApi {
     #[oai(path = "/introspect", method = "post")]
     async fn introspect(&self, body: IntrospectBody) -> Result<Introspected, ApiError> {
         let request = match body {
-            IntrospectBody::Json(Json(b)) | IntrospectBody::Form(Form(b)) => b,
+            IntrospectBody::Json(Json(Strict(b))) | IntrospectBody::Form(Form(b)) => b,
         };
-        // A form is read without the schema's checks: the same bounds, the same answer.
+        // Both bodies are read by serde, without the schema's bounds: they are checked here.
         let too_long = |s: &str, max: usize| s.chars().count() > max;
-        if too_long(&request.token, 8192)
+        if too_long(&request.token, 4096)
             || request
                 .token_type_hint
                 .as_deref()
@@ -141,7 +141,7 @@ impl AuthApi {
         {
             return Err(ApiError::from_status(
                 poem::http::StatusCode::BAD_REQUEST,
-                "token: at most 8192 characters; token_type_hint: at most 64",
+                "token: at most 4096 characters; token_type_hint: at most 64",
             ));
         }
         let found = self.adam.introspect(&request.token).await?;

@@ -46,6 +46,13 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
             set(schemas, update, &field, json!({"nullable": true}));
         }
     }
+    // No hint and a null hint are the same (RFC 7662 §2.1: the hint is optional).
+    set(
+        schemas,
+        "IntrospectRequest",
+        "token_type_hint",
+        json!({"nullable": true}),
+    );
     let name = json!({"minLength": 1, "maxLength": Name::MAX_LEN, "pattern": name_pattern()});
     let password = json!({"minLength": password_min, "maxLength": PasswordPolicy::MAX_LEN});
     let email = json!({"maxLength": Email::MAX_LEN});
