@@ -29,6 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export DATABASE_URL="$URL" SECRET_KEY="load benchmark secret key, at least 32 bytes" RUST_LOG=warn PORT
+export PUBLIC_URL="http://127.0.0.1:$PORT"
 "$BIN" migrate >/dev/null && "$BIN" seed >/dev/null
 
 # 100 dealerships with 100 users each; they share the seeded manager's password (Manager123!).
