@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of Adam: formatting, lints, unit, integration (SQLite and PostgreSQL), doc
-# tests, and the desktop app's end-to-end tests in a real window. On Debian/Ubuntu it installs what
-# the machine lacks (a C toolchain, PostgreSQL, WebKitGTK, Xvfb, WebKitWebDriver, gnome-keyring)
-# when it can (root or sudo), and starts PostgreSQL if it is installed but down.
+# tests, the desktop app's end-to-end tests in a real window, and the container image. On
+# Debian/Ubuntu it installs what the machine lacks (a C toolchain, PostgreSQL, WebKitGTK, Xvfb,
+# WebKitWebDriver, gnome-keyring, podman) when it can (root or sudo), and starts PostgreSQL if it
+# is installed but down.
 #
 #   ADAM_TEST_POSTGRES_URL  maintenance database the tests create their own databases from
 #                           (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -34,6 +35,11 @@ command -v secret-tool >/dev/null || desktop_packages+=(libsecret-tools)
 command -v dbus-run-session >/dev/null || desktop_packages+=(dbus)
 command -v curl >/dev/null || desktop_packages+=(curl)
 command -v psql >/dev/null || desktop_packages+=(postgresql-client)
+# The container image is built and run with podman (runc: crun cannot set limits on some hosts;
+# debootstrap makes the base image where no registry is reachable).
+command -v podman >/dev/null || desktop_packages+=(podman)
+command -v runc >/dev/null || desktop_packages+=(runc)
+command -v debootstrap >/dev/null || desktop_packages+=(debootstrap)
 # schemathesis and a client generator run in a virtual environment the test script creates.
 python3 -c 'import ensurepip, venv' 2>/dev/null || desktop_packages+=(python3-venv)
 if [ "${#desktop_packages[@]}" -gt 0 ]; then
@@ -74,3 +80,5 @@ say "the API against its OpenAPI document: schemathesis (every role, both engine
 bash scripts/api-conformance.sh
 say "adam-desktop end to end (Xvfb, WebKitWebDriver, gnome-keyring, adam-server)"
 bash adam-desktop/e2e/run.sh
+say "the container image: two replicas on one PostgreSQL (podman)"
+bash scripts/container-test.sh

@@ -19,6 +19,7 @@ mod api;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 mod listen;
 
 pub use listen::ConnectionLimits;

@@ -29,6 +29,9 @@ enum Command {
     },
     /// Create the seed dealership and accounts where missing; running it again changes nothing.
     Seed,
+    /// Exit 0 when the server at HOST:PORT on this machine answers `GET /health` (for a
+    /// container's HEALTHCHECK); reads only HOST and PORT.
+    Healthcheck,
     /// List, rotate or revoke the keys that sign access tokens.
     Keys {
         #[command(subcommand)]
@@ -83,6 +86,19 @@ fn main() -> ExitCode {
             eprintln!("adam-server: .env: {e}");
             return ExitCode::from(2);
         }
+    }
+    if let Some(Command::Healthcheck) = cli.command {
+        let var = |name: &str| std::env::var(name).ok();
+        let checked =
+            adam_server::healthcheck::address(var("HOST").as_deref(), var("PORT").as_deref())
+                .and_then(adam_server::healthcheck::check);
+        return match checked {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("adam-server: unhealthy: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -150,6 +166,8 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 }
             }
         }
+        // Answered in `main`, before the configuration is read.
+        Command::Healthcheck => {}
         Command::Seed => {
             let adam = adam_server::connect(&config).await?;
             let report = adam.seed().await.map_err(one_line)?;

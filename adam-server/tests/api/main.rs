@@ -1129,3 +1129,34 @@ async fn reuse_after_the_grace_revokes_the_session_sqlite() {
 async fn reuse_after_the_grace_revokes_the_session_postgres() {
     reuse_after_the_grace_revokes_the_session(Engine::Postgres).await;
 }
+
+/// `adam-server healthcheck` (a container's HEALTHCHECK) succeeds against a running server on
+/// HOST:PORT, `0.0.0.0` meaning this machine, and fails with one line where nothing answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_reports_whether_the_server_answers() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let check = |port: String| async move {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_adam-server"))
+                .arg("healthcheck")
+                .env("HOST", "0.0.0.0")
+                .env("PORT", port)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let port = app.base.rsplit(':').next().unwrap().to_owned();
+    let out = check(port).await;
+    assert!(out.status.success(), "{out:?}");
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = nobody.local_addr().unwrap().port().to_string();
+    drop(nobody);
+    let out = check(closed).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.trim().lines().count() == 1 && stderr.contains("unhealthy"),
+        "{stderr}"
+    );
+}
