@@ -372,3 +372,57 @@ fn the_window_may_call_only_the_apps_commands() {
         .collect();
     assert_eq!(granted, commands);
 }
+
+/// An access token the server stops accepting while the app runs (its signing key revoked, as
+/// the HS256 tokens of before the signing-keys upgrade were): the app refreshes once and goes
+/// on, signed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_token_the_server_no_longer_accepts_is_replaced_by_refreshing() {
+    use adam_core::keyring::KeyState;
+    use adam_core::{Adam, SecretKey, Settings};
+
+    use_mock_keyring();
+    let db = adam_testkit::TestDatabase::create(Engine::Sqlite).await;
+    let url = db.url.clone();
+    let mut config = adam_testkit::server::config_for(&url, &[]);
+    config.key_reload = std::time::Duration::from_millis(100);
+    let server = TestServer::start_configured(db, config).await;
+    let dir = std::env::temp_dir().join(format!(
+        "adam-desktop-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let srv = Server {
+        base: server.base.clone(),
+        dir,
+        _server: server,
+    };
+    let session = srv.session();
+    session.sign_in(MANAGER.0, MANAGER.1).await.unwrap();
+    let before = srv.stored(MANAGER.0).await.unwrap();
+
+    let engine = Adam::connect(
+        &url,
+        SecretKey::new(adam_testkit::SECRET.as_bytes()).unwrap(),
+        Settings::default(),
+    )
+    .await
+    .unwrap();
+    let current = engine
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.state == KeyState::Current)
+        .unwrap();
+    engine.revoke_signing_key(&current.kid).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let profile = session
+        .profile()
+        .await
+        .expect("refreshed and still signed in");
+    assert_eq!(profile.email, MANAGER.0);
+    let after = srv.stored(MANAGER.0).await.unwrap();
+    assert_ne!(after, before, "the app refreshed");
+}
