@@ -32,10 +32,12 @@ export DATABASE_URL="$URL" SECRET_KEY="load benchmark secret key, at least 32 by
 export PUBLIC_URL="http://127.0.0.1:$PORT"
 "$BIN" migrate >/dev/null && "$BIN" seed >/dev/null
 
-# 100 dealerships with 100 users each; they share the seeded manager's password (Manager123!).
-psql "$URL" -q <<'SQL'
+# DEALERSHIPS (default 100) dealerships with 100 users each; they share the seeded manager's
+# password (Manager123!).
+DEALERSHIPS="${DEALERSHIPS:-100}"
+psql "$URL" -q <<SQL
 INSERT INTO dealerships (id, name, is_active, created_at, updated_at)
-SELECT gen_random_uuid(), 'Dealership ' || n, TRUE, now(), now() FROM generate_series(1, 100) n;
+SELECT gen_random_uuid(), 'Dealership ' || n, TRUE, now(), now() FROM generate_series(1, $DEALERSHIPS) n;
 INSERT INTO users (id, email, full_name, password_hash, role, dealership_id, is_active, created_at, updated_at)
 SELECT gen_random_uuid(), 'user' || d.rn || '-' || n || '@load.example.com', 'Load User ' || n,
        (SELECT password_hash FROM users WHERE email = 'manager@premiumauto.com'),
@@ -43,7 +45,8 @@ SELECT gen_random_uuid(), 'user' || d.rn || '-' || n || '@load.example.com', 'Lo
 FROM (SELECT id, row_number() OVER (ORDER BY name) rn FROM dealerships WHERE name LIKE 'Dealership %') d,
      generate_series(1, 100) n;
 SQL
-echo "users: $(psql "$URL" -Atc 'SELECT count(*) FROM users'), dealerships: $(psql "$URL" -Atc 'SELECT count(*) FROM dealerships')"
+users=$(psql "$URL" -Atc 'SELECT count(*) FROM users')
+echo "users: $users, dealerships: $(psql "$URL" -Atc 'SELECT count(*) FROM dealerships')"
 
 "$BIN" serve --no-migrate & server=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
@@ -78,10 +81,10 @@ LUA
 want() { [ -z "${ROUTES:-}" ] || [[ " $ROUTES " == *" $1 "* ]]; }
 run() { echo; echo "== $1"; shift; wrk --latency -d "$DURATION" "$@" | grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|Socket errors'; }
 want me && run "me (F&I manager, 2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
-want list && run "users list, 50 of 10,003, admin (2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=50"
-want list100 && run "users list, 100 of 10,003, admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=100"
-want role && run "users list by role (1 principal of 10,003), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?role=dealer_principal&limit=100"
-want q && run "users list by q (100 of 10,003 match 'user7-'), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?q=user7-&limit=100"
+want list && run "users list, 50 of $users, admin (2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=50"
+want list100 && run "users list, 100 of $users, admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=100"
+want role && run "users list by role (the principals of $users), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?role=dealer_principal&limit=100"
+want q && run "users list by q (100 of $users match 'user7-'), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?q=user7-&limit=100"
 want login && run "login (2 threads, 32 connections)" -t2 -c32 -s "$work/login.lua" "$B/auth/login"
 # A user update: the admin renames one F&I manager over and over (a full write path).
 TARGET_ID=$(curl -sf "$B/users/?q=user7-42%40load&limit=1" -H "Authorization: Bearer $ADMIN_ACCESS" \
