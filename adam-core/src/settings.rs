@@ -33,6 +33,9 @@ pub struct Settings {
     /// How soon after being spent a refresh token presented again is a lost race between two
     /// windows of one app rather than a theft (`REFRESH_REUSE_GRACE_SECONDS`, default 10 s).
     pub refresh_reuse_grace: Duration,
+    /// A session ends this long after sign-in, however active (`SESSION_MAX_MINUTES`, default
+    /// 24 hours): no refresh past it, and no access token outlives it.
+    pub session_max: Duration,
     /// A running engine rotates the signing keys when the current one is older than this
     /// (`SIGNING_KEY_ROTATION_DAYS`, default 30 days; `None`: never).
     pub key_rotation: Option<Duration>,
@@ -91,6 +94,7 @@ impl Default for Settings {
             store: StoreOptions::default(),
             login_throttle: LoginThrottle::default(),
             refresh_reuse_grace: Duration::seconds(10),
+            session_max: Duration::minutes(1440),
             key_rotation: Some(Duration::days(30)),
             key_publish_lead: Duration::seconds(300),
             key_reload: crate::keyring::RELOAD_EVERY,

@@ -225,11 +225,6 @@ impl AccessTokenIssuer {
         Self { names, ttl }
     }
 
-    /// Lifetime of the tokens issued.
-    pub(crate) fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// The claims of a token for the given subject, valid from `now` for the configured
     /// lifetime.
     pub(crate) fn claims(

@@ -183,6 +183,30 @@ on_both_engines! {
         adam.refresh(other.refresh_token.expose()).await.unwrap();
     }
 
+    async fn a_session_ends_at_its_maximum_however_active(db: TestDb) {
+        let short = adam_core::Settings { session_max: chrono::Duration::seconds(3), ..adam_core::Settings::default() };
+        let adam = db.db.engine_with(short).await;
+        let first = adam.login(MANAGER.0, MANAGER.1).await.unwrap();
+        // No access token outlives its session: three seconds, not the configured 30 minutes.
+        let live = adam.introspect(&first.access_token).await.unwrap().unwrap();
+        assert!(live.exp - live.iat <= chrono::Duration::seconds(3), "{live:?}");
+        assert!(first.expires_in <= 3);
+        // Refreshing does not move the end.
+        let second = adam.refresh(first.refresh_token.expose()).await.unwrap();
+        assert!(second.expires_in <= 3);
+        tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+        assert!(matches!(adam.refresh(second.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(adam.authenticate(&second.access_token).await, Err(Error::Unauthorized(_))));
+
+        // The per-request check refuses a session past its end even while its token lives.
+        let pair = db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        db.authenticate(&pair.access_token).await.unwrap();
+        raw_sql(db.url(), "UPDATE sessions SET ends_at = created_at", &[]).await;
+        assert!(matches!(db.authenticate(&pair.access_token).await, Err(Error::Unauthorized(_))));
+        assert_eq!(db.introspect(&pair.access_token).await.unwrap(), None);
+        assert!(matches!(db.refresh(pair.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+    }
+
     async fn a_spent_token_within_the_grace_is_a_lost_race_not_a_theft(db: TestDb) {
         let first = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
         let second = db.refresh(first.refresh_token.expose()).await.unwrap();

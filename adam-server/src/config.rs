@@ -71,8 +71,10 @@ pub struct Config {
     pub port: u16,
     /// `ACCESS_TOKEN_EXPIRE_MINUTES`.
     pub access_token_expire_minutes: i64,
-    /// `REFRESH_TOKEN_EXPIRE_DAYS`.
+    /// `REFRESH_TOKEN_EXPIRE_DAYS`: how long an unused session lives.
     pub refresh_token_expire_days: i64,
+    /// `SESSION_MAX_MINUTES`: how long any session lives, however active.
+    pub session_max_minutes: i64,
     /// `BACKEND_CORS_ORIGINS`.
     pub cors_origins: Vec<String>,
     /// `PASSWORD_MIN_LENGTH`.
@@ -119,6 +121,7 @@ impl fmt::Debug for Config {
                 &self.access_token_expire_minutes,
             )
             .field("refresh_token_expire_days", &self.refresh_token_expire_days)
+            .field("session_max_minutes", &self.session_max_minutes)
             .field("cors_origins", &self.cors_origins)
             .field("password_min_length", &self.password_min_length)
             .field("debug", &self.debug)
@@ -249,6 +252,7 @@ impl Config {
         let positive = |name, default, max| whole(name, default, 1, max);
         let access_token_expire_minutes = positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30, 24 * 60)?;
         let refresh_token_expire_days = positive("REFRESH_TOKEN_EXPIRE_DAYS", 7, 365)?;
+        let session_max_minutes = positive("SESSION_MAX_MINUTES", 1440, 525_600)?;
         let password_min_length = positive(
             "PASSWORD_MIN_LENGTH",
             PasswordPolicy::MIN_LEN_FLOOR as i64,
@@ -314,6 +318,7 @@ impl Config {
             port,
             access_token_expire_minutes,
             refresh_token_expire_days,
+            session_max_minutes,
             cors_origins,
             password_min_length,
             debug,
@@ -327,6 +332,7 @@ impl Config {
         Ok(Settings {
             access_token_ttl: chrono::Duration::minutes(self.access_token_expire_minutes),
             refresh_token_ttl: chrono::Duration::days(self.refresh_token_expire_days),
+            session_max: chrono::Duration::minutes(self.session_max_minutes),
             password_policy,
             refresh_reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace_seconds),
             hash_queue_timeout: self.hash_queue_timeout,
@@ -596,6 +602,7 @@ mod tests {
             (30, 7)
         );
         assert_eq!(c.password_min_length, 8);
+        assert_eq!(c.session_max_minutes, 1440);
         assert!(c.cors_origins.is_empty() && !c.debug);
         assert!(
             matches!(c.secret, SecretSource::File(ref p) if p == Path::new("adam.db.secret_key"))
@@ -612,6 +619,8 @@ mod tests {
             ("HOST", "local host"),
             ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
             ("REFRESH_TOKEN_EXPIRE_DAYS", "0"),
+            ("SESSION_MAX_MINUTES", "0"),
+            ("SESSION_MAX_MINUTES", "a day"),
             ("PASSWORD_MIN_LENGTH", "4"),
             ("DEBUG", "maybe"),
             ("BACKEND_CORS_ORIGINS", "app.example.com"),

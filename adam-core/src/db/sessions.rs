@@ -21,11 +21,17 @@ pub(crate) struct LiveSession {
     pub(crate) session_id: SessionId,
     pub(crate) user_id: UserId,
     pub(crate) placement: Placement,
+    /// When the session ends however active (`SESSION_MAX_MINUTES` after sign-in); `None` for
+    /// sessions made before that rule, and where the query does not say.
+    pub(crate) ends_at: Option<DateTime<Utc>>,
 }
 
 #[derive(FromRow)]
 struct LiveRow {
     session_id: Uuid,
+    /// Absent from the PostgreSQL function's answer, which checks it itself.
+    #[sqlx(default)]
+    ends_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     user: UserRow,
 }
@@ -104,8 +110,8 @@ pub(crate) async fn create(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    const SQL: &str =
-        "INSERT INTO sessions (id, user_id, dealership_id, created_at) VALUES ($1, $2, $3, $4)";
+    const SQL: &str = "INSERT INTO sessions (id, user_id, dealership_id, created_at, ends_at) \
+        VALUES ($1, $2, $3, $4, $5)";
     let dealership = user.placement.dealership_id().map(|d| d.as_uuid());
     on_tx!(
         tx,
@@ -113,7 +119,8 @@ pub(crate) async fn create(
             .bind(session.as_uuid())
             .bind(user.user_id.as_uuid())
             .bind(dealership)
-            .bind(ts(now)),
+            .bind(ts(now))
+            .bind(user.ends_at.map(ts)),
         execute
     )?;
     add_refresh_token(tx, session, user.placement, first, expires_at, now).await
@@ -192,13 +199,14 @@ pub(crate) async fn spend(
     })
 }
 
-/// The live-session query: the session not ended, its user active, the user's dealership (if
-/// any) active; with the user as stored now.
-const LIVE: &str = "SELECT s.id AS session_id, u.id, u.email, u.full_name, u.role, \
+/// The live-session query: the session not ended (nor past its end, `$2` being now), its user
+/// active, the user's dealership (if any) active; with the user as stored now.
+const LIVE: &str = "SELECT s.id AS session_id, s.ends_at, u.id, u.email, u.full_name, u.role, \
     u.dealership_id, u.is_active, u.created_at, u.updated_at \
     FROM sessions s JOIN users u ON u.id = s.user_id \
     LEFT JOIN dealerships d ON d.id = u.dealership_id \
     WHERE s.id = $1 AND s.revoked_at IS NULL AND u.is_active = TRUE \
+    AND (s.ends_at IS NULL OR s.ends_at > $2) \
     AND (u.dealership_id IS NULL OR d.is_active = TRUE)";
 
 impl LiveRow {
@@ -209,6 +217,7 @@ impl LiveRow {
             session_id,
             user_id: user.id,
             placement: user.placement,
+            ends_at: self.ends_at,
         };
         Ok((live, user))
     }
@@ -218,7 +227,9 @@ impl LiveRow {
 pub(crate) async fn live(tx: &mut Tx, session: SessionId) -> Result<Option<(LiveSession, User)>> {
     let row: Option<LiveRow> = on_tx!(
         tx,
-        sqlx::query_as(LIVE).bind(session.as_uuid()),
+        sqlx::query_as(LIVE)
+            .bind(session.as_uuid())
+            .bind(ts(Utc::now())),
         fetch_optional
     )?;
     row.map(LiveRow::split).transpose()

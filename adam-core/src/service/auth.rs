@@ -148,10 +148,12 @@ impl Adam {
             };
             users::update(&mut tx, creds.user_id, &change, now).await?;
         }
+        let ends_at = now + self.settings.session_max;
         let live = LiveSession {
             session_id: SessionId::new(),
             user_id: creds.user_id,
             placement: creds.placement,
+            ends_at: Some(ends_at),
         };
         let refresh = RefreshToken::generate();
         sessions::create(
@@ -159,7 +161,7 @@ impl Adam {
             live.session_id,
             &live,
             &refresh.digest(),
-            now + self.settings.refresh_token_ttl,
+            (now + self.settings.refresh_token_ttl).min(ends_at),
             now,
         )
         .await?;
@@ -220,7 +222,10 @@ impl Adam {
                     session,
                     live.placement,
                     &next.digest(),
-                    now + self.settings.refresh_token_ttl,
+                    live.ends_at
+                        .map_or(now + self.settings.refresh_token_ttl, |end| {
+                            (now + self.settings.refresh_token_ttl).min(end)
+                        }),
                     now,
                 )
                 .await?;
@@ -297,18 +302,23 @@ impl Adam {
     /// password-only until the second factor exists.
     async fn pair(&self, live: LiveSession, refresh: RefreshToken) -> Result<TokenPair> {
         let keys = self.keys.get().await?;
-        let claims = self.issuer.claims(
+        let now = Utc::now();
+        let mut claims = self.issuer.claims(
             live.user_id,
             live.placement,
             live.session_id,
             Amr::Password,
-            Utc::now(),
+            now,
         );
+        // No access token outlives its session.
+        if let Some(end) = live.ends_at {
+            claims.exp = claims.exp.min(end.timestamp());
+        }
         let access_token = keys.signer().sign(&claims)?;
         Ok(TokenPair {
             access_token,
             refresh_token: refresh,
-            expires_in: self.issuer.ttl().num_seconds(),
+            expires_in: (claims.exp - now.timestamp()).max(0),
         })
     }
 }
