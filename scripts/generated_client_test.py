@@ -15,7 +15,9 @@ sys.path.insert(0, package_dir)
 
 from adam_client import AuthenticatedClient, Client  # noqa: E402
 from adam_client.api.auth import (  # noqa: E402
+    delete_api_v1_auth_sessions_id,
     get_api_v1_auth_me,
+    get_api_v1_auth_sessions,
     post_api_v1_auth_login,
     post_api_v1_auth_introspect,
     post_api_v1_auth_logout,
@@ -35,8 +37,10 @@ from adam_client.api.dealerships import (  # noqa: E402
 )
 from adam_client.api.users import (  # noqa: E402
     delete_api_v1_users_id,
+    delete_api_v1_users_id_sessions,
     get_api_v1_users,
     get_api_v1_users_id,
+    get_api_v1_users_id_sessions,
     patch_api_v1_users_id,
     post_api_v1_users,
 )
@@ -54,6 +58,7 @@ from adam_client.models import (  # noqa: E402
     RefreshRequest,
     Role,
     ServerMetadata,
+    SessionList,
     TokenPair,
     User,
     UserCreate,
@@ -151,6 +156,15 @@ changed = expect(
 assert changed.full_name == "Generated Person"
 missing = get_api_v1_users_id.sync_detailed(uuid.UUID(int=0), client=admin)
 assert missing.status_code == 404 and isinstance(missing.parsed, Problem), missing
+mine = expect("GET /auth/sessions", get_api_v1_auth_sessions.sync_detailed(client=admin), 200, SessionList)
+assert any(s.current for s in mine.items), mine
+theirs = expect(
+    "GET /users/{id}/sessions", get_api_v1_users_id_sessions.sync_detailed(user.id, client=admin), 200, SessionList
+)
+assert theirs.items == [], theirs
+expect(
+    "DELETE /users/{id}/sessions", delete_api_v1_users_id_sessions.sync_detailed(user.id, client=admin), 204, None
+)
 expect("DELETE /users/{id}", delete_api_v1_users_id.sync_detailed(user.id, client=admin), 204, None)
 expect("DELETE /dealerships/{id}", delete_api_v1_dealerships_id.sync_detailed(dealership.id, client=admin), 204, None)
 
@@ -163,8 +177,20 @@ expect(
 second = post_api_v1_auth_login.sync_detailed(
     client=anonymous, body=LoginRequest(email="admin@avataradam.com", password="Admin123!@#")
 ).parsed
+third = post_api_v1_auth_login.sync_detailed(
+    client=anonymous, body=LoginRequest(email="admin@avataradam.com", password="Admin123!@#")
+).parsed
+expect(
+    "DELETE /auth/sessions/{id}",
+    delete_api_v1_auth_sessions_id.sync_detailed(
+        [s.id for s in get_api_v1_auth_sessions.sync_detailed(client=AuthenticatedClient(base_url=base, token=third.access_token)).parsed.items if s.current][0],
+        client=AuthenticatedClient(base_url=base, token=third.access_token, raise_on_unexpected_status=True),
+    ),
+    204,
+    None,
+)
 everywhere = AuthenticatedClient(base_url=base, token=second.access_token, raise_on_unexpected_status=True)
 expect("POST /auth/logout-all", post_api_v1_auth_logout_all.sync_detailed(client=everywhere), 204, None)
 
 print(f"generated client: {len(called)} routes called, every answer parsed")
-assert len(set(called)) == 18, sorted(set(called))
+assert len(set(called)) == 22, sorted(set(called))

@@ -4,8 +4,8 @@ use adam_core::{Email, Error, Name, PasswordPolicy};
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 
 use crate::{
-    Dealership, DealershipUpdate, Introspection, Jwk, Jwks, MaybeUndefined, Paged, Role, TokenPair,
-    User, UserCreate, UserUpdate,
+    Dealership, DealershipUpdate, Introspection, Jwk, Jwks, MaybeUndefined, Paged, Role, Session,
+    SessionList, TokenPair, User, UserCreate, UserUpdate,
 };
 
 impl From<Role> for adam_core::Role {
@@ -51,6 +51,29 @@ impl From<adam_core::User> for User {
             is_active: u.is_active,
             created_at: u.created_at,
             updated_at: u.updated_at,
+        }
+    }
+}
+
+impl From<adam_core::SessionInfo> for Session {
+    fn from(s: adam_core::SessionInfo) -> Self {
+        Self {
+            id: s.id.as_uuid(),
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+            amr: s.amr.into(),
+            current: s.current,
+        }
+    }
+}
+
+impl From<Vec<adam_core::SessionInfo>> for SessionList {
+    fn from(items: Vec<adam_core::SessionInfo>) -> Self {
+        Self {
+            items: items.into_iter().map(Session::from).collect(),
         }
     }
 }

@@ -135,6 +135,36 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A live session: one sign-in (contract: "Sessions").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Session {
+    /// Identifier (the `sid` of its tokens).
+    pub id: Uuid,
+    /// When it signed in (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When it was last refreshed (UTC); its sign-in if never.
+    pub last_used_at: DateTime<Utc>,
+    /// When it ends unless refreshed before (UTC).
+    pub expires_at: DateTime<Utc>,
+    /// The client address it signed in from; null if unknown.
+    pub ip: Option<String>,
+    /// The program it signed in with (at most 256 characters); null if it did not say.
+    pub user_agent: Option<String>,
+    /// How it signed in (RFC 8176): `["pwd"]` or `["pwd", "otp"]`.
+    pub amr: Vec<String>,
+    /// Whether this is the caller's own session.
+    pub current: bool,
+}
+
+/// Live sessions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct SessionList {
+    /// The sessions.
+    pub items: Vec<Session>,
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]

@@ -17,6 +17,10 @@ pub(crate) enum SessionEnd {
     Reuse,
     UserChanged,
     DealershipDeactivated,
+    /// The user ended one of their sessions (`DELETE /auth/sessions/{id}`).
+    Revoked,
+    /// An admin or principal ended a user's sessions (`DELETE /users/{id}/sessions`).
+    Admin,
 }
 
 /// A security event.

@@ -86,5 +86,5 @@ pub use placement::Placement;
 pub use rbac::Principal;
 pub use role::Role;
 pub use secret::{SecretKey, MIN_SECRET_LEN};
-pub use service::{Adam, Introspection, TokenPair};
+pub use service::{Adam, ClientInfo, Introspection, SessionInfo, TokenPair};
 pub use settings::Settings;

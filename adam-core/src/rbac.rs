@@ -169,6 +169,18 @@ pub fn authorize_delete_user(p: &Principal, _target: &User) -> Result<()> {
     }
 }
 
+/// May `p` list and end the sessions of `target`, a user `p` can already see? System admins and
+/// dealer principals (who see only their dealership's users); an F&I manager uses their own
+/// session routes instead.
+pub fn authorize_manage_sessions(p: &Principal, _target: &User) -> Result<()> {
+    match p.placement() {
+        Placement::SystemAdmin | Placement::DealerPrincipal(_) => Ok(()),
+        Placement::FiManager(_) => Err(Error::forbidden(
+            "F&I managers see only their own sessions (/auth/sessions)",
+        )),
+    }
+}
+
 /// May `p` create, change or delete dealerships? Only system admins.
 pub fn authorize_manage_dealerships(p: &Principal) -> Result<()> {
     match p.placement() {

@@ -25,6 +25,10 @@ pub(crate) enum Change<'a> {
     LogoutAll(&'a Principal),
     /// A spent refresh token presented again: its whole session (possible theft).
     RefreshReused(SessionId),
+    /// A user ends one of their own sessions: that one, if it is theirs.
+    SessionEnded(&'a Principal, SessionId),
+    /// An admin or principal ends every session of a user they may manage.
+    SessionsEndedBy(UserId),
     /// A user changed. A new role or dealership, a new email or a deactivation ends every
     /// session; a new password ends every other session when the user changed it themself
     /// (they stay signed in where they did it), and every session when someone else reset it.
@@ -54,6 +58,11 @@ impl Change<'_> {
                 Some((Selector::OfUser(caller.user_id()), SessionEnd::LogoutAll))
             }
             Change::RefreshReused(session) => Some((Selector::Session(session), SessionEnd::Reuse)),
+            Change::SessionEnded(caller, session) => Some((
+                Selector::SessionOf(session, caller.user_id()),
+                SessionEnd::Revoked,
+            )),
+            Change::SessionsEndedBy(user) => Some((Selector::OfUser(user), SessionEnd::Admin)),
             Change::UserUpdated {
                 before,
                 after,
@@ -85,12 +94,14 @@ impl Change<'_> {
 }
 
 /// Ends, within `tx`, the sessions `change` invalidates, and records one event per session.
-pub(crate) async fn apply(tx: &mut Tx, change: Change<'_>, now: DateTime<Utc>) -> Result<()> {
+/// Returns how many it ended.
+pub(crate) async fn apply(tx: &mut Tx, change: Change<'_>, now: DateTime<Utc>) -> Result<usize> {
     let Some((which, how)) = change.ends() else {
-        return Ok(());
+        return Ok(0);
     };
-    for session in sessions::end(tx, &which, now).await? {
+    let ended = sessions::end(tx, &which, now).await?;
+    for &session in &ended {
         tx.record(Event::SessionEnded { session, how }).await?;
     }
-    Ok(())
+    Ok(ended.len())
 }

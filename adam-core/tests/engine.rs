@@ -207,6 +207,69 @@ on_both_engines! {
         assert!(matches!(db.refresh(pair.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
     }
 
+    async fn a_user_lists_and_ends_their_own_sessions(db: TestDb) {
+        let origin = adam_core::ClientInfo {
+            ip: Some(ip("203.0.113.5")),
+            user_agent: Some(format!("Adam Desktop/1.0 {}", "x".repeat(300))),
+        };
+        let laptop = db.login_with(MANAGER.0, MANAGER.1, &origin).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let phone = db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        let me = db.authenticate(&phone.access_token).await.unwrap();
+        let list = db.my_sessions(&me).await.unwrap();
+        assert_eq!(list.len(), 2, "{list:?}");
+        // Newest first; the caller's own is marked.
+        assert!(list[0].current && !list[1].current, "{list:?}");
+        assert_eq!(list[1].ip.as_deref(), Some("203.0.113.5"));
+        assert_eq!(list[1].user_agent.as_ref().unwrap().chars().count(), 256);
+        assert!(list[1].user_agent.as_ref().unwrap().starts_with("Adam Desktop/1.0"));
+        assert_eq!((list[1].amr, list[0].ip.as_deref()), (adam_core::Amr::Password, None));
+        assert!(list[1].expires_at > list[1].created_at);
+        // A refresh marks the session used.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let refreshed = db.refresh(laptop.refresh_token.expose()).await.unwrap();
+        let list = db.my_sessions(&me).await.unwrap();
+        assert!(list[1].last_used_at > list[1].created_at, "{list:?}");
+        // Ending the laptop's session stops its tokens at once, and only its.
+        db.end_my_session(&me, list[1].id).await.unwrap();
+        assert!(matches!(db.authenticate(&refreshed.access_token).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(db.refresh(refreshed.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+        db.authenticate(&phone.access_token).await.unwrap();
+        assert_eq!(db.my_sessions(&me).await.unwrap().len(), 1);
+        // Someone else's session, or one already ended: not found, and nothing ends.
+        let principal = db.principal_of_premium().await;
+        assert!(matches!(db.end_my_session(&me, principal.session_id()).await, Err(Error::NotFound)));
+        assert_eq!(db.my_sessions(&principal).await.unwrap().len(), 1);
+        assert!(matches!(db.end_my_session(&me, list[1].id).await, Err(Error::NotFound)));
+    }
+
+    async fn admins_and_principals_manage_a_users_sessions_managers_do_not(db: TestDb) {
+        let pair = db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        let manager = db.authenticate(&pair.access_token).await.unwrap();
+        let admin = db.admin().await;
+        let principal = db.principal_of_premium().await;
+        // An F&I manager: 403 for themself (they have /auth/sessions), 404 for anyone else.
+        assert!(matches!(db.user_sessions(&manager, manager.user_id()).await, Err(Error::Forbidden(_))));
+        assert!(matches!(db.end_user_sessions(&manager, manager.user_id()).await, Err(Error::Forbidden(_))));
+        assert!(matches!(db.user_sessions(&manager, principal.user_id()).await, Err(Error::NotFound)));
+        // A principal of another dealership does not see them.
+        let other = second_dealership(&db).await;
+        let outsider_user = db.add_user(&admin, "p2@other.example.com", Role::DealerPrincipal, Some(other.id)).await;
+        let outsider = db.principal("p2@other.example.com", PASSWORD).await;
+        assert!(matches!(db.user_sessions(&outsider, manager.user_id()).await, Err(Error::NotFound)));
+        assert!(matches!(db.end_user_sessions(&outsider, manager.user_id()).await, Err(Error::NotFound)));
+        db.authenticate(&pair.access_token).await.unwrap();
+        // The principal of their dealership sees and ends them.
+        let seen = db.user_sessions(&principal, manager.user_id()).await.unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(!seen[0].current);
+        db.end_user_sessions(&principal, manager.user_id()).await.unwrap();
+        assert!(matches!(db.authenticate(&pair.access_token).await, Err(Error::Unauthorized(_))));
+        assert!(db.user_sessions(&admin, manager.user_id()).await.unwrap().is_empty());
+        // A system admin sees anyone's.
+        assert_eq!(db.user_sessions(&admin, outsider_user.id).await.unwrap().len(), 1);
+    }
+
     async fn a_spent_token_within_the_grace_is_a_lost_race_not_a_theft(db: TestDb) {
         let first = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
         let second = db.refresh(first.refresh_token.expose()).await.unwrap();

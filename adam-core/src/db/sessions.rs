@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::users::UserRow;
 use super::{on_tx, ts, Db, Intent, Scope, Tx};
+use crate::caller::Amr;
 use crate::error::Result;
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::User;
@@ -41,6 +42,8 @@ struct LiveRow {
 pub(crate) enum Selector {
     /// One session.
     Session(SessionId),
+    /// One session, if it is this user's.
+    SessionOf(SessionId, UserId),
     /// The session a refresh token belongs to.
     OfRefreshToken(TokenDigest),
     /// Every session of a user.
@@ -59,6 +62,8 @@ pub(crate) async fn end(
 ) -> Result<Vec<SessionId>> {
     const ONE: &str =
         "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND id = $2 RETURNING id";
+    const ONE_OF_USER: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND id = $2 AND user_id = $3 RETURNING id";
     const OF_TOKEN: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
         AND id IN (SELECT session_id FROM refresh_tokens WHERE token_hash = $2) RETURNING id";
     const OF_USER: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
@@ -74,6 +79,14 @@ pub(crate) async fn end(
         Selector::Session(s) => on_tx!(
             tx,
             sqlx::query_as(ONE).bind(now).bind(s.as_uuid()),
+            fetch_all
+        )?,
+        Selector::SessionOf(s, u) => on_tx!(
+            tx,
+            sqlx::query_as(ONE_OF_USER)
+                .bind(now)
+                .bind(s.as_uuid())
+                .bind(u.as_uuid()),
             fetch_all
         )?,
         Selector::OfRefreshToken(d) => {
@@ -101,17 +114,26 @@ pub(crate) async fn end(
     Ok(rows.into_iter().map(|(id,)| id.into()).collect())
 }
 
+/// Where and how a session was opened, as its user sees it in their list of sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) amr: Amr,
+}
+
 /// Records a new session with its first refresh token.
 pub(crate) async fn create(
     tx: &mut Tx,
     session: SessionId,
     user: &LiveSession,
+    origin: &Origin,
     first: &TokenDigest,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    const SQL: &str = "INSERT INTO sessions (id, user_id, dealership_id, created_at, ends_at) \
-        VALUES ($1, $2, $3, $4, $5)";
+    const SQL: &str = "INSERT INTO sessions (id, user_id, dealership_id, created_at, ends_at, \
+        last_used_at, ip, user_agent, amr) VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8)";
     let dealership = user.placement.dealership_id().map(|d| d.as_uuid());
     on_tx!(
         tx,
@@ -120,7 +142,10 @@ pub(crate) async fn create(
             .bind(user.user_id.as_uuid())
             .bind(dealership)
             .bind(ts(now))
-            .bind(user.ends_at.map(ts)),
+            .bind(user.ends_at.map(ts))
+            .bind(origin.ip.as_deref())
+            .bind(origin.user_agent.as_deref())
+            .bind(origin.amr.values().join(" ")),
         execute
     )?;
     add_refresh_token(tx, session, user.placement, first, expires_at, now).await
@@ -256,6 +281,80 @@ pub(crate) async fn live_now(db: &Db, session: SessionId) -> Result<Option<(Live
             Ok(found)
         }
     }
+}
+
+/// Notes that a session was used (a refresh) at `now`.
+pub(crate) async fn touch(tx: &mut Tx, session: SessionId, now: DateTime<Utc>) -> Result<()> {
+    const SQL: &str = "UPDATE sessions SET last_used_at = $2 WHERE id = $1";
+    on_tx!(
+        tx,
+        sqlx::query(SQL).bind(session.as_uuid()).bind(ts(now)),
+        execute
+    )?;
+    Ok(())
+}
+
+/// A live session as its user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionRow {
+    pub(crate) id: SessionId,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) last_used_at: DateTime<Utc>,
+    /// When it ends unless refreshed: its newest refresh token's expiry (never past the
+    /// session's absolute end).
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) amr: Amr,
+}
+
+/// The live sessions of `user`, newest first: not ended, not past their end, with a refresh
+/// token that has not expired.
+pub(crate) async fn of_user(
+    tx: &mut Tx,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<Vec<SessionRow>> {
+    type Row = (
+        Uuid,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<String>,
+        Option<String>,
+        String,
+    );
+    const SQL: &str = "SELECT s.id, s.created_at, s.last_used_at, \
+        (SELECT MAX(r.expires_at) FROM refresh_tokens r WHERE r.session_id = s.id) AS expires_at, \
+        s.ip, s.user_agent, s.amr FROM sessions s \
+        WHERE s.user_id = $1 AND s.revoked_at IS NULL AND (s.ends_at IS NULL OR s.ends_at > $2) \
+        ORDER BY s.created_at DESC, s.id";
+    let rows: Vec<Row> = on_tx!(
+        tx,
+        sqlx::query_as(SQL).bind(user.as_uuid()).bind(ts(now)),
+        fetch_all
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(
+            |(id, created_at, last_used_at, expires_at, ip, user_agent, amr)| {
+                let expires_at = expires_at.filter(|e| *e > now)?;
+                Some(SessionRow {
+                    id: id.into(),
+                    created_at,
+                    last_used_at: last_used_at.unwrap_or(created_at),
+                    expires_at,
+                    ip,
+                    user_agent,
+                    amr: if amr.split(' ').any(|v| v == "otp") {
+                        Amr::PasswordAndOtp
+                    } else {
+                        Amr::Password
+                    },
+                })
+            },
+        )
+        .collect())
 }
 
 /// Deletes refresh tokens that expired before `before`, and sessions left with none.

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use super::{Adam, TokenPair};
+use super::{Adam, ClientInfo, TokenPair};
 use crate::caller::Amr;
 use crate::db::sessions::{self, LiveSession, Spend};
 use crate::db::{throttle, users, Intent, Tx};
@@ -81,6 +81,23 @@ impl Adam {
         password: &str,
         client: Option<IpAddr>,
     ) -> Result<TokenPair> {
+        let origin = ClientInfo {
+            ip: client,
+            user_agent: None,
+        };
+        self.login_with(email, password, &origin).await
+    }
+
+    /// [`Adam::login_from`] with the user agent as well, which the user's list of sessions
+    /// shows (cut to [`ClientInfo::MAX_USER_AGENT`] characters).
+    #[tracing::instrument(skip_all)]
+    pub async fn login_with(
+        &self,
+        email: &str,
+        password: &str,
+        origin: &ClientInfo,
+    ) -> Result<TokenPair> {
+        let client = origin.ip;
         // No account has a NUL in its email or password; refusing them keeps them out of the
         // throttle's keys (PostgreSQL text cannot hold NUL).
         for (field, text) in [("email", email), ("password", password)] {
@@ -160,6 +177,11 @@ impl Adam {
             &mut tx,
             live.session_id,
             &live,
+            &sessions::Origin {
+                ip: client.map(|a| a.to_string()),
+                user_agent: origin.user_agent(),
+                amr: Amr::Password,
+            },
             &refresh.digest(),
             (now + self.settings.refresh_token_ttl).min(ends_at),
             now,
@@ -217,6 +239,7 @@ impl Adam {
                     return Err(rejected());
                 };
                 let next = RefreshToken::generate();
+                sessions::touch(&mut tx, session, now).await?;
                 sessions::add_refresh_token(
                     &mut tx,
                     session,

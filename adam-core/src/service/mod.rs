@@ -25,7 +25,9 @@ mod keys;
 
 pub use keys::Introspection;
 mod seeding;
+mod sessions;
 mod users;
+pub use sessions::{ClientInfo, SessionInfo};
 
 /// The pair of tokens a sign-in or refresh answers with.
 #[derive(Clone)]

@@ -6,7 +6,8 @@ use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 
 use super::schema::{
-    IntrospectRequest, Introspection, LoginRequest, RefreshRequest, TokenPairOut, UserOut,
+    IntrospectRequest, Introspection, LoginRequest, RefreshRequest, SessionList, TokenPairOut,
+    UserOut,
 };
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
@@ -82,10 +83,17 @@ impl AuthApi {
         req: &Request,
         Json(body): Json<Strict<LoginRequest>>,
     ) -> Result<Tokens, ApiError> {
-        let client = crate::client::address(req);
+        let origin = adam_core::ClientInfo {
+            ip: crate::client::address(req),
+            user_agent: req
+                .headers()
+                .get(poem::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        };
         let pair = self
             .adam
-            .login_from(&body.0.email, &body.0.password, client)
+            .login_with(&body.0.email, &body.0.password, &origin)
             .await?;
         Ok(pair.into())
     }
@@ -109,6 +117,30 @@ impl AuthApi {
         Json(body): Json<Strict<RefreshRequest>>,
     ) -> Result<NoContent, ApiError> {
         self.adam.logout(&body.0.refresh_token).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// My sessions
+    ///
+    /// The caller's live sessions, newest first; `current` marks the one making this request.
+    #[oai(path = "/sessions", method = "get")]
+    async fn sessions(&self, auth: BearerAuth) -> Result<Json<SessionList>, ApiError> {
+        Ok(Json(self.adam.my_sessions(&auth.0.principal).await?.into()))
+    }
+
+    /// End one of my sessions
+    ///
+    /// Its refresh and access tokens stop working at once (the current session too). Another
+    /// user's session, or one already ended, answers 404.
+    #[oai(path = "/sessions/:id", method = "delete")]
+    async fn end_session(
+        &self,
+        auth: BearerAuth,
+        id: poem_openapi::param::Path<uuid::Uuid>,
+    ) -> Result<NoContent, ApiError> {
+        self.adam
+            .end_my_session(&auth.0.principal, id.0.into())
+            .await?;
         Ok(NoContent::Done)
     }
 

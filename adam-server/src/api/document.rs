@@ -46,6 +46,16 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
             set(schemas, update, &field, json!({"nullable": true}));
         }
     }
+    // A session's address and program are null when unknown, and always present.
+    for field in ["ip", "user_agent"] {
+        set(schemas, "Session", field, json!({"nullable": true}));
+        if let Some(required) = schemas
+            .pointer_mut("/Session/required")
+            .and_then(Value::as_array_mut)
+        {
+            required.push(field.into());
+        }
+    }
     // No hint and a null hint are the same (RFC 7662 §2.1: the hint is optional).
     set(
         schemas,

@@ -4,5 +4,5 @@
 pub(crate) use adam_api::{
     Dealership as DealershipOut, DealershipCreate, DealershipUpdate, IntrospectRequest,
     Introspection, Jwks, LoginRequest, Paged, RefreshRequest, Role as RoleDto, ServerMetadata,
-    TokenPair as TokenPairOut, User as UserOut, UserCreate, UserUpdate,
+    SessionList, TokenPair as TokenPairOut, User as UserOut, UserCreate, UserUpdate,
 };

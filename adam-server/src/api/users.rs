@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
 use super::auth::NoContent;
-use super::schema::{Paged, RoleDto, UserCreate, UserOut, UserUpdate};
+use super::schema::{Paged, RoleDto, SessionList, UserCreate, UserOut, UserUpdate};
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
 use crate::error::ApiError;
@@ -103,6 +103,35 @@ impl UsersApi {
                 .await?
                 .into(),
         ))
+    }
+
+    /// A user's sessions
+    ///
+    /// The user's live sessions, newest first. System admins: any user; dealer principals: the
+    /// users of their dealership; F&I managers: 403 (their own are at `/auth/sessions`).
+    #[oai(path = "/:id/sessions", method = "get")]
+    async fn sessions(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> Result<Json<SessionList>, ApiError> {
+        let sessions = self
+            .adam
+            .user_sessions(&auth.0.principal, id.0.into())
+            .await?;
+        Ok(Json(sessions.into()))
+    }
+
+    /// Sign a user out everywhere
+    ///
+    /// Ends every session of the user: their tokens stop working at once. Who may: as for
+    /// listing them.
+    #[oai(path = "/:id/sessions", method = "delete")]
+    async fn end_sessions(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent, ApiError> {
+        self.adam
+            .end_user_sessions(&auth.0.principal, id.0.into())
+            .await?;
+        Ok(NoContent::Done)
     }
 
     /// Delete a user

@@ -4,6 +4,7 @@
 
 mod helpers;
 mod keys;
+mod sessions;
 
 use adam_testkit::on_both_engines;
 use helpers::{Engine, TestApp};
@@ -354,6 +355,10 @@ on_both_engines! {
             ("post", "/api/v1/auth/logout", false),
             ("post", "/api/v1/auth/logout-all", true),
             ("get", "/api/v1/auth/me", true),
+            ("get", "/api/v1/auth/sessions", true),
+            ("delete", "/api/v1/auth/sessions/{id}", true),
+            ("get", "/api/v1/users/{id}/sessions", true),
+            ("delete", "/api/v1/users/{id}/sessions", true),
             ("get", "/api/v1/users", true),
             ("post", "/api/v1/users", true),
             ("get", "/api/v1/users/{id}", true),
