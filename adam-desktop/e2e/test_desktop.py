@@ -18,10 +18,12 @@ ARGS = None
 RESULTS = []
 
 
-def http(method, url, body=None, token=None, timeout=60):
+def http(method, url, body=None, token=None, timeout=60, user_agent=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
+    if user_agent:
+        req.add_header("User-Agent", user_agent)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     for attempt in range(5):
@@ -197,6 +199,33 @@ def test_revoked_session_lands_on_sign_in():
         app.close()
 
 
+def test_my_sessions_and_signing_out_another_device():
+    # A phone signs in as the manager; the app lists both sessions and signs the phone out.
+    status, phone = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": MANAGER[0], "password": MANAGER[1]}, user_agent="E2E Phone/1.0")
+    assert status == 200, phone
+    app = App()
+    try:
+        app.sign_in(*MANAGER)
+        rows = "return document.querySelectorAll('#sessions-body tr').length"
+        app.wait("both sessions", lambda: app.js(rows) == 2)
+        here = app.text("#sessions-body tr.current td")
+        assert here.startswith("This device") and "Adam Desktop/" in here, here
+        assert "E2E Phone/1.0" in app.text("#sessions-body tr:not(.current) td")
+        app.no_tokens_in_page()
+        app.shot("08-my-sessions")
+        app.click("#sessions-body tr:not(.current) button.end-session")
+        app.wait("the phone gone", lambda: app.js(rows) == 1)
+        app.wait("the message", lambda: "signed out" in app.text("#app-message"))
+        status, _ = http("GET", f"{ARGS.server}/api/v1/auth/me", token=phone["access_token"])
+        assert status == 401, status
+        status, _ = http("POST", f"{ARGS.server}/api/v1/auth/refresh", {"refresh_token": phone["refresh_token"]})
+        assert status == 401, status
+        app.click("#signout")
+        app.wait_screen("signin")
+    finally:
+        app.close()
+
+
 def test_principal_creates_an_fi_manager():
     app = App()
     try:
@@ -215,6 +244,11 @@ def test_principal_creates_an_fi_manager():
         assert status == 200, pair
         status, me = http("GET", f"{ARGS.server}/api/v1/auth/me", token=pair["access_token"])
         assert me["role"] == "fi_manager" and me["dealership_id"], me
+        # The principal signs the new user out on every device.
+        app.click('#users-body tr[data-email="nina@premiumauto.com"] button.end-user-sessions')
+        app.wait("the message", lambda: "signed out on every device" in app.text("#app-message"))
+        status, _ = http("GET", f"{ARGS.server}/api/v1/auth/me", token=pair["access_token"])
+        assert status == 401, status
         app.click("#signout-all")
         app.wait_screen("signin")
         assert keyring_entries() == [], keyring_entries()
@@ -235,7 +269,8 @@ def main():
         ("restart: signed in silently", test_restart_signs_in_silently),
         ("sign out removes the keyring entry", test_sign_out_removes_the_keyring_entry),
         ("revoked on the server: sign-in screen, entry removed", test_revoked_session_lands_on_sign_in),
-        ("a principal creates an F&I manager; sign out everywhere", test_principal_creates_an_fi_manager),
+        ("my sessions: another device listed and signed out", test_my_sessions_and_signing_out_another_device),
+        ("a principal creates an F&I manager, signs them out everywhere; sign out everywhere", test_principal_creates_an_fi_manager),
     ]:
         check(name, fn)
     failed = sum(1 for _, e in RESULTS if e)

@@ -13,4 +13,7 @@ with_commands! {
     list_users,
     create_user,
     update_user,
+    my_sessions,
+    end_session,
+    end_user_sessions,
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use adam_api::{Dealership, Paged, Role, User, UserCreate, UserUpdate};
+use adam_api::{Dealership, Paged, Role, SessionList, User, UserCreate, UserUpdate};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tauri::State;
@@ -165,6 +165,32 @@ pub async fn update_user(session: Shared<'_>, id: String, changes: UserChanges) 
     };
     session
         .call(Method::PATCH, &format!("/users/{id}"), Some(&body))
+        .await
+}
+
+/// My live sessions (this device and others), newest first.
+#[tauri::command]
+pub async fn my_sessions(session: Shared<'_>) -> Answer<SessionList> {
+    session.call(Method::GET, "/auth/sessions", NO_BODY).await
+}
+
+/// Sign out one of my sessions on another device: its tokens stop working at once.
+#[tauri::command]
+pub async fn end_session(session: Shared<'_>, id: String) -> Answer<()> {
+    let id =
+        uuid::Uuid::parse_str(&id).map_err(|_| DesktopError::Invalid("not a session id".into()))?;
+    session
+        .call_no_content(Method::DELETE, &format!("/auth/sessions/{id}"))
+        .await
+}
+
+/// Sign a user out on every device (admins and principals, within what the server allows).
+#[tauri::command]
+pub async fn end_user_sessions(session: Shared<'_>, id: String) -> Answer<()> {
+    let id =
+        uuid::Uuid::parse_str(&id).map_err(|_| DesktopError::Invalid("not a user id".into()))?;
+    session
+        .call_no_content(Method::DELETE, &format!("/users/{id}/sessions"))
         .await
 }
 

@@ -129,6 +129,12 @@ impl Session {
             .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
         // Never follow a redirect: it would carry the password or a token elsewhere.
         let http = reqwest::Client::builder()
+            // What the user's list of sessions shows for this app.
+            .user_agent(format!(
+                "Adam Desktop/{} ({})",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS
+            ))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))

@@ -69,6 +69,38 @@ function renderProfile(p) {
   $("tab-users").hidden = p.role === "fi_manager";
 }
 
+function when(iso) {
+  const d = new Date(iso);
+  return isNaN(d) ? iso : d.toLocaleString();
+}
+
+async function loadSessions() {
+  const data = await guarded(() => invoke("my_sessions"));
+  if (!data) return;
+  const rows = data.items.map((s) => {
+    const tr = document.createElement("tr");
+    if (s.current) tr.className = "current";
+    const cell = (text) => { const td = document.createElement("td"); td.textContent = text; return td; };
+    const device = s.current ? `This device · ${s.user_agent || "Adam"}` : (s.user_agent || "Unknown program");
+    const actions = document.createElement("td");
+    if (!s.current) {
+      const end = document.createElement("button");
+      end.type = "button";
+      end.className = "end-session danger-outline";
+      end.textContent = "Sign out";
+      end.addEventListener("click", async () => {
+        const done = await guarded(() => invoke("end_session", { id: s.id }));
+        if (done !== undefined) flash("That device has been signed out.", false);
+        loadSessions();
+      });
+      actions.append(end);
+    }
+    tr.append(cell(device), cell(s.ip || "—"), cell(when(s.created_at)), cell(when(s.last_used_at)), actions);
+    return tr;
+  });
+  $("sessions-body").replaceChildren(...rows);
+}
+
 function toApp(profile) {
   renderProfile(profile);
   $("app-error").hidden = $("app-message").hidden = true;
@@ -82,6 +114,7 @@ function selectTab(tab) {
   $("view-profile").hidden = tab !== "profile";
   $("view-users").hidden = tab !== "users";
   if (tab === "users") loadUsers();
+  if (tab === "profile") loadSessions();
 }
 
 function roleOptions(select, current) {
@@ -119,7 +152,15 @@ async function loadUsers() {
       toggle.className = "toggle-active";
       toggle.textContent = u.is_active ? "Deactivate" : "Activate";
       toggle.addEventListener("click", () => changeUser(u.id, { is_active: !u.is_active }, `${u.email} ${u.is_active ? "deactivated" : "activated"}.`));
-      actions.append(role, " ", toggle);
+      const everywhere = document.createElement("button");
+      everywhere.type = "button";
+      everywhere.className = "end-user-sessions";
+      everywhere.textContent = "Sign out everywhere";
+      everywhere.addEventListener("click", async () => {
+        const done = await guarded(() => invoke("end_user_sessions", { id: u.id }));
+        if (done !== undefined) flash(`${u.email} has been signed out on every device.`, false);
+      });
+      actions.append(role, " ", toggle, " ", everywhere);
     }
     tr.append(cell(u.full_name), cell(u.email), cell(ROLE_NAMES[u.role] || u.role), cell(names[u.dealership_id] || (u.dealership_id ? "—" : "All")), status, actions);
     return tr;
