@@ -54,7 +54,8 @@ enum KeysAction {
     /// Stop a key verifying at once (on every server within 60 s); a current key is replaced
     /// by the next one.
     Revoke {
-        /// The key's id, as `keys list` shows it.
+        /// The key's id, as `keys list` shows it (a kid may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }
@@ -240,4 +241,22 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kid is base64url and may begin with `-`: it is still the kid, not an option (found by
+    /// the tests when a random key's thumbprint began with `-W`).
+    #[test]
+    fn a_kid_beginning_with_a_hyphen_is_a_kid() {
+        let cli = Cli::try_parse_from(["adam-server", "keys", "revoke", "-W1b2c3"]).unwrap();
+        match cli.command {
+            Some(Command::Keys {
+                action: KeysAction::Revoke { kid },
+            }) => assert_eq!(kid, "-W1b2c3"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
