@@ -417,10 +417,11 @@ mod tests {
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_check_that_cannot_start_in_time_is_given_up_at_its_deadline() {
-        // One thread, busy for a second or more with a costly hash.
+        // One thread, busy for seconds with a costly hash: at 60 iterations a fast core finished
+        // it within the 500 ms this test relies on (seen in CI), at 240 it takes 2 s or more.
         let slow = HashCost {
             memory_kib: 19 * 1024,
-            iterations: 60,
+            iterations: 240,
             parallelism: 1,
         };
         let patient = PasswordHasher::new(slow, 1)
