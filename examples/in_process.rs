@@ -20,13 +20,7 @@ use reqwest::StatusCode;
 /// The service's own route: the deals of the caller's dealership.
 #[handler]
 fn deals(caller: Data<&Caller>) -> String {
-    format!(
-        "deals of {} for {}",
-        caller
-            .dealership_id()
-            .map_or("every dealership".into(), |d| d.to_string()),
-        caller.role().as_str()
-    )
+    common::deals_of(&caller)
 }
 
 /// Connects to the server's database with its key, and runs the demonstration.

@@ -20,13 +20,7 @@ use reqwest::StatusCode;
 
 /// The service's own route: the deals of the caller's dealership.
 async fn deals(Extension(caller): Extension<Caller>) -> String {
-    format!(
-        "deals of {} for {}",
-        caller
-            .dealership_id()
-            .map_or("every dealership".into(), |d| d.to_string()),
-        caller.role().as_str()
-    )
+    common::deals_of(&caller)
 }
 
 /// Starts the service, guarded by the key set of `adam_url`, and runs the demonstration.

@@ -167,10 +167,6 @@ impl Loaded {
         self.cache.put(digest, &claims, now);
         Ok(claims)
     }
-
-    fn knows_kid_of(&self, token: &str) -> bool {
-        AccessTokenVerifier::kid_of(token).is_some_and(|kid| self.verifier.knows(&kid))
-    }
 }
 
 /// Tokens whose signature was checked, by the SHA-256 of their text. An entry is used only
@@ -184,9 +180,7 @@ impl VerifiedCache {
     fn get(&self, digest: &[u8; 32], now: DateTime<Utc>) -> Option<AccessClaims> {
         let map = self.0.lock().ok()?;
         let claims = map.get(digest)?;
-        let t = now.timestamp();
-        (claims.exp > t - LEEWAY_SECONDS && claims.nbf <= t + LEEWAY_SECONDS)
-            .then(|| claims.clone())
+        claims.time_check(now).is_ok().then(|| claims.clone())
     }
 
     fn put(&self, digest: [u8; 32], claims: &AccessClaims, now: DateTime<Utc>) {
@@ -269,10 +263,10 @@ impl KeyRing {
         let now = Utc::now();
         match keys.claims_at(token, now) {
             Err(Error::Unauthorized(_))
-                if !keys.knows_kid_of(token)
+                if AccessTokenVerifier::kid_of(token)
+                    .is_some_and(|kid| !keys.verifier.knows(&kid))
                     && keys.at.elapsed()
-                        >= UNKNOWN_KID_RELOAD_EVERY.min(self.policy.reload_every)
-                    && AccessTokenVerifier::kid_of(token).is_some() =>
+                        >= UNKNOWN_KID_RELOAD_EVERY.min(self.policy.reload_every) =>
             {
                 let keys = match self.reloading.try_lock() {
                     Ok(_guard) => self.reload_locked().await?,

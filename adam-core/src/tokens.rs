@@ -61,6 +61,18 @@ pub(crate) struct AccessClaims {
 }
 
 impl AccessClaims {
+    /// Whether the token is within its validity at `now` (with [`LEEWAY_SECONDS`] each way).
+    pub(crate) fn time_check(&self, now: DateTime<Utc>) -> Result<()> {
+        let t = now.timestamp();
+        if self.exp <= t - LEEWAY_SECONDS {
+            return Err(Error::unauthorized("token expired"));
+        }
+        if self.nbf > t + LEEWAY_SECONDS {
+            return Err(Error::unauthorized("token not yet valid"));
+        }
+        Ok(())
+    }
+
     /// The read-only caller these claims speak for.
     pub(crate) fn caller(&self) -> Result<Caller> {
         let placement = Placement::new(self.role, self.dealership_id)
@@ -315,6 +327,17 @@ struct RawHeader {
     crit: Option<serde::de::IgnoredAny>,
 }
 
+impl RawHeader {
+    /// The decoded header (first part) of `token`; `None` when it is not one.
+    fn of(token: &str) -> Option<Self> {
+        let header = token.split('.').next()?;
+        if header.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        serde_json::from_slice(&B64.decode(header).ok()?).ok()
+    }
+}
+
 impl AccessTokenVerifier {
     /// A verifier that accepts only tokens for `names` signed by one of the Ed25519 keys of
     /// `jwks`.
@@ -353,12 +376,7 @@ impl AccessTokenVerifier {
     /// The `kid` a token names in its header, without checking anything else: for a verifier
     /// that fetches keys it does not know yet.
     pub fn kid_of(token: &str) -> Option<String> {
-        let header = token.split('.').next()?;
-        if header.len() > MAX_TOKEN_LEN {
-            return None;
-        }
-        let raw: RawHeader = serde_json::from_slice(&B64.decode(header).ok()?).ok()?;
-        raw.kid
+        RawHeader::of(token)?.kid
     }
 
     /// Verifies `token` as of the current time.
@@ -377,12 +395,7 @@ impl AccessTokenVerifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(reject("malformed token"));
         }
-        let header = token
-            .split('.')
-            .next()
-            .and_then(|h| B64.decode(h).ok())
-            .and_then(|h| serde_json::from_slice::<RawHeader>(&h).ok())
-            .ok_or_else(|| reject("malformed token"))?;
+        let header = RawHeader::of(token).ok_or_else(|| reject("malformed token"))?;
         if header.alg != ALGORITHM {
             return Err(reject("unexpected signing algorithm"));
         }
@@ -408,15 +421,8 @@ impl AccessTokenVerifier {
             .ok_or_else(|| reject("unknown signing key"))?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
             .map_err(|_| reject("invalid token"))?;
-        let claims = data.claims;
-        let t = now.timestamp();
-        if claims.exp <= t - LEEWAY_SECONDS {
-            return Err(reject("token expired"));
-        }
-        if claims.nbf > t + LEEWAY_SECONDS {
-            return Err(reject("token not yet valid"));
-        }
-        Ok(claims)
+        data.claims.time_check(now)?;
+        Ok(data.claims)
     }
 }
 

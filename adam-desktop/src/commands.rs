@@ -129,10 +129,7 @@ impl std::fmt::Debug for NewUserForm {
 pub async fn create_user(session: Shared<'_>, user: NewUserForm) -> Answer<User> {
     let dealership_id = match user.dealership_id.filter(|d| !d.is_empty()) {
         None => None,
-        Some(d) => Some(
-            uuid::Uuid::parse_str(&d)
-                .map_err(|_| DesktopError::Invalid("dealership_id: not a dealership id".into()))?,
-        ),
+        Some(d) => Some(id_of(&d, "dealership_id: not a dealership id")?),
     };
     let body = UserCreate {
         email: user.email,
@@ -155,8 +152,7 @@ pub struct UserChanges {
 /// Change a user's name, role or active flag.
 #[tauri::command]
 pub async fn update_user(session: Shared<'_>, id: String, changes: UserChanges) -> Answer<User> {
-    let id =
-        uuid::Uuid::parse_str(&id).map_err(|_| DesktopError::Invalid("not a user id".into()))?;
+    let id = id_of(&id, "not a user id")?;
     let body = UserUpdate {
         full_name: changes.full_name,
         role: changes.role,
@@ -177,8 +173,7 @@ pub async fn my_sessions(session: Shared<'_>) -> Answer<SessionList> {
 /// Sign out one of my sessions on another device: its tokens stop working at once.
 #[tauri::command]
 pub async fn end_session(session: Shared<'_>, id: String) -> Answer<()> {
-    let id =
-        uuid::Uuid::parse_str(&id).map_err(|_| DesktopError::Invalid("not a session id".into()))?;
+    let id = id_of(&id, "not a session id")?;
     session
         .call_no_content(Method::DELETE, &format!("/auth/sessions/{id}"))
         .await
@@ -187,11 +182,15 @@ pub async fn end_session(session: Shared<'_>, id: String) -> Answer<()> {
 /// Sign a user out on every device (admins and principals, within what the server allows).
 #[tauri::command]
 pub async fn end_user_sessions(session: Shared<'_>, id: String) -> Answer<()> {
-    let id =
-        uuid::Uuid::parse_str(&id).map_err(|_| DesktopError::Invalid("not a user id".into()))?;
+    let id = id_of(&id, "not a user id")?;
     session
         .call_no_content(Method::DELETE, &format!("/users/{id}/sessions"))
         .await
+}
+
+/// An id the UI sent, checked before it goes into a path.
+fn id_of(text: &str, refusal: &str) -> Answer<uuid::Uuid> {
+    uuid::Uuid::parse_str(text).map_err(|_| DesktopError::Invalid(refusal.into()))
 }
 
 fn encode(s: &str) -> String {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use adam_core::Caller;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -10,6 +11,18 @@ use serde_json::{json, Value};
 pub struct SignedIn {
     pub access: String,
     pub refresh: String,
+}
+
+/// What each example's guarded route answers: the deals of the caller's dealership. The route is
+/// the service's own; only how it checks the caller differs between the examples.
+pub fn deals_of(caller: &Caller) -> String {
+    format!(
+        "deals of {} for {}",
+        caller
+            .dealership_id()
+            .map_or("every dealership".into(), |d| d.to_string()),
+        caller.role().as_str()
+    )
 }
 
 /// Signs in at the Adam server at `adam_url`.

@@ -334,27 +334,25 @@ pub(crate) async fn of_user(
         sqlx::query_as(SQL).bind(user.as_uuid()).bind(ts(now)),
         fetch_all
     )?;
-    Ok(rows
-        .into_iter()
-        .filter_map(
-            |(id, created_at, last_used_at, expires_at, ip, user_agent, amr)| {
-                let expires_at = expires_at.filter(|e| *e > now)?;
-                Some(SessionRow {
-                    id: id.into(),
-                    created_at,
-                    last_used_at: last_used_at.unwrap_or(created_at),
-                    expires_at,
-                    ip,
-                    user_agent,
-                    amr: if amr.split(' ').any(|v| v == "otp") {
-                        Amr::PasswordAndOtp
-                    } else {
-                        Amr::Password
-                    },
-                })
-            },
-        )
-        .collect())
+    let mut live = Vec::with_capacity(rows.len());
+    for (id, created_at, last_used_at, expires_at, ip, user_agent, amr) in rows {
+        let Some(expires_at) = expires_at.filter(|e| *e > now) else {
+            continue;
+        };
+        // Stored as the claim's values joined by spaces (see `create`).
+        let amr = Amr::try_from(amr.split(' ').map(str::to_owned).collect::<Vec<_>>())
+            .map_err(|e| crate::error::Error::Internal(format!("session {id}: {e}")))?;
+        live.push(SessionRow {
+            id: id.into(),
+            created_at,
+            last_used_at: last_used_at.unwrap_or(created_at),
+            expires_at,
+            ip,
+            user_agent,
+            amr,
+        });
+    }
+    Ok(live)
 }
 
 /// Deletes refresh tokens that expired before `before`, and sessions left with none.
