@@ -625,6 +625,25 @@ mod tests {
         }
     }
 
+    /// The algorithm is refused by our own header check, before jsonwebtoken (which refuses it
+    /// too): each layer is seen doing its part.
+    #[test]
+    fn any_alg_but_eddsa_is_refused_by_the_header_check_itself() {
+        let f = fixture();
+        let now = Utc::now();
+        let (mut h, p, _) = parts(&f.token_at(now));
+        for alg in ["HS256", "RS256", "ES256", "none", "eddsa"] {
+            h["alg"] = alg.into();
+            let refused = f
+                .verifier()
+                .claims_at(&hs256(&h, &p, f.jwk.public_key()), now);
+            assert!(
+                matches!(&refused, Err(Error::Unauthorized(r)) if r == "unexpected signing algorithm"),
+                "{alg}: {refused:?}"
+            );
+        }
+    }
+
     #[test]
     fn headers_that_bring_their_own_key_are_rejected() {
         // An attacker's key pair, offered in the header, signing under our kid.
