@@ -7,7 +7,12 @@ field the document misdescribes (say, a null it does not allow) fails here.
 PACKAGE_DIR holds the generated package `adam_client`.
 """
 
+import base64
+import hashlib
+import hmac
+import struct
 import sys
+import time
 import uuid
 
 base, package_dir = sys.argv[1], sys.argv[2]
@@ -17,8 +22,16 @@ from adam_client import AuthenticatedClient, Client  # noqa: E402
 from adam_client.api.auth import (  # noqa: E402
     delete_api_v1_auth_sessions_id,
     get_api_v1_auth_me,
+    get_api_v1_auth_mfa,
     get_api_v1_auth_sessions,
     post_api_v1_auth_login,
+    post_api_v1_auth_login_mfa,
+    post_api_v1_auth_login_mfa_enroll,
+    post_api_v1_auth_login_mfa_enroll_confirm,
+    post_api_v1_auth_mfa_recovery_codes,
+    post_api_v1_auth_mfa_totp,
+    post_api_v1_auth_mfa_totp_confirm,
+    post_api_v1_auth_mfa_totp_disable,
     post_api_v1_auth_introspect,
     post_api_v1_auth_logout,
     post_api_v1_auth_logout_all,
@@ -37,6 +50,7 @@ from adam_client.api.dealerships import (  # noqa: E402
 )
 from adam_client.api.users import (  # noqa: E402
     delete_api_v1_users_id,
+    delete_api_v1_users_id_mfa,
     delete_api_v1_users_id_sessions,
     get_api_v1_users,
     get_api_v1_users_id,
@@ -45,27 +59,46 @@ from adam_client.api.users import (  # noqa: E402
     post_api_v1_users,
 )
 from adam_client.models import (  # noqa: E402
+    CodeRequest,
     Dealership,
     DealershipCreate,
     DealershipUpdate,
+    DisableTotpRequest,
+    EnrolledTokenPair,
     Introspection,
     IntrospectRequest,
     Jwks,
     LoginRequest,
+    MfaLoginRequest,
+    MfaStatus,
+    MfaTokenRequest,
     PagedDealership,
+    PasswordConfirmation,
     PagedUser,
     Problem,
+    RecoveryCodes,
     RefreshRequest,
     Role,
     ServerMetadata,
     SessionList,
     TokenPair,
+    TotpEnrollment,
     User,
     UserCreate,
     UserUpdate,
 )
 
 called = []
+
+
+def totp(secret, offset_steps=0):
+    """The RFC 6238 code of a base32 secret, as an authenticator app computes it."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    step = int(time.time()) // 30 + offset_steps
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
 
 
 def expect(name, response, status, kind):
@@ -147,6 +180,82 @@ user = expect(
     User,
 )
 expect("GET /users/{id}", get_api_v1_users_id.sync_detailed(user.id, client=admin), 200, User)
+
+# The second factor, as the new principal with an authenticator app. Three codes (the previous,
+# current and next steps) are used, so the run starts with enough of the current step left.
+if 30 - int(time.time()) % 30 < 12:
+    time.sleep(30 - int(time.time()) % 30 + 1)
+gen_password = "a generated long passphrase"
+gen_pair = post_api_v1_auth_login.sync_detailed(
+    client=anonymous, body=LoginRequest(email=user.email, password=gen_password)
+).parsed
+gen = AuthenticatedClient(base_url=base, token=gen_pair.access_token, raise_on_unexpected_status=True)
+status = expect("GET /auth/mfa", get_api_v1_auth_mfa.sync_detailed(client=gen), 200, MfaStatus)
+assert not status.totp_enabled and not status.required, status
+started = expect(
+    "POST /auth/mfa/totp",
+    post_api_v1_auth_mfa_totp.sync_detailed(client=gen, body=PasswordConfirmation(current_password=gen_password)),
+    200,
+    TotpEnrollment,
+)
+codes = expect(
+    "POST /auth/mfa/totp/confirm",
+    post_api_v1_auth_mfa_totp_confirm.sync_detailed(client=gen, body=CodeRequest(code=totp(started.secret, -1))),
+    200,
+    RecoveryCodes,
+)
+codes = expect(
+    "POST /auth/mfa/recovery-codes",
+    post_api_v1_auth_mfa_recovery_codes.sync_detailed(client=gen, body=CodeRequest(code=totp(started.secret))),
+    200,
+    RecoveryCodes,
+)
+assert len(codes.recovery_codes) == 10, codes
+challenge = post_api_v1_auth_login.sync_detailed(
+    client=anonymous, body=LoginRequest(email=user.email, password=gen_password)
+)
+assert challenge.status_code == 401 and isinstance(challenge.parsed, Problem), challenge
+assert challenge.parsed.type_.endswith("/problems/mfa-required") and challenge.parsed.mfa_token, challenge.parsed
+expect(
+    "POST /auth/login/mfa",
+    post_api_v1_auth_login_mfa.sync_detailed(
+        client=anonymous, body=MfaLoginRequest(mfa_token=challenge.parsed.mfa_token, code=codes.recovery_codes[0])
+    ),
+    200,
+    TokenPair,
+)
+expect(
+    "POST /auth/mfa/totp/disable",
+    post_api_v1_auth_mfa_totp_disable.sync_detailed(
+        client=gen, body=DisableTotpRequest(current_password=gen_password, code=totp(started.secret, 1))
+    ),
+    204,
+    None,
+)
+required = patch_api_v1_dealerships_id.sync_detailed(
+    dealership.id, client=admin, body=DealershipUpdate(mfa_required=True)
+).parsed
+assert required.mfa_required, required
+challenge = post_api_v1_auth_login.sync_detailed(
+    client=anonymous, body=LoginRequest(email=user.email, password=gen_password)
+).parsed
+assert challenge.type_.endswith("/problems/mfa-enrollment-required"), challenge
+again = expect(
+    "POST /auth/login/mfa/enroll",
+    post_api_v1_auth_login_mfa_enroll.sync_detailed(client=anonymous, body=MfaTokenRequest(mfa_token=challenge.mfa_token)),
+    200,
+    TotpEnrollment,
+)
+enrolled = expect(
+    "POST /auth/login/mfa/enroll/confirm",
+    post_api_v1_auth_login_mfa_enroll_confirm.sync_detailed(
+        client=anonymous, body=MfaLoginRequest(mfa_token=challenge.mfa_token, code=totp(again.secret))
+    ),
+    200,
+    EnrolledTokenPair,
+)
+assert len(enrolled.recovery_codes) == 10 and enrolled.token_type == "bearer", enrolled
+expect("DELETE /users/{id}/mfa", delete_api_v1_users_id_mfa.sync_detailed(user.id, client=admin), 204, None)
 changed = expect(
     "PATCH /users/{id}",
     patch_api_v1_users_id.sync_detailed(user.id, client=admin, body=UserUpdate(full_name="Generated Person")),
@@ -193,4 +302,4 @@ everywhere = AuthenticatedClient(base_url=base, token=second.access_token, raise
 expect("POST /auth/logout-all", post_api_v1_auth_logout_all.sync_detailed(client=everywhere), 204, None)
 
 print(f"generated client: {len(called)} routes called, every answer parsed")
-assert len(set(called)) == 22, sorted(set(called))
+assert len(set(called)) == 31, sorted(set(called))

@@ -49,6 +49,7 @@ impl From<adam_core::User> for User {
             role: role.into(),
             dealership_id: dealership_id.map(|d| d.as_uuid()),
             is_active: u.is_active,
+            mfa_enabled: u.mfa_enabled,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -84,6 +85,7 @@ impl From<adam_core::Dealership> for Dealership {
             id: d.id.as_uuid(),
             name: d.name,
             is_active: d.is_active,
+            mfa_required: d.mfa_required,
             created_at: d.created_at,
             updated_at: d.updated_at,
         }
@@ -147,7 +149,49 @@ impl DealershipUpdate {
                 .map(|n| Name::parse("name", n))
                 .transpose()?,
             is_active: self.is_active,
+            mfa_required: self.mfa_required,
         })
+    }
+}
+
+impl From<adam_core::MfaStatus> for crate::MfaStatus {
+    fn from(s: adam_core::MfaStatus) -> Self {
+        Self {
+            totp_enabled: s.totp_enabled,
+            recovery_codes_left: u32::try_from(s.recovery_codes_left).unwrap_or(u32::MAX),
+            required: s.required,
+        }
+    }
+}
+
+impl From<adam_core::TotpEnrollment> for crate::TotpEnrollment {
+    fn from(e: adam_core::TotpEnrollment) -> Self {
+        Self {
+            secret: e.secret.as_str().to_owned(),
+            otpauth_uri: e.otpauth_uri.as_str().to_owned(),
+            qr_svg: e.qr_svg,
+        }
+    }
+}
+
+impl From<adam_core::RecoveryCodes> for crate::RecoveryCodes {
+    fn from(c: adam_core::RecoveryCodes) -> Self {
+        Self {
+            recovery_codes: c.codes().to_vec(),
+        }
+    }
+}
+
+impl From<adam_core::Enrolled> for crate::EnrolledTokenPair {
+    fn from(e: adam_core::Enrolled) -> Self {
+        let pair = TokenPair::from(e.tokens);
+        Self {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            token_type: pair.token_type,
+            expires_in: pair.expires_in,
+            recovery_codes: e.recovery_codes.codes().to_vec(),
+        }
     }
 }
 

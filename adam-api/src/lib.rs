@@ -129,6 +129,8 @@ pub struct User {
     pub dealership_id: Option<Uuid>,
     /// Inactive users cannot sign in.
     pub is_active: bool,
+    /// Whether the user signs in with a second factor (TOTP is on).
+    pub mfa_enabled: bool,
     /// Creation time (UTC).
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
@@ -265,6 +267,8 @@ pub struct Dealership {
     pub name: String,
     /// Users of an inactive dealership cannot sign in.
     pub is_active: bool,
+    /// Whether its users must sign in with a second factor.
+    pub mfa_required: bool,
     /// Creation time (UTC).
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
@@ -293,6 +297,10 @@ pub struct DealershipUpdate {
     /// Activate or deactivate (deactivating ends its users' sessions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_active: Option<bool>,
+    /// Require a second factor of its users (turning it on ends their sessions signed in
+    /// without one); a dealer principal may only turn it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_required: Option<bool>,
 }
 
 /// An error answer (RFC 9457 `application/problem+json`), as a client reads it.
@@ -307,6 +315,147 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request, naming the field at fault where there is one.
     pub detail: String,
+    /// With `mfa-required` and `mfa-enrollment-required`: the token of the second step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// With `mfa-required`: the kinds of code the second step takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_methods: Option<Vec<String>>,
+}
+
+/// A body with one redacted field and a redacting `Debug`.
+macro_rules! secret_body {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $max:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+        #[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $(
+                $(#[$fdoc])*
+                #[cfg_attr(feature = "openapi", oai(validator(max_length = $max)))]
+                pub $field: String,
+            )+
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+
+secret_body!(
+    /// The caller's current password, to start a TOTP enrollment.
+    PasswordConfirmation {
+        /// Your current password.
+        current_password: 128,
+    }
+);
+
+secret_body!(
+    /// A code of the second factor: six digits from the authenticator app (or, where a route
+    /// says so, a recovery code).
+    CodeRequest {
+        /// Six digits, or a recovery code `XXXX-XXXX-XXXX`.
+        code: 64,
+    }
+);
+
+secret_body!(
+    /// Turning TOTP off: the current password and a code.
+    DisableTotpRequest {
+        /// Your current password.
+        current_password: 128,
+        /// Six digits, or a recovery code.
+        code: 64,
+    }
+);
+
+secret_body!(
+    /// The second step of a sign-in.
+    MfaLoginRequest {
+        /// The `mfa_token` of the sign-in's 401 answer.
+        mfa_token: 128,
+        /// Six digits from the authenticator app, or a recovery code `XXXX-XXXX-XXXX`.
+        code: 64,
+    }
+);
+
+secret_body!(
+    /// The `mfa_token` of a sign-in that must enroll first.
+    MfaTokenRequest {
+        /// The `mfa_token` of the sign-in's 401 answer.
+        mfa_token: 128,
+    }
+);
+
+/// A user's second factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct MfaStatus {
+    /// TOTP is on.
+    pub totp_enabled: bool,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
+    /// A second factor is required of this user (by their dealership or role).
+    pub required: bool,
+}
+
+/// What an authenticator app needs to add the account.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct TotpEnrollment {
+    /// The shared secret, base32 (RFC 4648, no padding), for typing into the app.
+    pub secret: String,
+    /// The `otpauth://totp/…` URI.
+    pub otpauth_uri: String,
+    /// The URI as a QR code: an SVG document.
+    pub qr_svg: String,
+}
+
+impl fmt::Debug for TotpEnrollment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpEnrollment(<redacted>)")
+    }
+}
+
+/// Ten recovery codes, shown this once.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct RecoveryCodes {
+    /// Each good for one sign-in, as `XXXX-XXXX-XXXX`.
+    pub recovery_codes: Vec<String>,
+}
+
+impl fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecoveryCodes(<{} redacted>)", self.recovery_codes.len())
+    }
+}
+
+/// A sign-in completed by enrolling: the token pair and the first recovery codes.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct EnrolledTokenPair {
+    /// JWT for `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Opaque token for `/auth/refresh`; single use.
+    pub refresh_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Each good for one sign-in, as `XXXX-XXXX-XXXX`; shown this once.
+    pub recovery_codes: Vec<String>,
+}
+
+impl fmt::Debug for EnrolledTokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EnrolledTokenPair(<redacted>)")
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,19 @@ pub enum Error {
     /// should use the token that won (401, problem type `refresh-token-already-rotated`).
     #[error("refresh token already rotated; use the newer one")]
     RefreshTokenAlreadyRotated,
+    /// The password was right and a second step is needed: the embedder called a sign-in that
+    /// cannot hand over an `mfa_token` ([`crate::Adam::login_with`]); use
+    /// [`crate::Adam::sign_in`] (401).
+    #[error("a second factor is required to sign in")]
+    SecondFactorRequired,
+    /// The code of a second step is wrong, or was used already (401, problem type
+    /// `mfa-code-invalid`); the `mfa_token` lives on until its fifth wrong code.
+    #[error("the code is incorrect or was used already")]
+    MfaCodeInvalid,
+    /// The `mfa_token` is spent, expired or unknown: start again with the password (401, problem
+    /// type `mfa-token-invalid`).
+    #[error("the sign-in has expired; start again with your password")]
+    MfaTokenInvalid,
     /// The caller can see the resource but may not do this to it (403).
     #[error("{0}")]
     Forbidden(Cow<'static, str>),

@@ -19,8 +19,19 @@ pub(crate) enum SessionEnd {
     DealershipDeactivated,
     /// The user ended one of their sessions (`DELETE /auth/sessions/{id}`).
     Revoked,
-    /// An admin or principal ended a user's sessions (`DELETE /users/{id}/sessions`).
+    /// An admin or principal ended a user's sessions (`DELETE /users/{id}/sessions`), or
+    /// required a second factor of a dealership (its password-only sessions).
     Admin,
+    /// An admin or principal reset the user's second factor.
+    MfaReset,
+}
+
+/// Why a sign-in failed (`details.reason` of `login.failed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginFailure {
+    BadCredentials,
+    Throttled,
+    MfaFailed,
 }
 
 /// A security event.
@@ -31,7 +42,22 @@ pub(crate) enum Event {
         session: SessionId,
     },
     LoginFailed {
-        throttled: bool,
+        reason: LoginFailure,
+    },
+    MfaEnrolled {
+        user: UserId,
+    },
+    MfaDisabled {
+        user: UserId,
+    },
+    MfaReset {
+        user: UserId,
+    },
+    MfaRecoveryCodesRegenerated {
+        user: UserId,
+    },
+    MfaRecoveryCodeUsed {
+        user: UserId,
     },
     /// A wrong `current_password` on one's own password change, or one refused by the throttle.
     CurrentPasswordFailed {

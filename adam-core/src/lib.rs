@@ -58,6 +58,7 @@ pub mod models;
 pub mod password;
 mod placement;
 pub mod rbac;
+mod recovery;
 pub mod refresh;
 #[cfg(any(feature = "jwks", feature = "introspection"))]
 pub mod remote;
@@ -69,6 +70,7 @@ mod service;
 pub mod settings;
 mod throttle;
 pub mod tokens;
+mod totp;
 
 pub use caller::{Amr, Caller};
 pub use check::CheckCaller;
@@ -86,5 +88,8 @@ pub use placement::Placement;
 pub use rbac::Principal;
 pub use role::Role;
 pub use secret::{SecretKey, MIN_SECRET_LEN};
-pub use service::{Adam, ClientInfo, Introspection, SessionInfo, TokenPair};
+pub use service::{
+    Adam, ClientInfo, Enrolled, Introspection, MfaStatus, MfaToken, RecoveryCodes, SessionInfo,
+    SignIn, TokenPair, TotpEnrollment, MFA_TOKEN_PREFIX, MFA_TOKEN_TTL_SECONDS,
+};
 pub use settings::Settings;

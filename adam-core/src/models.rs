@@ -89,6 +89,8 @@ pub struct User {
     pub placement: Placement,
     /// Inactive users cannot sign in and their tokens stop working.
     pub is_active: bool,
+    /// Whether the user signs in with a second factor (TOTP is on).
+    pub mfa_enabled: bool,
     /// When the user was created.
     pub created_at: DateTime<Utc>,
     /// When the user was last changed.
@@ -116,6 +118,8 @@ pub struct Dealership {
     pub name: String,
     /// Users of an inactive dealership cannot sign in or refresh.
     pub is_active: bool,
+    /// Whether its users must sign in with a second factor.
+    pub mfa_required: bool,
     /// When the dealership was created.
     pub created_at: DateTime<Utc>,
     /// When the dealership was last changed.
@@ -280,6 +284,8 @@ pub struct DealershipPatch {
     pub name: Option<Name>,
     /// Activate or deactivate.
     pub is_active: Option<bool>,
+    /// Require a second factor of its users, or stop requiring it.
+    pub mfa_required: Option<bool>,
 }
 
 #[cfg(test)]

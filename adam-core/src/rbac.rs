@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
-use crate::models::{User, UserPatch};
+use crate::models::{DealershipPatch, User, UserPatch};
 use crate::placement::Placement;
 use crate::role::Role;
 
@@ -181,6 +181,42 @@ pub fn authorize_manage_sessions(p: &Principal, _target: &User) -> Result<()> {
     }
 }
 
+/// May `p` reset the second factor of `target`, a user `p` can already see? System admins for
+/// anyone, dealer principals for their dealership's users (whom alone they see); never
+/// oneself (that is turning it off, which needs a code).
+pub fn authorize_reset_mfa(p: &Principal, target: &User) -> Result<()> {
+    match p.placement() {
+        Placement::FiManager(_) => Err(Error::forbidden(
+            "only admins and principals can reset a second factor",
+        )),
+        _ if target.id == p.user_id() => Err(Error::forbidden(
+            "you cannot reset your own second factor: turn it off on your profile",
+        )),
+        Placement::SystemAdmin | Placement::DealerPrincipal(_) => Ok(()),
+    }
+}
+
+/// May `p` make `patch` to a dealership `p` can already see? System admins anything; a dealer
+/// principal (who sees only their own) may turn `mfa_required` on, and nothing else.
+pub fn authorize_update_dealership(p: &Principal, patch: &DealershipPatch) -> Result<()> {
+    match p.placement() {
+        Placement::SystemAdmin => Ok(()),
+        Placement::DealerPrincipal(_)
+            if patch.name.is_none()
+                && patch.is_active.is_none()
+                && patch.mfa_required != Some(false) =>
+        {
+            Ok(())
+        }
+        Placement::DealerPrincipal(_) => Err(Error::forbidden(
+            "a dealer principal may only turn on the second-factor requirement",
+        )),
+        Placement::FiManager(_) => Err(Error::forbidden(
+            "only system admins can manage dealerships",
+        )),
+    }
+}
+
 /// May `p` create, change or delete dealerships? Only system admins.
 pub fn authorize_manage_dealerships(p: &Principal) -> Result<()> {
     match p.placement() {
@@ -256,6 +292,7 @@ mod tests {
         MakeAdmin,
         MoveToOtherDealership,
         Delete,
+        ResetMfa,
     }
 
     const HOME: u128 = 1;
@@ -272,6 +309,7 @@ mod tests {
             full_name: "Someone".into(),
             placement: Placement::new(role, dealership).unwrap(),
             is_active: true,
+            mfa_enabled: false,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }
@@ -307,7 +345,7 @@ mod tests {
         };
         let mut patch = UserPatch::default();
         match action {
-            Action::View | Action::Delete => {}
+            Action::View | Action::Delete | Action::ResetMfa => {}
             Action::Rename => {
                 patch.full_name = Some(crate::models::Name::parse("full_name", "New Name").unwrap())
             }
@@ -337,6 +375,7 @@ mod tests {
         let result = match action {
             Action::View => Ok(()),
             Action::Delete => authorize_delete_user(p, target),
+            Action::ResetMfa => authorize_reset_mfa(p, target),
             _ => {
                 let patch = patch(action);
                 authorize_update_user(p, target, &patch)
@@ -362,10 +401,13 @@ mod tests {
                 (Myself | Admin, MoveToOtherDealership) => Invalid,
                 (Myself | Admin, MakeManager | MakePrincipal) => Invalid,
                 (Myself, ResetPasswordWithoutCurrent) => Invalid,
+                // One's own second factor is turned off on the profile, with a code.
+                (Myself, ResetMfa) => Forbidden,
                 _ => Allowed,
             },
             Role::DealerPrincipal => match (target, action) {
                 (OtherDealershipManager | Admin, _) => NotFound,
+                (Myself, ResetMfa) => Forbidden,
                 (_, MakeAdmin | MoveToOtherDealership | Delete) => Forbidden,
                 (Myself, ResetPasswordWithoutCurrent) => Invalid,
                 _ => Allowed,
@@ -387,7 +429,7 @@ mod tests {
         Target::OtherDealershipManager,
         Target::Admin,
     ];
-    const ACTIONS: [Action; 11] = [
+    const ACTIONS: [Action; 12] = [
         Action::View,
         Action::Rename,
         Action::ChangeEmail,
@@ -399,6 +441,7 @@ mod tests {
         Action::MakeAdmin,
         Action::MoveToOtherDealership,
         Action::Delete,
+        Action::ResetMfa,
     ];
 
     #[test]
@@ -420,8 +463,38 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 3 * 5 * 11);
+        assert_eq!(checked, 3 * 5 * 12);
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn the_dealership_switch_is_on_and_off_for_admins_and_only_on_for_principals() {
+        let patch = |name: bool, active: Option<bool>, mfa: Option<bool>| DealershipPatch {
+            name: name.then(|| crate::models::Name::parse("name", "Renamed").unwrap()),
+            is_active: active,
+            mfa_required: mfa,
+        };
+        for (caller, change, allowed) in [
+            (Role::SystemAdmin, patch(false, None, Some(true)), true),
+            (Role::SystemAdmin, patch(false, None, Some(false)), true),
+            (Role::SystemAdmin, patch(true, Some(false), None), true),
+            (Role::DealerPrincipal, patch(false, None, Some(true)), true),
+            (
+                Role::DealerPrincipal,
+                patch(false, None, Some(false)),
+                false,
+            ),
+            (Role::DealerPrincipal, patch(true, None, Some(true)), false),
+            (Role::DealerPrincipal, patch(false, Some(true), None), false),
+            (Role::FiManager, patch(false, None, Some(true)), false),
+        ] {
+            let (p, _) = setup(caller, Target::Myself);
+            let got = authorize_update_dealership(&p, &change);
+            assert_eq!(got.is_ok(), allowed, "{caller} {change:?}: {got:?}");
+            if !allowed {
+                assert!(matches!(got, Err(Error::Forbidden(_))));
+            }
+        }
     }
 
     #[test]

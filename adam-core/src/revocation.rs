@@ -38,9 +38,14 @@ pub(crate) enum Change<'a> {
         password_changed: bool,
         by: &'a Principal,
     },
+    /// A user turned their second factor off: every other session of theirs.
+    MfaDisabled(&'a Principal),
+    /// An admin or principal reset a user's second factor: every session of that user.
+    MfaReset(UserId),
     /// A user is deleted: every session (the rows go with the user).
     UserDeleted(UserId),
-    /// A dealership changed: deactivating it ends its users' sessions.
+    /// A dealership changed: deactivating it ends its users' sessions; requiring a second factor
+    /// ends those signed in without one.
     DealershipUpdated {
         before: &'a Dealership,
         after: &'a Dealership,
@@ -83,12 +88,27 @@ impl Change<'_> {
                     None
                 }
             }
+            Change::MfaDisabled(caller) => Some((
+                Selector::OfUserExcept(caller.user_id(), caller.session_id()),
+                SessionEnd::UserChanged,
+            )),
+            Change::MfaReset(user) => Some((Selector::OfUser(user), SessionEnd::MfaReset)),
             Change::UserDeleted(id) => Some((Selector::OfUser(id), SessionEnd::UserChanged)),
-            Change::DealershipUpdated { before, after } => (before.is_active && !after.is_active)
-                .then_some((
-                    Selector::OfDealership(after.id),
-                    SessionEnd::DealershipDeactivated,
-                )),
+            Change::DealershipUpdated { before, after } => {
+                if before.is_active && !after.is_active {
+                    Some((
+                        Selector::OfDealership(after.id),
+                        SessionEnd::DealershipDeactivated,
+                    ))
+                } else if !before.mfa_required && after.mfa_required {
+                    Some((
+                        Selector::OfDealershipPasswordOnly(after.id),
+                        SessionEnd::Admin,
+                    ))
+                } else {
+                    None
+                }
+            }
         }
     }
 }

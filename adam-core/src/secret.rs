@@ -86,7 +86,6 @@ pub(crate) enum Purpose {
     /// The private half of a token signing key.
     SigningKey,
     /// A user's TOTP secret.
-    #[allow(dead_code)] // used by the second factor
     TotpSecret,
 }
 

@@ -46,6 +46,9 @@ pub struct Settings {
     /// another server (or `adam-server keys`) takes effect here (default
     /// [`crate::keyring::RELOAD_EVERY`], 30 s).
     pub key_reload: std::time::Duration,
+    /// Roles that must sign in with a second factor in every dealership
+    /// (`MFA_REQUIRED_ROLES`, default none).
+    pub mfa_required_roles: Vec<crate::role::Role>,
 }
 
 /// Throttling of password guessing, shared by every server on the database.
@@ -98,6 +101,7 @@ impl Default for Settings {
             key_rotation: Some(Duration::days(30)),
             key_publish_lead: Duration::seconds(300),
             key_reload: crate::keyring::RELOAD_EVERY,
+            mfa_required_roles: Vec::new(),
         }
     }
 }

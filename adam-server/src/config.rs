@@ -97,6 +97,8 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// `HASH_QUEUE_TIMEOUT_SECONDS`: longest wait for a password check before 503.
     pub hash_queue_timeout: Duration,
+    /// `MFA_REQUIRED_ROLES`: roles that must sign in with a second factor everywhere.
+    pub mfa_required_roles: Vec<adam_core::Role>,
     /// How often the signing keys are read again ([`adam_core::keyring::RELOAD_EVERY`]; not
     /// read from the environment: tests shorten it).
     pub key_reload: Duration,
@@ -122,6 +124,7 @@ impl fmt::Debug for Config {
             )
             .field("refresh_token_expire_days", &self.refresh_token_expire_days)
             .field("session_max_minutes", &self.session_max_minutes)
+            .field("mfa_required_roles", &self.mfa_required_roles)
             .field("cors_origins", &self.cors_origins)
             .field("password_min_length", &self.password_min_length)
             .field("debug", &self.debug)
@@ -299,7 +302,12 @@ impl Config {
         };
         let hash_queue_timeout = seconds("HASH_QUEUE_TIMEOUT_SECONDS", 10, 600)?;
         let signing_key_rotation_days = whole("SIGNING_KEY_ROTATION_DAYS", 30, 0, 3650)?;
+        let mfa_required_roles = match var("MFA_REQUIRED_ROLES") {
+            None => Vec::new(),
+            Some(v) => parse_roles(&v)?,
+        };
         Ok(Self {
+            mfa_required_roles,
             secret_previous,
             public_url,
             signing_key_rotation_days,
@@ -347,6 +355,7 @@ impl Config {
                 ..StoreOptions::default()
             },
             token_audience: TokenAudience::of_issuer(&self.issuer()),
+            mfa_required_roles: self.mfa_required_roles.clone(),
             key_rotation: (self.signing_key_rotation_days > 0)
                 .then(|| chrono::Duration::days(self.signing_key_rotation_days)),
             ..Settings::default()
@@ -556,6 +565,24 @@ fn load_or_create_key(path: &Path) -> Result<String, ConfigError> {
     }
 }
 
+/// `MFA_REQUIRED_ROLES`: comma-separated role names (`system_admin`, `dealer_principal`,
+/// `fi_manager`); empty entries are skipped.
+fn parse_roles(v: &str) -> Result<Vec<adam_core::Role>, ConfigError> {
+    let mut roles = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let role = name.parse::<adam_core::Role>().map_err(|_| {
+            bad(
+                "MFA_REQUIRED_ROLES",
+                "must be comma-separated roles: system_admin, dealer_principal, fi_manager",
+            )
+        })?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,11 +652,30 @@ mod tests {
             ("DEBUG", "maybe"),
             ("BACKEND_CORS_ORIGINS", "app.example.com"),
             ("SECRET_KEY", "short"),
+            ("MFA_REQUIRED_ROLES", "system_admin,owner"),
         ] {
             let err = config(&[(k, v)]).expect_err(k);
             assert_eq!(err.variable, k, "{k}={v}: {err}");
             assert!(!err.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn mfa_required_roles_are_a_list_of_role_names() {
+        assert!(config(&[]).unwrap().mfa_required_roles.is_empty());
+        let c = config(&[(
+            "MFA_REQUIRED_ROLES",
+            " system_admin, fi_manager,,system_admin ",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.mfa_required_roles,
+            vec![adam_core::Role::SystemAdmin, adam_core::Role::FiManager]
+        );
+        assert_eq!(
+            c.settings().unwrap().mfa_required_roles,
+            c.mfa_required_roles
+        );
     }
 
     #[test]

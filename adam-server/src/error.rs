@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object};
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// A URI naming the kind of problem; `about:blank` when the status says it all.
     #[oai(rename = "type")]
@@ -18,6 +19,12 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for a person; names the field for invalid input.
     pub detail: String,
+    /// With `…/problems/mfa-required` and `…/problems/mfa-enrollment-required` only: the
+    /// opaque token of the second sign-in step (good for five minutes and five wrong codes).
+    pub mfa_token: Option<String>,
+    /// With `…/problems/mfa-required` only: what the second step takes (`totp`,
+    /// `recovery_code`).
+    pub mfa_methods: Option<Vec<String>>,
 }
 
 impl Problem {
@@ -28,6 +35,8 @@ impl Problem {
             title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
             detail: detail.into(),
+            mfa_token: None,
+            mfa_methods: None,
         }
     }
 }
@@ -37,6 +46,15 @@ const BEARER: &str = "Bearer";
 /// The problem type of a refresh that lost a race to another window of the same app (a URI
 /// reference, relative to the server).
 pub const ALREADY_ROTATED: &str = "/problems/refresh-token-already-rotated";
+
+/// The problem type of a right password that needs a second factor.
+pub const MFA_REQUIRED: &str = "/problems/mfa-required";
+/// The problem type of a right password whose user must enroll a second factor first.
+pub const MFA_ENROLLMENT_REQUIRED: &str = "/problems/mfa-enrollment-required";
+/// The problem type of a wrong or replayed code at the second step.
+pub const MFA_CODE_INVALID: &str = "/problems/mfa-code-invalid";
+/// The problem type of a spent, expired or unknown `mfa_token`.
+pub const MFA_TOKEN_INVALID: &str = "/problems/mfa-token-invalid";
 
 /// The one detail of every 401 but a failed sign-in.
 const UNAUTHORIZED_DETAIL: &str = "missing, invalid, expired or revoked credentials";
@@ -54,6 +72,9 @@ pub enum ApiError {
         /// Always `Bearer`.
         #[oai(header = "WWW-Authenticate")]
         String,
+        /// `no-store` when the answer carries an `mfa_token`.
+        #[oai(header = "Cache-Control")]
+        Option<String>,
     ),
     /// The caller can see the resource but may not do this.
     #[oai(status = 403, content_type = "application/problem+json")]
@@ -98,7 +119,7 @@ impl ApiError {
         let p = Json(Problem::new(status, detail));
         match status.as_u16() {
             400 => Self::BadRequest(p),
-            401 => Self::Unauthorized(p, BEARER.into()),
+            401 => Self::Unauthorized(p, BEARER.into(), None),
             403 => Self::Forbidden(p),
             404 => Self::NotFound(p),
             409 => Self::Conflict(p),
@@ -108,6 +129,38 @@ impl ApiError {
             503 => Self::Unavailable(p, "5".into()),
             _ => Self::Internal(p),
         }
+    }
+}
+
+impl ApiError {
+    /// The 401 of a right password that needs a second step: the `mfa_token`, and for a user
+    /// with a second factor, what it takes.
+    pub fn second_step(second: &adam_core::SignIn) -> Option<Self> {
+        let (kind, token, methods, detail) = match second {
+            adam_core::SignIn::Tokens(_) => return None,
+            adam_core::SignIn::CodeRequired(t) => (
+                MFA_REQUIRED,
+                t,
+                Some(vec!["totp".to_owned(), "recovery_code".to_owned()]),
+                "a second factor is required: send a code with the mfa_token to /auth/login/mfa",
+            ),
+            adam_core::SignIn::EnrollmentRequired(t) => (
+                MFA_ENROLLMENT_REQUIRED,
+                t,
+                None,
+                "a second factor is required and not set up: enroll with the mfa_token at \
+                 /auth/login/mfa/enroll",
+            ),
+        };
+        let mut problem = Problem::new(StatusCode::UNAUTHORIZED, detail);
+        problem.kind = kind.into();
+        problem.mfa_token = Some(token.expose().to_owned());
+        problem.mfa_methods = methods;
+        Some(Self::Unauthorized(
+            Json(problem),
+            BEARER.into(),
+            Some("no-store".into()),
+        ))
     }
 }
 
@@ -122,10 +175,19 @@ impl From<Error> for ApiError {
             Error::Busy { retry_after_secs } => {
                 Self::Unavailable(problem, retry_after_secs.to_string())
             }
-            Error::RefreshTokenAlreadyRotated => {
+            Error::RefreshTokenAlreadyRotated
+            | Error::MfaCodeInvalid
+            | Error::MfaTokenInvalid
+            | Error::SecondFactorRequired => {
                 let mut problem = problem;
-                problem.0.kind = ALREADY_ROTATED.into();
-                Self::Unauthorized(problem, BEARER.into())
+                problem.0.kind = match e {
+                    Error::RefreshTokenAlreadyRotated => ALREADY_ROTATED,
+                    Error::MfaCodeInvalid => MFA_CODE_INVALID,
+                    Error::MfaTokenInvalid => MFA_TOKEN_INVALID,
+                    _ => MFA_REQUIRED,
+                }
+                .into();
+                Self::Unauthorized(problem, BEARER.into(), None)
             }
             _ => Self::from_status(status, problem.0.detail),
         }
@@ -161,9 +223,12 @@ fn client_detail(e: &Error, status: StatusCode) -> String {
 /// The status for a core error.
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::InvalidCredentials | Error::Unauthorized(_) | Error::RefreshTokenAlreadyRotated => {
-            StatusCode::UNAUTHORIZED
-        }
+        Error::InvalidCredentials
+        | Error::Unauthorized(_)
+        | Error::RefreshTokenAlreadyRotated
+        | Error::SecondFactorRequired
+        | Error::MfaCodeInvalid
+        | Error::MfaTokenInvalid => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,

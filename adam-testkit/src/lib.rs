@@ -11,6 +11,7 @@ use std::path::PathBuf;
 pub use adam_core::Engine;
 use adam_core::{Adam, SecretKey, Settings};
 
+pub mod authenticator;
 #[cfg(feature = "server")]
 pub mod server;
 

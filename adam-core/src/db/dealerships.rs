@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::ids::DealershipId;
 use crate::models::{Dealership, DealershipPatch, Page, PageRequest};
 
-const COLUMNS: &str = "id, name, is_active, created_at, updated_at";
+const COLUMNS: &str = "id, name, is_active, mfa_required, created_at, updated_at";
 const NAME_TAKEN: &str = "a dealership with this name already exists";
 
 #[derive(FromRow)]
@@ -17,6 +17,7 @@ struct DealershipRow {
     id: Uuid,
     name: String,
     is_active: bool,
+    mfa_required: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -27,6 +28,7 @@ impl From<DealershipRow> for Dealership {
             id: r.id.into(),
             name: r.name,
             is_active: r.is_active,
+            mfa_required: r.mfa_required,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -116,7 +118,7 @@ pub(crate) async fn update(
 ) -> Result<Dealership> {
     let sql = format!(
         "UPDATE dealerships SET name = COALESCE($3, name), is_active = COALESCE($4, is_active), \
-         updated_at = $5 WHERE id = $1 AND {SCOPED} RETURNING {COLUMNS}"
+         mfa_required = COALESCE($6, mfa_required), updated_at = $5 WHERE id = $1 AND {SCOPED} RETURNING {COLUMNS}"
     );
     let only = tx.scope.dealership().map(|d| d.as_uuid());
     let row: Option<DealershipRow> = on_tx!(
@@ -126,7 +128,8 @@ pub(crate) async fn update(
             .bind(only)
             .bind(patch.name.as_ref().map(|n| n.as_str()))
             .bind(patch.is_active)
-            .bind(ts(now)),
+            .bind(ts(now))
+            .bind(patch.mfa_required),
         fetch_optional
     )
     .map_err(|e| constraint_error(e, NAME_TAKEN))?;

@@ -21,6 +21,7 @@ use crate::ids::{DealershipId, SessionId, UserId};
 use crate::rbac::Principal;
 
 pub(crate) mod dealerships;
+pub(crate) mod mfa;
 pub(crate) mod sessions;
 pub(crate) mod signing_keys;
 pub(crate) mod throttle;

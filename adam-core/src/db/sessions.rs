@@ -25,6 +25,8 @@ pub(crate) struct LiveSession {
     /// When the session ends however active (`SESSION_MAX_MINUTES` after sign-in); `None` for
     /// sessions made before that rule, and where the query does not say.
     pub(crate) ends_at: Option<DateTime<Utc>>,
+    /// How the session signed in (`Amr::Password` where the query does not say).
+    pub(crate) amr: Amr,
 }
 
 #[derive(FromRow)]
@@ -33,6 +35,9 @@ struct LiveRow {
     /// Absent from the PostgreSQL function's answer, which checks it itself.
     #[sqlx(default)]
     ends_at: Option<DateTime<Utc>>,
+    /// Absent from the PostgreSQL function's answer too: the token's claim says it there.
+    #[sqlx(default)]
+    amr: Option<String>,
     #[sqlx(flatten)]
     user: UserRow,
 }
@@ -52,6 +57,8 @@ pub(crate) enum Selector {
     OfUserExcept(UserId, SessionId),
     /// Every session of a dealership's users.
     OfDealership(DealershipId),
+    /// Every session of a dealership's users signed in without a second factor.
+    OfDealershipPasswordOnly(DealershipId),
 }
 
 /// Ends the live sessions `which` names; returns their ids.
@@ -74,6 +81,8 @@ pub(crate) async fn end(
     // sessions, so every live session's copy is current.
     const OF_DEALERSHIP: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
         AND dealership_id = $2 RETURNING id";
+    const OF_DEALERSHIP_PASSWORD_ONLY: &str = "UPDATE sessions SET revoked_at = $1 \
+        WHERE revoked_at IS NULL AND dealership_id = $2 AND amr = 'pwd' RETURNING id";
     let now = ts(now);
     let rows: Vec<(Uuid,)> = match which {
         Selector::Session(s) => on_tx!(
@@ -108,6 +117,13 @@ pub(crate) async fn end(
         Selector::OfDealership(d) => on_tx!(
             tx,
             sqlx::query_as(OF_DEALERSHIP).bind(now).bind(d.as_uuid()),
+            fetch_all
+        )?,
+        Selector::OfDealershipPasswordOnly(d) => on_tx!(
+            tx,
+            sqlx::query_as(OF_DEALERSHIP_PASSWORD_ONLY)
+                .bind(now)
+                .bind(d.as_uuid()),
             fetch_all
         )?,
     };
@@ -226,9 +242,10 @@ pub(crate) async fn spend(
 
 /// The live-session query: the session not ended (nor past its end, `$2` being now), its user
 /// active, the user's dealership (if any) active; with the user as stored now.
-const LIVE: &str = "SELECT s.id AS session_id, s.ends_at, u.id, u.email, u.full_name, u.role, \
-    u.dealership_id, u.is_active, u.created_at, u.updated_at \
-    FROM sessions s JOIN users u ON u.id = s.user_id \
+const LIVE: &str =
+    "SELECT s.id AS session_id, s.ends_at, s.amr, u.id, u.email, u.full_name, u.role, \
+    u.dealership_id, u.is_active, (u.totp_secret IS NOT NULL) AS mfa_enabled, u.created_at, \
+    u.updated_at FROM sessions s JOIN users u ON u.id = s.user_id \
     LEFT JOIN dealerships d ON d.id = u.dealership_id \
     WHERE s.id = $1 AND s.revoked_at IS NULL AND u.is_active = TRUE \
     AND (s.ends_at IS NULL OR s.ends_at > $2) \
@@ -238,11 +255,16 @@ impl LiveRow {
     fn split(self) -> Result<(LiveSession, User)> {
         let session_id = self.session_id.into();
         let user = User::try_from(self.user)?;
+        let amr = match self.amr.as_deref() {
+            Some(stored) => parse_amr(stored)?,
+            None => Amr::Password,
+        };
         let live = LiveSession {
             session_id,
             user_id: user.id,
             placement: user.placement,
             ends_at: self.ends_at,
+            amr,
         };
         Ok((live, user))
     }
@@ -339,9 +361,7 @@ pub(crate) async fn of_user(
         let Some(expires_at) = expires_at.filter(|e| *e > now) else {
             continue;
         };
-        // Stored as the claim's values joined by spaces (see `create`).
-        let amr = Amr::try_from(amr.split(' ').map(str::to_owned).collect::<Vec<_>>())
-            .map_err(|e| crate::error::Error::Internal(format!("session {id}: {e}")))?;
+        let amr = parse_amr(&amr)?;
         live.push(SessionRow {
             id: id.into(),
             created_at,
@@ -353,6 +373,12 @@ pub(crate) async fn of_user(
         });
     }
     Ok(live)
+}
+
+/// A stored `amr`: the claim's values joined by spaces (see [`create`]).
+fn parse_amr(stored: &str) -> Result<Amr> {
+    Amr::try_from(stored.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .map_err(|e| crate::error::Error::Internal(format!("stored amr {stored:?}: {e}")))
 }
 
 /// Deletes refresh tokens that expired before `before`, and sessions left with none.

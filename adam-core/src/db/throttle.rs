@@ -91,6 +91,13 @@ pub(crate) async fn reserve(
     Ok(id)
 }
 
+/// Gives back one reservation (an attempt that proved right).
+pub(crate) async fn release(tx: &mut Tx, id: Uuid) -> Result<()> {
+    const SQL: &str = "DELETE FROM login_failures WHERE id = $1";
+    on_tx!(tx, sqlx::query(SQL).bind(id), execute)?;
+    Ok(())
+}
+
 /// Forgets the failures of `account` (after a completed sign-in).
 pub(crate) async fn clear_account(tx: &mut Tx, account: &str) -> Result<()> {
     const SQL: &str = "DELETE FROM login_failures WHERE account = $1";

@@ -14,8 +14,8 @@ use crate::models::{Page, PageRequest, User, UserFilter};
 use crate::placement::Placement;
 use crate::role::Role;
 
-const COLUMNS: &str =
-    "id, email, full_name, role, dealership_id, is_active, created_at, updated_at";
+const COLUMNS: &str = "id, email, full_name, role, dealership_id, is_active, \
+    (totp_secret IS NOT NULL) AS mfa_enabled, created_at, updated_at";
 
 const EMAIL_TAKEN: &str = "a user with this email already exists";
 
@@ -28,6 +28,7 @@ pub(crate) struct UserRow {
     role: String,
     dealership_id: Option<Uuid>,
     is_active: bool,
+    mfa_enabled: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -45,6 +46,7 @@ impl TryFrom<UserRow> for User {
             placement: Placement::new(role, r.dealership_id.map(Into::into))
                 .map_err(|_| corrupt("placement"))?,
             is_active: r.is_active,
+            mfa_enabled: r.mfa_enabled,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })

@@ -4,15 +4,16 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use super::{Adam, ClientInfo, TokenPair};
+use super::{Adam, ClientInfo, SignIn, TokenPair};
 use crate::caller::Amr;
 use crate::db::sessions::{self, LiveSession, Spend};
 use crate::db::{throttle, users, Intent, Tx};
 use crate::email::Email;
 use crate::error::{Error, Result};
-use crate::events::Event;
-use crate::ids::SessionId;
+use crate::events::{Event, LoginFailure};
+use crate::ids::{SessionId, UserId};
 use crate::models::User;
+use crate::placement::Placement;
 use crate::rbac::Principal;
 use crate::refresh::{RefreshToken, TokenDigest};
 use crate::revocation::{self, Change};
@@ -35,20 +36,19 @@ fn throttle_key(typed: &str, parsed: Option<&Email>) -> String {
 
 /// Counts and reserves one password check for `account` from `address`, under the throttle's
 /// locks (which hold until `tx` ends): the reservation is the attempt's failure until the
-/// password proves otherwise. Past a limit, [`Error::TooManyAttempts`]; the caller records the
-/// refusal and commits.
+/// password proves otherwise (its id, to give it back). Past a limit, [`Error::TooManyAttempts`];
+/// the caller records the refusal and commits.
 pub(super) async fn reserve_password_check(
     tx: &mut Tx,
     limits: &LoginThrottle,
     account: &str,
     address: &str,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<uuid::Uuid> {
     throttle::lock(tx, account, address).await?;
     let counts = throttle::counts(tx, account, address, now - limits.window).await?;
     crate::throttle::admit(limits, &counts, now)?;
-    throttle::reserve(tx, account, address, now).await?;
-    Ok(())
+    throttle::reserve(tx, account, address, now).await
 }
 
 /// Longest email text a sign-in considers.
@@ -89,14 +89,34 @@ impl Adam {
     }
 
     /// [`Adam::login_from`] with the user agent as well, which the user's list of sessions
-    /// shows (cut to [`ClientInfo::MAX_USER_AGENT`] characters).
-    #[tracing::instrument(skip_all)]
+    /// shows (cut to [`ClientInfo::MAX_USER_AGENT`] characters). A user who needs a second step
+    /// gets [`Error::SecondFactorRequired`]: [`Adam::sign_in`] hands over its `mfa_token`.
     pub async fn login_with(
         &self,
         email: &str,
         password: &str,
         origin: &ClientInfo,
     ) -> Result<TokenPair> {
+        self.sign_in(email, password, origin).await?.into_tokens()
+    }
+
+    /// Signs a user in with email and password from `origin`: the tokens, or, for a user with a
+    /// second factor (or one who must enroll), the `mfa_token` of the second step
+    /// ([`SignIn`]). A right password does not clear the account's throttled failures until
+    /// the second step is done.
+    ///
+    /// Unknown email, wrong password, inactive user and inactive dealership all answer
+    /// [`Error::InvalidCredentials`], after the same argon2 work. The attempt is counted as a
+    /// failure *before* the password is checked (and forgotten if it succeeds), so that of any
+    /// number of simultaneous attempts at most the throttle's limit reach argon2; past a limit
+    /// the answer is [`Error::TooManyAttempts`].
+    #[tracing::instrument(skip_all)]
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        origin: &ClientInfo,
+    ) -> Result<SignIn> {
         let client = origin.ip;
         // No account has a NUL in its email or password; refusing them keeps them out of the
         // throttle's keys (PostgreSQL text cannot hold NUL).
@@ -117,14 +137,18 @@ impl Adam {
         // Count and reserve, one attempt at a time per account and per address: the reservation
         // is this attempt's failure until the password proves otherwise.
         let mut tx = self.begin_system(Intent::Write).await?;
-        match reserve_password_check(&mut tx, &limits, &account, &address, now).await {
+        let reserved = match reserve_password_check(&mut tx, &limits, &account, &address, now).await
+        {
             Err(refused @ Error::TooManyAttempts { .. }) => {
-                tx.record(Event::LoginFailed { throttled: true }).await?;
+                tx.record(Event::LoginFailed {
+                    reason: LoginFailure::Throttled,
+                })
+                .await?;
                 tx.commit().await?;
                 return Err(refused);
             }
             other => other?,
-        }
+        };
         let creds = match &parsed {
             Some(email) => users::credentials(&mut tx, email).await?,
             None => None,
@@ -140,7 +164,10 @@ impl Adam {
         let Some(creds) = creds.filter(|c| verified.matches && c.may_sign_in) else {
             // The reservation stays: it is this failure.
             let mut tx = self.begin_system(Intent::Write).await?;
-            tx.record(Event::LoginFailed { throttled: false }).await?;
+            tx.record(Event::LoginFailed {
+                reason: LoginFailure::BadCredentials,
+            })
+            .await?;
             tx.commit().await?;
             return Err(Error::InvalidCredentials);
         };
@@ -157,7 +184,6 @@ impl Adam {
         };
 
         let mut tx = self.begin_system(Intent::Write).await?;
-        throttle::clear_account(&mut tx, &account).await?;
         if let Some(hash) = rehashed {
             let change = users::UserChange {
                 password_hash: Some(hash),
@@ -165,22 +191,56 @@ impl Adam {
             };
             users::update(&mut tx, creds.user_id, &change, now).await?;
         }
+        if let Some(second) = self.second_step(&mut tx, creds.user_id, now).await? {
+            // The password was right: this attempt is no failure, but the account's earlier
+            // failures stay until the second step is done.
+            throttle::release(&mut tx, reserved).await?;
+            tx.commit().await?;
+            return Ok(second);
+        }
+        throttle::clear_account(&mut tx, &account).await?;
+        let (live, refresh) = self
+            .open_session(
+                &mut tx,
+                creds.user_id,
+                creds.placement,
+                origin,
+                Amr::Password,
+                now,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(SignIn::Tokens(self.pair(live, refresh).await?))
+    }
+
+    /// Opens a session for a completed sign-in in `tx`, with its first refresh token, and
+    /// records the sign-in.
+    pub(super) async fn open_session(
+        &self,
+        tx: &mut Tx,
+        user: UserId,
+        placement: Placement,
+        origin: &ClientInfo,
+        amr: Amr,
+        now: DateTime<Utc>,
+    ) -> Result<(LiveSession, RefreshToken)> {
         let ends_at = now + self.settings.session_max;
         let live = LiveSession {
             session_id: SessionId::new(),
-            user_id: creds.user_id,
-            placement: creds.placement,
+            user_id: user,
+            placement,
             ends_at: Some(ends_at),
+            amr,
         };
         let refresh = RefreshToken::generate();
         sessions::create(
-            &mut tx,
+            tx,
             live.session_id,
             &live,
             &sessions::Origin {
-                ip: client.map(|a| a.to_string()),
+                ip: origin.ip.map(|a| a.to_string()),
                 user_agent: origin.user_agent(),
-                amr: Amr::Password,
+                amr,
             },
             &refresh.digest(),
             (now + self.settings.refresh_token_ttl).min(ends_at),
@@ -192,8 +252,7 @@ impl Adam {
             session: live.session_id,
         })
         .await?;
-        tx.commit().await?;
-        self.pair(live, refresh).await
+        Ok((live, refresh))
     }
 
     /// Exchanges a refresh token for a new pair. The presented token is spent. Presenting a spent
@@ -321,18 +380,14 @@ impl Adam {
         })
     }
 
-    /// A token pair for `live`, the access token signed with the current key. Every session is
-    /// password-only until the second factor exists.
-    async fn pair(&self, live: LiveSession, refresh: RefreshToken) -> Result<TokenPair> {
+    /// A token pair for `live`, the access token signed with the current key, saying how the
+    /// session signed in (`amr`).
+    pub(super) async fn pair(&self, live: LiveSession, refresh: RefreshToken) -> Result<TokenPair> {
         let keys = self.keys.get().await?;
         let now = Utc::now();
-        let mut claims = self.issuer.claims(
-            live.user_id,
-            live.placement,
-            live.session_id,
-            Amr::Password,
-            now,
-        );
+        let mut claims =
+            self.issuer
+                .claims(live.user_id, live.placement, live.session_id, live.amr, now);
         // No access token outlives its session.
         if let Some(end) = live.ends_at {
             claims.exp = claims.exp.min(end.timestamp());

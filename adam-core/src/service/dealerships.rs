@@ -24,6 +24,7 @@ impl Adam {
             id: DealershipId::new(),
             name: new.name.as_str().to_owned(),
             is_active: true,
+            mfa_required: false,
             created_at: now,
             updated_at: now,
         };
@@ -56,7 +57,9 @@ impl Adam {
         Ok(list)
     }
 
-    /// Changes a dealership (system admins only). Deactivating it ends its users' sessions.
+    /// Changes a dealership: system admins anything, its dealer principal only turning
+    /// `mfa_required` on. Deactivating it ends its users' sessions; requiring a second factor
+    /// ends those signed in without one.
     pub async fn update_dealership(
         &self,
         caller: &Principal,
@@ -66,7 +69,7 @@ impl Adam {
         let now = Utc::now();
         let mut tx = self.begin_for(caller, Intent::Write).await?;
         let before = dealerships::get(&mut tx, id).await?;
-        rbac::authorize_manage_dealerships(caller)?;
+        rbac::authorize_update_dealership(caller, &patch)?;
         let after = dealerships::update(&mut tx, id, &patch, now).await?;
         revocation::apply(
             &mut tx,
@@ -83,6 +86,9 @@ impl Adam {
         }
         if before.is_active != after.is_active {
             fields.push("is_active");
+        }
+        if before.mfa_required != after.mfa_required {
+            fields.push("mfa_required");
         }
         if !fields.is_empty() {
             tx.record(Event::DealershipUpdated {

@@ -54,7 +54,9 @@ impl Adam {
     /// `SECRET_KEY` those only the former one opens. A system operation for start-up: a
     /// `SECRET_KEY` that opens none of them is [`Error::Config`] with one clear line.
     pub async fn open_signing_keys(&self) -> Result<Vec<SigningKeyInfo>> {
-        Ok(self.keys.reload().await?.keys().to_vec())
+        let keys = self.keys.reload().await?.keys().to_vec();
+        self.reseal_totp_secrets().await?;
+        Ok(keys)
     }
 
     /// The signing keys, as stored now (`adam-server keys list`). Rotates first when a rotation

@@ -22,6 +22,11 @@ use crate::tokens::AccessTokenIssuer;
 mod auth;
 mod dealerships;
 mod keys;
+mod mfa;
+pub use mfa::{
+    Enrolled, MfaStatus, MfaToken, RecoveryCodes, SignIn, TotpEnrollment, MFA_TOKEN_PREFIX,
+    MFA_TOKEN_TTL_SECONDS,
+};
 
 pub use keys::Introspection;
 mod seeding;
@@ -60,6 +65,8 @@ pub struct Adam {
     hasher: PasswordHasher,
     issuer: AccessTokenIssuer,
     keys: Arc<KeyRing>,
+    /// Seals TOTP secrets.
+    totp: Arc<Sealer>,
     settings: Arc<Settings>,
 }
 
@@ -100,6 +107,7 @@ impl Adam {
             hasher,
             issuer,
             keys: Arc::new(keys),
+            totp: Arc::new(Sealer::new(&secret, Purpose::TotpSecret)),
             settings: Arc::new(settings),
         })
     }
@@ -145,6 +153,7 @@ impl Adam {
         let before = Utc::now() - chrono::Duration::days(1);
         let mut tx = self.db.begin(Scope::system(), Intent::Write).await?;
         let tokens = db::sessions::purge_expired(&mut tx, before).await?;
+        db::mfa::purge_challenges(&mut tx, before).await?;
         db::throttle::purge(&mut tx, before).await?;
         tx.commit().await?;
         Ok(tokens)

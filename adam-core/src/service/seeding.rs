@@ -42,6 +42,7 @@ impl Adam {
                 full_name: account.full_name.into(),
                 placement: Placement::new(account.role, dealership_id)?,
                 is_active: true,
+                mfa_enabled: false,
                 created_at: now,
                 updated_at: now,
             };
@@ -71,6 +72,7 @@ impl Adam {
             id: DealershipId::new(),
             name: DEALERSHIP.into(),
             is_active: true,
+            mfa_required: false,
             created_at: now,
             updated_at: now,
         };

@@ -30,6 +30,7 @@ impl Adam {
             full_name: new.full_name.as_str().to_owned(),
             placement,
             is_active: true,
+            mfa_enabled: false,
             created_at: now,
             updated_at: now,
         };
@@ -140,25 +141,30 @@ impl Adam {
     /// check is reserved against the account and client address first, a wrong password keeps
     /// its reservation, the right one clears the account's failures. No connection is held while
     /// argon2 works.
-    async fn check_current_password(&self, caller: &Principal, current: &str) -> Result<()> {
+    pub(super) async fn check_current_password(
+        &self,
+        caller: &Principal,
+        current: &str,
+    ) -> Result<()> {
         let now = Utc::now();
         let limits = self.settings.login_throttle;
         let address = caller.client().map(|a| a.to_string()).unwrap_or_default();
         let user = caller.user_id();
         let mut tx = self.begin_system(Intent::Write).await?;
         let account = users::get(&mut tx, user).await?.email;
-        match reserve_password_check(&mut tx, &limits, account.as_str(), &address, now).await {
-            Err(refused @ Error::TooManyAttempts { .. }) => {
-                let event = Event::CurrentPasswordFailed {
-                    user,
-                    throttled: true,
-                };
-                tx.record(event).await?;
-                tx.commit().await?;
-                return Err(refused);
-            }
-            other => other?,
-        }
+        let _reserved =
+            match reserve_password_check(&mut tx, &limits, account.as_str(), &address, now).await {
+                Err(refused @ Error::TooManyAttempts { .. }) => {
+                    let event = Event::CurrentPasswordFailed {
+                        user,
+                        throttled: true,
+                    };
+                    tx.record(event).await?;
+                    tx.commit().await?;
+                    return Err(refused);
+                }
+                other => other?,
+            };
         let stored = users::password_hash(&mut tx, user).await?;
         tx.commit().await?;
 

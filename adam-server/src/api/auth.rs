@@ -6,8 +6,8 @@ use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 
 use super::schema::{
-    IntrospectRequest, Introspection, LoginRequest, RefreshRequest, SessionList, TokenPairOut,
-    UserOut,
+    EnrolledTokenPair, IntrospectRequest, Introspection, LoginRequest, MfaLoginRequest,
+    MfaTokenRequest, RefreshRequest, SessionList, TokenPairOut, TotpEnrollment, UserOut,
 };
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
@@ -36,6 +36,50 @@ pub(crate) enum Tokens {
 impl From<adam_core::TokenPair> for Tokens {
     fn from(pair: adam_core::TokenPair) -> Self {
         Self::Issued(Json(pair.into()), "no-store".into())
+    }
+}
+
+/// A sign-in completed by enrolling, never to be stored by a cache.
+#[derive(ApiResponse)]
+pub(crate) enum EnrolledTokens {
+    /// The token pair of the new session and the first recovery codes, shown this once.
+    #[oai(status = 200)]
+    Issued(
+        Json<EnrolledTokenPair>,
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+/// A TOTP secret to add to an authenticator app, never to be stored by a cache.
+#[derive(ApiResponse)]
+pub(crate) enum Enrollment {
+    /// The secret, its `otpauth://` URI and the URI's QR code.
+    #[oai(status = 200)]
+    Started(
+        Json<TotpEnrollment>,
+        /// Always `no-store`.
+        #[oai(header = "Cache-Control")]
+        String,
+    ),
+}
+
+impl From<adam_core::TotpEnrollment> for Enrollment {
+    fn from(e: adam_core::TotpEnrollment) -> Self {
+        Self::Started(Json(e.into()), "no-store".into())
+    }
+}
+
+/// The client's address and program, as the sessions list shows them.
+pub(crate) fn origin(req: &Request) -> adam_core::ClientInfo {
+    adam_core::ClientInfo {
+        ip: crate::client::address(req),
+        user_agent: req
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     }
 }
 
@@ -76,26 +120,79 @@ impl AuthApi {
     /// Exchanges email and password for a token pair. Unknown email, wrong password and inactive
     /// account all answer 401 "Incorrect email or password". Repeated failures for an account
     /// from one client address, for an account from everywhere, or from one address for many
-    /// accounts answer 429 with `Retry-After`.
+    /// accounts answer 429 with `Retry-After`. A user with a second factor gets, for the right
+    /// password, 401 of type `/problems/mfa-required` with an `mfa_token` for
+    /// `/auth/login/mfa`; one who must enroll first, `/problems/mfa-enrollment-required`.
     #[oai(path = "/login", method = "post")]
     async fn login(
         &self,
         req: &Request,
         Json(body): Json<Strict<LoginRequest>>,
     ) -> Result<Tokens, ApiError> {
-        let origin = adam_core::ClientInfo {
-            ip: crate::client::address(req),
-            user_agent: req
-                .headers()
-                .get(poem::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        };
+        let signed_in = self
+            .adam
+            .sign_in(&body.0.email, &body.0.password, &origin(req))
+            .await?;
+        if let Some(second) = ApiError::second_step(&signed_in) {
+            return Err(second);
+        }
+        Ok(signed_in.into_tokens()?.into())
+    }
+
+    /// Sign in: the second factor
+    ///
+    /// The second step of a sign-in: the `mfa_token` of the 401 and a code (six digits from the
+    /// authenticator app, or a recovery code). A wrong or replayed code answers 401 of type
+    /// `/problems/mfa-code-invalid` (the token lives on); a spent, expired or unknown token
+    /// `/problems/mfa-token-invalid` (start again with the password). Wrong codes count as
+    /// sign-in failures (429 past the limit).
+    #[oai(path = "/login/mfa", method = "post")]
+    async fn login_mfa(
+        &self,
+        req: &Request,
+        Json(body): Json<Strict<MfaLoginRequest>>,
+    ) -> Result<Tokens, ApiError> {
+        let body = body.0;
         let pair = self
             .adam
-            .login_with(&body.0.email, &body.0.password, &origin)
+            .sign_in_with_code(&body.mfa_token, &body.code, &origin(req))
             .await?;
         Ok(pair.into())
+    }
+
+    /// Sign in: start the required enrollment
+    ///
+    /// For a user who must have a second factor and has none, with the `mfa_token` of
+    /// `/problems/mfa-enrollment-required`: a TOTP secret for the authenticator app (may be
+    /// repeated; each call replaces the previous secret).
+    #[oai(path = "/login/mfa/enroll", method = "post")]
+    async fn login_mfa_enroll(
+        &self,
+        Json(body): Json<Strict<MfaTokenRequest>>,
+    ) -> Result<Enrollment, ApiError> {
+        Ok(self.adam.enroll_at_sign_in(&body.0.mfa_token).await?.into())
+    }
+
+    /// Sign in: confirm the required enrollment
+    ///
+    /// The first code of the enrollment turns the second factor on and completes the sign-in:
+    /// the token pair and ten recovery codes, shown this once. Five wrong codes or five
+    /// minutes spend the `mfa_token`.
+    #[oai(path = "/login/mfa/enroll/confirm", method = "post")]
+    async fn login_mfa_enroll_confirm(
+        &self,
+        req: &Request,
+        Json(body): Json<Strict<MfaLoginRequest>>,
+    ) -> Result<EnrolledTokens, ApiError> {
+        let body = body.0;
+        let enrolled = self
+            .adam
+            .confirm_enrollment_at_sign_in(&body.mfa_token, &body.code, &origin(req))
+            .await?;
+        Ok(EnrolledTokens::Issued(
+            Json(enrolled.into()),
+            "no-store".into(),
+        ))
     }
 
     /// Refresh tokens

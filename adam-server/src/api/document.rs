@@ -14,6 +14,11 @@ const STRICT_BODIES: &[&str] = &[
     "UserUpdate",
     "DealershipCreate",
     "DealershipUpdate",
+    "PasswordConfirmation",
+    "CodeRequest",
+    "DisableTotpRequest",
+    "MfaLoginRequest",
+    "MfaTokenRequest",
 ];
 
 /// The document poem-openapi generated (`spec`), completed; `password_min` is the configured

@@ -9,6 +9,7 @@ use poem_openapi::{OpenApiService, SecurityScheme, Tags};
 mod auth;
 mod dealerships;
 pub(crate) mod document;
+mod mfa;
 pub mod schema;
 mod strict;
 mod users;
@@ -16,6 +17,7 @@ mod well_known;
 
 pub(crate) use auth::AuthApi;
 pub(crate) use dealerships::DealershipsApi;
+pub(crate) use mfa::MfaApi;
 pub(crate) use users::UsersApi;
 pub(crate) use well_known::WellKnownApi;
 
@@ -60,13 +62,14 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
 }
 
 /// All operations the OpenAPI service serves
-type Apis = (AuthApi, UsersApi, DealershipsApi, WellKnownApi);
+type Apis = (AuthApi, MfaApi, UsersApi, DealershipsApi, WellKnownApi);
 
 /// The OpenAPI service of all resources, with their full paths (`/api/v1/…`, `/.well-known/…`).
 pub(crate) fn service(adam: &Adam) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             AuthApi { adam: adam.clone() },
+            MfaApi { adam: adam.clone() },
             UsersApi { adam: adam.clone() },
             DealershipsApi { adam: adam.clone() },
             WellKnownApi { adam: adam.clone() },

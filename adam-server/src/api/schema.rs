@@ -2,7 +2,9 @@
 //! clients), named here as the handlers use them.
 
 pub(crate) use adam_api::{
-    Dealership as DealershipOut, DealershipCreate, DealershipUpdate, IntrospectRequest,
-    Introspection, Jwks, LoginRequest, Paged, RefreshRequest, Role as RoleDto, ServerMetadata,
-    SessionList, TokenPair as TokenPairOut, User as UserOut, UserCreate, UserUpdate,
+    CodeRequest, Dealership as DealershipOut, DealershipCreate, DealershipUpdate,
+    DisableTotpRequest, EnrolledTokenPair, IntrospectRequest, Introspection, Jwks, LoginRequest,
+    MfaLoginRequest, MfaStatus, MfaTokenRequest, Paged, PasswordConfirmation, RecoveryCodes,
+    RefreshRequest, Role as RoleDto, ServerMetadata, SessionList, TokenPair as TokenPairOut,
+    TotpEnrollment, User as UserOut, UserCreate, UserUpdate,
 };

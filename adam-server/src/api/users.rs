@@ -134,6 +134,18 @@ impl UsersApi {
         Ok(NoContent::Done)
     }
 
+    /// Reset a user's second factor
+    ///
+    /// For a lost phone: removes the user's TOTP and recovery codes and ends their sessions. A
+    /// user who must have a second factor enrolls again at their next sign-in. System admins:
+    /// any user; dealer principals: the users of their dealership; never oneself (403: turn it
+    /// off on your profile); F&I managers: 403.
+    #[oai(path = "/:id/mfa", method = "delete")]
+    async fn reset_mfa(&self, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent, ApiError> {
+        self.adam.reset_mfa(&auth.0.principal, id.0.into()).await?;
+        Ok(NoContent::Done)
+    }
+
     /// Delete a user
     ///
     /// System admins only. The last active system admin cannot be deleted (409).

@@ -4,6 +4,7 @@
 
 mod helpers;
 mod keys;
+mod mfa;
 mod sessions;
 
 use adam_testkit::on_both_engines;
