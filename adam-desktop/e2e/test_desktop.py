@@ -6,7 +6,10 @@ adam-server on SQLite and WebKitWebDriver. Standard library only.
 """
 import argparse
 import base64
+import hashlib
+import hmac
 import json
+import struct
 import subprocess
 import sys
 import time
@@ -118,6 +121,22 @@ class App:
 def keyring_entries():
     out = subprocess.run(["secret-tool", "search", "--all", "service", "adam-desktop"], capture_output=True, text=True)
     return [l.split("=", 1)[1].strip() for l in (out.stdout + out.stderr).splitlines() if l.startswith("attribute.username")]
+
+
+def totp(secret, offset_steps=0):
+    """The RFC 6238 code an authenticator app shows for a base32 secret."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    step = int(time.time()) // 30 + offset_steps
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def fresh_step(seconds):
+    """Waits until the current 30-second step has at least `seconds` left."""
+    left = 30 - int(time.time()) % 30
+    if left < seconds:
+        time.sleep(left + 1)
 
 
 def check(name, fn):
@@ -256,6 +275,110 @@ def test_principal_creates_an_fi_manager():
         app.close()
 
 
+def password_step(app, email, password, screen):
+    app.wait_screen("signin")
+    app.type("#email", email)
+    app.type("#password", password)
+    app.click("#signin-button")
+    app.wait_screen(screen)
+
+
+def read_codes(app):
+    return app.js("return [...document.querySelectorAll('#recovery-codes li')].map((li) => li.textContent)")
+
+
+def test_second_factor_on_the_profile_and_at_sign_in():
+    fresh_step(20)
+    app = App()
+    try:
+        app.sign_in(*MANAGER)
+        app.wait("the second factor card", lambda: app.screen_is("app") and app.text("#mfa-state").startswith("Off"))
+        app.type("#mfa-on-password", MANAGER[1])
+        app.click("#mfa-on")
+        app.wait_screen("enroll")
+        secret = app.text("#enroll-secret")
+        assert len(secret) == 32, secret
+        assert app.js("return document.getElementById('enroll-qr').src.startsWith('data:image/svg+xml;base64,')")
+        app.shot("09-enroll")
+        app.type("#enroll-code", totp(secret, -1))
+        app.click("#enroll-button")
+        app.wait_screen("codes")
+        codes = read_codes(app)
+        assert len(codes) == 10 and all(len(c) == 14 for c in codes), codes
+        app.click("#codes-copy")
+        app.wait("copied", lambda: app.text("#codes-message") == "Copied.")
+        app.shot("10-recovery-codes")
+        app.click("#codes-done")
+        app.wait("second factor on", lambda: app.screen_is("app") and app.text("#mfa-state").startswith("On"))
+        assert read_codes(app) == [], "the codes are gone from the page"
+        app.no_tokens_in_page()
+        app.click("#signout")
+        # Sign-in asks for the code now.
+        password_step(app, *MANAGER, "code")
+        app.shot("11-code-prompt")
+        app.type("#mfa-code", totp(secret, -1))
+        app.click("#code-button")
+        app.wait("a replayed code refused", lambda: "not right" in app.text("#code-error"))
+        app.type("#mfa-code", totp(secret))
+        app.click("#code-button")
+        app.wait("signed in", lambda: app.screen_is("app") and app.text("#profile-email") == MANAGER[0])
+        app.no_tokens_in_page()
+        app.click("#signout")
+        # And a recovery code works once.
+        password_step(app, *MANAGER, "code")
+        app.type("#mfa-code", codes[0].lower())
+        app.click("#code-button")
+        app.wait("signed in with a recovery code", lambda: app.screen_is("app") and app.text("#mfa-state").startswith("On · 9"))
+        app.click("#signout")
+        app.wait_screen("signin")
+    finally:
+        app.close()
+
+
+def test_required_by_the_dealership_then_reset_by_an_admin():
+    app = App()
+    try:
+        app.sign_in(*PRINCIPAL)
+        app.click("#tab-users")
+        box = '#dealerships-body tr[data-name="Premium Auto"] input.mfa-required'
+        app.wait("the dealership switch", lambda: app.js(f"return !!document.querySelector({json.dumps(box)})"))
+        app.click(box)
+        # The principal signed in with a password only: that session ends with the switch.
+        app.wait_screen("signin")
+        password_step(app, *PRINCIPAL, "enroll")
+        app.shot("12-enroll-required")
+        secret = app.text("#enroll-secret")
+        app.type("#enroll-code", totp(secret))
+        app.click("#enroll-button")
+        app.wait_screen("codes")
+        assert len(read_codes(app)) == 10
+        app.click("#codes-done")
+        app.wait("signed in", lambda: app.screen_is("app") and app.text("#profile-email") == PRINCIPAL[0])
+        app.wait("required", lambda: "required" in app.text("#mfa-state"))
+        assert app.js("return document.getElementById('mfa-off-form').hidden"), "no turning off while required"
+        app.click("#signout")
+        app.wait_screen("signin")
+    finally:
+        app.close()
+    status, body = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": PRINCIPAL[0], "password": PRINCIPAL[1]})
+    assert status == 401 and body["type"].endswith("/problems/mfa-required"), body
+    app = App()
+    try:
+        app.sign_in("admin@avataradam.com", "Admin123!@#")
+        app.click("#tab-users")
+        reset = f'#users-body tr[data-email="{MANAGER[0]}"] button.reset-mfa'
+        app.wait("the reset button", lambda: app.js(f"return !!document.querySelector({json.dumps(reset)})"))
+        app.click(reset)
+        app.wait("the message", lambda: "has been reset" in app.text("#app-message"))
+        app.shot("13-reset-second-factor")
+        status, body = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": MANAGER[0], "password": MANAGER[1]})
+        assert status == 401 and body["type"].endswith("/problems/mfa-enrollment-required"), body
+        app.click("#signout")
+        app.wait_screen("signin")
+    finally:
+        app.close()
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -271,6 +394,8 @@ def main():
         ("revoked on the server: sign-in screen, entry removed", test_revoked_session_lands_on_sign_in),
         ("my sessions: another device listed and signed out", test_my_sessions_and_signing_out_another_device),
         ("a principal creates an F&I manager, signs them out everywhere; sign out everywhere", test_principal_creates_an_fi_manager),
+        ("second factor: enrolled on the profile, then a code and a recovery code at sign-in", test_second_factor_on_the_profile_and_at_sign_in),
+        ("second factor: required by the dealership (enrollment at sign-in), reset by an admin", test_required_by_the_dealership_then_reset_by_an_admin),
     ]:
         check(name, fn)
     failed = sum(1 for _, e in RESULTS if e)

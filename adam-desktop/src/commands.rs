@@ -2,13 +2,17 @@
 
 use std::sync::Arc;
 
-use adam_api::{Dealership, Paged, Role, SessionList, User, UserCreate, UserUpdate};
+use adam_api::{
+    CodeRequest, Dealership, DealershipUpdate, DisableTotpRequest, MfaStatus, Paged,
+    PasswordConfirmation, RecoveryCodes, Role, SessionList, TotpEnrollment, User, UserCreate,
+    UserUpdate,
+};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tauri::State;
 
 use crate::error::DesktopError;
-use crate::session::{Profile, Session, NO_BODY};
+use crate::session::{EnrolledSignIn, Profile, Session, SignInStep, NO_BODY};
 
 type Shared<'a> = State<'a, Arc<Session>>;
 type Answer<T> = Result<T, DesktopError>;
@@ -31,10 +35,131 @@ pub async fn restore_session(session: Shared<'_>) -> Answer<Option<Profile>> {
     session.restore().await
 }
 
-/// Sign in with email and password.
+/// Sign in with email and password: signed in, or the second step the server asks for.
 #[tauri::command]
-pub async fn sign_in(session: Shared<'_>, email: String, password: String) -> Answer<Profile> {
-    session.sign_in(&email, &password).await
+pub async fn sign_in(session: Shared<'_>, email: String, password: String) -> Answer<SignInStep> {
+    session.begin_sign_in(&email, &password).await
+}
+
+/// The second step of a sign-in: six digits from the authenticator app, or a recovery code.
+#[tauri::command]
+pub async fn sign_in_code(session: Shared<'_>, code: String) -> Answer<Profile> {
+    session.sign_in_with_code(&code).await
+}
+
+/// At a sign-in that must set up a second factor: the secret and QR code for the app.
+#[tauri::command]
+pub async fn sign_in_enroll(session: Shared<'_>) -> Answer<Enrollment> {
+    session.enroll_at_sign_in().await.map(Enrollment::from)
+}
+
+/// At a sign-in that must set up a second factor: the app's first code signs in.
+#[tauri::command]
+pub async fn sign_in_enroll_confirm(session: Shared<'_>, code: String) -> Answer<EnrolledSignIn> {
+    session.confirm_enrollment_at_sign_in(&code).await
+}
+
+/// What the UI shows of a new TOTP secret: the secret to type, and the QR code as a data URL
+/// for an `<img>` (an SVG shown as an image runs no script, whatever the server sent).
+#[derive(Serialize)]
+pub struct Enrollment {
+    secret: String,
+    otpauth_uri: String,
+    qr_image: String,
+}
+
+impl std::fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrollment(<redacted>)")
+    }
+}
+
+impl From<TotpEnrollment> for Enrollment {
+    fn from(e: TotpEnrollment) -> Self {
+        use base64::Engine as _;
+        let svg = base64::engine::general_purpose::STANDARD.encode(e.qr_svg.as_bytes());
+        Self {
+            secret: e.secret,
+            otpauth_uri: e.otpauth_uri,
+            qr_image: format!("data:image/svg+xml;base64,{svg}"),
+        }
+    }
+}
+
+/// My second factor: on or off, recovery codes left, whether it is required of me.
+#[tauri::command]
+pub async fn mfa_status(session: Shared<'_>) -> Answer<MfaStatus> {
+    session.call(Method::GET, "/auth/mfa", NO_BODY).await
+}
+
+/// Start turning my second factor on (after my password): the secret and QR code.
+#[tauri::command]
+pub async fn mfa_start(session: Shared<'_>, current_password: String) -> Answer<Enrollment> {
+    let body = PasswordConfirmation { current_password };
+    session
+        .call::<TotpEnrollment>(Method::POST, "/auth/mfa/totp", Some(&body))
+        .await
+        .map(Enrollment::from)
+}
+
+/// Finish turning my second factor on with the app's first code: my recovery codes, once.
+#[tauri::command]
+pub async fn mfa_confirm(session: Shared<'_>, code: String) -> Answer<RecoveryCodes> {
+    let body = CodeRequest { code };
+    session
+        .call(Method::POST, "/auth/mfa/totp/confirm", Some(&body))
+        .await
+}
+
+/// Turn my second factor off (password and a code); my other devices are signed out.
+#[tauri::command]
+pub async fn mfa_disable(
+    session: Shared<'_>,
+    current_password: String,
+    code: String,
+) -> Answer<()> {
+    let body = DisableTotpRequest {
+        current_password,
+        code,
+    };
+    session
+        .call_with_no_content(Method::POST, "/auth/mfa/totp/disable", Some(&body))
+        .await
+}
+
+/// New recovery codes (with a code); the old ones stop working.
+#[tauri::command]
+pub async fn mfa_new_codes(session: Shared<'_>, code: String) -> Answer<RecoveryCodes> {
+    let body = CodeRequest { code };
+    session
+        .call(Method::POST, "/auth/mfa/recovery-codes", Some(&body))
+        .await
+}
+
+/// Reset a user's second factor (a lost phone): admins and principals; their sessions end.
+#[tauri::command]
+pub async fn reset_user_mfa(session: Shared<'_>, id: String) -> Answer<()> {
+    let id = id_of(&id, "not a user id")?;
+    session
+        .call_no_content(Method::DELETE, &format!("/users/{id}/mfa"))
+        .await
+}
+
+/// Require a second factor of a dealership's users, or (admins) stop requiring it.
+#[tauri::command]
+pub async fn set_dealership_mfa(
+    session: Shared<'_>,
+    id: String,
+    required: bool,
+) -> Answer<Dealership> {
+    let id = id_of(&id, "not a dealership id")?;
+    let body = DealershipUpdate {
+        mfa_required: Some(required),
+        ..DealershipUpdate::default()
+    };
+    session
+        .call(Method::PATCH, &format!("/dealerships/{id}"), Some(&body))
+        .await
 }
 
 /// Sign out on this device.

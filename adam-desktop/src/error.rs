@@ -23,6 +23,12 @@ pub enum DesktopError {
     /// used either (the keyring entry is kept).
     #[error("Another window refreshed your sign-in; please sign in again")]
     AlreadyRotated,
+    /// The code of the second sign-in step is wrong or was used already: try another.
+    #[error("That code is not right, or was used already")]
+    CodeInvalid,
+    /// The second sign-in step expired (five minutes, or five wrong codes): sign in again.
+    #[error("The sign-in has expired; enter your password again")]
+    SignInExpired,
     /// The server refused: you may not do this.
     #[error("{0}")]
     Forbidden(String),

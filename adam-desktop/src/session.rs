@@ -6,7 +6,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use adam_api::{Dealership, LoginRequest, Problem, RefreshRequest, TokenPair, User, UserUpdate};
+use adam_api::{
+    Dealership, EnrolledTokenPair, LoginRequest, MfaLoginRequest, MfaTokenRequest, Problem,
+    RefreshRequest, TokenPair, TotpEnrollment, User, UserUpdate,
+};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -20,6 +23,12 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
 
 /// The end of the problem type of a refresh that lost a race to another window of the app.
 const ALREADY_ROTATED: &str = "/problems/refresh-token-already-rotated";
+
+/// The ends of the problem types of the second sign-in step.
+const MFA_REQUIRED: &str = "/problems/mfa-required";
+const MFA_ENROLLMENT_REQUIRED: &str = "/problems/mfa-enrollment-required";
+const MFA_CODE_INVALID: &str = "/problems/mfa-code-invalid";
+const MFA_TOKEN_INVALID: &str = "/problems/mfa-token-invalid";
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -48,6 +57,44 @@ pub struct Profile {
     pub dealership_id: Option<String>,
     /// Dealership name, if any.
     pub dealership_name: Option<String>,
+    /// Whether the user signs in with a second factor.
+    pub mfa_enabled: bool,
+}
+
+/// Where a sign-in with the right password stands.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "step", content = "profile", rename_all = "snake_case")]
+pub enum SignInStep {
+    /// Signed in.
+    SignedIn(Profile),
+    /// The server wants a code (six digits or a recovery code): [`Session::sign_in_with_code`].
+    Code,
+    /// The user must set up a second factor first: [`Session::enroll_at_sign_in`].
+    Enroll,
+}
+
+/// A sign-in that signed in by enrolling: the profile and the recovery codes to show once.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EnrolledSignIn {
+    /// The signed-in user.
+    pub profile: Profile,
+    /// Ten recovery codes, shown this once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// The second step of a sign-in in progress: its account and `mfa_token`, kept here, never in
+/// the web view.
+struct PendingSignIn {
+    account: String,
+    mfa_token: String,
+}
+
+impl std::fmt::Debug for PendingSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignIn")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
 }
 
 struct Active {
@@ -66,6 +113,8 @@ pub struct Session {
     vault: Vault,
     /// Held across a refresh, so there is never more than one refresh in flight.
     active: Mutex<Option<Active>>,
+    /// A sign-in waiting for its second factor.
+    pending: Mutex<Option<PendingSignIn>>,
 }
 
 impl std::fmt::Debug for Active {
@@ -146,6 +195,7 @@ impl Session {
             settings_file,
             vault: Vault,
             active: Mutex::new(None),
+            pending: Mutex::new(None),
         })
     }
 
@@ -202,9 +252,26 @@ impl Session {
         self.profile().await.map(Some)
     }
 
-    /// Signs in with email and password; the refresh token goes to the keyring.
+    /// Signs in with email and password, for an account that needs no second step (else
+    /// [`DesktopError::Invalid`]); see [`Session::begin_sign_in`].
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<Profile, DesktopError> {
+        match self.begin_sign_in(email, password).await? {
+            SignInStep::SignedIn(profile) => Ok(profile),
+            SignInStep::Code | SignInStep::Enroll => Err(DesktopError::Invalid(
+                "this account signs in with a second factor".into(),
+            )),
+        }
+    }
+
+    /// Signs in with email and password: signed in (the refresh token goes to the keyring), or
+    /// the second step the server asks for, whose `mfa_token` this session keeps.
+    pub async fn begin_sign_in(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<SignInStep, DesktopError> {
         let server = self.server_url().await;
+        *self.pending.lock().await = None;
         let resp = self
             .http
             .post(format!("{server}/api/v1/auth/login"))
@@ -215,23 +282,150 @@ impl Session {
             .send()
             .await
             .map_err(|_| DesktopError::Unreachable(server.clone()))?;
+        let account = email.trim().to_lowercase();
         let pair: TokenPair = match resp.status() {
             StatusCode::OK => resp
                 .json()
                 .await
                 .map_err(|e| DesktopError::Other(e.to_string()))?,
-            StatusCode::UNAUTHORIZED => return Err(DesktopError::InvalidCredentials),
+            StatusCode::UNAUTHORIZED => {
+                let Ok(problem) = resp.json::<Problem>().await else {
+                    return Err(DesktopError::InvalidCredentials);
+                };
+                let step = if problem.kind.ends_with(MFA_REQUIRED) {
+                    SignInStep::Code
+                } else if problem.kind.ends_with(MFA_ENROLLMENT_REQUIRED) {
+                    SignInStep::Enroll
+                } else {
+                    return Err(DesktopError::InvalidCredentials);
+                };
+                let mfa_token = problem.mfa_token.ok_or(DesktopError::InvalidCredentials)?;
+                *self.pending.lock().await = Some(PendingSignIn { account, mfa_token });
+                return Ok(step);
+            }
             _ => return Err(error_from(resp).await),
         };
-        let account = email.trim().to_lowercase();
+        self.establish(&server, account, pair)
+            .await
+            .map(SignInStep::SignedIn)
+    }
+
+    /// The second step of a sign-in: a code from the authenticator app, or a recovery code.
+    /// A wrong one is [`DesktopError::CodeInvalid`] (try again); an expired sign-in
+    /// [`DesktopError::SignInExpired`] (start again with the password).
+    pub async fn sign_in_with_code(&self, code: &str) -> Result<Profile, DesktopError> {
+        let server = self.server_url().await;
+        let (account, mfa_token) = self.pending_sign_in().await?;
+        let body = MfaLoginRequest {
+            mfa_token,
+            code: code.trim().to_owned(),
+        };
+        let pair: TokenPair = self.second_step(&server, "/auth/login/mfa", &body).await?;
+        *self.pending.lock().await = None;
+        self.establish(&server, account, pair).await
+    }
+
+    /// For a user who must set up a second factor at sign-in: the secret and QR code for their
+    /// authenticator app (each call starts over with a new secret).
+    pub async fn enroll_at_sign_in(&self) -> Result<TotpEnrollment, DesktopError> {
+        let server = self.server_url().await;
+        let (_, mfa_token) = self.pending_sign_in().await?;
+        let body = MfaTokenRequest { mfa_token };
+        self.second_step(&server, "/auth/login/mfa/enroll", &body)
+            .await
+    }
+
+    /// Confirms the enrollment at sign-in with the app's first code: signed in, with the
+    /// recovery codes to show once.
+    pub async fn confirm_enrollment_at_sign_in(
+        &self,
+        code: &str,
+    ) -> Result<EnrolledSignIn, DesktopError> {
+        let server = self.server_url().await;
+        let (account, mfa_token) = self.pending_sign_in().await?;
+        let body = MfaLoginRequest {
+            mfa_token,
+            code: code.trim().to_owned(),
+        };
+        let done: EnrolledTokenPair = self
+            .second_step(&server, "/auth/login/mfa/enroll/confirm", &body)
+            .await?;
+        *self.pending.lock().await = None;
+        let pair = TokenPair {
+            access_token: done.access_token,
+            refresh_token: done.refresh_token,
+            token_type: done.token_type,
+            expires_in: done.expires_in,
+        };
+        let profile = self.establish(&server, account, pair).await?;
+        Ok(EnrolledSignIn {
+            profile,
+            recovery_codes: done.recovery_codes,
+        })
+    }
+
+    async fn pending_sign_in(&self) -> Result<(String, String), DesktopError> {
+        self.pending
+            .lock()
+            .await
+            .as_ref()
+            .map(|p| (p.account.clone(), p.mfa_token.clone()))
+            .ok_or(DesktopError::SignInExpired)
+    }
+
+    /// A call of the second sign-in step (no bearer token).
+    async fn second_step<R: DeserializeOwned>(
+        &self,
+        server: &str,
+        path: &str,
+        body: &(impl Serialize + Sync),
+    ) -> Result<R, DesktopError> {
+        let resp = self
+            .http
+            .post(format!("{server}/api/v1{path}"))
+            .json(body)
+            .send()
+            .await
+            .map_err(|_| DesktopError::Unreachable(server.to_owned()))?;
+        match resp.status() {
+            StatusCode::OK => resp
+                .json()
+                .await
+                .map_err(|e| DesktopError::Other(e.to_string())),
+            StatusCode::UNAUTHORIZED => {
+                let kind = resp
+                    .json::<Problem>()
+                    .await
+                    .map(|p| p.kind)
+                    .unwrap_or_default();
+                if kind.ends_with(MFA_CODE_INVALID) {
+                    Err(DesktopError::CodeInvalid)
+                } else {
+                    if kind.ends_with(MFA_TOKEN_INVALID) || kind.is_empty() {
+                        *self.pending.lock().await = None;
+                    }
+                    Err(DesktopError::SignInExpired)
+                }
+            }
+            _ => Err(error_from(resp).await),
+        }
+    }
+
+    /// Keeps a new sign-in's tokens (the refresh token in the keyring) and answers the profile.
+    async fn establish(
+        &self,
+        server: &str,
+        account: String,
+        pair: TokenPair,
+    ) -> Result<Profile, DesktopError> {
         let mut active = self.active.lock().await;
         // One account at a time: a previous account's entry goes.
         let previous = read_settings(self.settings_file.as_ref()).account;
         if let Some(prev) = previous.filter(|p| *p != account) {
-            self.vault.delete(&server, &prev).await?;
+            self.vault.delete(server, &prev).await?;
         }
         self.vault
-            .save(&server, &account, &pair.refresh_token)
+            .save(server, &account, &pair.refresh_token)
             .await?;
         let mut r = read_settings(self.settings_file.as_ref());
         r.account = Some(account.clone());
@@ -299,6 +493,7 @@ impl Session {
             role: role_name(me.role).to_owned(),
             dealership_id: me.dealership_id.map(|d| d.to_string()),
             dealership_name,
+            mfa_enabled: me.mfa_enabled,
         })
     }
 
@@ -327,6 +522,16 @@ impl Session {
     /// An authorised API call answering no body (204).
     pub async fn call_no_content(&self, method: Method, path: &str) -> Result<(), DesktopError> {
         self.authorised(method, path, NO_BODY).await.map(drop)
+    }
+
+    /// An authorised API call with a body, answering none (204).
+    pub async fn call_with_no_content(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&(impl Serialize + Sync)>,
+    ) -> Result<(), DesktopError> {
+        self.authorised(method, path, body).await.map(drop)
     }
 
     async fn authorised(

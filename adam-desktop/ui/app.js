@@ -6,9 +6,13 @@ const $ = (id) => document.getElementById(id);
 const ROLE_NAMES = { system_admin: "System Admin", dealer_principal: "Dealer Principal", fi_manager: "F&I Manager" };
 let me = null;
 let dealerships = [];
+// Where the enrollment screen and the recovery codes lead: "signin" (enrollment forced at
+// sign-in) or "profile" (turned on from the profile).
+let enrollFor = "profile";
+let afterCodes = null;
 
 function show(screen) {
-  for (const id of ["loading", "signin", "app"]) $(id).hidden = id !== screen;
+  for (const id of ["loading", "signin", "code", "enroll", "codes", "app"]) $(id).hidden = id !== screen;
 }
 
 function message(err) {
@@ -19,6 +23,8 @@ function message(err) {
       case "unreachable": return `Cannot reach the server at ${err.message}. Check the server address.`;
       case "signed_out": return "Your session has ended. Please sign in again.";
       case "not_found": return "Not found.";
+      case "code_invalid": return "That code is not right, or was used already.";
+      case "sign_in_expired": return "The sign-in has expired. Enter your password again.";
       default: return err.message || String(err.kind);
     }
   }
@@ -69,6 +75,47 @@ function renderProfile(p) {
   $("tab-users").hidden = p.role === "fi_manager";
 }
 
+async function loadMfa() {
+  const s = await guarded(() => invoke("mfa_status"));
+  if (!s) return;
+  $("mfa-state").textContent = s.totp_enabled
+    ? `On · ${s.recovery_codes_left} recovery codes left${s.required ? " · required for your account" : ""}`
+    : `Off${s.required ? " · required for your account" : ""}`;
+  $("mfa-on-form").hidden = s.totp_enabled;
+  $("mfa-off-form").hidden = !s.totp_enabled || s.required;
+  $("mfa-codes-form").hidden = !s.totp_enabled;
+}
+
+function showEnrollment(e, purpose) {
+  enrollFor = purpose;
+  $("enroll-qr").src = e.qr_image;
+  $("enroll-secret").textContent = e.secret;
+  $("enroll-code").value = "";
+  $("enroll-error").hidden = true;
+  show("enroll");
+  $("enroll-code").focus();
+}
+
+function showCodes(codes, then) {
+  $("recovery-codes").replaceChildren(...codes.map((c) => { const li = document.createElement("li"); li.textContent = c; return li; }));
+  $("codes-message").hidden = true;
+  afterCodes = then;
+  show("codes");
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (_) {
+    const area = document.createElement("textarea");
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+}
+
 function when(iso) {
   const d = new Date(iso);
   return isNaN(d) ? iso : d.toLocaleString();
@@ -114,7 +161,7 @@ function selectTab(tab) {
   $("view-profile").hidden = tab !== "profile";
   $("view-users").hidden = tab !== "users";
   if (tab === "users") loadUsers();
-  if (tab === "profile") loadSessions();
+  if (tab === "profile") { loadSessions(); loadMfa(); }
 }
 
 function roleOptions(select, current) {
@@ -161,11 +208,45 @@ async function loadUsers() {
         if (done !== undefined) flash(`${u.email} has been signed out on every device.`, false);
       });
       actions.append(role, " ", toggle, " ", everywhere);
+      if (u.mfa_enabled) {
+        const reset = document.createElement("button");
+        reset.type = "button";
+        reset.className = "reset-mfa danger-outline";
+        reset.textContent = "Reset second factor";
+        reset.addEventListener("click", async () => {
+          const done = await guarded(() => invoke("reset_user_mfa", { id: u.id }));
+          if (done !== undefined) flash(`The second factor of ${u.email} has been reset; they are signed out.`, false);
+          loadUsers();
+        });
+        actions.append(" ", reset);
+      }
     }
     tr.append(cell(u.full_name), cell(u.email), cell(ROLE_NAMES[u.role] || u.role), cell(names[u.dealership_id] || (u.dealership_id ? "—" : "All")), status, actions);
     return tr;
   });
   $("users-body").replaceChildren(...rows);
+  $("dealerships-body").replaceChildren(...dealerships.map((d) => {
+    const tr = document.createElement("tr");
+    tr.dataset.name = d.name;
+    const name = document.createElement("td");
+    name.textContent = d.name;
+    const cell = document.createElement("td");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.className = "mfa-required";
+    box.checked = d.mfa_required;
+    box.setAttribute("aria-label", `Second factor required at ${d.name}`);
+    // A principal may turn it on, never off.
+    box.disabled = d.mfa_required && me.role !== "system_admin";
+    box.addEventListener("change", async () => {
+      const done = await guarded(() => invoke("set_dealership_mfa", { id: d.id, required: box.checked }));
+      if (done) flash(done.mfa_required ? `${d.name} now requires a second factor; sessions without one have ended.` : `${d.name} no longer requires a second factor.`, false);
+      if (me) loadUsers();
+    });
+    cell.append(box);
+    tr.append(name, cell);
+    return tr;
+  }));
   roleOptions($("new-user-role"), "fi_manager");
   const ds = $("new-user-dealership");
   ds.replaceChildren(...dealerships.map((d) => { const o = document.createElement("option"); o.value = d.id; o.textContent = d.name; return o; }));
@@ -185,7 +266,10 @@ window.addEventListener("DOMContentLoaded", async () => {
     button.disabled = true;
     $("signin-error").hidden = true;
     try {
-      toApp(await invoke("sign_in", { email: $("email").value, password: $("password").value }));
+      const step = await invoke("sign_in", { email: $("email").value, password: $("password").value });
+      if (step.step === "signed_in") toApp(step.profile);
+      else if (step.step === "code") { $("mfa-code").value = ""; $("code-error").hidden = true; show("code"); $("mfa-code").focus(); }
+      else showEnrollment(await invoke("sign_in_enroll"), "signin");
     } catch (err) {
       $("signin-error").textContent = message(err);
       $("signin-error").hidden = false;
@@ -193,6 +277,62 @@ window.addEventListener("DOMContentLoaded", async () => {
       button.disabled = false;
       $("password").value = "";
     }
+  });
+  $("code-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      toApp(await invoke("sign_in_code", { code: $("mfa-code").value }));
+    } catch (err) {
+      if (err && err.kind === "sign_in_expired") { toSignIn(message(err)); return; }
+      $("code-error").textContent = message(err);
+      $("code-error").hidden = false;
+      $("mfa-code").value = "";
+    }
+  });
+  $("code-cancel").addEventListener("click", () => toSignIn());
+  $("enroll-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const code = $("enroll-code").value;
+    try {
+      if (enrollFor === "signin") {
+        const done = await invoke("sign_in_enroll_confirm", { code });
+        showCodes(done.recovery_codes, () => toApp(done.profile));
+      } else {
+        const done = await invoke("mfa_confirm", { code });
+        showCodes(done.recovery_codes, () => { show("app"); selectTab("profile"); flash("Second factor on.", false); });
+      }
+    } catch (err) {
+      if (err && (err.kind === "sign_in_expired" || err.kind === "signed_out")) { toSignIn(message(err)); return; }
+      $("enroll-error").textContent = message(err);
+      $("enroll-error").hidden = false;
+    }
+  });
+  $("enroll-cancel").addEventListener("click", () => { if (enrollFor === "signin" || !me) toSignIn(); else show("app"); });
+  $("codes-copy").addEventListener("click", async () => {
+    const codes = [...document.querySelectorAll("#recovery-codes li")].map((li) => li.textContent).join("\n");
+    await copyText(codes);
+    $("codes-message").textContent = "Copied.";
+    $("codes-message").hidden = false;
+  });
+  $("codes-done").addEventListener("click", () => { const then = afterCodes; afterCodes = null; $("recovery-codes").replaceChildren(); if (then) then(); });
+  $("mfa-on-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const e = await guarded(() => invoke("mfa_start", { currentPassword: $("mfa-on-password").value }));
+    $("mfa-on-password").value = "";
+    if (e) showEnrollment(e, "profile");
+  });
+  $("mfa-off-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const done = await guarded(() => invoke("mfa_disable", { currentPassword: $("mfa-off-password").value, code: $("mfa-off-code").value }));
+    $("mfa-off-password").value = $("mfa-off-code").value = "";
+    if (done !== undefined) flash("Second factor off. Your other devices have been signed out.", false);
+    loadMfa();
+  });
+  $("mfa-codes-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const done = await guarded(() => invoke("mfa_new_codes", { code: $("mfa-codes-code").value }));
+    $("mfa-codes-code").value = "";
+    if (done) showCodes(done.recovery_codes, () => { show("app"); selectTab("profile"); });
   });
   $("server-save").addEventListener("click", async () => {
     const m = $("server-message");
