@@ -61,6 +61,10 @@ pub(crate) struct Credentials {
     pub(crate) password_hash: String,
     /// Whether the user and their dealership are both active.
     pub(crate) may_sign_in: bool,
+    /// Whether TOTP is on.
+    pub(crate) totp_on: bool,
+    /// Whether the user's dealership requires a second factor.
+    pub(crate) dealership_requires: bool,
 }
 
 impl fmt::Debug for Credentials {
@@ -69,6 +73,8 @@ impl fmt::Debug for Credentials {
             .field("user_id", &self.user_id)
             .field("placement", &self.placement)
             .field("may_sign_in", &self.may_sign_in)
+            .field("totp_on", &self.totp_on)
+            .field("dealership_requires", &self.dealership_requires)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +86,8 @@ struct CredentialsRow {
     dealership_id: Option<Uuid>,
     password_hash: String,
     may_sign_in: bool,
+    totp_on: bool,
+    dealership_requires: bool,
 }
 
 /// A change to a user as storage applies it: validated and authorised already.
@@ -268,7 +276,9 @@ pub(crate) async fn email_taken(tx: &mut Tx, email: &Email) -> Result<bool> {
 /// Sign-in data for an email (system scope).
 pub(crate) async fn credentials(tx: &mut Tx, email: &Email) -> Result<Option<Credentials>> {
     const SQL: &str = "SELECT u.id, u.role, u.dealership_id, u.password_hash, \
-         (u.is_active = TRUE AND (u.dealership_id IS NULL OR d.is_active = TRUE)) AS may_sign_in \
+         (u.is_active = TRUE AND (u.dealership_id IS NULL OR d.is_active = TRUE)) AS may_sign_in, \
+         (u.totp_secret IS NOT NULL) AS totp_on, \
+         COALESCE(d.mfa_required, FALSE) AS dealership_requires \
          FROM users u LEFT JOIN dealerships d ON d.id = u.dealership_id WHERE u.email = $1";
     let row: Option<CredentialsRow> =
         on_tx!(tx, sqlx::query_as(SQL).bind(email.as_str()), fetch_optional)?;
@@ -282,6 +292,8 @@ pub(crate) async fn credentials(tx: &mut Tx, email: &Email) -> Result<Option<Cre
             placement: Placement::new(role, r.dealership_id.map(Into::into))?,
             password_hash: r.password_hash,
             may_sign_in: r.may_sign_in,
+            totp_on: r.totp_on,
+            dealership_requires: r.dealership_requires,
         })
     })
     .transpose()

@@ -191,7 +191,7 @@ impl Adam {
             };
             users::update(&mut tx, creds.user_id, &change, now).await?;
         }
-        if let Some(second) = self.second_step(&mut tx, creds.user_id, now).await? {
+        if let Some(second) = self.second_step(&mut tx, &creds, now).await? {
             // The password was right: this attempt is no failure, but the account's earlier
             // failures stay until the second step is done.
             throttle::release(&mut tx, reserved).await?;

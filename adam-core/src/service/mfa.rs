@@ -26,6 +26,7 @@ use crate::db::{throttle, users, Intent, Tx};
 use crate::error::{Error, Result};
 use crate::events::{Event, LoginFailure};
 use crate::ids::UserId;
+use crate::placement::Placement;
 use crate::rbac::{self, Principal};
 use crate::recovery::{self, RecoveryCode, StoredCode};
 use crate::refresh::TokenDigest;
@@ -424,25 +425,27 @@ impl Adam {
 impl Adam {
     /// Whether the user of `row` must sign in with a second factor.
     pub(super) fn mfa_required(&self, row: &MfaRow) -> Result<bool> {
-        Ok(row.dealership_requires
-            || self
-                .settings
-                .mfa_required_roles
-                .contains(&row.placement()?.role()))
+        Ok(self.must_use_second_factor(row.placement()?, row.dealership_requires))
     }
 
-    /// After a right password: the second step the user needs, if any, as a new challenge in
-    /// `tx` (the engine's scope).
+    /// The rule of who must: a dealership that requires it, or a role in
+    /// [`crate::Settings::mfa_required_roles`].
+    fn must_use_second_factor(&self, placement: Placement, dealership_requires: bool) -> bool {
+        dealership_requires || self.settings.mfa_required_roles.contains(&placement.role())
+    }
+
+    /// After a right password (`creds`, as the sign-in read them): the second step the user
+    /// needs, if any, as a new challenge in `tx` (the engine's scope).
     pub(super) async fn second_step(
         &self,
         tx: &mut Tx,
-        user: UserId,
+        creds: &users::Credentials,
         now: DateTime<Utc>,
     ) -> Result<Option<SignIn>> {
-        let row = mfa::get(tx, user).await?;
-        let purpose = if row.totp_secret.is_some() {
+        let user = creds.user_id;
+        let purpose = if creds.totp_on {
             Purpose::Verify
-        } else if self.mfa_required(&row)? {
+        } else if self.must_use_second_factor(creds.placement, creds.dealership_requires) {
             Purpose::Enroll
         } else {
             return Ok(None);
