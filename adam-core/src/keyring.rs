@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::db::signing_keys::{self, KeyRow};
 use crate::db::{Db, Intent, Scope, Tx};
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::jwk::{Jwk, JwkSet};
 use crate::secret::{SealedBy, Sealer};
 use crate::tokens::{AccessClaims, AccessTokenVerifier, Signer, TokenAudience, LEEWAY_SECONDS};
@@ -415,6 +416,12 @@ impl KeyRing {
             .await?
             .ok_or_else(|| Error::conflict("another server rotated the keys just now"))?;
         signing_keys::drop_expired(&mut tx, now).await?;
+        tx.record(Event::KeysRotated {
+            retired: current.kid.clone(),
+            current: next.kid.clone(),
+            next: new_next.clone(),
+        })
+        .await?;
         tx.commit().await?;
         Ok(Rotation {
             retired: current.kid.clone(),
@@ -448,6 +455,11 @@ impl KeyRing {
             KeyState::Next => self.replace_next(&mut tx, now).await?,
             KeyState::Retired => {}
         }
+        tx.record(Event::KeysRevoked {
+            kid: kid.to_owned(),
+            state,
+        })
+        .await?;
         tx.commit().await?;
         Ok(state)
     }

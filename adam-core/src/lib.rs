@@ -42,6 +42,7 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
 mod caller;
 pub mod check;
 mod db;
@@ -72,6 +73,7 @@ mod throttle;
 pub mod tokens;
 mod totp;
 
+pub use audit::{AuditCursor, AuditEvent, AuditFilter, AuditLimit, AuditPage};
 pub use caller::{Amr, Caller};
 pub use check::CheckCaller;
 pub use db::{Engine, MigrationState, StoreOptions};

@@ -13,6 +13,7 @@ use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::{DealershipPatch, User, UserPatch};
 use crate::placement::Placement;
 use crate::role::Role;
+use crate::service::ClientInfo;
 
 /// The authenticated caller of a use case, as only the engine's full check
 /// ([`crate::Adam::authenticate`]) makes one: its session was live and its user and placement
@@ -21,7 +22,7 @@ use crate::role::Role;
 /// It reads like the [`Caller`] an offline check yields (user, placement, session, through
 /// `Deref`), but no `Caller` can become a `Principal`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal(Caller, Option<IpAddr>);
+pub struct Principal(Caller, ClientInfo);
 
 impl Principal {
     pub(crate) fn new(
@@ -32,7 +33,7 @@ impl Principal {
     ) -> Self {
         Self(
             Caller::new(user_id, placement, session_id, amr, i64::MAX),
-            None,
+            ClientInfo::default(),
         )
     }
 
@@ -41,12 +42,31 @@ impl Principal {
     /// sign-ins.
     #[must_use]
     pub fn from_address(self, client: Option<IpAddr>) -> Self {
+        let user_agent = self.1.user_agent.clone();
+        Self(
+            self.0,
+            ClientInfo {
+                ip: client,
+                user_agent,
+            },
+        )
+    }
+
+    /// The same principal, calling from `client` (address and user agent): what the audit
+    /// events of its use cases record, and the address its password checks are counted under.
+    #[must_use]
+    pub fn from_client(self, client: ClientInfo) -> Self {
         Self(self.0, client)
     }
 
     /// The client address the request came from, when the embedder named one.
     pub fn client(&self) -> Option<IpAddr> {
-        self.1
+        self.1.ip
+    }
+
+    /// Where the request came from, when the embedder said.
+    pub fn origin(&self) -> &ClientInfo {
+        &self.1
     }
 
     /// Whether `user` lies in this principal's visible set.

@@ -120,8 +120,9 @@ pub(crate) async fn apply(tx: &mut Tx, change: Change<'_>, now: DateTime<Utc>) -
         return Ok(0);
     };
     let ended = sessions::end(tx, &which, now).await?;
-    for &session in &ended {
-        tx.record(Event::SessionEnded { session, how }).await?;
+    for &(session, user) in &ended {
+        tx.record(Event::SessionEnded { session, user, how })
+            .await?;
     }
     Ok(ended.len())
 }

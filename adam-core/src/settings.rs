@@ -49,6 +49,9 @@ pub struct Settings {
     /// Roles that must sign in with a second factor in every dealership
     /// (`MFA_REQUIRED_ROLES`, default none).
     pub mfa_required_roles: Vec<crate::role::Role>,
+    /// Audit events older than this are deleted, at most once a day
+    /// (`AUDIT_RETENTION_DAYS`, default 365 days).
+    pub audit_retention: Duration,
 }
 
 /// Throttling of password guessing, shared by every server on the database.
@@ -102,6 +105,7 @@ impl Default for Settings {
             key_publish_lead: Duration::seconds(300),
             key_reload: crate::keyring::RELOAD_EVERY,
             mfa_required_roles: Vec::new(),
+            audit_retention: Duration::days(365),
         }
     }
 }

@@ -4,37 +4,67 @@
 use chrono::{DateTime, Utc};
 
 use crate::db::throttle::Counts;
-use crate::error::{Error, Result};
+use crate::error::Error;
+use crate::events::ThrottleKey;
 use crate::settings::LoginThrottle;
 
-/// `Ok` when the attempt may go on; [`Error::TooManyAttempts`] with the seconds until the
-/// oldest failure of the exhausted key leaves the window otherwise.
-pub(crate) fn admit(limits: &LoginThrottle, counts: &Counts, now: DateTime<Utc>) -> Result<()> {
+/// A refused attempt: the exhausted key (the one that frees last, if several) and when it frees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) key: ThrottleKey,
+    pub(crate) free_at: DateTime<Utc>,
+}
+
+impl Refusal {
+    /// The answer to the refused attempt: [`Error::TooManyAttempts`] with the seconds until the
+    /// key frees.
+    pub(crate) fn error(&self, now: DateTime<Utc>) -> Error {
+        Error::TooManyAttempts {
+            retry_after_secs: u64::try_from((self.free_at - now).num_seconds())
+                .unwrap_or(0)
+                .max(1),
+        }
+    }
+}
+
+/// `Ok` when the attempt may go on; otherwise the [`Refusal`], whose key frees when its oldest
+/// failure leaves the window.
+pub(crate) fn admit(
+    limits: &LoginThrottle,
+    counts: &Counts,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
     let per_account = i64::from(limits.max_failures) * i64::from(LoginThrottle::ACCOUNT_FACTOR);
     let exhausted = [
         (
+            ThrottleKey::AccountAndAddress,
             counts.pair,
             i64::from(limits.max_failures),
             counts.pair_oldest,
         ),
-        (counts.account, per_account, counts.account_oldest),
         (
+            ThrottleKey::Account,
+            counts.account,
+            per_account,
+            counts.account_oldest,
+        ),
+        (
+            ThrottleKey::Address,
             counts.address,
             i64::from(limits.max_failures_per_address),
             counts.address_oldest,
         ),
     ]
     .into_iter()
-    .filter(|(n, max, _)| n >= max)
-    .map(|(_, _, oldest)| oldest.unwrap_or(now) + limits.window)
-    .max();
+    .filter(|(_, n, max, _)| n >= max)
+    .map(|(key, _, _, oldest)| Refusal {
+        key,
+        free_at: oldest.unwrap_or(now) + limits.window,
+    })
+    .max_by_key(|r| r.free_at);
     match exhausted {
         None => Ok(()),
-        Some(free_at) => Err(Error::TooManyAttempts {
-            retry_after_secs: u64::try_from((free_at - now).num_seconds())
-                .unwrap_or(0)
-                .max(1),
-        }),
+        Some(refusal) => Err(refusal),
     }
 }
 
@@ -61,6 +91,7 @@ mod tests {
             ..Counts::default()
         };
         assert!(admit(&limits(), &ok, now).is_ok());
+        let mut keys = Vec::new();
         for counts in [
             Counts {
                 pair: 3,
@@ -78,15 +109,24 @@ mod tests {
                 ..ok
             },
         ] {
-            match admit(&limits(), &counts, now) {
-                Err(Error::TooManyAttempts { retry_after_secs }) => {
+            match admit(&limits(), &counts, now).map_err(|r| (r.key, r.error(now))) {
+                Err((key, Error::TooManyAttempts { retry_after_secs })) => {
                     assert!(
                         (599..=600).contains(&retry_after_secs),
                         "{retry_after_secs}"
-                    )
+                    );
+                    keys.push(key);
                 }
                 other => panic!("{counts:?}: {other:?}"),
             }
         }
+        assert_eq!(
+            keys,
+            [
+                ThrottleKey::AccountAndAddress,
+                ThrottleKey::Account,
+                ThrottleKey::Address
+            ]
+        );
     }
 }

@@ -75,6 +75,8 @@ pub struct Config {
     pub refresh_token_expire_days: i64,
     /// `SESSION_MAX_MINUTES`: how long any session lives, however active.
     pub session_max_minutes: i64,
+    /// `AUDIT_RETENTION_DAYS`: audit events older than this are deleted (once a day).
+    pub audit_retention_days: i64,
     /// `BACKEND_CORS_ORIGINS`.
     pub cors_origins: Vec<String>,
     /// `PASSWORD_MIN_LENGTH`.
@@ -124,6 +126,7 @@ impl fmt::Debug for Config {
             )
             .field("refresh_token_expire_days", &self.refresh_token_expire_days)
             .field("session_max_minutes", &self.session_max_minutes)
+            .field("audit_retention_days", &self.audit_retention_days)
             .field("mfa_required_roles", &self.mfa_required_roles)
             .field("cors_origins", &self.cors_origins)
             .field("password_min_length", &self.password_min_length)
@@ -256,6 +259,7 @@ impl Config {
         let access_token_expire_minutes = positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30, 24 * 60)?;
         let refresh_token_expire_days = positive("REFRESH_TOKEN_EXPIRE_DAYS", 7, 365)?;
         let session_max_minutes = positive("SESSION_MAX_MINUTES", 1440, 525_600)?;
+        let audit_retention_days = positive("AUDIT_RETENTION_DAYS", 365, 36_500)?;
         let password_min_length = positive(
             "PASSWORD_MIN_LENGTH",
             PasswordPolicy::MIN_LEN_FLOOR as i64,
@@ -327,6 +331,7 @@ impl Config {
             access_token_expire_minutes,
             refresh_token_expire_days,
             session_max_minutes,
+            audit_retention_days,
             cors_origins,
             password_min_length,
             debug,
@@ -341,6 +346,7 @@ impl Config {
             access_token_ttl: chrono::Duration::minutes(self.access_token_expire_minutes),
             refresh_token_ttl: chrono::Duration::days(self.refresh_token_expire_days),
             session_max: chrono::Duration::minutes(self.session_max_minutes),
+            audit_retention: chrono::Duration::days(self.audit_retention_days),
             password_policy,
             refresh_reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace_seconds),
             hash_queue_timeout: self.hash_queue_timeout,
@@ -630,6 +636,7 @@ mod tests {
         );
         assert_eq!(c.password_min_length, 8);
         assert_eq!(c.session_max_minutes, 1440);
+        assert_eq!(c.audit_retention_days, 365);
         assert!(c.cors_origins.is_empty() && !c.debug);
         assert!(
             matches!(c.secret, SecretSource::File(ref p) if p == Path::new("adam.db.secret_key"))
@@ -647,6 +654,7 @@ mod tests {
             ("ACCESS_TOKEN_EXPIRE_MINUTES", "-5"),
             ("REFRESH_TOKEN_EXPIRE_DAYS", "0"),
             ("SESSION_MAX_MINUTES", "0"),
+            ("AUDIT_RETENTION_DAYS", "0"),
             ("SESSION_MAX_MINUTES", "a day"),
             ("PASSWORD_MIN_LENGTH", "4"),
             ("DEBUG", "maybe"),

@@ -324,6 +324,14 @@ async fn serve(
                 if let Err(e) = adam.purge_expired().await {
                     tracing::warn!(error = %e, "purging expired refresh tokens failed");
                 }
+                // At most once a day across every server on the database.
+                match adam.purge_audit_log().await {
+                    Ok(Some(n)) => {
+                        tracing::info!(deleted = n, "purged audit events past retention")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging old audit events failed"),
+                }
             }
         })
     };

@@ -25,6 +25,7 @@ const SCOPED: &str = "($2 IS NULL OR u.dealership_id = $2) AND ($3 IS NULL OR u.
 /// A user's second factor, with what decides whether they must have one.
 #[derive(Clone, FromRow)]
 pub(crate) struct MfaRow {
+    id: Uuid,
     pub(crate) email: String,
     role: String,
     dealership_id: Option<Uuid>,
@@ -52,6 +53,14 @@ impl fmt::Debug for MfaRow {
 }
 
 impl MfaRow {
+    /// The user, for the events about them.
+    pub(crate) fn subject(&self) -> crate::events::UserRef {
+        crate::events::UserRef {
+            id: self.id.into(),
+            dealership: self.dealership_id.map(Into::into),
+        }
+    }
+
     /// The user's role and dealership.
     pub(crate) fn placement(&self) -> Result<Placement> {
         let role: Role = self
@@ -65,7 +74,7 @@ impl MfaRow {
 /// The second factor of a user in the scope, or [`Error::NotFound`].
 pub(crate) async fn get(tx: &mut Tx, user: UserId) -> Result<MfaRow> {
     let sql = format!(
-        "SELECT u.email, u.role, u.dealership_id, u.totp_secret, u.totp_pending, \
+        "SELECT u.id, u.email, u.role, u.dealership_id, u.totp_secret, u.totp_pending, \
          u.totp_last_step, u.recovery_codes, COALESCE(d.mfa_required, FALSE) AS dealership_requires, \
          (u.is_active = TRUE AND (u.dealership_id IS NULL OR d.is_active = TRUE)) AS may_sign_in \
          FROM users u LEFT JOIN dealerships d ON d.id = u.dealership_id \

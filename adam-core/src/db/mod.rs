@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::rbac::Principal;
 
+pub(crate) mod audit;
 pub(crate) mod dealerships;
 pub(crate) mod mfa;
 pub(crate) mod sessions;
@@ -191,6 +192,8 @@ pub(crate) enum Conn {
 pub(crate) struct Tx {
     pub(crate) conn: Conn,
     pub(crate) scope: Scope,
+    /// Where the request came from, for the events the unit of work records.
+    pub(crate) origin: crate::service::ClientInfo,
 }
 
 /// Runs `$query.$method(executor).await` on whichever engine `$tx` belongs to. With `execute`,
@@ -210,6 +213,31 @@ macro_rules! on_tx {
     };
 }
 pub(crate) use on_tx;
+
+/// A value a query built from its filters binds (the users list, the audit log).
+pub(crate) enum Bound {
+    Id(uuid::Uuid),
+    Text(String),
+    Time(DateTime<Utc>),
+    Int(i64),
+}
+
+/// `query` with each of `binds` bound, in order (for either engine).
+macro_rules! bind_each {
+    ($query:expr, $binds:expr) => {{
+        let mut query = $query;
+        for b in $binds {
+            query = match b {
+                $crate::db::Bound::Id(id) => query.bind(*id),
+                $crate::db::Bound::Text(text) => query.bind(text.as_str()),
+                $crate::db::Bound::Time(t) => query.bind(*t),
+                $crate::db::Bound::Int(n) => query.bind(*n),
+            };
+        }
+        query
+    }};
+}
+pub(crate) use bind_each;
 
 impl Tx {
     /// Commits the unit of work.
@@ -341,7 +369,11 @@ impl Db {
                 Intent::Write => pool.begin_with("BEGIN IMMEDIATE").await?,
             }),
         };
-        Ok(Tx { conn, scope })
+        Ok(Tx {
+            conn,
+            scope,
+            origin: crate::service::ClientInfo::default(),
+        })
     }
 
     /// Answers when the database does (as the app role, on PostgreSQL).

@@ -11,6 +11,7 @@ use super::users::UserRow;
 use super::{on_tx, ts, Db, Intent, Scope, Tx};
 use crate::caller::Amr;
 use crate::error::Result;
+use crate::events::UserRef;
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::User;
 use crate::placement::Placement;
@@ -66,25 +67,25 @@ pub(crate) async fn end(
     tx: &mut Tx,
     which: &Selector,
     now: DateTime<Utc>,
-) -> Result<Vec<SessionId>> {
+) -> Result<Vec<(SessionId, UserRef)>> {
     const ONE: &str =
-        "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND id = $2 RETURNING id";
+        "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND id = $2 RETURNING id, user_id, dealership_id";
     const ONE_OF_USER: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND id = $2 AND user_id = $3 RETURNING id";
+        AND id = $2 AND user_id = $3 RETURNING id, user_id, dealership_id";
     const OF_TOKEN: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND id IN (SELECT session_id FROM refresh_tokens WHERE token_hash = $2) RETURNING id";
+        AND id IN (SELECT session_id FROM refresh_tokens WHERE token_hash = $2) RETURNING id, user_id, dealership_id";
     const OF_USER: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND user_id = $2 RETURNING id";
+        AND user_id = $2 RETURNING id, user_id, dealership_id";
     const OF_USER_EXCEPT: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND user_id = $2 AND id <> $3 RETURNING id";
+        AND user_id = $2 AND id <> $3 RETURNING id, user_id, dealership_id";
     // A session carries the dealership its user had at sign-in; moving a user ends their
     // sessions, so every live session's copy is current.
     const OF_DEALERSHIP: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND dealership_id = $2 RETURNING id";
+        AND dealership_id = $2 RETURNING id, user_id, dealership_id";
     const OF_DEALERSHIP_PASSWORD_ONLY: &str = "UPDATE sessions SET revoked_at = $1 \
-        WHERE revoked_at IS NULL AND dealership_id = $2 AND amr = 'pwd' RETURNING id";
+        WHERE revoked_at IS NULL AND dealership_id = $2 AND amr = 'pwd' RETURNING id, user_id, dealership_id";
     let now = ts(now);
-    let rows: Vec<(Uuid,)> = match which {
+    let rows: Vec<(Uuid, Uuid, Option<Uuid>)> = match which {
         Selector::Session(s) => on_tx!(
             tx,
             sqlx::query_as(ONE).bind(now).bind(s.as_uuid()),
@@ -127,7 +128,16 @@ pub(crate) async fn end(
             fetch_all
         )?,
     };
-    Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, user, dealership)| {
+            let owner = UserRef {
+                id: user.into(),
+                dealership: dealership.map(Into::into),
+            };
+            (id.into(), owner)
+        })
+        .collect())
 }
 
 /// Where and how a session was opened, as its user sees it in their list of sessions.
@@ -202,6 +212,7 @@ pub(crate) enum Spend {
     /// It had been spent before, at `spent_at`.
     AlreadySpent {
         session: SessionId,
+        user: UserRef,
         spent_at: DateTime<Utc>,
     },
     /// No such token.
@@ -217,7 +228,8 @@ pub(crate) async fn spend(
 ) -> Result<Spend> {
     const SPEND: &str = "UPDATE refresh_tokens SET spent_at = $2 \
         WHERE token_hash = $1 AND spent_at IS NULL RETURNING session_id, expires_at";
-    const FIND: &str = "SELECT session_id, spent_at FROM refresh_tokens WHERE token_hash = $1";
+    const FIND: &str = "SELECT t.session_id, t.spent_at, s.user_id, s.dealership_id \
+        FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1";
     let spent: Option<(Uuid, DateTime<Utc>)> = on_tx!(
         tx,
         sqlx::query_as(SPEND).bind(&presented.0).bind(ts(now)),
@@ -229,11 +241,16 @@ pub(crate) async fn spend(
             expires_at,
         });
     }
-    let known: Option<(Uuid, Option<DateTime<Utc>>)> =
-        on_tx!(tx, sqlx::query_as(FIND).bind(&presented.0), fetch_optional)?;
+    /// Session, when spent, its user and the user's dealership.
+    type Known = (Uuid, Option<DateTime<Utc>>, Uuid, Option<Uuid>);
+    let known: Option<Known> = on_tx!(tx, sqlx::query_as(FIND).bind(&presented.0), fetch_optional)?;
     Ok(match known {
-        Some((session, spent_at)) => Spend::AlreadySpent {
+        Some((session, spent_at, user, dealership)) => Spend::AlreadySpent {
             session: session.into(),
+            user: UserRef {
+                id: user.into(),
+                dealership: dealership.map(Into::into),
+            },
             spent_at: spent_at.unwrap_or(now),
         },
         None => Spend::Unknown,

@@ -110,3 +110,28 @@ pub(crate) async fn purge(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64> {
     const SQL: &str = "DELETE FROM login_failures WHERE failed_at < $1";
     on_tx!(tx, sqlx::query(SQL).bind(ts(before)), execute).map_err(Into::into)
 }
+
+/// Notes that `key` refuses attempts until `until`: true for the first refusal of a lockout
+/// (the one the audit log records), false while the key's earlier notice still stands.
+pub(crate) async fn note_refusal(
+    tx: &mut Tx,
+    key: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    const SQL: &str = "INSERT INTO throttle_notices (key, until) VALUES ($1, $2) \
+        ON CONFLICT (key) DO UPDATE SET until = excluded.until WHERE throttle_notices.until <= $3 \
+        RETURNING key";
+    let noted: Option<(String,)> = on_tx!(
+        tx,
+        sqlx::query_as(SQL).bind(key).bind(ts(until)).bind(ts(now)),
+        fetch_optional
+    )?;
+    Ok(noted.is_some())
+}
+
+/// Deletes the notices of lockouts that ended before `before`.
+pub(crate) async fn purge_notices(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64> {
+    const SQL: &str = "DELETE FROM throttle_notices WHERE until < $1";
+    on_tx!(tx, sqlx::query(SQL).bind(ts(before)), execute).map_err(Into::into)
+}

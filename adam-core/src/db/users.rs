@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{constraint_error, count, on_tx, ts, Tx};
+use super::{bind_each, constraint_error, count, on_tx, ts, Bound, Tx};
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -65,6 +65,16 @@ pub(crate) struct Credentials {
     pub(crate) totp_on: bool,
     /// Whether the user's dealership requires a second factor.
     pub(crate) dealership_requires: bool,
+}
+
+impl Credentials {
+    /// The user, for the events of their sign-in.
+    pub(crate) fn user_ref(&self) -> crate::events::UserRef {
+        crate::events::UserRef {
+            id: self.user_id,
+            dealership: self.placement.dealership_id(),
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -145,26 +155,6 @@ pub(crate) async fn get(tx: &mut Tx, id: UserId) -> Result<User> {
         fetch_optional
     )?;
     row.ok_or(Error::NotFound)?.try_into()
-}
-
-/// A value a users-list query binds.
-enum Bound {
-    Id(Uuid),
-    Text(String),
-}
-
-/// `query` with each of `binds` bound, in order (for either engine).
-macro_rules! bind_each {
-    ($query:expr, $binds:expr) => {{
-        let mut query = $query;
-        for b in $binds {
-            query = match b {
-                Bound::Id(id) => query.bind(*id),
-                Bound::Text(text) => query.bind(text.as_str()),
-            };
-        }
-        query
-    }};
 }
 
 /// The conditions of a users list, only those in use (so that each can use its index and the

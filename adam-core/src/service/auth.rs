@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use super::{Adam, ClientInfo, SignIn, TokenPair};
 use crate::caller::Amr;
 use crate::db::sessions::{self, LiveSession, Spend};
+use crate::db::users::Credentials;
 use crate::db::{throttle, users, Intent, Tx};
 use crate::email::Email;
 use crate::error::{Error, Result};
-use crate::events::{Event, LoginFailure};
+use crate::events::{Check, Event, LoginFailure, ThrottleKey, UserRef};
 use crate::ids::{SessionId, UserId};
 use crate::models::User;
 use crate::placement::Placement;
@@ -36,18 +37,30 @@ fn throttle_key(typed: &str, parsed: Option<&Email>) -> String {
 
 /// Counts and reserves one password check for `account` from `address`, under the throttle's
 /// locks (which hold until `tx` ends): the reservation is the attempt's failure until the
-/// password proves otherwise (its id, to give it back). Past a limit, [`Error::TooManyAttempts`];
-/// the caller records the refusal and commits.
+/// password proves otherwise (its id, to give it back). Past a limit, [`Error::TooManyAttempts`],
+/// with the refusal recorded as `refused(key)` when it is the first of its key's lockout (of a
+/// throttled burst, one event per key and lockout): the caller commits and answers the error.
 pub(super) async fn reserve_password_check(
     tx: &mut Tx,
     limits: &LoginThrottle,
     account: &str,
     address: &str,
     now: DateTime<Utc>,
+    refused: impl FnOnce(ThrottleKey) -> Event,
 ) -> Result<uuid::Uuid> {
     throttle::lock(tx, account, address).await?;
     let counts = throttle::counts(tx, account, address, now - limits.window).await?;
-    crate::throttle::admit(limits, &counts, now)?;
+    if let Err(refusal) = crate::throttle::admit(limits, &counts, now) {
+        let key = match refusal.key {
+            ThrottleKey::AccountAndAddress => format!("pair {address} {account}"),
+            ThrottleKey::Account => format!("account {account}"),
+            ThrottleKey::Address => format!("address {address}"),
+        };
+        if throttle::note_refusal(tx, &key, refusal.free_at, now).await? {
+            tx.record(refused(refusal.key)).await?;
+        }
+        return Err(refusal.error(now));
+    }
     throttle::reserve(tx, account, address, now).await
 }
 
@@ -137,22 +150,29 @@ impl Adam {
         // Count and reserve, one attempt at a time per account and per address: the reservation
         // is this attempt's failure until the password proves otherwise.
         let mut tx = self.begin_system(Intent::Write).await?;
-        let reserved = match reserve_password_check(&mut tx, &limits, &account, &address, now).await
-        {
-            Err(refused @ Error::TooManyAttempts { .. }) => {
-                tx.record(Event::LoginFailed {
-                    reason: LoginFailure::Throttled,
-                })
-                .await?;
-                tx.commit().await?;
-                return Err(refused);
-            }
-            other => other?,
-        };
+        tx.origin = origin.clone();
         let creds = match &parsed {
             Some(email) => users::credentials(&mut tx, email).await?,
             None => None,
         };
+        let subject = creds.as_ref().map(Credentials::user_ref);
+        let failed = |reason| Event::LoginFailed {
+            reason,
+            check: Check::SignIn,
+            user: subject,
+        };
+        let reserved =
+            match reserve_password_check(&mut tx, &limits, &account, &address, now, |k| {
+                failed(LoginFailure::Throttled(k))
+            })
+            .await
+            {
+                Err(refused @ Error::TooManyAttempts { .. }) => {
+                    tx.commit().await?;
+                    return Err(refused);
+                }
+                other => other?,
+            };
         tx.commit().await?;
 
         // The password check runs outside any transaction: no connection or lock is held while
@@ -164,10 +184,8 @@ impl Adam {
         let Some(creds) = creds.filter(|c| verified.matches && c.may_sign_in) else {
             // The reservation stays: it is this failure.
             let mut tx = self.begin_system(Intent::Write).await?;
-            tx.record(Event::LoginFailed {
-                reason: LoginFailure::BadCredentials,
-            })
-            .await?;
+            tx.origin = origin.clone();
+            tx.record(failed(LoginFailure::BadCredentials)).await?;
             tx.commit().await?;
             return Err(Error::InvalidCredentials);
         };
@@ -184,6 +202,7 @@ impl Adam {
         };
 
         let mut tx = self.begin_system(Intent::Write).await?;
+        tx.origin = origin.clone();
         if let Some(hash) = rehashed {
             let change = users::UserChange {
                 password_hash: Some(hash),
@@ -248,7 +267,10 @@ impl Adam {
         )
         .await?;
         tx.record(Event::LoginSucceeded {
-            user: live.user_id,
+            user: UserRef {
+                id: live.user_id,
+                dealership: live.placement.dealership_id(),
+            },
             session: live.session_id,
         })
         .await?;
@@ -270,13 +292,18 @@ impl Adam {
         let mut tx = self.begin_system(Intent::Write).await?;
         match sessions::spend(&mut tx, &TokenDigest::of(refresh_token), now).await? {
             Spend::Unknown => Err(rejected()),
-            Spend::AlreadySpent { session, spent_at } => {
+            Spend::AlreadySpent {
+                session,
+                user,
+                spent_at,
+            } => {
                 if now - spent_at <= self.settings.refresh_reuse_grace {
                     // Two windows of one app refreshing at once: the other one won.
                     return Err(Error::RefreshTokenAlreadyRotated);
                 }
                 revocation::apply(&mut tx, Change::RefreshReused(session), now).await?;
-                tx.record(Event::RefreshReuseDetected { session }).await?;
+                tx.record(Event::RefreshReuseDetected { session, user })
+                    .await?;
                 tx.commit().await?;
                 tracing::warn!(%session, "spent refresh token presented again; session revoked");
                 Err(Error::unauthorized(

@@ -5,7 +5,7 @@ use chrono::Utc;
 use super::Adam;
 use crate::db::{dealerships, Intent};
 use crate::error::{Error, Result};
-use crate::events::Event;
+use crate::events::{changed_dealership_fields, Event};
 use crate::ids::DealershipId;
 use crate::models::{Dealership, DealershipPatch, NewDealership, Page, PageRequest};
 use crate::rbac::{self, Principal};
@@ -80,20 +80,10 @@ impl Adam {
             now,
         )
         .await?;
-        let mut fields = Vec::new();
-        if before.name != after.name {
-            fields.push("name");
-        }
-        if before.is_active != after.is_active {
-            fields.push("is_active");
-        }
-        if before.mfa_required != after.mfa_required {
-            fields.push("mfa_required");
-        }
-        if !fields.is_empty() {
+        if !changed_dealership_fields(&before, &after).is_empty() {
             tx.record(Event::DealershipUpdated {
-                dealership: id,
-                fields,
+                before: Box::new(before),
+                after: Box::new(after.clone()),
             })
             .await?;
         }

@@ -9,7 +9,6 @@
 //! requests with one code, exactly one takes it.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -24,7 +23,7 @@ use crate::caller::Amr;
 use crate::db::mfa::{self, Challenge, MfaRow, Purpose};
 use crate::db::{throttle, users, Intent, Tx};
 use crate::error::{Error, Result};
-use crate::events::{Event, LoginFailure};
+use crate::events::{Check, Event, LoginFailure, UserRef};
 use crate::ids::UserId;
 use crate::placement::Placement;
 use crate::rbac::{self, Principal};
@@ -214,7 +213,7 @@ impl Adam {
         let row = self.mfa_row_for(caller).await?;
         let pending = pending_of(&row)?;
         let (reserved, step) = match self
-            .check_code(&row, user, code, Against::Pending, caller.client())
+            .check_code(&row, user, code, Against::Pending, Attempt::By(caller))
             .await?
         {
             Some((reserved, Proof::Totp(step))) => (reserved, step),
@@ -227,7 +226,10 @@ impl Adam {
                 "the enrollment changed meanwhile; start again",
             ));
         }
-        tx.record(Event::MfaEnrolled { user }).await?;
+        tx.record(Event::MfaEnrolled {
+            user: row.subject(),
+        })
+        .await?;
         tx.commit().await?;
         self.release(reserved).await?;
         Ok(codes)
@@ -257,7 +259,7 @@ impl Adam {
         self.check_current_password(caller, current_password)
             .await?;
         let Some((reserved, proof)) = self
-            .check_code(&row, user, code, Against::SecondFactor, caller.client())
+            .check_code(&row, user, code, Against::SecondFactor, Attempt::By(caller))
             .await?
         else {
             return Err(wrong_code());
@@ -269,7 +271,10 @@ impl Adam {
         }
         mfa::remove(&mut tx, user).await?;
         revocation::apply(&mut tx, Change::MfaDisabled(caller), now).await?;
-        tx.record(Event::MfaDisabled { user }).await?;
+        tx.record(Event::MfaDisabled {
+            user: row.subject(),
+        })
+        .await?;
         tx.commit().await?;
         self.release(reserved).await
     }
@@ -288,7 +293,7 @@ impl Adam {
             return Err(totp_is_off());
         }
         let Some((reserved, proof)) = self
-            .check_code(&row, user, code, Against::SecondFactor, caller.client())
+            .check_code(&row, user, code, Against::SecondFactor, Attempt::By(caller))
             .await?
         else {
             return Err(wrong_code());
@@ -304,8 +309,10 @@ impl Adam {
         {
             return Err(wrong_code());
         }
-        tx.record(Event::MfaRecoveryCodesRegenerated { user })
-            .await?;
+        tx.record(Event::MfaRecoveryCodesRegenerated {
+            user: row.subject(),
+        })
+        .await?;
         tx.commit().await?;
         self.release(reserved).await?;
         Ok(codes)
@@ -323,7 +330,10 @@ impl Adam {
         rbac::authorize_reset_mfa(caller, &target)?;
         mfa::remove(&mut tx, id).await?;
         revocation::apply(&mut tx, Change::MfaReset(id), now).await?;
-        tx.record(Event::MfaReset { user: id }).await?;
+        tx.record(Event::MfaReset {
+            user: UserRef::from(&target),
+        })
+        .await?;
         tx.commit().await
     }
 
@@ -342,24 +352,34 @@ impl Adam {
         let (digest, challenge, row) = self.challenge(mfa_token, Purpose::Verify).await?;
         let user = challenge.user;
         let Some((_, proof)) = self
-            .check_code(&row, user, code, Against::SecondFactor, origin.ip)
+            .check_code(
+                &row,
+                user,
+                code,
+                Against::SecondFactor,
+                Attempt::SignIn(origin),
+            )
             .await?
         else {
-            self.fail_challenge(&digest).await?;
+            self.fail_challenge(&digest, &row, origin).await?;
             return Err(Error::MfaCodeInvalid);
         };
         let now = Utc::now();
         let mut tx = self.begin_system(Intent::Write).await?;
+        tx.origin = origin.clone();
         if !take(&mut tx, user, &proof).await? {
             drop(tx);
-            self.fail_challenge(&digest).await?;
+            self.fail_challenge(&digest, &row, origin).await?;
             return Err(Error::MfaCodeInvalid);
         }
         if !mfa::spend_challenge(&mut tx, &digest, now).await? {
             return Err(Error::MfaTokenInvalid);
         }
         if matches!(proof, Proof::Recovery { .. }) {
-            tx.record(Event::MfaRecoveryCodeUsed { user }).await?;
+            tx.record(Event::MfaRecoveryCodeUsed {
+                user: row.subject(),
+            })
+            .await?;
         }
         self.complete_sign_in(tx, &row, user, origin, now).await
     }
@@ -395,30 +415,42 @@ impl Adam {
         let user = challenge.user;
         let pending = pending_of(&row)?;
         let step = match self
-            .check_code(&row, user, code, Against::Pending, origin.ip)
+            .check_code(&row, user, code, Against::Pending, Attempt::SignIn(origin))
             .await?
         {
             Some((_, Proof::Totp(step))) => step,
             _ => {
-                self.fail_challenge(&digest).await?;
+                self.fail_challenge(&digest, &row, origin).await?;
                 return Err(Error::MfaCodeInvalid);
             }
         };
         let (codes, stored) = self.new_recovery_codes().await?;
         let now = Utc::now();
         let mut tx = self.begin_system(Intent::Write).await?;
+        tx.origin = origin.clone();
         if !mfa::spend_challenge(&mut tx, &digest, now).await? {
             return Err(Error::MfaTokenInvalid);
         }
         if !mfa::enable(&mut tx, user, &pending, step, &stored).await? {
             return Err(Error::MfaTokenInvalid);
         }
-        tx.record(Event::MfaEnrolled { user }).await?;
+        tx.record(Event::MfaEnrolled {
+            user: row.subject(),
+        })
+        .await?;
         Ok(Enrolled {
             tokens: self.complete_sign_in(tx, &row, user, origin, now).await?,
             recovery_codes: codes,
         })
     }
+}
+
+/// Who tries a code: a signed-in caller (turning TOTP off, new recovery codes, confirming an
+/// enrollment), or someone in the middle of signing in, from where.
+#[derive(Clone, Copy)]
+enum Attempt<'a> {
+    By(&'a Principal),
+    SignIn(&'a ClientInfo),
 }
 
 /// Internals shared by the use cases above and the sign-in.
@@ -529,45 +561,67 @@ impl Adam {
     }
 
     /// Counts a wrong code against its challenge (the fifth spends it) and records the failure.
-    async fn fail_challenge(&self, digest: &TokenDigest) -> Result<()> {
+    async fn fail_challenge(
+        &self,
+        digest: &TokenDigest,
+        row: &MfaRow,
+        origin: &ClientInfo,
+    ) -> Result<()> {
         let mut tx = self.begin_system(Intent::Write).await?;
+        tx.origin = origin.clone();
         mfa::fail_challenge(&mut tx, digest).await?;
         tx.record(Event::LoginFailed {
             reason: LoginFailure::MfaFailed,
+            check: Check::SignIn,
+            user: Some(row.subject()),
         })
         .await?;
         tx.commit().await
     }
 
-    /// Checks `code` for the user of `row`, throttled like a sign-in from `client`: the attempt
-    /// is reserved first (past a limit, [`Error::TooManyAttempts`]) and a wrong code keeps its
-    /// reservation. Returns the reservation and how the code proved the factor, both for the
-    /// unit of work that takes the code ([`take`]) and then gives the reservation back; `None`
-    /// for a wrong code.
+    /// Checks `code` for the user of `row`, throttled like a sign-in from the attempt's client:
+    /// the attempt is reserved first (past a limit, [`Error::TooManyAttempts`]) and a wrong code
+    /// keeps its reservation. Returns the reservation and how the code proved the factor, both
+    /// for the unit of work that takes the code ([`take`]) and then gives the reservation back;
+    /// `None` for a wrong code.
     async fn check_code(
         &self,
         row: &MfaRow,
         user: UserId,
         code: &str,
         against: Against,
-        client: Option<IpAddr>,
+        attempt: Attempt<'_>,
     ) -> Result<Option<(Uuid, Proof)>> {
         let now = Utc::now();
         let limits = self.settings.login_throttle;
-        let address = client.map(|a| a.to_string()).unwrap_or_default();
-        let mut tx = self.begin_system(Intent::Write).await?;
-        let reserved =
-            match reserve_password_check(&mut tx, &limits, &row.email, &address, now).await {
-                Err(refused @ Error::TooManyAttempts { .. }) => {
-                    tx.record(Event::LoginFailed {
-                        reason: LoginFailure::Throttled,
-                    })
-                    .await?;
-                    tx.commit().await?;
-                    return Err(refused);
-                }
-                other => other?,
-            };
+        let (mut tx, check) = match attempt {
+            Attempt::By(caller) => (
+                self.begin_system_for(caller, Intent::Write).await?,
+                Check::Code,
+            ),
+            Attempt::SignIn(origin) => {
+                let mut tx = self.begin_system(Intent::Write).await?;
+                tx.origin = origin.clone();
+                (tx, Check::SignIn)
+            }
+        };
+        let address = tx.origin.ip.map(|a| a.to_string()).unwrap_or_default();
+        let refused = |key| Event::LoginFailed {
+            reason: LoginFailure::Throttled(key),
+            check,
+            user: Some(row.subject()),
+        };
+        let reserved = match reserve_password_check(
+            &mut tx, &limits, &row.email, &address, now, refused,
+        )
+        .await
+        {
+            Err(refused @ Error::TooManyAttempts { .. }) => {
+                tx.commit().await?;
+                return Err(refused);
+            }
+            other => other?,
+        };
         tx.commit().await?;
 
         let proof = if code.len() > MAX_CODE_LEN || code.contains('\0') {

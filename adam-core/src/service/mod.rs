@@ -19,6 +19,7 @@ use crate::secret::{Purpose, Sealer, SecretKey};
 use crate::settings::Settings;
 use crate::tokens::AccessTokenIssuer;
 
+mod audit;
 mod auth;
 mod dealerships;
 mod keys;
@@ -155,6 +156,7 @@ impl Adam {
         let tokens = db::sessions::purge_expired(&mut tx, before).await?;
         db::mfa::purge_challenges(&mut tx, before).await?;
         db::throttle::purge(&mut tx, before).await?;
+        db::throttle::purge_notices(&mut tx, before).await?;
         tx.commit().await?;
         Ok(tokens)
     }
@@ -168,7 +170,18 @@ impl Adam {
 impl Adam {
     /// Opens a unit of work in what `caller` can see.
     async fn begin_for(&self, caller: &Principal, intent: Intent) -> Result<db::Tx> {
-        self.db.begin(Scope::of(caller), intent).await
+        let mut tx = self.db.begin(Scope::of(caller), intent).await?;
+        tx.origin = caller.origin().clone();
+        Ok(tx)
+    }
+
+    /// Opens a unit of work of the engine's own on behalf of `caller` (a password or code
+    /// check, whose throttle is the engine's): its events name the caller as actor.
+    async fn begin_system_for(&self, caller: &Principal, intent: Intent) -> Result<db::Tx> {
+        let mut tx = self.begin_system(intent).await?;
+        tx.scope.actor = Some((caller.user_id(), caller.session_id()));
+        tx.origin = caller.origin().clone();
+        Ok(tx)
     }
 
     /// Opens a unit of work of the engine's own.

@@ -6,7 +6,7 @@ use super::Adam;
 use crate::db::{dealerships, users, Intent};
 use crate::email::Email;
 use crate::error::{Error, Result};
-use crate::events::Event;
+use crate::events::{Event, UserRef};
 use crate::ids::{DealershipId, UserId};
 use crate::models::{Dealership, User};
 use crate::password::PasswordPolicy;
@@ -49,7 +49,10 @@ impl Adam {
             let mut tx = self.begin_system(Intent::Write).await?;
             match users::insert(&mut tx, &user, &hash).await {
                 Ok(()) => {
-                    tx.record(Event::UserCreated { user: user.id }).await?;
+                    tx.record(Event::UserCreated {
+                        user: UserRef::from(&user),
+                    })
+                    .await?;
                     tx.commit().await?;
                     report.users_created.push(account.email);
                 }

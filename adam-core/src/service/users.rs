@@ -6,7 +6,7 @@ use super::auth::reserve_password_check;
 use super::Adam;
 use crate::db::{dealerships, throttle, users, Intent, Tx};
 use crate::error::{Error, Result};
-use crate::events::Event;
+use crate::events::{changed_fields, Check, Event, LoginFailure, UserRef};
 use crate::ids::{DealershipId, UserId};
 use crate::models::{NewUser, Page, PageRequest, User, UserFilter, UserPatch};
 use crate::rbac::{self, Principal};
@@ -35,7 +35,10 @@ impl Adam {
             updated_at: now,
         };
         users::insert(&mut tx, &user, &hash).await?;
-        tx.record(Event::UserCreated { user: user.id }).await?;
+        tx.record(Event::UserCreated {
+            user: UserRef::from(&user),
+        })
+        .await?;
         // Read back, so the answer carries the stored (microsecond) timestamps.
         let stored = users::get(&mut tx, user.id).await?;
         tx.commit().await?;
@@ -126,12 +129,18 @@ impl Adam {
             now,
         )
         .await?;
-        let fields = changed_fields(&before, &after);
-        if !fields.is_empty() {
-            tx.record(Event::UserUpdated { user: id, fields }).await?;
+        if !changed_fields(&before, &after).is_empty() {
+            tx.record(Event::UserUpdated {
+                before: Box::new(before),
+                after: Box::new(after.clone()),
+            })
+            .await?;
         }
         if password_changed {
-            tx.record(Event::UserPasswordChanged { user: id }).await?;
+            tx.record(Event::UserPasswordChanged {
+                user: UserRef::from(&after),
+            })
+            .await?;
         }
         tx.commit().await?;
         Ok(after)
@@ -150,16 +159,23 @@ impl Adam {
         let limits = self.settings.login_throttle;
         let address = caller.client().map(|a| a.to_string()).unwrap_or_default();
         let user = caller.user_id();
-        let mut tx = self.begin_system(Intent::Write).await?;
+        let failed = |reason| Event::LoginFailed {
+            reason,
+            check: Check::CurrentPassword,
+            user: Some(UserRef {
+                id: user,
+                dealership: caller.placement().dealership_id(),
+            }),
+        };
+        let mut tx = self.begin_system_for(caller, Intent::Write).await?;
         let account = users::get(&mut tx, user).await?.email;
         let _reserved =
-            match reserve_password_check(&mut tx, &limits, account.as_str(), &address, now).await {
+            match reserve_password_check(&mut tx, &limits, account.as_str(), &address, now, |k| {
+                failed(LoginFailure::Throttled(k))
+            })
+            .await
+            {
                 Err(refused @ Error::TooManyAttempts { .. }) => {
-                    let event = Event::CurrentPasswordFailed {
-                        user,
-                        throttled: true,
-                    };
-                    tx.record(event).await?;
                     tx.commit().await?;
                     return Err(refused);
                 }
@@ -173,15 +189,11 @@ impl Adam {
             .verify(current, stored.as_deref())
             .await?
             .matches;
-        let mut tx = self.begin_system(Intent::Write).await?;
+        let mut tx = self.begin_system_for(caller, Intent::Write).await?;
         if matches {
             throttle::clear_account(&mut tx, account.as_str()).await?;
         } else {
-            let event = Event::CurrentPasswordFailed {
-                user,
-                throttled: false,
-            };
-            tx.record(event).await?;
+            tx.record(failed(LoginFailure::BadCredentials)).await?;
         }
         tx.commit().await?;
         if matches {
@@ -205,7 +217,10 @@ impl Adam {
         }
         revocation::apply(&mut tx, Change::UserDeleted(id), now).await?;
         users::delete(&mut tx, id).await?;
-        tx.record(Event::UserDeleted { user: id }).await?;
+        tx.record(Event::UserDeleted {
+            user: UserRef::from(&before),
+        })
+        .await?;
         tx.commit().await
     }
 }
@@ -217,25 +232,4 @@ async fn require_dealership(tx: &mut Tx, id: DealershipId) -> Result<()> {
         Err(Error::NotFound) => Err(Error::invalid("dealership_id", "no such dealership")),
         Err(e) => Err(e),
     }
-}
-
-/// The names of the fields that differ (never a value: the event may not hold one).
-fn changed_fields(before: &User, after: &User) -> Vec<&'static str> {
-    let mut fields = Vec::new();
-    if before.email != after.email {
-        fields.push("email");
-    }
-    if before.full_name != after.full_name {
-        fields.push("full_name");
-    }
-    if before.role() != after.role() {
-        fields.push("role");
-    }
-    if before.dealership_id() != after.dealership_id() {
-        fields.push("dealership_id");
-    }
-    if before.is_active != after.is_active {
-        fields.push("is_active");
-    }
-    fields
 }

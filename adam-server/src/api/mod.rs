@@ -55,7 +55,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
     adam.authenticate_user(&bearer.token)
         .await
         .map(|(principal, user)| Caller {
-            principal: principal.from_address(crate::client::address(req)),
+            principal: principal.from_client(auth::origin(req)),
             user,
         })
         .map_err(crate::error::to_poem)

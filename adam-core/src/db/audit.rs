@@ -1,0 +1,334 @@
+//! The audit log's rows: written with the change they record, read newest first in keyset pages,
+//! exported oldest first, purged by age.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{bind_each, on_tx, ts, Bound, Tenant, Tx};
+use crate::audit::{AuditActor, AuditCursor, AuditEvent, AuditFilter, AuditSubject};
+use crate::error::{Error, Result};
+use crate::events::UserRef;
+use crate::ids::{DealershipId, SessionId};
+
+/// An event about to be written: what [`crate::events::Event::row`] makes of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NewEvent {
+    pub(crate) action: &'static str,
+    pub(crate) subject: Option<(&'static str, Uuid)>,
+    pub(crate) dealership: Option<DealershipId>,
+    pub(crate) former_dealership: Option<DealershipId>,
+    /// The session it happened in, when not the actor's.
+    pub(crate) session: Option<SessionId>,
+    /// The subject (a user) is the actor when the unit of work acts for no one: signing in.
+    pub(crate) subject_acts: bool,
+    pub(crate) details: Value,
+}
+
+impl NewEvent {
+    pub(crate) fn new(action: &'static str) -> Self {
+        Self {
+            action,
+            subject: None,
+            dealership: None,
+            former_dealership: None,
+            session: None,
+            subject_acts: false,
+            details: Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    pub(crate) fn about_user(action: &'static str, user: &UserRef) -> Self {
+        Self {
+            subject: Some(("user", user.id.as_uuid())),
+            dealership: user.dealership,
+            ..Self::new(action)
+        }
+    }
+
+    pub(crate) fn about_dealership(action: &'static str, d: DealershipId) -> Self {
+        Self {
+            subject: Some(("dealership", d.as_uuid())),
+            dealership: Some(d),
+            ..Self::new(action)
+        }
+    }
+
+    pub(crate) fn by_subject(self) -> Self {
+        Self {
+            subject_acts: true,
+            ..self
+        }
+    }
+
+    pub(crate) fn in_session(self, session: SessionId) -> Self {
+        Self {
+            session: Some(session),
+            ..self
+        }
+    }
+
+    pub(crate) fn with(self, details: Value) -> Self {
+        Self { details, ..self }
+    }
+}
+
+/// Writes `event` in `tx`, with the scope's actor (their email copied: events outlive users)
+/// and the unit of work's origin.
+pub(crate) async fn insert(tx: &mut Tx, event: &NewEvent) -> Result<()> {
+    const SQL: &str = "INSERT INTO audit_events (id, at, action, actor_id, actor_email, \
+        dealership_id, former_dealership_id, subject_type, subject_id, session_id, ip, \
+        user_agent, details) \
+        VALUES ($1, $2, $3, $4, (SELECT email FROM users WHERE id = $4), $5, $6, $7, $8, $9, \
+        $10, $11, $12)";
+    let scope_actor = tx.scope.actor;
+    let actor = scope_actor.map(|(u, _)| u.as_uuid()).or_else(|| {
+        event
+            .subject_acts
+            .then_some(event.subject.map(|(_, id)| id))
+            .flatten()
+    });
+    let session = event
+        .session
+        .or(scope_actor.map(|(_, s)| s))
+        .map(|s| s.as_uuid());
+    let ip = tx.origin.ip.map(|a| a.to_string());
+    let user_agent = tx.origin.user_agent();
+    let details = event.details.to_string();
+    on_tx!(
+        tx,
+        sqlx::query(SQL)
+            .bind(Uuid::new_v4())
+            .bind(ts(Utc::now()))
+            .bind(event.action)
+            .bind(actor)
+            .bind(event.dealership.map(|d| d.as_uuid()))
+            .bind(event.former_dealership.map(|d| d.as_uuid()))
+            .bind(event.subject.map(|(kind, _)| kind))
+            .bind(event.subject.map(|(_, id)| id))
+            .bind(session)
+            .bind(ip.as_deref())
+            .bind(user_agent.as_deref())
+            .bind(details.as_str()),
+        execute
+    )?;
+    Ok(())
+}
+
+const COLUMNS: &str = "id, at, action, actor_id, actor_email, dealership_id, subject_type, \
+    subject_id, session_id, ip, user_agent, details";
+
+#[derive(FromRow)]
+struct EventRow {
+    id: Uuid,
+    at: DateTime<Utc>,
+    action: String,
+    actor_id: Option<Uuid>,
+    actor_email: Option<String>,
+    dealership_id: Option<Uuid>,
+    subject_type: Option<String>,
+    subject_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    details: String,
+}
+
+impl TryFrom<EventRow> for AuditEvent {
+    type Error = Error;
+    fn try_from(r: EventRow) -> Result<Self> {
+        let details = serde_json::from_str(&r.details).map_err(|_| {
+            Error::Internal(format!("stored details of event {} are not JSON", r.id))
+        })?;
+        Ok(Self {
+            id: r.id,
+            at: r.at,
+            action: r.action,
+            actor: r.actor_id.map(|id| AuditActor {
+                id: id.into(),
+                email: r.actor_email,
+            }),
+            dealership_id: r.dealership_id.map(Into::into),
+            subject: r
+                .subject_type
+                .zip(r.subject_id)
+                .map(|(kind, id)| AuditSubject { kind, id }),
+            session_id: r.session_id.map(Into::into),
+            ip: r.ip,
+            user_agent: r.user_agent,
+            details,
+        })
+    }
+}
+
+/// The conditions of a query, only those in use, numbered from `$1` in `binds`.
+struct Conditions {
+    parts: Vec<String>,
+}
+
+impl Conditions {
+    fn push(&mut self, binds: &mut Vec<Bound>, bound: Bound, sql: impl Fn(usize) -> String) {
+        binds.push(bound);
+        self.parts.push(sql(binds.len()));
+    }
+}
+
+/// Events the unit of work's caller may see that match `filter`, newest first, after `cursor`:
+/// at most `limit`.
+///
+/// A caller's visibility is one or two *arms*, each a query that one index serves in order
+/// (a principal: the events of their dealership, and those of users who left it; an F&I manager:
+/// what they did, and what was done to them by others); the arms are disjoint, each stops after
+/// `limit` rows, and the union is cut to `limit`.
+pub(crate) async fn page(
+    tx: &mut Tx,
+    filter: &AuditFilter,
+    cursor: Option<AuditCursor>,
+    limit: u32,
+) -> Result<Vec<AuditEvent>> {
+    let mut binds = Vec::new();
+    let mut common = Conditions { parts: Vec::new() };
+    if let Some(a) = &filter.action {
+        common.push(&mut binds, Bound::Text(a.clone()), |n| {
+            format!("action = ${n}")
+        });
+    }
+    if let Some(u) = filter.actor_id {
+        common.push(&mut binds, Bound::Id(u.as_uuid()), |n| {
+            format!("actor_id = ${n}")
+        });
+    }
+    if let Some(s) = filter.subject_id {
+        common.push(&mut binds, Bound::Id(s), |n| format!("subject_id = ${n}"));
+    }
+    if let Some(d) = filter.dealership_id {
+        common.push(&mut binds, Bound::Id(d.as_uuid()), |n| {
+            format!("dealership_id = ${n}")
+        });
+    }
+    if let Some(t) = filter.since {
+        common.push(&mut binds, Bound::Time(ts(t)), |n| format!("at >= ${n}"));
+    }
+    if let Some(t) = filter.until {
+        common.push(&mut binds, Bound::Time(ts(t)), |n| format!("at < ${n}"));
+    }
+    if let Some(c) = cursor {
+        binds.push(Bound::Time(ts(c.at)));
+        binds.push(Bound::Id(c.id));
+        let n = binds.len();
+        common.parts.push(format!("(at, id) < (${}, ${n})", n - 1));
+    }
+    let arms: Vec<String> = match (tx.scope.tenant, tx.scope.only_user) {
+        (Tenant::Dealership(_), Some(me)) => {
+            binds.push(Bound::Id(me.as_uuid()));
+            let n = binds.len();
+            vec![
+                format!("actor_id = ${n}"),
+                format!("subject_id = ${n} AND (actor_id IS NULL OR actor_id <> ${n})"),
+            ]
+        }
+        (Tenant::Dealership(d), None) => {
+            binds.push(Bound::Id(d.as_uuid()));
+            let n = binds.len();
+            vec![
+                format!("dealership_id = ${n}"),
+                format!(
+                    "former_dealership_id = ${n} AND (dealership_id IS NULL OR dealership_id <> ${n})"
+                ),
+            ]
+        }
+        (Tenant::AllDealerships | Tenant::System, _) => vec![String::new()],
+    };
+    binds.push(Bound::Int(i64::from(limit)));
+    let limit_param = binds.len();
+    let arm_sql = |arm: &String| {
+        let parts: Vec<&str> = common
+            .parts
+            .iter()
+            .map(String::as_str)
+            .chain((!arm.is_empty()).then_some(arm.as_str()))
+            .collect();
+        let clause = if parts.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", parts.join(" AND "))
+        };
+        format!(
+            "SELECT {COLUMNS} FROM audit_events {clause} ORDER BY at DESC, id DESC \
+             LIMIT ${limit_param}"
+        )
+    };
+    let sql = if arms.len() == 1 {
+        arm_sql(&arms[0])
+    } else {
+        let union: Vec<String> = arms
+            .iter()
+            .enumerate()
+            .map(|(i, arm)| format!("SELECT * FROM ({}) arm{i}", arm_sql(arm)))
+            .collect();
+        format!(
+            "SELECT * FROM ({}) arms ORDER BY at DESC, id DESC LIMIT ${limit_param}",
+            union.join(" UNION ALL ")
+        )
+    };
+    let rows: Vec<EventRow> = on_tx!(tx, bind_each!(sqlx::query_as(&sql), &binds), fetch_all)?;
+    rows.into_iter().map(AuditEvent::try_from).collect()
+}
+
+/// Every event from `since` (inclusive) to `until` (exclusive), oldest first, after `after`:
+/// at most `limit` (the export reads in batches).
+pub(crate) async fn oldest_first(
+    tx: &mut Tx,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    after: Option<AuditCursor>,
+    limit: u32,
+) -> Result<Vec<AuditEvent>> {
+    const SQL: &str = "SELECT id, at, action, actor_id, actor_email, dealership_id, \
+        subject_type, subject_id, session_id, ip, user_agent, details FROM audit_events \
+        WHERE ($1 IS NULL OR at >= $1) AND ($2 IS NULL OR at < $2) \
+        AND ($3 IS NULL OR (at, id) > ($3, $4)) ORDER BY at, id LIMIT $5";
+    let rows: Vec<EventRow> = on_tx!(
+        tx,
+        sqlx::query_as(SQL)
+            .bind(since.map(ts))
+            .bind(until.map(ts))
+            .bind(after.map(|c| ts(c.at)))
+            .bind(after.map(|c| c.id))
+            .bind(i64::from(limit)),
+        fetch_all
+    )?;
+    rows.into_iter().map(AuditEvent::try_from).collect()
+}
+
+/// Deletes the events older than `before`; returns how many.
+pub(crate) async fn purge(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64> {
+    const SQL: &str = "DELETE FROM audit_events WHERE at < $1";
+    on_tx!(tx, sqlx::query(SQL).bind(ts(before)), execute).map_err(Into::into)
+}
+
+/// Claims the chore `name` for this run if its last run (by any server) was at least `every`
+/// ago: true for exactly one of any number of servers asking at once (the row's update is
+/// serial, and the loser's condition no longer holds when it gets the row).
+pub(crate) async fn claim_chore(
+    tx: &mut Tx,
+    name: &str,
+    every: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    const SEED: &str =
+        "INSERT INTO chores (name, last_run) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+    const CLAIM: &str = "UPDATE chores SET last_run = $2 WHERE name = $1 AND last_run <= $3";
+    let never = DateTime::<Utc>::UNIX_EPOCH;
+    on_tx!(tx, sqlx::query(SEED).bind(name).bind(never), execute)?;
+    let claimed = on_tx!(
+        tx,
+        sqlx::query(CLAIM)
+            .bind(name)
+            .bind(ts(now))
+            .bind(ts(now - every)),
+        execute
+    )?;
+    Ok(claimed == 1)
+}

@@ -1,0 +1,306 @@
+//! The audit log against real databases (SQLite and PostgreSQL): each change records its event
+//! in its own transaction, readers see what their role allows, pages are exactly-once while
+//! events arrive, a throttled burst records one refusal, secrets never reach an event.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use adam_core::{
+    AuditCursor, AuditEvent, AuditFilter, AuditLimit, ClientInfo, Engine, Error, Name,
+    NewDealership, Principal, Role, UserPatch,
+};
+use adam_testkit::on_both_engines;
+use support::{raw_sql, TestDb, PASSWORD};
+
+const MANAGER: &str = "manager@premiumauto.com";
+
+/// Every event `caller` sees, newest first, read in pages of `limit`.
+async fn all_seen(
+    db: &TestDb,
+    caller: &Principal,
+    filter: &AuditFilter,
+    limit: u32,
+) -> Vec<AuditEvent> {
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = db
+            .audit_events(caller, filter, AuditLimit::new(limit).unwrap(), cursor)
+            .await
+            .unwrap();
+        seen.extend(page.items);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return seen,
+        }
+    }
+}
+
+fn of_action(action: &str) -> AuditFilter {
+    AuditFilter {
+        action: Some(action.into()),
+        ..AuditFilter::default()
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+on_both_engines! {
+    async fn a_change_records_its_event_with_actor_subject_dealership_and_origin(db: TestDb) {
+        let admin = db.admin().await;
+        let principal = db
+            .principal_of_premium()
+            .await
+            .from_client(ClientInfo { ip: Some(ip("198.51.100.4")), user_agent: Some("Desk/1.0".into()) });
+        let manager = db.manager_of_premium().await;
+        let premium = principal.placement().dealership_id();
+        db.update_user(
+            &principal,
+            manager.user_id(),
+            UserPatch { full_name: Some(Name::parse("full_name", "Renamed").unwrap()), ..UserPatch::default() },
+        )
+        .await
+        .unwrap();
+        let events = all_seen(&db, &admin, &of_action("user.updated"), 50).await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert_eq!(e.actor.as_ref().unwrap().id, principal.user_id());
+        assert_eq!(e.actor.as_ref().unwrap().email.as_deref(), Some("principal@premiumauto.com"));
+        let subject = e.subject.as_ref().unwrap();
+        assert_eq!((subject.kind.as_str(), subject.id), ("user", manager.user_id().as_uuid()));
+        assert_eq!(e.dealership_id, premium);
+        assert_eq!(e.session_id, Some(principal.session_id()));
+        assert_eq!(e.ip.as_deref(), Some("198.51.100.4"));
+        assert_eq!(e.user_agent.as_deref(), Some("Desk/1.0"));
+        assert_eq!(e.details["fields"], serde_json::json!(["full_name"]));
+
+        // A deactivation: from → to, and one session.ended per session it ended.
+        db.update_user(&admin, manager.user_id(), UserPatch { is_active: Some(false), ..UserPatch::default() })
+            .await
+            .unwrap();
+        let events = all_seen(&db, &admin, &of_action("user.updated"), 50).await;
+        assert_eq!(events[0].details["is_active"], serde_json::json!({"from": true, "to": false}));
+        assert_eq!(events[0].actor.as_ref().unwrap().id, admin.user_id());
+        let ended = all_seen(&db, &admin, &AuditFilter {
+            action: Some("session.ended".into()),
+            subject_id: Some(manager.user_id().as_uuid()),
+            ..AuditFilter::default()
+        }, 50).await;
+        assert_eq!(ended.len(), 1, "{ended:?}");
+        assert_eq!(ended[0].session_id, Some(manager.session_id()));
+        assert_eq!(ended[0].details["how"], "user_changed");
+
+        // Sign-ins: the user is the actor of their own, a failure names the account.
+        let logins = all_seen(&db, &admin, &AuditFilter {
+            action: Some("login.succeeded".into()),
+            actor_id: Some(manager.user_id()),
+            ..AuditFilter::default()
+        }, 50).await;
+        assert_eq!(logins.len(), 1);
+        assert_eq!(logins[0].session_id, Some(manager.session_id()));
+        assert!(db.login(MANAGER, "wrong password").await.is_err());
+        let failed = all_seen(&db, &admin, &of_action("login.failed"), 50).await;
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].details["reason"], "bad_credentials");
+        assert!(failed[0].actor.is_none());
+        assert_eq!(failed[0].subject.as_ref().unwrap().id, manager.user_id().as_uuid());
+    }
+
+    async fn each_role_sees_only_what_the_role_table_allows(db: TestDb) {
+        let admin = db.admin().await;
+        let other = db
+            .create_dealership(&admin, NewDealership { name: Name::parse("name", "Other Motors").unwrap() })
+            .await
+            .unwrap();
+        let far = db.add_user(&admin, "far@other.example", Role::FiManager, Some(other.id)).await;
+        let far = db.principal(far.email.as_str(), PASSWORD).await;
+        let principal = db.principal_of_premium().await;
+        let manager = db.manager_of_premium().await;
+        let premium = principal.placement().dealership_id();
+        // The principal renames the manager: the manager is its subject.
+        db.update_user(&principal, manager.user_id(), UserPatch {
+            full_name: Some(Name::parse("full_name", "Renamed").unwrap()),
+            ..UserPatch::default()
+        }).await.unwrap();
+
+        let everything = all_seen(&db, &admin, &AuditFilter::default(), 100).await;
+        assert!(everything.iter().any(|e| e.dealership_id == Some(other.id)));
+        assert!(everything.iter().any(|e| e.dealership_id.is_none()));
+
+        let of_principal = all_seen(&db, &principal, &AuditFilter::default(), 3).await;
+        assert!(!of_principal.is_empty());
+        assert!(of_principal.iter().all(|e| e.dealership_id == premium), "{of_principal:?}");
+        let expected = everything.iter().filter(|e| e.dealership_id == premium).count();
+        assert_eq!(of_principal.len(), expected);
+        // Asking for another dealership by filter finds nothing either.
+        let asked = all_seen(&db, &principal, &AuditFilter { dealership_id: Some(other.id), ..AuditFilter::default() }, 50).await;
+        assert!(asked.is_empty(), "{asked:?}");
+
+        let of_manager = all_seen(&db, &manager, &AuditFilter::default(), 2).await;
+        let me = manager.user_id();
+        assert!(of_manager.iter().all(|e| e.actor.as_ref().map(|a| a.id) == Some(me)
+            || e.subject.as_ref().map(|s| s.id) == Some(me.as_uuid())), "{of_manager:?}");
+        assert!(of_manager.iter().any(|e| e.action == "user.updated"), "done to them by the principal");
+        let expected = everything.iter().filter(|e| e.actor.as_ref().map(|a| a.id) == Some(me)
+            || e.subject.as_ref().map(|s| s.id) == Some(me.as_uuid())).count();
+        assert_eq!(of_manager.len(), expected);
+
+        let of_far = all_seen(&db, &far, &AuditFilter::default(), 50).await;
+        assert!(of_far.iter().all(|e| e.dealership_id == Some(other.id)), "{of_far:?}");
+    }
+
+    async fn a_user_moved_between_dealerships_is_seen_by_both_principals(db: TestDb) {
+        let admin = db.admin().await;
+        let other = db
+            .create_dealership(&admin, NewDealership { name: Name::parse("name", "Other Motors").unwrap() })
+            .await
+            .unwrap();
+        let principal = db.principal_of_premium().await;
+        let manager = db.manager_of_premium().await;
+        db.update_user(&admin, manager.user_id(), UserPatch {
+            dealership_id: Some(Some(other.id)),
+            ..UserPatch::default()
+        }).await.unwrap();
+        let seen = all_seen(&db, &principal, &of_action("user.updated"), 50).await;
+        assert_eq!(seen.len(), 1, "the former dealership's principal sees the move");
+        assert_eq!(seen[0].dealership_id, Some(other.id));
+        assert_eq!(seen[0].details["dealership_id"]["to"], other.id.as_uuid().to_string());
+    }
+
+    async fn pages_are_exactly_once_while_events_arrive(db: TestDb) {
+        let admin = db.admin().await;
+        for _ in 0..12 {
+            db.login("admin@avataradam.com", "Admin123!@#").await.unwrap();
+        }
+        let before: HashSet<_> = all_seen(&db, &admin, &AuditFilter::default(), 100).await.into_iter().map(|e| e.id).collect();
+        // Page by 4 while sign-ins keep arriving.
+        let writer = {
+            let adam = db.adam.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    adam.login("admin@avataradam.com", "Admin123!@#").await.unwrap();
+                }
+            })
+        };
+        let mut seen = Vec::new();
+        let mut cursor: Option<AuditCursor> = None;
+        loop {
+            let page = db.audit_events(&admin, &AuditFilter::default(), AuditLimit::new(4).unwrap(), cursor).await.unwrap();
+            seen.extend(page.items.into_iter().map(|e| (e.at, e.id)));
+            match page.next_cursor { Some(c) => cursor = Some(c), None => break }
+            tokio::task::yield_now().await;
+        }
+        writer.await.unwrap();
+        let ids: Vec<_> = seen.iter().map(|(_, id)| *id).collect();
+        let unique: HashSet<_> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "an event appeared twice");
+        assert!(before.is_subset(&unique), "an event committed before the first page was missed");
+        assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first");
+    }
+
+    async fn a_failed_event_write_rolls_back_its_change(db: TestDb) {
+        let admin = db.admin().await;
+        let manager = db.manager_of_premium().await;
+        match db.engine() {
+            Engine::Postgres => {
+                raw_sql(db.url(), "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+                    $$ BEGIN RAISE EXCEPTION 'refused'; END $$", &[]).await;
+                raw_sql(db.url(), "CREATE TRIGGER refuse BEFORE INSERT ON audit_events FOR EACH ROW \
+                    WHEN (NEW.action = 'user.updated') EXECUTE FUNCTION refuse()", &[]).await;
+            }
+            Engine::Sqlite => {
+                raw_sql(db.url(), "CREATE TRIGGER refuse BEFORE INSERT ON audit_events \
+                    WHEN NEW.action = 'user.updated' BEGIN SELECT RAISE(ABORT, 'refused'); END", &[]).await;
+            }
+        }
+        let result = db.update_user(&admin, manager.user_id(), UserPatch {
+            is_active: Some(false),
+            ..UserPatch::default()
+        }).await;
+        assert!(result.is_err(), "{result:?}");
+        let stored = db.get_user(&admin, manager.user_id()).await.unwrap();
+        assert!(stored.is_active, "the change committed without its event");
+        assert!(!db.my_sessions(&manager).await.unwrap().is_empty(), "the session was ended");
+        assert!(all_seen(&db, &admin, &of_action("session.ended"), 50).await.is_empty());
+    }
+
+    async fn a_throttled_burst_records_one_refusal(db: TestDb) {
+        let admin = db.admin().await;
+        let max = db.settings().login_throttle.max_failures as usize;
+        let mut attempts = tokio::task::JoinSet::new();
+        for _ in 0..30 {
+            let adam = db.adam.clone();
+            attempts.spawn(async move { adam.login_from(MANAGER, "a wrong guess", Some(ip("203.0.113.9"))).await });
+        }
+        let mut throttled = 0;
+        while let Some(r) = attempts.join_next().await {
+            if matches!(r.unwrap(), Err(Error::TooManyAttempts { .. })) {
+                throttled += 1;
+            }
+        }
+        assert_eq!(throttled, 30 - max);
+        let failed = all_seen(&db, &admin, &of_action("login.failed"), 100).await;
+        let refusals: Vec<_> = failed.iter().filter(|e| e.details["reason"] == "throttled").collect();
+        assert_eq!(refusals.len(), 1, "{refusals:?}");
+        assert_eq!(refusals[0].details["throttle"], "account_and_address");
+        assert_eq!(refusals[0].ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(failed.len() - 1, max, "each failure that reached the password check");
+    }
+
+    async fn no_event_holds_a_password_or_token(db: TestDb) {
+        let admin = db.admin().await;
+        let user = db.add_user(&admin, "someone@premiumauto.com", Role::FiManager, db.principal_of_premium().await.placement().dealership_id()).await;
+        let me = db.principal(user.email.as_str(), PASSWORD).await;
+        let new_password = "An0ther-secret-pass";
+        db.update_user(&me, me.user_id(), UserPatch {
+            password: Some(db.password_policy().check(new_password.into()).unwrap()),
+            current_password: Some(PASSWORD.into()),
+            ..UserPatch::default()
+        }).await.unwrap();
+        let _ = db.login(user.email.as_str(), "typed-by-mistake-secret").await;
+        let pair = db.login(user.email.as_str(), new_password).await.unwrap();
+        let text = serde_json::to_string(&all_seen(&db, &admin, &AuditFilter::default(), 100).await).unwrap();
+        assert!(text.contains("user.password_changed"));
+        for secret in [PASSWORD, new_password, "typed-by-mistake-secret", pair.access_token.as_str(), pair.refresh_token.expose()] {
+            assert!(!text.contains(secret), "an event holds {secret:?}");
+        }
+        let stored = raw_sql(db.url(), "SELECT password_hash FROM users WHERE email = 'someone@premiumauto.com'", &[]).await.unwrap();
+        assert!(!text.contains(&stored));
+    }
+
+    async fn a_malformed_cursor_or_limit_is_refused(db: TestDb) {
+        let admin = db.admin().await;
+        assert!(matches!(AuditCursor::decode("bm90LWEtY3Vyc29y"), Err(Error::Invalid { field: "cursor", .. })));
+        assert!(matches!(AuditLimit::new(0), Err(Error::Invalid { field: "limit", .. })));
+        let long = AuditFilter { action: Some("x".repeat(65)), ..AuditFilter::default() };
+        assert!(matches!(db.audit_events(&admin, &long, AuditLimit::default(), None).await, Err(Error::Invalid { field: "action", .. })));
+    }
+
+    async fn retention_deletes_old_events_once_a_day(db: TestDb) {
+        let admin = db.admin().await;
+        let old = match db.engine() {
+            Engine::Postgres => "UPDATE audit_events SET at = at - interval '400 days' WHERE action = 'user.created' RETURNING 'x'",
+            Engine::Sqlite => "UPDATE audit_events SET at = '2020-01-01T00:00:00+00:00' WHERE action = 'user.created' RETURNING 'x'",
+        };
+        raw_sql(db.url(), old, &[]).await;
+        let created = all_seen(&db, &admin, &of_action("user.created"), 100).await.len() as u64;
+        assert!(created > 0);
+        let (a, b) = tokio::join!(db.purge_audit_log(), db.purge_audit_log());
+        let runs: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+        assert_eq!(runs, [created], "one run deleted the old events; the other did nothing");
+        assert!(all_seen(&db, &admin, &of_action("user.created"), 100).await.is_empty());
+        assert!(!all_seen(&db, &admin, &of_action("login.succeeded"), 100).await.is_empty());
+        assert_eq!(db.purge_audit_log().await.unwrap(), None, "not again within the day");
+
+        let mut exported = Vec::new();
+        let n = db.export_audit_events(None, None, |e| { exported.push(e.clone()); Ok(()) }).await.unwrap();
+        assert_eq!(n as usize, exported.len());
+        assert!(exported.windows(2).all(|w| (w[0].at, w[0].id) < (w[1].at, w[1].id)), "oldest first");
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE chores;
+DROP TABLE throttle_notices;
+DROP TABLE audit_events;
