@@ -149,8 +149,7 @@ impl Adam {
 
         // Count and reserve, one attempt at a time per account and per address: the reservation
         // is this attempt's failure until the password proves otherwise.
-        let mut tx = self.begin_system(Intent::Write).await?;
-        tx.origin = origin.clone();
+        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         let creds = match &parsed {
             Some(email) => users::credentials(&mut tx, email).await?,
             None => None,
@@ -183,8 +182,7 @@ impl Adam {
             .await?;
         let Some(creds) = creds.filter(|c| verified.matches && c.may_sign_in) else {
             // The reservation stays: it is this failure.
-            let mut tx = self.begin_system(Intent::Write).await?;
-            tx.origin = origin.clone();
+            let mut tx = self.begin_system_from(origin, Intent::Write).await?;
             tx.record(failed(LoginFailure::BadCredentials)).await?;
             tx.commit().await?;
             return Err(Error::InvalidCredentials);
@@ -201,8 +199,7 @@ impl Adam {
             None
         };
 
-        let mut tx = self.begin_system(Intent::Write).await?;
-        tx.origin = origin.clone();
+        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         if let Some(hash) = rehashed {
             let change = users::UserChange {
                 password_hash: Some(hash),

@@ -365,8 +365,7 @@ impl Adam {
             return Err(Error::MfaCodeInvalid);
         };
         let now = Utc::now();
-        let mut tx = self.begin_system(Intent::Write).await?;
-        tx.origin = origin.clone();
+        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         if !take(&mut tx, user, &proof).await? {
             drop(tx);
             self.fail_challenge(&digest, &row, origin).await?;
@@ -426,8 +425,7 @@ impl Adam {
         };
         let (codes, stored) = self.new_recovery_codes().await?;
         let now = Utc::now();
-        let mut tx = self.begin_system(Intent::Write).await?;
-        tx.origin = origin.clone();
+        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         if !mfa::spend_challenge(&mut tx, &digest, now).await? {
             return Err(Error::MfaTokenInvalid);
         }
@@ -567,8 +565,7 @@ impl Adam {
         row: &MfaRow,
         origin: &ClientInfo,
     ) -> Result<()> {
-        let mut tx = self.begin_system(Intent::Write).await?;
-        tx.origin = origin.clone();
+        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         mfa::fail_challenge(&mut tx, digest).await?;
         tx.record(Event::LoginFailed {
             reason: LoginFailure::MfaFailed,
@@ -599,11 +596,10 @@ impl Adam {
                 self.begin_system_for(caller, Intent::Write).await?,
                 Check::Code,
             ),
-            Attempt::SignIn(origin) => {
-                let mut tx = self.begin_system(Intent::Write).await?;
-                tx.origin = origin.clone();
-                (tx, Check::SignIn)
-            }
+            Attempt::SignIn(origin) => (
+                self.begin_system_from(origin, Intent::Write).await?,
+                Check::SignIn,
+            ),
         };
         let address = tx.origin.ip.map(|a| a.to_string()).unwrap_or_default();
         let refused = |key| Event::LoginFailed {

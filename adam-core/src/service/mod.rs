@@ -178,9 +178,16 @@ impl Adam {
     /// Opens a unit of work of the engine's own on behalf of `caller` (a password or code
     /// check, whose throttle is the engine's): its events name the caller as actor.
     async fn begin_system_for(&self, caller: &Principal, intent: Intent) -> Result<db::Tx> {
-        let mut tx = self.begin_system(intent).await?;
+        let mut tx = self.begin_system_from(caller.origin(), intent).await?;
         tx.scope.actor = Some((caller.user_id(), caller.session_id()));
-        tx.origin = caller.origin().clone();
+        Ok(tx)
+    }
+
+    /// Opens a unit of work of the engine's own for a request from `origin` that acts for no
+    /// one yet (a sign-in): its events carry the client's address and user agent.
+    async fn begin_system_from(&self, origin: &ClientInfo, intent: Intent) -> Result<db::Tx> {
+        let mut tx = self.begin_system(intent).await?;
+        tx.origin = origin.clone();
         Ok(tx)
     }
 
