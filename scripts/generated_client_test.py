@@ -302,4 +302,4 @@ everywhere = AuthenticatedClient(base_url=base, token=second.access_token, raise
 expect("POST /auth/logout-all", post_api_v1_auth_logout_all.sync_detailed(client=everywhere), 204, None)
 
 print(f"generated client: {len(called)} routes called, every answer parsed")
-assert len(set(called)) == 31, sorted(set(called))
+assert len(set(called)) == 32, sorted(set(called))

@@ -4,8 +4,9 @@ use adam_core::{Email, Error, Name, PasswordPolicy};
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 
 use crate::{
-    Dealership, DealershipUpdate, Introspection, Jwk, Jwks, MaybeUndefined, Paged, Role, Session,
-    SessionList, TokenPair, User, UserCreate, UserUpdate,
+    AuditActor, AuditEvent, AuditPage, AuditSubject, Dealership, DealershipUpdate, Introspection,
+    Jwk, Jwks, MaybeUndefined, Paged, Role, Session, SessionList, TokenPair, User, UserCreate,
+    UserUpdate,
 };
 
 impl From<Role> for adam_core::Role {
@@ -233,6 +234,38 @@ impl From<&adam_core::jwk::JwkSet> for Jwks {
     fn from(set: &adam_core::jwk::JwkSet) -> Self {
         Self {
             keys: set.keys.iter().map(Jwk::from).collect(),
+        }
+    }
+}
+
+impl From<adam_core::AuditEvent> for AuditEvent {
+    fn from(e: adam_core::AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            action: e.action,
+            actor: e.actor.map(|a| AuditActor {
+                id: a.id.as_uuid(),
+                email: a.email,
+            }),
+            dealership_id: e.dealership_id.map(|d| d.as_uuid()),
+            subject: e.subject.map(|s| AuditSubject {
+                kind: s.kind,
+                id: s.id,
+            }),
+            session_id: e.session_id.map(|s| s.as_uuid()),
+            ip: e.ip,
+            user_agent: e.user_agent,
+            details: e.details,
+        }
+    }
+}
+
+impl From<adam_core::AuditPage> for AuditPage {
+    fn from(p: adam_core::AuditPage) -> Self {
+        Self {
+            items: p.items.into_iter().map(AuditEvent::from).collect(),
+            next_cursor: p.next_cursor.map(|c| c.encode()),
         }
     }
 }

@@ -167,6 +167,64 @@ pub struct SessionList {
     pub items: Vec<Session>,
 }
 
+/// Who did what an audit event records, as they were when they did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct AuditActor {
+    /// The user (who may since have been deleted).
+    pub id: Uuid,
+    /// Their email when they acted; null if it was not known.
+    pub email: Option<String>,
+}
+
+/// What an audit event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct AuditSubject {
+    /// `user` or `dealership`.
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", oai(rename = "type"))]
+    pub kind: String,
+    /// Its identifier.
+    pub id: Uuid,
+}
+
+/// One security event (contract: "Audit log").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct AuditEvent {
+    /// Identifier.
+    pub id: Uuid,
+    /// When it happened (UTC).
+    pub at: DateTime<Utc>,
+    /// What happened: `login.succeeded`, `user.updated`, `session.ended`, …
+    pub action: String,
+    /// Who did it; null for the system (a timer, the command line) or an unknown account.
+    pub actor: Option<AuditActor>,
+    /// The dealership it belongs to (its subject's); null for system-wide events.
+    pub dealership_id: Option<Uuid>,
+    /// What it is about; null when it is about nothing in particular (a key rotation).
+    pub subject: Option<AuditSubject>,
+    /// The session it was done in, or the session it started or ended.
+    pub session_id: Option<Uuid>,
+    /// The client address; null if unknown.
+    pub ip: Option<String>,
+    /// The client program (at most 256 characters); null if it did not say.
+    pub user_agent: Option<String>,
+    /// The action's details (changed fields, from → to values, reasons); never a secret.
+    pub details: serde_json::Value,
+}
+
+/// A page of audit events, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct AuditPage {
+    /// The events.
+    pub items: Vec<AuditEvent>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]

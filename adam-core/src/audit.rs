@@ -107,6 +107,9 @@ impl fmt::Debug for AuditCursor {
 }
 
 impl AuditCursor {
+    /// What every cursor looks like (a regular expression): 32 URL-safe base64 characters.
+    pub const PATTERN: &'static str = "^[A-Za-z0-9_-]{32}$";
+
     /// The cursor after `event`.
     pub fn after(event: &AuditEvent) -> Self {
         Self {

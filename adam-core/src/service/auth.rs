@@ -281,12 +281,24 @@ impl Adam {
     /// [`Error::Unauthorized`].
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        self.refresh_with(refresh_token, &ClientInfo::default())
+            .await
+    }
+
+    /// [`Adam::refresh`] from `origin` (the client's address and program), which the audit log
+    /// keeps with a `refresh.reuse_detected` event.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh_with(
+        &self,
+        refresh_token: &str,
+        origin: &ClientInfo,
+    ) -> Result<TokenPair> {
         let rejected = || Error::unauthorized("invalid refresh token");
         if refresh_token.is_empty() || refresh_token.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(rejected());
         }
         let now = Utc::now();
-        let mut tx = self.begin_system(Intent::Write).await?;
+        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         match sessions::spend(&mut tx, &TokenDigest::of(refresh_token), now).await? {
             Spend::Unknown => Err(rejected()),
             Spend::AlreadySpent {
@@ -344,11 +356,19 @@ impl Adam {
     /// Revokes the session of `refresh_token`. Unknown tokens are not an error.
     #[tracing::instrument(skip_all)]
     pub async fn logout(&self, refresh_token: &str) -> Result<()> {
+        self.logout_with(refresh_token, &ClientInfo::default())
+            .await
+    }
+
+    /// [`Adam::logout`] from `origin` (the client's address and program), which the audit log
+    /// keeps with the `session.ended` event.
+    #[tracing::instrument(skip_all)]
+    pub async fn logout_with(&self, refresh_token: &str, origin: &ClientInfo) -> Result<()> {
         if refresh_token.len() > MAX_REFRESH_TOKEN_LEN {
             return Ok(());
         }
         let digest = TokenDigest::of(refresh_token);
-        let mut tx = self.begin_system(Intent::Write).await?;
+        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         revocation::apply(&mut tx, Change::Logout(&digest), Utc::now()).await?;
         tx.commit().await
     }

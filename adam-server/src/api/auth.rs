@@ -200,8 +200,15 @@ impl AuthApi {
     /// Spends the refresh token and returns a new pair of the same session. Presenting a spent
     /// token again revokes the whole session (401).
     #[oai(path = "/refresh", method = "post")]
-    async fn refresh(&self, Json(body): Json<Strict<RefreshRequest>>) -> Result<Tokens, ApiError> {
-        let pair = self.adam.refresh(&body.0.refresh_token).await?;
+    async fn refresh(
+        &self,
+        req: &Request,
+        Json(body): Json<Strict<RefreshRequest>>,
+    ) -> Result<Tokens, ApiError> {
+        let pair = self
+            .adam
+            .refresh_with(&body.0.refresh_token, &origin(req))
+            .await?;
         Ok(pair.into())
     }
 
@@ -211,9 +218,12 @@ impl AuthApi {
     #[oai(path = "/logout", method = "post")]
     async fn logout(
         &self,
+        req: &Request,
         Json(body): Json<Strict<RefreshRequest>>,
     ) -> Result<NoContent, ApiError> {
-        self.adam.logout(&body.0.refresh_token).await?;
+        self.adam
+            .logout_with(&body.0.refresh_token, &origin(req))
+            .await?;
         Ok(NoContent::Done)
     }
 

@@ -3,7 +3,7 @@
 //! bounds, 415 answers, success descriptions), from the same constants the checks use. Also the
 //! `Allow` header of 405 answers, from the document's paths.
 
-use adam_core::{Email, Name, PageRequest, PasswordPolicy, UserFilter};
+use adam_core::{AuditCursor, AuditFilter, Email, Name, PageRequest, PasswordPolicy, UserFilter};
 use serde_json::{json, Value};
 
 /// Request bodies that refuse unknown properties (`deny_unknown_fields`).
@@ -61,6 +61,33 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
             required.push(field.into());
         }
     }
+    // An audit event's unknown or absent parts are null, and always present.
+    for (schema, fields) in [
+        (
+            "AuditEvent",
+            &[
+                "actor",
+                "dealership_id",
+                "subject",
+                "session_id",
+                "ip",
+                "user_agent",
+            ][..],
+        ),
+        ("AuditActor", &["email"][..]),
+        ("AuditPage", &["next_cursor"][..]),
+    ] {
+        for field in fields {
+            set(schemas, schema, field, json!({"nullable": true}));
+            if let Some(required) = schemas
+                .pointer_mut(&format!("/{schema}/required"))
+                .and_then(Value::as_array_mut)
+            {
+                required.push((*field).into());
+            }
+        }
+    }
+    set(schemas, "AuditEvent", "details", json!({"type": "object"}));
     // No hint and a null hint are the same (RFC 7662 §2.1: the hint is optional).
     set(
         schemas,
@@ -187,6 +214,10 @@ fn complete_operation(op: &mut Value) {
                 Some("limit") => json!({"minimum": 1, "maximum": PageRequest::MAX_LIMIT}),
                 Some("offset") => json!({"minimum": 0, "maximum": PageRequest::MAX_OFFSET}),
                 Some("q") => json!({"maxLength": UserFilter::MAX_Q_LEN}),
+                Some("action") => {
+                    json!({"maxLength": AuditFilter::MAX_ACTION, "pattern": "^[^\\u0000]*$"})
+                }
+                Some("cursor") => json!({"pattern": AuditCursor::PATTERN}),
                 _ => continue,
             };
             if let (Some(schema), Some(bounds)) = (p["schema"].as_object_mut(), bounds.as_object())

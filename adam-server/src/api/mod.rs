@@ -6,6 +6,7 @@ use poem::Request;
 use poem_openapi::auth::Bearer;
 use poem_openapi::{OpenApiService, SecurityScheme, Tags};
 
+mod audit;
 mod auth;
 mod dealerships;
 pub(crate) mod document;
@@ -15,6 +16,7 @@ mod strict;
 mod users;
 mod well_known;
 
+pub(crate) use audit::AuditApi;
 pub(crate) use auth::AuthApi;
 pub(crate) use dealerships::DealershipsApi;
 pub(crate) use mfa::MfaApi;
@@ -30,6 +32,8 @@ pub(crate) enum ApiTags {
     Users,
     /// Dealerships: everyone sees their own; system admins manage all.
     Dealerships,
+    /// The audit log: who signed in, who changed what, which sessions ended.
+    Audit,
     /// Signing keys and server metadata, for services that check Adam's tokens themselves.
     Discovery,
 }
@@ -62,7 +66,14 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
 }
 
 /// All operations the OpenAPI service serves
-type Apis = (AuthApi, MfaApi, UsersApi, DealershipsApi, WellKnownApi);
+type Apis = (
+    AuthApi,
+    MfaApi,
+    UsersApi,
+    DealershipsApi,
+    AuditApi,
+    WellKnownApi,
+);
 
 /// The OpenAPI service of all resources, with their full paths (`/api/v1/…`, `/.well-known/…`).
 pub(crate) fn service(adam: &Adam) -> OpenApiService<Apis, ()> {
@@ -72,6 +83,7 @@ pub(crate) fn service(adam: &Adam) -> OpenApiService<Apis, ()> {
             MfaApi { adam: adam.clone() },
             UsersApi { adam: adam.clone() },
             DealershipsApi { adam: adam.clone() },
+            AuditApi { adam: adam.clone() },
             WellKnownApi { adam: adam.clone() },
         ),
         "Adam",

@@ -2,7 +2,7 @@
 //! clients), named here as the handlers use them.
 
 pub(crate) use adam_api::{
-    CodeRequest, Dealership as DealershipOut, DealershipCreate, DealershipUpdate,
+    AuditPage, CodeRequest, Dealership as DealershipOut, DealershipCreate, DealershipUpdate,
     DisableTotpRequest, EnrolledTokenPair, IntrospectRequest, Introspection, Jwks, LoginRequest,
     MfaLoginRequest, MfaStatus, MfaTokenRequest, Paged, PasswordConfirmation, RecoveryCodes,
     RefreshRequest, Role as RoleDto, ServerMetadata, SessionList, TokenPair as TokenPairOut,
