@@ -231,6 +231,7 @@ def test_my_sessions_and_signing_out_another_device():
         assert here.startswith("This device") and "Adam Desktop/" in here, here
         assert "E2E Phone/1.0" in app.text("#sessions-body tr:not(.current) td")
         app.no_tokens_in_page()
+        assert app.js("return document.getElementById('tab-activity').hidden"), "F&I managers have no Activity tab"
         app.shot("08-my-sessions")
         app.click("#sessions-body tr:not(.current) button.end-session")
         app.wait("the phone gone", lambda: app.js(rows) == 1)
@@ -272,6 +273,65 @@ def test_principal_creates_an_fi_manager():
         app.wait_screen("signin")
         assert keyring_entries() == [], keyring_entries()
     finally:
+        app.close()
+
+
+def test_activity_tab_filters_and_pages():
+    status, pair = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": PRINCIPAL[0], "password": PRINCIPAL[1]})
+    assert status == 200, pair
+    status, users = http("GET", f"{ARGS.server}/api/v1/users/?q=nina", token=pair["access_token"])
+    nina = users["items"][0]["id"]
+    # Sixty renames: more than one page of the Activity tab.
+    for n in range(60):
+        status, _ = http("PATCH", f"{ARGS.server}/api/v1/users/{nina}", {"full_name": f"Nina {n}"}, token=pair["access_token"])
+        assert status == 200, status
+    status, _ = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": MANAGER[0], "password": "not the password"})
+    assert status == 401, status
+    app = App()
+    try:
+        app.sign_in(*PRINCIPAL)
+        app.click("#tab-activity")
+        rows = "return [...document.querySelectorAll('#activity-body tr')].map((tr) => tr.dataset.action)"
+        app.wait("a full first page", lambda: len(app.js(rows)) == 50)
+        assert app.js(rows)[0] == "login.succeeded", app.js(rows)[:3]
+        assert app.js(rows)[1] == "login.failed", app.js(rows)[:3]
+        assert "Nina 59" not in app.text("#activity-body"), "renames show the changed field, not the value"
+        assert "full_name" in app.text("#activity-body tr:nth-child(3)")
+        app.no_tokens_in_page()
+        app.shot("14-activity")
+        # Older and back: the second page follows the first without overlap.
+        first = app.js("return [...document.querySelectorAll('#activity-body td:first-child')].map((td) => td.textContent)")
+        app.click("#activity-older")
+        try:
+            app.wait("page 2", lambda: app.text("#activity-page") == "Page 2", timeout=10)
+        except AssertionError:
+            raise AssertionError(f"no page 2: {app.js('return [document.getElementById(`app-error`).textContent, document.getElementById(`activity-page`).textContent, document.getElementById(`activity-older`).outerHTML]')}")
+        second = app.js(rows)
+        # The last page ends with the oldest event: the seed's dealership.
+        assert 0 < len(second) < 50 and second[-1] == "dealership.created", second
+        app.click("#activity-newer")
+        app.wait("page 1", lambda: app.text("#activity-page") == "Page 1")
+        assert app.js("return [...document.querySelectorAll('#activity-body td:first-child')].map((td) => td.textContent)") == first
+        # By action: only failed sign-ins, about the manager.
+        app.js("document.getElementById('activity-action').value = 'login.failed'")
+        app.click("#activity-show")
+        app.wait("failed sign-ins only", lambda: set(app.js(rows)) == {"login.failed"})
+        assert MANAGER[0] in app.text("#activity-body tr td:nth-child(4)")
+        # By person: what the manager did, from tomorrow on: nothing.
+        app.js("document.getElementById('activity-action').value = ''")
+        app.js(f"document.getElementById('activity-person').value = {json.dumps(nina)}")
+        app.js("document.getElementById('activity-as').value = 'subject_id'")
+        app.click("#activity-show")
+        app.wait("the renames of Nina", lambda: len(app.js(rows)) == 50 and set(app.js(rows)) <= {"user.updated", "user.created", "login.succeeded", "session.ended"})
+        app.js("const d = new Date(Date.now() + 86400000); document.getElementById('activity-from').value = d.toISOString().slice(0, 10)")
+        app.click("#activity-show")
+        app.wait("nothing from tomorrow on", lambda: app.js(rows) == [] and app.screen_is("activity-empty"))
+        app.click("#signout")
+        app.wait_screen("signin")
+    finally:
+        if not app.screen_is("signin"):
+            app.js("document.getElementById('signout').click()")
+            app.wait_screen("signin")
         app.close()
 
 
@@ -394,6 +454,7 @@ def main():
         ("revoked on the server: sign-in screen, entry removed", test_revoked_session_lands_on_sign_in),
         ("my sessions: another device listed and signed out", test_my_sessions_and_signing_out_another_device),
         ("a principal creates an F&I manager, signs them out everywhere; sign out everywhere", test_principal_creates_an_fi_manager),
+        ("the Activity tab: newest first, pages, filters by action, person and date", test_activity_tab_filters_and_pages),
         ("second factor: enrolled on the profile, then a code and a recovery code at sign-in", test_second_factor_on_the_profile_and_at_sign_in),
         ("second factor: required by the dealership (enrollment at sign-in), reset by an admin", test_required_by_the_dealership_then_reset_by_an_admin),
     ]:

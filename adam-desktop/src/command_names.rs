@@ -26,4 +26,5 @@ with_commands! {
     my_sessions,
     end_session,
     end_user_sessions,
+    audit_events,
 }

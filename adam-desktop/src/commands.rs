@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use adam_api::{
-    CodeRequest, Dealership, DealershipUpdate, DisableTotpRequest, MfaStatus, Paged,
+    AuditPage, CodeRequest, Dealership, DealershipUpdate, DisableTotpRequest, MfaStatus, Paged,
     PasswordConfirmation, RecoveryCodes, Role, SessionList, TotpEnrollment, User, UserCreate,
     UserUpdate,
 };
@@ -311,6 +311,56 @@ pub async fn end_user_sessions(session: Shared<'_>, id: String) -> Answer<()> {
     session
         .call_no_content(Method::DELETE, &format!("/users/{id}/sessions"))
         .await
+}
+
+/// Which audit events the Activity tab asks for; empty fields do not narrow.
+#[derive(Debug, Default, Deserialize)]
+pub struct ActivityFilter {
+    /// Only this action (`user.updated`, …).
+    action: Option<String>,
+    /// Only what this user did.
+    actor_id: Option<String>,
+    /// Only what was done to this user.
+    subject_id: Option<String>,
+    /// From this time (RFC 3339), inclusive.
+    since: Option<String>,
+    /// Up to this time (RFC 3339), exclusive.
+    until: Option<String>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+/// A page of the audit log (admins and principals: the Activity tab), newest first.
+#[tauri::command]
+pub async fn audit_events(session: Shared<'_>, filter: ActivityFilter) -> Answer<AuditPage> {
+    let mut path = "/audit-events/?limit=50".to_owned();
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    for (name, value) in [("action", &filter.action), ("cursor", &filter.cursor)] {
+        if let Some(v) = given(value) {
+            path.push_str(&format!("&{name}={}", encode(&v)));
+        }
+    }
+    for (name, value) in [
+        ("actor_id", &filter.actor_id),
+        ("subject_id", &filter.subject_id),
+    ] {
+        if let Some(v) = given(value) {
+            path.push_str(&format!("&{name}={}", id_of(&v, "not a user id")?));
+        }
+    }
+    for (name, value) in [("since", &filter.since), ("until", &filter.until)] {
+        if let Some(v) = given(value) {
+            let at = chrono::DateTime::parse_from_rfc3339(&v)
+                .map_err(|_| DesktopError::Invalid(format!("{name}: not a date and time")))?;
+            path.push_str(&format!("&{name}={}", encode(&at.to_rfc3339())));
+        }
+    }
+    session.call(Method::GET, &path, NO_BODY).await
 }
 
 /// An id the UI sent, checked before it goes into a path.

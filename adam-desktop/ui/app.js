@@ -72,7 +72,7 @@ function renderProfile(p) {
   $("profile-email").textContent = p.email;
   $("profile-role").textContent = ROLE_NAMES[p.role] || p.role;
   $("profile-dealership").textContent = p.dealership_name || (p.dealership_id ? p.dealership_id : "All dealerships");
-  $("tab-users").hidden = p.role === "fi_manager";
+  $("tab-users").hidden = $("tab-activity").hidden = p.role === "fi_manager";
 }
 
 async function loadMfa() {
@@ -156,12 +156,104 @@ function toApp(profile) {
 }
 
 function selectTab(tab) {
-  $("tab-profile").classList.toggle("active", tab === "profile");
-  $("tab-users").classList.toggle("active", tab === "users");
-  $("view-profile").hidden = tab !== "profile";
-  $("view-users").hidden = tab !== "users";
+  for (const t of ["profile", "users", "activity"]) {
+    $(`tab-${t}`).classList.toggle("active", tab === t);
+    $(`view-${t}`).hidden = tab !== t;
+  }
   if (tab === "users") loadUsers();
   if (tab === "profile") { loadSessions(); loadMfa(); }
+  if (tab === "activity") openActivity();
+}
+
+// The audit log's actions (contract: "Audit log"), as the Activity tab names them.
+const ACTIONS = {
+  "login.succeeded": "Signed in",
+  "login.failed": "Sign-in failed",
+  "session.ended": "Session ended",
+  "refresh.reuse_detected": "Stolen token suspected",
+  "mfa.enrolled": "Second factor on",
+  "mfa.disabled": "Second factor off",
+  "mfa.reset": "Second factor reset",
+  "mfa.recovery_codes_regenerated": "New recovery codes",
+  "mfa.recovery_code_used": "Recovery code used",
+  "user.created": "User created",
+  "user.updated": "User changed",
+  "user.password_changed": "Password changed",
+  "user.deleted": "User deleted",
+  "dealership.created": "Dealership created",
+  "dealership.updated": "Dealership changed",
+  "dealership.deleted": "Dealership deleted",
+  "keys.rotated": "Signing keys rotated",
+  "keys.revoked": "Signing key revoked",
+};
+// The cursors of the pages shown so far: the first page has none.
+let activityPages = [null];
+let activityNames = {};
+
+function describe(e) {
+  const d = e.details || {};
+  const parts = [];
+  if (d.reason) parts.push(String(d.reason).replaceAll("_", " "));
+  if (d.how) parts.push(String(d.how).replaceAll("_", " "));
+  if (Array.isArray(d.fields)) parts.push(d.fields.join(", "));
+  for (const k of ["role", "is_active", "dealership_id", "mfa_required"]) {
+    if (d[k] && typeof d[k] === "object" && "from" in d[k]) {
+      const name = (v) => (k === "role" ? ROLE_NAMES[v] || v : k === "dealership_id" ? activityNames[v] || v || "none" : String(v));
+      parts.push(`${k.replace("_id", "")}: ${name(d[k].from)} → ${name(d[k].to)}`);
+    }
+  }
+  return parts.join(" · ");
+}
+
+async function openActivity() {
+  const data = await guarded(() => invoke("list_users", { query: "" }));
+  if (!data) return;
+  activityNames = Object.fromEntries([
+    ...data.users.items.map((u) => [u.id, u.email]),
+    ...data.dealerships.items.map((d) => [d.id, d.name]),
+  ]);
+  const person = $("activity-person"), chosen = person.value;
+  person.replaceChildren(new Option("Anyone", ""), ...data.users.items.map((u) => new Option(`${u.full_name} (${u.email})`, u.id)));
+  person.value = chosen;
+  const action = $("activity-action");
+  if (action.options.length === 1) action.append(...Object.entries(ACTIONS).map(([a, label]) => new Option(label, a)));
+  activityPages = [null];
+  loadActivity();
+}
+
+// A date field as the start of that day, local time, in RFC 3339; `next` the start of the day after.
+function dayStart(value, next) {
+  if (!value) return null;
+  const d = new Date(`${value}T00:00:00`);
+  if (next) d.setDate(d.getDate() + 1);
+  return isNaN(d) ? null : d.toISOString();
+}
+
+async function loadActivity() {
+  const filter = {
+    action: $("activity-action").value || null,
+    since: dayStart($("activity-from").value, false),
+    until: dayStart($("activity-to").value, true),
+    cursor: activityPages[activityPages.length - 1],
+  };
+  if ($("activity-person").value) filter[$("activity-as").value] = $("activity-person").value;
+  const page = await guarded(() => invoke("audit_events", { filter }));
+  if (!page) return;
+  const rows = page.items.map((e) => {
+    const tr = document.createElement("tr");
+    tr.dataset.action = e.action;
+    const cell = (text) => { const td = document.createElement("td"); td.textContent = text; return td; };
+    const by = e.actor ? e.actor.email || activityNames[e.actor.id] || e.actor.id : "—";
+    const about = e.subject ? activityNames[e.subject.id] || `${e.subject.type} ${e.subject.id.slice(0, 8)}` : "—";
+    tr.append(cell(when(e.at)), cell(ACTIONS[e.action] || e.action), cell(by), cell(about), cell(e.ip || "—"), cell(describe(e)));
+    return tr;
+  });
+  $("activity-body").replaceChildren(...rows);
+  $("activity-empty").hidden = rows.length > 0;
+  $("activity-page").textContent = `Page ${activityPages.length}`;
+  $("activity-newer").disabled = activityPages.length === 1;
+  $("activity-older").disabled = !page.next_cursor;
+  $("activity-older").dataset.cursor = page.next_cursor || "";
 }
 
 function roleOptions(select, current) {
@@ -349,6 +441,10 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("signout-all").addEventListener("click", async () => { await guarded(() => invoke("sign_out_everywhere")); toSignIn("You have signed out on every device."); });
   $("tab-profile").addEventListener("click", () => selectTab("profile"));
   $("tab-users").addEventListener("click", () => selectTab("users"));
+  $("tab-activity").addEventListener("click", () => selectTab("activity"));
+  $("activity-form").addEventListener("submit", (ev) => { ev.preventDefault(); activityPages = [null]; loadActivity(); });
+  $("activity-older").addEventListener("click", () => { activityPages.push($("activity-older").dataset.cursor); loadActivity(); });
+  $("activity-newer").addEventListener("click", () => { if (activityPages.length > 1) activityPages.pop(); loadActivity(); });
   $("user-search").addEventListener("input", () => loadUsers());
   $("name-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
