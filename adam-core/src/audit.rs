@@ -9,7 +9,7 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -131,6 +131,8 @@ impl AuditCursor {
     /// ```
     /// use adam_core::audit::AuditCursor;
     /// assert!(AuditCursor::decode("not a cursor").is_err());
+    /// // The right shape, but a time 100,000 years ago: not one of ours.
+    /// assert!(AuditCursor::decode("00000000000000000000000000000000").is_err());
     /// ```
     pub fn decode(text: &str) -> Result<Self> {
         let bad = || Error::invalid("cursor", "is not a cursor from this server");
@@ -138,7 +140,11 @@ impl AuditCursor {
         let (micros, id) = raw.split_at_checked(8).ok_or_else(bad)?;
         let micros = i64::from_be_bytes(micros.try_into().map_err(|_| bad())?);
         let id = Uuid::from_slice(id).map_err(|_| bad())?;
-        let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+        // Events are stamped when they happen: a time before 1970 or after 9999 is no cursor of
+        // ours (and PostgreSQL could not compare it).
+        let at = DateTime::from_timestamp_micros(micros)
+            .filter(|at| (1970..=9999).contains(&at.year()))
+            .ok_or_else(bad)?;
         Ok(Self { at, id })
     }
 }
