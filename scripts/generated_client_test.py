@@ -37,6 +37,7 @@ from adam_client.api.auth import (  # noqa: E402
     post_api_v1_auth_logout_all,
     post_api_v1_auth_refresh,
 )
+from adam_client.api.audit import get_api_v1_audit_events  # noqa: E402
 from adam_client.api.discovery import (  # noqa: E402
     get_well_known_jwks_json,
     get_well_known_oauth_authorization_server,
@@ -59,6 +60,7 @@ from adam_client.api.users import (  # noqa: E402
     post_api_v1_users,
 )
 from adam_client.models import (  # noqa: E402
+    AuditPage,
     CodeRequest,
     Dealership,
     DealershipCreate,
@@ -300,6 +302,22 @@ expect(
 )
 everywhere = AuthenticatedClient(base_url=base, token=second.access_token, raise_on_unexpected_status=True)
 expect("POST /auth/logout-all", post_api_v1_auth_logout_all.sync_detailed(client=everywhere), 204, None)
+
+# The audit log: a first page of two, then the next one by its cursor, each parsed (a new
+# sign-in: signing out everywhere ended the admin's sessions).
+fresh = post_api_v1_auth_login.sync_detailed(
+    client=anonymous, body=LoginRequest(email="admin@avataradam.com", password="Admin123!@#")
+).parsed
+admin = AuthenticatedClient(base_url=base, token=fresh.access_token, raise_on_unexpected_status=True)
+first_page = expect("GET /audit-events", get_api_v1_audit_events.sync_detailed(client=admin, limit=2), 200, AuditPage)
+assert len(first_page.items) == 2 and isinstance(first_page.next_cursor, str), first_page
+next_page = expect(
+    "GET /audit-events",
+    get_api_v1_audit_events.sync_detailed(client=admin, limit=2, cursor=first_page.next_cursor),
+    200,
+    AuditPage,
+)
+assert next_page.items and next_page.items[0].id != first_page.items[0].id, next_page
 
 print(f"generated client: {len(called)} routes called, every answer parsed")
 assert len(set(called)) == 32, sorted(set(called))
