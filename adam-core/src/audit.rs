@@ -168,12 +168,12 @@ impl AuditLimit {
     /// The page size when none is asked for.
     pub const DEFAULT: u32 = 50;
 
-    /// `n` if it lies within 1 to [`Self::MAX`], else [`Error::Invalid`] naming `limit`.
-    pub fn new(n: u32) -> Result<Self> {
-        if (1..=Self::MAX).contains(&n) {
-            Ok(Self(n))
-        } else {
-            Err(Error::invalid("limit", "must be between 1 and 100"))
+    /// `n` if it lies within 1 to [`Self::MAX`], else [`Error::Invalid`] naming `limit`. Takes
+    /// the number as a request states it (any integer), like [`crate::PageRequest::new`].
+    pub fn new(n: i64) -> Result<Self> {
+        match u32::try_from(n) {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(Error::invalid("limit", "must be between 1 and 100")),
         }
     }
 
@@ -215,6 +215,8 @@ mod tests {
     fn limits_outside_one_to_a_hundred_are_refused() {
         assert!(AuditLimit::new(0).is_err());
         assert!(AuditLimit::new(101).is_err());
+        assert!(AuditLimit::new(-1).is_err());
+        assert!(AuditLimit::new(i64::from(u32::MAX) + 1).is_err());
         assert_eq!(AuditLimit::new(100).unwrap().get(), 100);
         assert_eq!(AuditLimit::default().get(), 50);
     }

@@ -29,7 +29,12 @@ async fn all_seen(
     let mut cursor = None;
     loop {
         let page = db
-            .audit_events(caller, filter, AuditLimit::new(limit).unwrap(), cursor)
+            .audit_events(
+                caller,
+                filter,
+                AuditLimit::new(limit.into()).unwrap(),
+                cursor,
+            )
             .await
             .unwrap();
         seen.extend(page.items);

@@ -1,6 +1,6 @@
 //! `/audit-events`: the security log, as far as the caller may read it.
 
-use adam_core::{Adam, AuditCursor, AuditFilter, AuditLimit, Error};
+use adam_core::{Adam, AuditCursor, AuditFilter, AuditLimit};
 use chrono::{DateTime, Utc};
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -48,12 +48,11 @@ impl AuditApi {
         /// Where the page starts: the `next_cursor` of the page before.
         cursor: Query<Option<String>>,
     ) -> Result<Json<AuditPage>, ApiError> {
-        let limit = match limit.0 {
-            None => AuditLimit::default(),
-            Some(n) => u32::try_from(n)
-                .map_err(|_| Error::invalid("limit", "must be between 1 and 100"))
-                .and_then(AuditLimit::new)?,
-        };
+        let limit = limit
+            .0
+            .map(AuditLimit::new)
+            .transpose()?
+            .unwrap_or_default();
         let cursor = cursor.0.as_deref().map(AuditCursor::decode).transpose()?;
         let filter = AuditFilter {
             action: action.0,

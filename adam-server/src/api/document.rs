@@ -34,13 +34,7 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
         }
     }
     // A system admin's dealership is null, and always present.
-    set(schemas, "User", "dealership_id", json!({"nullable": true}));
-    if let Some(required) = schemas
-        .pointer_mut("/User/required")
-        .and_then(Value::as_array_mut)
-    {
-        required.push("dealership_id".into());
-    }
+    always_present_or_null(schemas, "User", &["dealership_id"]);
     // In a change, null is "unchanged" (and for a user's dealership, "none").
     for update in ["UserUpdate", "DealershipUpdate"] {
         let fields: Vec<String> = schemas[update]["properties"]
@@ -52,41 +46,22 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
         }
     }
     // A session's address and program are null when unknown, and always present.
-    for field in ["ip", "user_agent"] {
-        set(schemas, "Session", field, json!({"nullable": true}));
-        if let Some(required) = schemas
-            .pointer_mut("/Session/required")
-            .and_then(Value::as_array_mut)
-        {
-            required.push(field.into());
-        }
-    }
-    // An audit event's unknown or absent parts are null, and always present.
-    for (schema, fields) in [
-        (
-            "AuditEvent",
-            &[
-                "actor",
-                "dealership_id",
-                "subject",
-                "session_id",
-                "ip",
-                "user_agent",
-            ][..],
-        ),
-        ("AuditActor", &["email"][..]),
-        ("AuditPage", &["next_cursor"][..]),
-    ] {
-        for field in fields {
-            set(schemas, schema, field, json!({"nullable": true}));
-            if let Some(required) = schemas
-                .pointer_mut(&format!("/{schema}/required"))
-                .and_then(Value::as_array_mut)
-            {
-                required.push((*field).into());
-            }
-        }
-    }
+    always_present_or_null(schemas, "Session", &["ip", "user_agent"]);
+    // So are an audit event's unknown or absent parts.
+    always_present_or_null(
+        schemas,
+        "AuditEvent",
+        &[
+            "actor",
+            "dealership_id",
+            "subject",
+            "session_id",
+            "ip",
+            "user_agent",
+        ],
+    );
+    always_present_or_null(schemas, "AuditActor", &["email"]);
+    always_present_or_null(schemas, "AuditPage", &["next_cursor"]);
     set(schemas, "AuditEvent", "details", json!({"type": "object"}));
     // No hint and a null hint are the same (RFC 7662 §2.1: the hint is optional).
     set(
@@ -189,6 +164,20 @@ fn name_pattern() -> String {
         }
     }
     format!(r"^[^{forbidden}]*[^{forbidden}\s][^{forbidden}]*$")
+}
+
+/// Marks the properties `fields` of the schema `schema` nullable and required: the server
+/// always writes them, `null` when there is nothing to say.
+fn always_present_or_null(schemas: &mut Value, schema: &str, fields: &[&str]) {
+    for field in fields {
+        set(schemas, schema, field, json!({"nullable": true}));
+        if let Some(required) = schemas
+            .pointer_mut(&format!("/{schema}/required"))
+            .and_then(Value::as_array_mut)
+        {
+            required.push((*field).into());
+        }
+    }
 }
 
 /// Adds `bounds` to the property `field` of the schema `schema`.

@@ -93,11 +93,20 @@ impl TestApp {
                 Some(json!({"email": email, "password": password})),
             )
             .await;
-        assert_eq!(status, StatusCode::OK, "login {email}: {body}");
-        Tokens {
-            access: body["access_token"].as_str().unwrap().into(),
-            refresh: body["refresh_token"].as_str().unwrap().into(),
-        }
+        tokens_of(email, status, body)
+    }
+
+    /// Signs in from a program that names itself `user_agent`.
+    pub async fn login_with_agent(&self, email: &str, password: &str, user_agent: &str) -> Tokens {
+        let resp = self
+            .req(Method::POST, "/api/v1/auth/login", None)
+            .header("user-agent", user_agent)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(resp).await;
+        tokens_of(email, status, body)
     }
 
     pub async fn admin(&self) -> Tokens {
@@ -116,6 +125,15 @@ impl TestApp {
 pub struct Tokens {
     pub access: String,
     pub refresh: String,
+}
+
+/// The pair of a sign-in answer, which must be a 200.
+fn tokens_of(email: &str, status: StatusCode, body: Value) -> Tokens {
+    assert_eq!(status, StatusCode::OK, "login {email}: {body}");
+    Tokens {
+        access: body["access_token"].as_str().unwrap().into(),
+        refresh: body["refresh_token"].as_str().unwrap().into(),
+    }
 }
 
 pub async fn read(resp: Response) -> (StatusCode, Value) {

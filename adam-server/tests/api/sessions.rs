@@ -2,7 +2,7 @@
 
 use adam_testkit::on_both_engines;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::TestApp;
 
@@ -16,15 +16,8 @@ async fn me(app: &TestApp, token: &str) -> StatusCode {
 
 on_both_engines! {
     async fn sessions_are_listed_and_ended_over_http(app: TestApp) {
-        let laptop = app
-            .req(POST, "/api/v1/auth/login", None)
-            .header("user-agent", "Adam Desktop/1.0 (Linux)")
-            .json(&json!({"email": "manager@premiumauto.com", "password": "Manager123!"}))
-            .send()
-            .await
-            .unwrap();
-        let laptop: Value = laptop.json().await.unwrap();
-        let laptop_access = laptop["access_token"].as_str().unwrap().to_owned();
+        let laptop = app.login_with_agent("manager@premiumauto.com", "Manager123!", "Adam Desktop/1.0 (Linux)").await;
+        let laptop_access = laptop.access.clone();
         let phone = app.manager().await;
         let (s, list) = app.call(GET, "/api/v1/auth/sessions", Some(&phone.access), None).await;
         assert_eq!(s, StatusCode::OK, "{list}");
@@ -43,7 +36,7 @@ on_both_engines! {
         assert_eq!(app.call(DELETE, &path, Some(&phone.access), None).await.0, StatusCode::NO_CONTENT);
         assert_eq!(me(&app, &laptop_access).await, StatusCode::UNAUTHORIZED);
         let (s, _) = app
-            .call(POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": laptop["refresh_token"]})))
+            .call(POST, "/api/v1/auth/refresh", None, Some(json!({"refresh_token": laptop.refresh})))
             .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert_eq!(app.call(DELETE, &path, Some(&phone.access), None).await.0, StatusCode::NOT_FOUND);
