@@ -10,9 +10,10 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use adam_core::{
-    AuditCursor, AuditEvent, AuditFilter, AuditLimit, ClientInfo, Engine, Error, Name,
-    NewDealership, Principal, Role, UserPatch,
+    AuditCursor, AuditEvent, AuditFilter, AuditLimit, ClientInfo, DealershipId, DealershipPatch,
+    Engine, Error, Name, NewDealership, Principal, Role, SignIn, UserId, UserPatch,
 };
+use adam_testkit::authenticator::{code_now, fresh_step, previous_code};
 use adam_testkit::on_both_engines;
 use support::{raw_sql, TestDb, PASSWORD};
 
@@ -55,6 +56,27 @@ fn of_action(action: &str) -> AuditFilter {
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
+
+/// The events of `action` the admin sees, newest first.
+async fn events_of(db: &TestDb, admin: &Principal, action: &str) -> Vec<AuditEvent> {
+    all_seen(db, admin, &of_action(action), 100).await
+}
+
+/// Asserts who acted, whom or what it was about, and the dealership it belongs to.
+#[track_caller]
+fn assert_people(
+    e: &AuditEvent,
+    actor: Option<UserId>,
+    subject: (&str, uuid::Uuid),
+    dealership: Option<DealershipId>,
+) {
+    assert_eq!(e.actor.as_ref().map(|a| a.id), actor, "actor of {e:?}");
+    let s = e.subject.as_ref().unwrap();
+    assert_eq!((s.kind.as_str(), s.id), subject, "subject of {e:?}");
+    assert_eq!(e.dealership_id, dealership, "dealership of {e:?}");
+}
+
+const MANAGER_PASSWORD: &str = "Manager123!";
 
 on_both_engines! {
     async fn a_change_records_its_event_with_actor_subject_dealership_and_origin(db: TestDb) {
@@ -304,8 +326,168 @@ on_both_engines! {
         assert_eq!(db.purge_audit_log().await.unwrap(), None, "not again within the day");
 
         let mut exported = Vec::new();
-        let n = db.export_audit_events(None, None, |e| { exported.push(e.clone()); Ok(()) }).await.unwrap();
+        let n = db.export_audit_events(None, None, |e| { exported.push(e); Ok(()) }).await.unwrap();
         assert_eq!(n as usize, exported.len());
         assert!(exported.windows(2).all(|w| (w[0].at, w[0].id) < (w[1].at, w[1].id)), "oldest first");
+    }
+
+    async fn each_second_factor_action_is_recorded_once_with_its_people(db: TestDb) {
+        fresh_step(10).await;
+        let admin = db.admin().await;
+        let principal = db.principal_of_premium().await;
+        let manager = db.manager_of_premium().await;
+        let premium = principal.placement().dealership_id();
+        let me = manager.user_id();
+        let about_me = ("user", me.as_uuid());
+        let first = db.start_totp_enrollment(&manager, MANAGER_PASSWORD).await.unwrap();
+        let secret = first.secret.to_string();
+        let codes = db.confirm_totp_enrollment(&manager, &previous_code(&secret)).await.unwrap();
+        let codes = codes.codes().to_vec();
+        let enrolled = events_of(&db, &admin, "mfa.enrolled").await;
+        assert_eq!(enrolled.len(), 1, "{enrolled:?}");
+        assert_people(&enrolled[0], Some(me), about_me, premium);
+        assert_eq!(enrolled[0].session_id, Some(manager.session_id()));
+
+        // A recovery code at sign-in; the user is the actor of their own sign-in.
+        let origin = ClientInfo { ip: Some(ip("198.51.100.7")), user_agent: Some("Phone/2".into()) };
+        let token = match db.sign_in(MANAGER, MANAGER_PASSWORD, &origin).await.unwrap() {
+            SignIn::CodeRequired(t) => t.expose().to_owned(),
+            other => panic!("expected the code step, got {other:?}"),
+        };
+        let pair = db.sign_in_with_code(&token, &codes[0], &origin).await.unwrap();
+        let signed_in = db.authenticate(&pair.access_token).await.unwrap();
+        let used = events_of(&db, &admin, "mfa.recovery_code_used").await;
+        assert_eq!(used.len(), 1, "{used:?}");
+        assert_people(&used[0], Some(me), about_me, premium);
+        assert_eq!(used[0].ip.as_deref(), Some("198.51.100.7"));
+
+        // New recovery codes, asked for with another recovery code: both recorded, once.
+        db.regenerate_recovery_codes(&signed_in, &codes[1]).await.unwrap();
+        let regenerated = events_of(&db, &admin, "mfa.recovery_codes_regenerated").await;
+        assert_eq!(regenerated.len(), 1, "{regenerated:?}");
+        assert_people(&regenerated[0], Some(me), about_me, premium);
+        assert_eq!(regenerated[0].session_id, Some(signed_in.session_id()));
+        assert_eq!(events_of(&db, &admin, "mfa.recovery_code_used").await.len(), 2);
+        // A wrong code changes nothing and records no second factor event.
+        assert!(db.regenerate_recovery_codes(&signed_in, "000000-x").await.is_err());
+        assert_eq!(events_of(&db, &admin, "mfa.recovery_codes_regenerated").await.len(), 1);
+
+        db.disable_totp(&signed_in, MANAGER_PASSWORD, &code_now(&secret)).await.unwrap();
+        let disabled = events_of(&db, &admin, "mfa.disabled").await;
+        assert_eq!(disabled.len(), 1, "{disabled:?}");
+        assert_people(&disabled[0], Some(me), about_me, premium);
+        assert_eq!(events_of(&db, &admin, "mfa.recovery_code_used").await.len(), 2, "a TOTP code is no recovery code");
+
+        // The principal resets it: they are the actor, and each of the manager's sessions ends.
+        let manager = db.manager_of_premium().await;
+        let started = db.start_totp_enrollment(&manager, MANAGER_PASSWORD).await.unwrap();
+        db.confirm_totp_enrollment(&manager, &previous_code(&started.secret.to_string())).await.unwrap();
+        assert_eq!(events_of(&db, &admin, "mfa.enrolled").await.len(), 2);
+        let live = db.my_sessions(&manager).await.unwrap().len();
+        db.reset_mfa(&principal, me).await.unwrap();
+        let reset = events_of(&db, &admin, "mfa.reset").await;
+        assert_eq!(reset.len(), 1, "{reset:?}");
+        assert_people(&reset[0], Some(principal.user_id()), about_me, premium);
+        assert_eq!(reset[0].session_id, Some(principal.session_id()));
+        let ended: Vec<_> = events_of(&db, &admin, "session.ended").await.into_iter()
+            .filter(|e| e.details["how"] == "mfa_reset").collect();
+        assert_eq!(ended.len(), live, "one session.ended per session: {ended:?}");
+        assert!(ended.iter().all(|e| e.subject.as_ref().unwrap().id == me.as_uuid()));
+
+        // No event holds a TOTP secret, a recovery code or the sign-in's mfa_token.
+        let text = serde_json::to_string(&all_seen(&db, &admin, &AuditFilter::default(), 100).await).unwrap();
+        let second = started.secret.to_string();
+        for secret in codes.iter().chain([&secret, &second, &token]) {
+            assert!(!text.contains(secret.as_str()), "an event holds {secret:?}");
+            assert!(!text.contains(&secret.replace('-', "")), "an event holds {secret:?}");
+        }
+    }
+
+    async fn dealership_and_user_lifecycles_are_recorded_once_each(db: TestDb) {
+        let admin = db.admin().await;
+        let a = Some(admin.user_id());
+        let d = db
+            .create_dealership(&admin, NewDealership { name: Name::parse("name", "Northside Cars").unwrap() })
+            .await
+            .unwrap();
+        let about_d = ("dealership", d.id.as_uuid());
+        let created = events_of(&db, &admin, "dealership.created").await;
+        let created: Vec<_> = created.iter().filter(|e| e.dealership_id == Some(d.id)).collect();
+        assert_eq!(created.len(), 1, "{created:?}");
+        assert_people(created[0], a, about_d, Some(d.id));
+
+        let user = db.add_user(&admin, "seller@northside.example", Role::FiManager, Some(d.id)).await;
+        let about_user = ("user", user.id.as_uuid());
+        let made: Vec<_> = events_of(&db, &admin, "user.created").await.into_iter()
+            .filter(|e| e.subject.as_ref().unwrap().id == user.id.as_uuid()).collect();
+        assert_eq!(made.len(), 1, "{made:?}");
+        assert_people(&made[0], a, about_user, Some(d.id));
+        let seller = db.principal(user.email.as_str(), PASSWORD).await;
+
+        // A patch that changes nothing records nothing; a rename and a deactivation, one event
+        // with the fields and from → to, and the end of the seller's session.
+        let same = DealershipPatch { name: Some(Name::parse("name", "Northside Cars").unwrap()), ..DealershipPatch::default() };
+        db.update_dealership(&admin, d.id, same).await.unwrap();
+        assert!(events_of(&db, &admin, "dealership.updated").await.is_empty());
+        db.update_dealership(&admin, d.id, DealershipPatch {
+            name: Some(Name::parse("name", "Northside Motors").unwrap()),
+            is_active: Some(false),
+            ..DealershipPatch::default()
+        }).await.unwrap();
+        let updated = events_of(&db, &admin, "dealership.updated").await;
+        assert_eq!(updated.len(), 1, "{updated:?}");
+        assert_people(&updated[0], a, about_d, Some(d.id));
+        assert_eq!(updated[0].details["fields"], serde_json::json!(["name", "is_active"]));
+        assert_eq!(updated[0].details["is_active"], serde_json::json!({"from": true, "to": false}));
+        let ended: Vec<_> = events_of(&db, &admin, "session.ended").await.into_iter()
+            .filter(|e| e.session_id == Some(seller.session_id())).collect();
+        assert_eq!(ended.len(), 1, "{ended:?}");
+        assert_eq!(ended[0].details["how"], "dealership_deactivated");
+        assert_people(&ended[0], a, about_user, Some(d.id));
+
+        // Deleting: refused while it has users (and nothing recorded), then the user, then it.
+        assert!(matches!(db.delete_dealership(&admin, d.id).await, Err(Error::Conflict(_))));
+        assert!(events_of(&db, &admin, "dealership.deleted").await.is_empty());
+        db.delete_user(&admin, user.id).await.unwrap();
+        let deleted = events_of(&db, &admin, "user.deleted").await;
+        assert_eq!(deleted.len(), 1, "{deleted:?}");
+        assert_people(&deleted[0], a, about_user, Some(d.id));
+        db.delete_dealership(&admin, d.id).await.unwrap();
+        let deleted = events_of(&db, &admin, "dealership.deleted").await;
+        assert_eq!(deleted.len(), 1, "{deleted:?}");
+        assert_people(&deleted[0], a, about_d, Some(d.id));
+        // The events outlive what they are about.
+        assert_eq!(events_of(&db, &admin, "user.created").await.iter()
+            .filter(|e| e.subject.as_ref().unwrap().id == user.id.as_uuid()).count(), 1);
+    }
+
+    async fn key_rotation_and_revocation_are_system_events(db: TestDb) {
+        let admin = db.admin().await;
+        let principal = db.principal_of_premium().await;
+        let state = |keys: &[adam_core::keyring::SigningKeyInfo], s: &str| {
+            keys.iter().find(|k| k.state.as_str() == s).map(|k| k.kid.clone()).unwrap()
+        };
+        let keys = db.signing_keys().await.unwrap();
+        let (first, next) = (state(&keys, "current"), state(&keys, "next"));
+        // Refused (the next key was published a moment ago): nothing recorded.
+        assert!(db.rotate_signing_keys(false).await.is_err());
+        assert!(events_of(&db, &admin, "keys.rotated").await.is_empty());
+        db.rotate_signing_keys(true).await.unwrap();
+        let keys = db.signing_keys().await.unwrap();
+        let rotated = events_of(&db, &admin, "keys.rotated").await;
+        assert_eq!(rotated.len(), 1, "{rotated:?}");
+        let e = &rotated[0];
+        assert!(e.actor.is_none() && e.subject.is_none() && e.dealership_id.is_none(), "{e:?}");
+        assert_eq!(e.details, serde_json::json!({
+            "retired": first, "current": next, "next": state(&keys, "next"),
+        }));
+        assert!(db.revoke_signing_key("no-such-kid").await.is_err());
+        db.revoke_signing_key(&first).await.unwrap();
+        let revoked = events_of(&db, &admin, "keys.revoked").await;
+        assert_eq!(revoked.len(), 1, "{revoked:?}");
+        assert_eq!(revoked[0].details, serde_json::json!({"kid": first, "state": "retired"}));
+        // A principal's view holds no system event.
+        let seen = all_seen(&db, &principal, &AuditFilter::default(), 100).await;
+        assert!(seen.iter().all(|e| !e.action.starts_with("keys.")), "{seen:?}");
     }
 }

@@ -266,7 +266,7 @@ impl Adam {
         };
         let now = Utc::now();
         let mut tx = self.begin_for(caller, Intent::Write).await?;
-        if !take(&mut tx, user, &proof).await? {
+        if !take(&mut tx, &row, &proof).await? {
             return Err(wrong_code());
         }
         mfa::remove(&mut tx, user).await?;
@@ -304,7 +304,7 @@ impl Adam {
             Proof::Totp(_) => row.recovery_codes.clone(),
             Proof::Recovery { after, .. } => after.clone(),
         };
-        if !take(&mut tx, user, &proof).await?
+        if !take(&mut tx, &row, &proof).await?
             || !mfa::replace_codes(&mut tx, user, &expected, &stored).await?
         {
             return Err(wrong_code());
@@ -366,19 +366,13 @@ impl Adam {
         };
         let now = Utc::now();
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
-        if !take(&mut tx, user, &proof).await? {
+        if !take(&mut tx, &row, &proof).await? {
             drop(tx);
             self.fail_challenge(&digest, &row, origin).await?;
             return Err(Error::MfaCodeInvalid);
         }
         if !mfa::spend_challenge(&mut tx, &digest, now).await? {
             return Err(Error::MfaTokenInvalid);
-        }
-        if matches!(proof, Proof::Recovery { .. }) {
-            tx.record(Event::MfaRecoveryCodeUsed {
-                user: row.subject(),
-            })
-            .await?;
         }
         self.complete_sign_in(tx, &row, user, origin, now).await
     }
@@ -754,11 +748,20 @@ fn reseal_one(sealer: &Sealer, user: Uuid, sealed: &[u8]) -> Result<Option<Vec<u
     }
 }
 
-/// Takes a checked code in `tx`: false when another request took it first (a replay).
-async fn take(tx: &mut Tx, user: UserId, proof: &Proof) -> Result<bool> {
+/// Takes a checked code in `tx`: false when another request took it first (a replay). A
+/// recovery code taken records `mfa.recovery_code_used`, whatever it was typed for (a sign-in,
+/// new codes, turning TOTP off).
+async fn take(tx: &mut Tx, row: &MfaRow, proof: &Proof) -> Result<bool> {
+    let user = row.subject();
     match proof {
-        Proof::Totp(step) => mfa::accept_step(tx, user, *step).await,
-        Proof::Recovery { before, after } => mfa::replace_codes(tx, user, before, after).await,
+        Proof::Totp(step) => mfa::accept_step(tx, user.id, *step).await,
+        Proof::Recovery { before, after } => {
+            let taken = mfa::replace_codes(tx, user.id, before, after).await?;
+            if taken {
+                tx.record(Event::MfaRecoveryCodeUsed { user }).await?;
+            }
+            Ok(taken)
+        }
     }
 }
 

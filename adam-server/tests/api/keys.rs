@@ -313,6 +313,30 @@ on_both_engines! {
         assert!(!published_kids(app).await.contains(&first));
         let (ok, _, err) = cli(app, &["keys", "revoke", "no-such-kid"], SECRET, None).await;
         assert!(!ok && err.contains("no signing key"), "{err}");
+        // The commands that changed the keys left one system event each (no actor, no
+        // dealership); the refused rotation and the unknown kid left none.
+        let admin = app.admin().await;
+        let events = |action: &'static str| {
+            let token = admin.access.clone();
+            async move {
+                let path = format!("/api/v1/audit-events/?action={action}");
+                let (s, page) = app.call(GET, &path, Some(&token), None).await;
+                assert_eq!(s, StatusCode::OK, "{page}");
+                page["items"].as_array().unwrap().clone()
+            }
+        };
+        let rotated = events("keys.rotated").await;
+        assert_eq!(rotated.len(), 1, "{rotated:?}");
+        assert_eq!(rotated[0]["actor"], Value::Null);
+        assert_eq!(rotated[0]["dealership_id"], Value::Null);
+        assert_eq!(rotated[0]["details"]["retired"], first.as_str());
+        assert_eq!(rotated[0]["details"]["current"], next.as_str());
+        let revoked = events("keys.revoked").await;
+        assert_eq!(revoked.len(), 1, "{revoked:?}");
+        assert_eq!(revoked[0]["details"], json!({"kid": first, "state": "retired"}));
+        let principal = app.principal().await;
+        let (_, page) = app.call(GET, "/api/v1/audit-events/?action=keys.rotated", Some(&principal.access), None).await;
+        assert_eq!(page["items"], json!([]), "a principal sees no system event");
         // A SECRET_KEY that opens no key stops with one clear line; given the former one as
         // SECRET_KEY_PREVIOUS, it seals the keys again.
         let (ok, _, err) = cli(app, &["keys", "list"], OTHER_SECRET, None).await;
