@@ -259,7 +259,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             adam.export_audit_events(since, until, |event| {
                 // The API's shape, exactly as `GET /audit-events/` writes it.
-                let event = adam_api::AuditEvent::from(event.clone());
+                let event = adam_api::AuditEvent::from(event);
                 let json = poem_openapi::types::ToJSON::to_json(&event);
                 serde_json::to_writer(&mut out, &json)?;
                 out.write_all(b"\n")

@@ -50,7 +50,7 @@ impl Adam {
         &self,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
-        mut each: impl FnMut(&AuditEvent) -> std::io::Result<()>,
+        mut each: impl FnMut(AuditEvent) -> std::io::Result<()>,
     ) -> Result<u64> {
         let mut after = None;
         let mut total = 0u64;
@@ -58,16 +58,15 @@ impl Adam {
             let mut tx = self.begin_system(Intent::Read).await?;
             let batch = audit::oldest_first(&mut tx, since, until, after, EXPORT_BATCH).await?;
             tx.commit().await?;
-            for event in &batch {
+            total += batch.len() as u64;
+            let full = batch.len() == EXPORT_BATCH as usize;
+            after = batch.last().filter(|_| full).map(AuditCursor::after);
+            for event in batch {
                 each(event)
                     .map_err(|e| crate::Error::Internal(format!("writing the export: {e}")))?;
             }
-            total += batch.len() as u64;
-            match batch.last() {
-                Some(last) if batch.len() == EXPORT_BATCH as usize => {
-                    after = Some(AuditCursor::after(last));
-                }
-                _ => return Ok(total),
+            if after.is_none() {
+                return Ok(total);
             }
         }
     }

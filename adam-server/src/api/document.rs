@@ -3,7 +3,9 @@
 //! bounds, 415 answers, success descriptions), from the same constants the checks use. Also the
 //! `Allow` header of 405 answers, from the document's paths.
 
-use adam_core::{AuditCursor, AuditFilter, Email, Name, PageRequest, PasswordPolicy, UserFilter};
+use adam_core::{
+    AuditCursor, AuditFilter, AuditLimit, Email, Name, PageRequest, PasswordPolicy, UserFilter,
+};
 use serde_json::{json, Value};
 
 /// Request bodies that refuse unknown properties (`deny_unknown_fields`).
@@ -91,12 +93,12 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
     let Some(paths) = doc["paths"].as_object_mut() else {
         return doc;
     };
-    for (_, item) in paths.iter_mut() {
+    for (path, item) in paths.iter_mut() {
         let Some(operations) = item.as_object_mut() else {
             continue;
         };
         for (_, op) in operations.iter_mut() {
-            complete_operation(op);
+            complete_operation(path, op);
         }
     }
     doc
@@ -196,11 +198,17 @@ fn set(schemas: &mut Value, schema: &str, field: &str, bounds: Value) {
     }
 }
 
-fn complete_operation(op: &mut Value) {
+fn complete_operation(path: &str, op: &mut Value) {
+    // The audit log pages by its own bound; every other list by `PageRequest`'s.
+    let max_limit = if path.starts_with("/api/v1/audit-events") {
+        AuditLimit::MAX
+    } else {
+        PageRequest::MAX_LIMIT
+    };
     if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
         for p in params {
             let bounds = match p["name"].as_str() {
-                Some("limit") => json!({"minimum": 1, "maximum": PageRequest::MAX_LIMIT}),
+                Some("limit") => json!({"minimum": 1, "maximum": max_limit}),
                 Some("offset") => json!({"minimum": 0, "maximum": PageRequest::MAX_OFFSET}),
                 Some("q") => json!({"maxLength": UserFilter::MAX_Q_LEN}),
                 Some("action") => {
