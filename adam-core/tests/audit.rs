@@ -381,7 +381,7 @@ on_both_engines! {
         // The principal resets it: they are the actor, and each of the manager's sessions ends.
         let manager = db.manager_of_premium().await;
         let started = db.start_totp_enrollment(&manager, MANAGER_PASSWORD).await.unwrap();
-        db.confirm_totp_enrollment(&manager, &previous_code(&started.secret.to_string())).await.unwrap();
+        db.confirm_totp_enrollment(&manager, &previous_code(&started.secret)).await.unwrap();
         assert_eq!(events_of(&db, &admin, "mfa.enrolled").await.len(), 2);
         let live = db.my_sessions(&manager).await.unwrap().len();
         db.reset_mfa(&principal, me).await.unwrap();
