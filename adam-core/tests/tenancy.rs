@@ -262,3 +262,57 @@ async fn the_live_session_check_does_not_widen_the_scope_it_runs_in() {
         .unwrap();
     assert_eq!(users, 2, "and the transaction is back in its own scope");
 }
+
+/// A request whose client goes away mid-way is a future dropped at any await, also while its
+/// unit of work is beginning. sqlx 0.8's PostgreSQL `begin` is not safe there
+/// (launchbadge/sqlx#4393): the server has run `BEGIN` and set the scope, sqlx has not counted
+/// the transaction, so nothing rolls it back and the pool hands the connection, inside another
+/// request's transaction and scope, to the next unit of work. The engine's units of work must
+/// come back to the pool outside any transaction however they are cancelled.
+#[tokio::test]
+async fn a_unit_of_work_cancelled_at_any_point_leaves_no_transaction_open() {
+    let db = TestDatabase::create(Engine::Postgres).await;
+    let adam = db
+        .engine_with(Settings {
+            store: StoreOptions {
+                max_connections: 1,
+                ..StoreOptions::default()
+            },
+            ..Settings::default()
+        })
+        .await;
+    let pair = adam
+        .login("manager@premiumauto.com", "Manager123!")
+        .await
+        .unwrap();
+    let caller = adam.authenticate(&pair.access_token).await.unwrap();
+    let stuck = |url: String| async move {
+        adam_testkit::raw_sql(
+            &url,
+            "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() \
+             AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+    };
+    let mut cancelled = 0;
+    for step in 0..200u64 {
+        // From cancelled before it starts to finished: every point of a unit of work.
+        let wait = std::time::Duration::from_micros(step * 15);
+        if tokio::time::timeout(wait, adam.me(&caller)).await.is_err() {
+            cancelled += 1;
+        }
+        // The connection goes back to the pool in the background: give it a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(
+            stuck(db.url.clone()).await.as_deref(),
+            Some("0"),
+            "a connection was left inside a transaction (cancelled after {wait:?})"
+        );
+    }
+    assert!(
+        cancelled > 20,
+        "the test cancelled {cancelled} units of work"
+    );
+    adam.me(&caller).await.unwrap();
+}

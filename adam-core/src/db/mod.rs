@@ -363,7 +363,20 @@ impl Db {
     /// Opens a unit of work in `scope`.
     pub(crate) async fn begin(&self, scope: Scope, intent: Intent) -> Result<Tx> {
         let conn = match self {
-            Self::Pg { pool, .. } => Conn::Pg(pool.begin_with(scope.pg_begin()).await?),
+            Self::Pg { pool, .. } => {
+                // sqlx 0.8's `begin` is not cancel-safe on PostgreSQL (launchbadge/sqlx#4393):
+                // dropped while `BEGIN` is answered (a client that went away), it leaves the
+                // server in a transaction, in this unit's scope, that nothing rolls back, and the
+                // pool hands that connection to the next unit of work. Begun in a task of its
+                // own, it always completes; a transaction nobody waits for any more is dropped
+                // as a counted one, and rolls back.
+                let pool = pool.clone();
+                let begin = scope.pg_begin();
+                let tx = tokio::spawn(async move { pool.begin_with(begin).await })
+                    .await
+                    .map_err(|e| Error::Internal(format!("beginning a transaction: {e}")))??;
+                Conn::Pg(tx)
+            }
             Self::Lite { pool } => Conn::Lite(match intent {
                 Intent::Read => pool.begin().await?,
                 Intent::Write => pool.begin_with("BEGIN IMMEDIATE").await?,
