@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Load benchmark of adam-server on PostgreSQL, on loopback, bounded in time (about a minute).
-# 10,000 users in 100 dealerships; wrk against login, me, refresh and the users list; reports
+# Load benchmark of adam-server on PostgreSQL, on loopback, bounded in time (a few minutes).
+# 10,000 users in 100 dealerships; wrk against login, me, refresh, the users list and the audit
+# log (on 1,000,000 events, with the plans of its queries); reports
 # throughput, p50/p99 latency and the server's idle and peak RSS. Needs wrk (Debian: apt-get
 # install wrk), curl, jq-free (python3 parses JSON), and PostgreSQL as for the tests.
 set -euo pipefail
@@ -48,6 +49,42 @@ SQL
 users=$(psql "$URL" -Atc 'SELECT count(*) FROM users')
 echo "users: $users, dealerships: $(psql "$URL" -Atc 'SELECT count(*) FROM dealerships')"
 
+# ROUTES limits the run to some of: me list list100 role q login update updates refresh audit
+# (default: all).
+want() { [ -z "${ROUTES:-}" ] || [[ " $ROUTES " == *" $1 "* ]]; }
+
+# For `audit`: AUDIT_EVENTS (default 1,000,000) events over the last 90 days, about a hundred per
+# user. Of every 1,000: 600 sign-ins, 200 sessions ended, 100 failed sign-ins (no actor), 80
+# updates and 15 creations by the admin, 4 enrollments and 1 deletion (a rare action).
+if want audit; then
+    AUDIT_EVENTS="${AUDIT_EVENTS:-1000000}"
+    start=$(date +%s)
+    psql "$URL" -q <<SQL
+WITH u AS (SELECT id, email, dealership_id, row_number() OVER (ORDER BY email) - 1 AS i FROM users),
+     admin AS (SELECT id, email FROM users WHERE role = 'system_admin' ORDER BY email LIMIT 1),
+     g AS (SELECT n, (n * 7919) % 1000 AS k, (n * 104729) % (SELECT count(*) FROM u) AS i
+           FROM generate_series(1::bigint, $AUDIT_EVENTS) n)
+INSERT INTO audit_events (id, at, action, actor_id, actor_email, dealership_id, subject_type,
+                          subject_id, session_id, ip, user_agent, details)
+SELECT gen_random_uuid(), now() - interval '90 days' * (1 - g.n::float8 / $AUDIT_EVENTS),
+       CASE WHEN k < 600 THEN 'login.succeeded' WHEN k < 800 THEN 'session.ended'
+            WHEN k < 900 THEN 'login.failed' WHEN k < 980 THEN 'user.updated'
+            WHEN k < 995 THEN 'user.created' WHEN k < 999 THEN 'mfa.enrolled' ELSE 'user.deleted' END,
+       CASE WHEN k < 800 OR k BETWEEN 995 AND 998 THEN u.id WHEN k < 900 THEN NULL ELSE admin.id END,
+       CASE WHEN k < 800 OR k BETWEEN 995 AND 998 THEN u.email WHEN k < 900 THEN NULL ELSE admin.email END,
+       u.dealership_id, 'user', u.id, gen_random_uuid(), '198.51.100.' || (n % 250),
+       'Adam Desktop/1.0 (Linux)',
+       CASE WHEN k BETWEEN 600 AND 799 THEN '{"how":"logout"}'
+            WHEN k BETWEEN 800 AND 899 THEN '{"reason":"bad_credentials"}'
+            WHEN k BETWEEN 900 AND 979 THEN '{"fields":["full_name"]}' ELSE '{}' END
+FROM g JOIN u ON u.i = g.i CROSS JOIN admin;
+ANALYZE audit_events;
+SQL
+    echo "audit events: $(psql "$URL" -Atc 'SELECT count(*) FROM audit_events') (written in $(($(date +%s) - start)) s)"
+fi
+
+# BENCH_SQL: run on the database before the server starts (to try an index or a setting).
+[ -n "${BENCH_SQL:-}" ] && psql "$URL" -qc "$BENCH_SQL"
 "$BIN" serve --no-migrate & server=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.1; done
 rss() { awk "/^$1:/ {print int(\$2/1024) \" MiB\"}" "/proc/$server/status"; }
@@ -77,8 +114,6 @@ function response(status, headers, body)
   if t then token = t end
 end
 LUA
-# ROUTES limits the run to some of: me list list100 role q login update refresh (default: all).
-want() { [ -z "${ROUTES:-}" ] || [[ " $ROUTES " == *" $1 "* ]]; }
 run() { echo; echo "== $1"; shift; wrk --latency -d "$DURATION" "$@" | grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|Socket errors'; }
 want me && run "me (F&I manager, 2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
 want list && run "users list, 50 of $users, admin (2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=50"
@@ -86,21 +121,95 @@ want list100 && run "users list, 100 of $users, admin" -t2 -c32 -H "Authorizatio
 want role && run "users list by role (the principals of $users), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?role=dealer_principal&limit=100"
 want q && run "users list by q (100 of $users match 'user7-'), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?q=user7-&limit=100"
 want login && run "login (2 threads, 32 connections)" -t2 -c32 -s "$work/login.lua" "$B/auth/login"
-# A user update: the admin renames one F&I manager over and over (a full write path).
+# A user update: the admin renames one F&I manager over and over (a full write path, on one
+# hot row); `updates` renames the 100 users of one dealership in turn (no two requests wait for
+# the same row).
 TARGET_ID=$(curl -sf "$B/users/?q=user7-42%40load&limit=1" -H "Authorization: Bearer $ADMIN_ACCESS" \
     | python3 -c "import sys,json; print(json.load(sys.stdin)['items'][0]['id'])")
+TARGET_IDS=$(curl -sf "$B/users/?q=user8-&limit=100" -H "Authorization: Bearer $ADMIN_ACCESS" \
+    | python3 -c "import sys,json; print(' '.join(u['id'] for u in json.load(sys.stdin)['items']))")
 cat > "$work/update.lua" <<'LUA'
 wrk.method = "PATCH"
 wrk.headers["Content-Type"] = "application/json"
+local ids = {}
+for t in string.gmatch(os.getenv("TARGET_IDS") or "", "[^ ]+") do table.insert(ids, t) end
 local n = 0
 function request()
   n = n + 1
-  return wrk.format(nil, nil, nil, '{"full_name":"Load User ' .. n .. '"}')
+  local path = nil
+  if #ids > 0 then path = "/api/v1/users/" .. ids[n % #ids + 1] end
+  return wrk.format(nil, path, nil, '{"full_name":"Load User ' .. n .. '"}')
 end
 LUA
-want update && run "user update, admin (2 threads, 32 connections)" -t2 -c32 -s "$work/update.lua" \
+want update && run "user update, one user, admin (2 threads, 32 connections)" -t2 -c32 -s "$work/update.lua" \
     -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/$TARGET_ID"
+want updates && TARGET_IDS="$TARGET_IDS" run "user update, 100 users in turn, admin (2 threads, 32 connections)" \
+    -t2 -c32 -s "$work/update.lua" -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/$TARGET_ID"
 tokens=""
 for _ in 1 2 3 4; do tokens="$tokens $(login manager@premiumauto.com 'Manager123!' | field refresh_token)"; done
 want refresh && REFRESH_TOKENS="$tokens" run "refresh (4 threads, one chained session each)" -t4 -c4 -s "$work/refresh.lua" "$B/auth/refresh"
+
+# The audit log's first page (50 events) for each filter and each role's arms, one connection
+# (latency, not throughput), then the plan of each query as PostgreSQL runs it for that caller:
+# the same SQL as adam-core's db/audit.rs `page`, as the app role in the caller's scope.
+if want audit; then
+    q1() { psql "$URL" -Atc "$1"; }
+    PRINCIPAL_ACCESS=$(login user7-1@load.example.com 'Manager123!' | field access_token)
+    FI_ACCESS=$(login user7-42@load.example.com 'Manager123!' | field access_token)
+    D7=$(q1 "SELECT dealership_id FROM users WHERE email = 'user7-1@load.example.com'")
+    U=$(q1 "SELECT id FROM users WHERE email = 'user7-42@load.example.com'")
+    SINCE=$(q1 "SELECT to_char((now() - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    UNTIL=$(q1 "SELECT to_char((now() - interval '60 days') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    # label | caller | query string | WHERE of the filter (SQL)
+    cases="admin, no filter|admin||
+admin, action (common: login.succeeded)|admin|&action=login.succeeded|action = 'login.succeeded'
+admin, action (rare: user.deleted)|admin|&action=user.deleted|action = 'user.deleted'
+admin, actor_id|admin|&actor_id=$U|actor_id = '$U'
+admin, subject_id|admin|&subject_id=$U|subject_id = '$U'
+admin, dealership_id|admin|&dealership_id=$D7|dealership_id = '$D7'
+admin, since (last day)|admin|&since=$SINCE|at >= '$SINCE'
+admin, until (60 days ago)|admin|&until=$UNTIL|at < '$UNTIL'
+admin, dealership_id and rare action|admin|&dealership_id=$D7&action=user.deleted|dealership_id = '$D7' AND action = 'user.deleted'
+principal, no filter|principal||
+principal, action (user.updated)|principal|&action=user.updated|action = 'user.updated'
+principal, actor_id|principal|&actor_id=$U|actor_id = '$U'
+principal, until (60 days ago)|principal|&until=$UNTIL|at < '$UNTIL'
+F&I manager, no filter|manager||
+F&I manager, action (login.failed)|manager|&action=login.failed|action = 'login.failed'"
+    echo; echo "== audit events, first page of 50 (1 connection, $DURATION each)"
+    while IFS='|' read -r label caller query where; do
+        case $caller in
+            admin) token=$ADMIN_ACCESS ;; principal) token=$PRINCIPAL_ACCESS ;; manager) token=$FI_ACCESS ;;
+        esac
+        printf '%-48s' "$label"
+        wrk --latency -t1 -c1 -d "$DURATION" -H "Authorization: Bearer $token" "$B/audit-events/?limit=50$query" \
+            | awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2} /Non-2xx/ {bad=$0}
+                   END {printf "p50 %8s  p99 %8s  %8s req/s %s\n", p50, p99, rps, bad}'
+    done <<< "$cases"
+    echo; echo "== their plans (EXPLAIN ANALYZE as adam_app in the caller's scope)"
+    cols="id, at, action, actor_id, actor_email, dealership_id, subject_type, subject_id, session_id, ip, user_agent, details"
+    while IFS='|' read -r label caller query where; do
+        and() { [ -n "$where" ] && echo "$where AND $1" || echo "$1"; }
+        case $caller in
+            admin) scope="'all', ''"
+                sql="SELECT $cols FROM audit_events ${where:+WHERE $where} ORDER BY at DESC, id DESC LIMIT 50" ;;
+            principal) scope="'dealership', '$D7'"
+                sql="SELECT * FROM (SELECT * FROM (SELECT $cols FROM audit_events WHERE $(and "dealership_id = '$D7'") ORDER BY at DESC, id DESC LIMIT 50) arm0
+                     UNION ALL SELECT * FROM (SELECT $cols FROM audit_events WHERE $(and "former_dealership_id = '$D7' AND (dealership_id IS NULL OR dealership_id <> '$D7')") ORDER BY at DESC, id DESC LIMIT 50) arm1) arms
+                     ORDER BY at DESC, id DESC LIMIT 50" ;;
+            manager) scope="'dealership', '$D7'"
+                sql="SELECT * FROM (SELECT * FROM (SELECT $cols FROM audit_events WHERE $(and "actor_id = '$U'") ORDER BY at DESC, id DESC LIMIT 50) arm0
+                     UNION ALL SELECT * FROM (SELECT $cols FROM audit_events WHERE $(and "subject_id = '$U' AND (actor_id IS NULL OR actor_id <> '$U')") ORDER BY at DESC, id DESC LIMIT 50) arm1) arms
+                     ORDER BY at DESC, id DESC LIMIT 50" ;;
+        esac
+        echo; echo "-- $label"
+        psql "$URL" -q <<SQL | grep -v '^$'
+BEGIN;
+SET LOCAL ROLE adam_app;
+SELECT set_config('adam.scope', $(echo "$scope" | cut -d, -f1), true), set_config('adam.dealership', $(echo "$scope" | cut -d, -f2-), true) \g /dev/null
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) $sql;
+ROLLBACK;
+SQL
+    done <<< "$cases"
+fi
 echo; echo "peak RSS: $(rss VmHWM), RSS now: $(rss VmRSS)"
