@@ -490,4 +490,23 @@ on_both_engines! {
         let seen = all_seen(&db, &principal, &AuditFilter::default(), 100).await;
         assert!(seen.iter().all(|e| !e.action.starts_with("keys.")), "{seen:?}");
     }
+
+    async fn any_user_agent_is_stored_as_it_came(db: TestDb) {
+        // Text that looks like SQL, quotes, backslashes, dollar quotes, non-ASCII letters and a
+        // format character come back byte for byte.
+        let admin = db.admin().await;
+        let agent = "Zoë's app'); DROP TABLE users; -- \\ $$ $x$ \"quoted\" \u{202e}";
+        let caller = db.admin().await.from_client(ClientInfo { ip: Some(ip("2001:db8::7")), user_agent: Some(agent.into()) });
+        let manager = db.manager_of_premium().await;
+        db.update_user(&caller, manager.user_id(), UserPatch {
+            full_name: Some(Name::parse("full_name", "Renamed").unwrap()),
+            ..UserPatch::default()
+        }).await.unwrap();
+        let events = events_of(&db, &admin, "user.updated").await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].user_agent.as_deref(), Some(agent));
+        assert_eq!(events[0].ip.as_deref(), Some("2001:db8::7"));
+        assert_eq!(events[0].actor.as_ref().unwrap().email.as_deref(), Some("admin@avataradam.com"));
+        assert_eq!(db.get_user(&admin, manager.user_id()).await.unwrap().full_name, "Renamed");
+    }
 }
