@@ -74,45 +74,101 @@ impl NewEvent {
     }
 }
 
+/// The columns an event's row is written with, in the order of [`bind_event!`]'s values.
+pub(crate) const INSERT_COLUMNS: &str = "id, at, action, actor_id, actor_email, dealership_id, \
+    former_dealership_id, subject_type, subject_id, session_id, ip, user_agent, details";
+
+/// An event's row as the unit of work `tx` writes it: who acted and from where are the unit's.
+pub(crate) struct Row {
+    pub(crate) id: Uuid,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) action: &'static str,
+    pub(crate) actor: Option<Uuid>,
+    pub(crate) dealership: Option<Uuid>,
+    pub(crate) former_dealership: Option<Uuid>,
+    pub(crate) subject_type: Option<&'static str>,
+    pub(crate) subject: Option<Uuid>,
+    pub(crate) session: Option<Uuid>,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) details: String,
+}
+
+impl Row {
+    /// The row of `event` recorded in `tx`.
+    pub(crate) fn new(tx: &Tx, event: &NewEvent) -> Self {
+        let scope_actor = tx.scope.actor;
+        let actor = scope_actor.map(|(u, _)| u.as_uuid()).or_else(|| {
+            event
+                .subject_acts
+                .then_some(event.subject.map(|(_, id)| id))
+                .flatten()
+        });
+        Self {
+            id: Uuid::new_v4(),
+            at: ts(Utc::now()),
+            action: event.action,
+            actor,
+            dealership: event.dealership.map(|d| d.as_uuid()),
+            former_dealership: event.former_dealership.map(|d| d.as_uuid()),
+            subject_type: event.subject.map(|(kind, _)| kind),
+            subject: event.subject.map(|(_, id)| id),
+            session: event
+                .session
+                .or(scope_actor.map(|(_, s)| s))
+                .map(|s| s.as_uuid()),
+            ip: tx.origin.ip.map(|a| a.to_string()),
+            user_agent: tx.origin.user_agent(),
+            details: event.details.to_string(),
+        }
+    }
+
+    /// The `VALUES` of the row for a statement whose first parameter of the row is `$first`:
+    /// thirteen columns from twelve parameters (the actor's email is read by its id).
+    pub(crate) fn placeholders(first: usize) -> String {
+        let p: Vec<String> = (first..first + 12).map(|n| format!("${n}")).collect();
+        format!(
+            "{}, {}, {}, {}, (SELECT email FROM users WHERE id = {}), {}",
+            p[0],
+            p[1],
+            p[2],
+            p[3],
+            p[3],
+            p[4..].join(", ")
+        )
+    }
+}
+
+/// `$query` with the twelve values of an event's [`Row`] bound, in [`Row::placeholders`] order.
+macro_rules! bind_event {
+    ($query:expr, $row:expr) => {{
+        let row = $row;
+        $query
+            .bind(row.id)
+            .bind(row.at)
+            .bind(row.action)
+            .bind(row.actor)
+            .bind(row.dealership)
+            .bind(row.former_dealership)
+            .bind(row.subject_type)
+            .bind(row.subject)
+            .bind(row.session)
+            .bind(row.ip.as_deref())
+            .bind(row.user_agent.as_deref())
+            .bind(row.details.as_str())
+    }};
+}
+pub(crate) use bind_event;
+
 /// Writes `event` in `tx`, with the scope's actor (their email copied: events outlive users)
 /// and the unit of work's origin.
 pub(crate) async fn insert(tx: &mut Tx, event: &NewEvent) -> Result<()> {
-    const SQL: &str = "INSERT INTO audit_events (id, at, action, actor_id, actor_email, \
-        dealership_id, former_dealership_id, subject_type, subject_id, session_id, ip, \
-        user_agent, details) \
-        VALUES ($1, $2, $3, $4, (SELECT email FROM users WHERE id = $4), $5, $6, $7, $8, $9, \
-        $10, $11, $12)";
-    let scope_actor = tx.scope.actor;
-    let actor = scope_actor.map(|(u, _)| u.as_uuid()).or_else(|| {
-        event
-            .subject_acts
-            .then_some(event.subject.map(|(_, id)| id))
-            .flatten()
-    });
-    let session = event
-        .session
-        .or(scope_actor.map(|(_, s)| s))
-        .map(|s| s.as_uuid());
-    let ip = tx.origin.ip.map(|a| a.to_string());
-    let user_agent = tx.origin.user_agent();
-    let details = event.details.to_string();
-    on_tx!(
-        tx,
-        sqlx::query(SQL)
-            .bind(Uuid::new_v4())
-            .bind(ts(Utc::now()))
-            .bind(event.action)
-            .bind(actor)
-            .bind(event.dealership.map(|d| d.as_uuid()))
-            .bind(event.former_dealership.map(|d| d.as_uuid()))
-            .bind(event.subject.map(|(kind, _)| kind))
-            .bind(event.subject.map(|(_, id)| id))
-            .bind(session)
-            .bind(ip.as_deref())
-            .bind(user_agent.as_deref())
-            .bind(details.as_str()),
-        execute
-    )?;
+    let row = Row::new(tx, event);
+    let sql = format!(
+        "INSERT INTO audit_events ({INSERT_COLUMNS}) VALUES ({})",
+        Row::placeholders(1)
+    );
+    on_tx!(tx, bind_event!(sqlx::query(&sql), &row), execute)?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{bind_each, constraint_error, count, on_tx, ts, Bound, Tx};
+use super::{audit, bind_each, constraint_error, count, on_tx, ts, Bound, Conn, Tx};
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -108,6 +108,26 @@ pub(crate) struct UserChange {
     pub(crate) password_hash: Option<String>,
     pub(crate) placement: Option<Placement>,
     pub(crate) is_active: Option<bool>,
+}
+
+impl UserChange {
+    /// `user` as this change leaves it (but for `updated_at`, which the database sets).
+    pub(crate) fn applied_to(&self, user: &User) -> User {
+        let mut after = user.clone();
+        if let Some(email) = &self.email {
+            after.email = email.clone();
+        }
+        if let Some(name) = &self.full_name {
+            after.full_name = name.clone();
+        }
+        if let Some(placement) = self.placement {
+            after.placement = placement;
+        }
+        if let Some(active) = self.is_active {
+            after.is_active = active;
+        }
+        after
+    }
 }
 
 impl fmt::Debug for UserChange {
@@ -304,44 +324,76 @@ pub(crate) async fn password_hash(tx: &mut Tx, id: UserId) -> Result<Option<Stri
     Ok(row.map(|(h,)| h))
 }
 
-/// Changes a user in the scope; [`Error::NotFound`] outside it.
+/// Changes a user in the scope, and records `event` with the change; [`Error::NotFound`]
+/// outside it (and nothing recorded).
 pub(crate) async fn update(
     tx: &mut Tx,
     id: UserId,
     change: &UserChange,
     now: DateTime<Utc>,
+    event: Option<&audit::NewEvent>,
 ) -> Result<User> {
-    let sql = format!(
+    let update = format!(
         "UPDATE users SET email = COALESCE($4, email), full_name = COALESCE($5, full_name), \
          password_hash = COALESCE($6, password_hash), role = COALESCE($7, role), \
          is_active = COALESCE($8, is_active), \
          dealership_id = CASE WHEN $9 THEN $10 ELSE dealership_id END, updated_at = $11 \
          WHERE id = $1 AND {SCOPED} RETURNING {COLUMNS}"
     );
+    // On PostgreSQL the event goes in the same statement (one round trip for the change and
+    // its record; they stand or fall together); SQLite has no data-modifying CTE, and no
+    // round trip to save.
+    let row = event.map(|e| audit::Row::new(tx, e));
+    let together = matches!(tx.conn, Conn::Pg(_)) && row.is_some();
+    let sql = if together {
+        format!(
+            "WITH changed AS ({update}), \
+             recorded AS (INSERT INTO audit_events ({}) SELECT {} WHERE EXISTS (SELECT 1 FROM changed)) \
+             SELECT * FROM changed",
+            audit::INSERT_COLUMNS,
+            audit::Row::placeholders(12)
+        )
+    } else {
+        update
+    };
     let scope = tx.scope;
-    let row: Option<UserRow> = on_tx!(
-        tx,
-        sqlx::query_as(&sql)
-            .bind(id.as_uuid())
-            .bind(scope.dealership().map(|d| d.as_uuid()))
-            .bind(scope.only_user.map(|u| u.as_uuid()))
-            .bind(change.email.as_ref().map(|e| e.as_str()))
-            .bind(change.full_name.as_deref())
-            .bind(change.password_hash.as_deref())
-            .bind(change.placement.map(|p| p.role().as_str()))
-            .bind(change.is_active)
-            .bind(change.placement.is_some())
-            .bind(
-                change
-                    .placement
-                    .and_then(|p| p.dealership_id())
-                    .map(|d| d.as_uuid())
-            )
-            .bind(ts(now)),
-        fetch_optional
-    )
+    // The update's parameters, $1 to $11, for either engine.
+    macro_rules! update_query {
+        () => {
+            sqlx::query_as(&sql)
+                .bind(id.as_uuid())
+                .bind(scope.dealership().map(|d| d.as_uuid()))
+                .bind(scope.only_user.map(|u| u.as_uuid()))
+                .bind(change.email.as_ref().map(|e| e.as_str()))
+                .bind(change.full_name.as_deref())
+                .bind(change.password_hash.as_deref())
+                .bind(change.placement.map(|p| p.role().as_str()))
+                .bind(change.is_active)
+                .bind(change.placement.is_some())
+                .bind(
+                    change
+                        .placement
+                        .and_then(|p| p.dealership_id())
+                        .map(|d| d.as_uuid()),
+                )
+                .bind(ts(now))
+        };
+    }
+    let stored: Option<UserRow> = match (&mut tx.conn, &row) {
+        (Conn::Pg(c), Some(row)) if together => {
+            audit::bind_event!(update_query!(), row)
+                .fetch_optional(&mut **c)
+                .await
+        }
+        (Conn::Pg(c), _) => update_query!().fetch_optional(&mut **c).await,
+        (Conn::Lite(c), _) => update_query!().fetch_optional(&mut **c).await,
+    }
     .map_err(|e| constraint_error(e, EMAIL_TAKEN))?;
-    row.ok_or(Error::NotFound)?.try_into()
+    let user: User = stored.ok_or(Error::NotFound)?.try_into()?;
+    if let (false, Some(event)) = (together, event) {
+        audit::insert(tx, event).await?;
+    }
+    Ok(user)
 }
 
 /// Deletes a user in the scope; [`Error::NotFound`] outside it.

@@ -205,7 +205,7 @@ impl Adam {
                 password_hash: Some(hash),
                 ..users::UserChange::default()
             };
-            users::update(&mut tx, creds.user_id, &change, now).await?;
+            users::update(&mut tx, creds.user_id, &change, now, None).await?;
         }
         if let Some(second) = self.second_step(&mut tx, &creds, now).await? {
             // The password was right: this attempt is no failure, but the account's earlier

@@ -117,7 +117,17 @@ impl Adam {
             placement: (placement != before.placement).then_some(placement),
             is_active: patch.is_active,
         };
-        let after = users::update(&mut tx, id, &change, now).await?;
+        // `user.updated` is written with the change itself (one statement on PostgreSQL), so it
+        // is made from what the change will store.
+        let expected = change.applied_to(&before);
+        let event = (!changed_fields(&before, &expected).is_empty()).then(|| {
+            Event::UserUpdated {
+                before: Box::new(before.clone()),
+                after: Box::new(expected),
+            }
+            .row()
+        });
+        let after = users::update(&mut tx, id, &change, now, event.as_ref()).await?;
         revocation::apply(
             &mut tx,
             Change::UserUpdated {
@@ -129,13 +139,6 @@ impl Adam {
             now,
         )
         .await?;
-        if !changed_fields(&before, &after).is_empty() {
-            tx.record(Event::UserUpdated {
-                before: Box::new(before),
-                after: Box::new(after.clone()),
-            })
-            .await?;
-        }
         if password_changed {
             tx.record(Event::UserPasswordChanged {
                 user: UserRef::from(&after),
