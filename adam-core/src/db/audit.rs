@@ -164,11 +164,16 @@ pub(crate) use bind_event;
 /// and the unit of work's origin.
 pub(crate) async fn insert(tx: &mut Tx, event: &NewEvent) -> Result<()> {
     let row = Row::new(tx, event);
+    insert_row(tx, &row).await
+}
+
+/// Writes a row made by [`Row::new`].
+pub(crate) async fn insert_row(tx: &mut Tx, row: &Row) -> Result<()> {
     let sql = format!(
         "INSERT INTO audit_events ({INSERT_COLUMNS}) VALUES ({})",
         Row::placeholders(1)
     );
-    on_tx!(tx, bind_event!(sqlx::query(&sql), &row), execute)?;
+    on_tx!(tx, bind_event!(sqlx::query(&sql), row), execute)?;
     Ok(())
 }
 

@@ -380,18 +380,18 @@ pub(crate) async fn update(
         };
     }
     let stored: Option<UserRow> = match (&mut tx.conn, &row) {
-        (Conn::Pg(c), Some(row)) if together => {
+        (Conn::Pg(c), Some(row)) => {
             audit::bind_event!(update_query!(), row)
                 .fetch_optional(&mut **c)
                 .await
         }
-        (Conn::Pg(c), _) => update_query!().fetch_optional(&mut **c).await,
+        (Conn::Pg(c), None) => update_query!().fetch_optional(&mut **c).await,
         (Conn::Lite(c), _) => update_query!().fetch_optional(&mut **c).await,
     }
     .map_err(|e| constraint_error(e, EMAIL_TAKEN))?;
     let user: User = stored.ok_or(Error::NotFound)?.try_into()?;
-    if let (false, Some(event)) = (together, event) {
-        audit::insert(tx, event).await?;
+    if let (false, Some(row)) = (together, &row) {
+        audit::insert_row(tx, row).await?;
     }
     Ok(user)
 }
