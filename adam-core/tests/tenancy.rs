@@ -295,10 +295,18 @@ async fn a_unit_of_work_cancelled_at_any_point_leaves_no_transaction_open() {
         )
         .await
     };
+    // How long one unit of work takes here, so that the waits below sweep it from start to
+    // end on a fast machine as on a slow one.
+    let mut longest = std::time::Duration::ZERO;
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        adam.me(&caller).await.unwrap();
+        longest = longest.max(started.elapsed());
+    }
     let mut cancelled = 0;
-    for step in 0..200u64 {
+    for step in 0..200u32 {
         // From cancelled before it starts to finished: every point of a unit of work.
-        let wait = std::time::Duration::from_micros(step * 15);
+        let wait = longest * 2 * step / 200;
         if tokio::time::timeout(wait, adam.me(&caller)).await.is_err() {
             cancelled += 1;
         }
