@@ -573,6 +573,53 @@ on_both_engines! {
         assert_eq!(db.list_users(&admin, &sql, PageRequest::default()).await.unwrap().total, 0);
     }
 
+    async fn every_page_carries_the_total_of_all_matches(db: TestDb) {
+        // Full pages (the total is counted), short ones (offset plus length), an exact fit, and
+        // empty ones past the end (counted apart), in each scope and filter.
+        let admin = db.admin().await;
+        let premium = admin_dealership(&db).await;
+        for i in 0..11 {
+            db.add_user(&admin, &format!("sales{i:02}@premiumauto.com"), Role::FiManager, Some(premium)).await;
+        }
+        for n in 0..5 {
+            db.create_dealership(&admin, NewDealership { name: name(&format!("Lot {n}")) }).await.unwrap();
+        }
+        let principal = db.principal_of_premium().await;
+        let everyone = UserFilter::default();
+        let managers = UserFilter { role: Some(Role::FiManager), q: None };
+        let sales = UserFilter { role: None, q: Some("sales".into()) };
+        for (caller, filter) in [(&admin, &everyone), (&admin, &managers), (&admin, &sales), (&principal, &everyone)] {
+            let all = db.list_users(caller, filter, PageRequest::new(Some(100), None).unwrap()).await.unwrap();
+            let n = all.items.len() as u64;
+            assert!(n >= 11, "{n}");
+            assert_eq!(all.total, n);
+            for limit in [1, 4, n as i64, n as i64 + 1] {
+                for offset in 0..=n + 2 {
+                    let page = db.list_users(caller, filter, PageRequest::new(Some(limit), Some(offset as i64)).unwrap()).await.unwrap();
+                    assert_eq!(page.total, n, "limit {limit}, offset {offset}, {filter:?}");
+                    let expected = &all.items[(offset.min(n) as usize)..((offset + limit as u64).min(n) as usize)];
+                    assert_eq!(page.items, expected, "limit {limit}, offset {offset}, {filter:?}");
+                }
+            }
+        }
+        let all = db.list_dealerships(&admin, PageRequest::new(Some(100), None).unwrap()).await.unwrap();
+        let n = all.items.len() as u64;
+        assert_eq!((n, all.total), (6, 6));
+        for limit in [1, 4, 6, 7] {
+            for offset in 0..=n + 2 {
+                let page = db.list_dealerships(&admin, PageRequest::new(Some(limit), Some(offset as i64)).unwrap()).await.unwrap();
+                assert_eq!(page.total, n, "limit {limit}, offset {offset}");
+                let expected = &all.items[(offset.min(n) as usize)..((offset + limit as u64).min(n) as usize)];
+                assert_eq!(page.items, expected, "limit {limit}, offset {offset}");
+            }
+        }
+        let mine = db.list_dealerships(&principal, PageRequest::new(Some(1), Some(1)).unwrap()).await.unwrap();
+        assert_eq!((mine.total, mine.items.len()), (1, 0));
+        let none = UserFilter { role: None, q: Some("nobody at all".into()) };
+        let empty = db.list_users(&admin, &none, PageRequest::default()).await.unwrap();
+        assert_eq!((empty.total, empty.items.len()), (0, 0));
+    }
+
     async fn weak_hashes_are_upgraded_on_login(db: TestDb) {
         let admin = db.admin().await;
         let weak = adam_core::hashing::PasswordHasher::new(

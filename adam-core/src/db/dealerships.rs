@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{constraint_error, count, on_tx, ts, Tx};
+use super::{constraint_error, count, on_tx, page_sql, page_total, ts, Counting, Tx};
 use crate::error::{Error, Result};
 use crate::ids::DealershipId;
 use crate::models::{Dealership, DealershipPatch, Page, PageRequest};
@@ -81,19 +81,21 @@ pub(crate) async fn by_name(tx: &mut Tx, name: &str) -> Result<Option<Dealership
     Ok(row.map(Into::into))
 }
 
-/// A page of the dealerships in the scope, by name.
+/// A dealership row with the total of its page ([`super::page_sql`]).
+#[derive(FromRow)]
+struct PagedDealershipRow {
+    #[sqlx(flatten)]
+    dealership: DealershipRow,
+    total: i64,
+}
+
+/// A page of the dealerships in the scope, by name: one statement ([`super::page_sql`]), and a
+/// count only for an empty page past the first.
 pub(crate) async fn list(tx: &mut Tx, page: PageRequest) -> Result<Page<Dealership>> {
     let only = tx.scope.dealership().map(|d| d.as_uuid());
-    let (total,): (i64,) = on_tx!(
-        tx,
-        sqlx::query_as("SELECT COUNT(*) FROM dealerships WHERE ($1 IS NULL OR id = $1)").bind(only),
-        fetch_one
-    )?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM dealerships WHERE ($1 IS NULL OR id = $1) \
-         ORDER BY lower(name), id LIMIT $2 OFFSET $3"
-    );
-    let rows: Vec<DealershipRow> = on_tx!(
+    const SOURCE: &str = "dealerships WHERE ($1 IS NULL OR id = $1)";
+    let sql = page_sql(COLUMNS, SOURCE, "lower(name), id", 2, Counting::WhenFull);
+    let rows: Vec<PagedDealershipRow> = on_tx!(
         tx,
         sqlx::query_as(&sql)
             .bind(only)
@@ -101,9 +103,20 @@ pub(crate) async fn list(tx: &mut Tx, page: PageRequest) -> Result<Page<Dealersh
             .bind(page.offset() as i64),
         fetch_all
     )?;
+    let total = match page_total(rows.first().map(|r| r.total), page) {
+        Some(total) => total,
+        None => {
+            let (total,): (i64,) = on_tx!(
+                tx,
+                sqlx::query_as(&format!("SELECT COUNT(*) FROM {SOURCE}")).bind(only),
+                fetch_one
+            )?;
+            count(total)
+        }
+    };
     Ok(Page {
-        items: rows.into_iter().map(Into::into).collect(),
-        total: count(total),
+        items: rows.into_iter().map(|r| r.dealership.into()).collect(),
+        total,
         limit: page.limit(),
         offset: page.offset(),
     })

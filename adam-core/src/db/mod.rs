@@ -18,6 +18,7 @@ use sqlx::{Connection, Executor};
 
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
+use crate::models::PageRequest;
 use crate::rbac::Principal;
 
 pub(crate) mod audit;
@@ -253,6 +254,56 @@ impl Tx {
 /// PostgreSQL keeps microseconds; round every time we write so both engines store the same value.
 pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(6)
+}
+
+/// How the statement of a page ([`page_sql`]) counts the rows of its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counting {
+    /// The page is read through an index in its order and stops after `limit` rows: the rows
+    /// are counted apart, and only when the page is full (a short page's total is its offset
+    /// plus its length). Both engines evaluate the uncorrelated count of the `CASE`'s last arm
+    /// only when it is reached (PostgreSQL's plan shows it "never executed" otherwise).
+    WhenFull,
+    /// The source is read whole anyway (a contains-search, which no index serves under
+    /// row-level security): the same pass counts it (`COUNT(*) OVER ()`).
+    InThePass,
+}
+
+/// One statement for a page of `SELECT {columns} FROM {source}` (a table and its `WHERE`) in
+/// `order`, each row also carrying `total`, how many rows `source` holds in all: one round trip
+/// where a `COUNT(*)` and the page were two. `limit` and `offset` are the binds numbered `first`
+/// and `first + 1`. An empty page has no row to carry the total; [`page_total`] says what it is
+/// then.
+pub(crate) fn page_sql(
+    columns: &str,
+    source: &str,
+    order: &str,
+    first: usize,
+    counting: Counting,
+) -> String {
+    let (limit, offset) = (first, first + 1);
+    match counting {
+        Counting::WhenFull => format!(
+            "SELECT page.*, CASE WHEN COUNT(*) OVER () < ${limit} THEN ${offset} + COUNT(*) OVER () \
+             ELSE (SELECT COUNT(*) FROM {source}) END AS total \
+             FROM (SELECT {columns} FROM {source} ORDER BY {order} LIMIT ${limit} OFFSET ${offset}) page \
+             ORDER BY {order}"
+        ),
+        Counting::InThePass => format!(
+            "SELECT {columns}, COUNT(*) OVER () AS total FROM {source} \
+             ORDER BY {order} LIMIT ${limit} OFFSET ${offset}"
+        ),
+    }
+}
+
+/// The total of a page read with [`page_sql`]: what its first row carries; 0 for an empty first
+/// page; `None` for an empty page further on, whose total only a count can tell.
+pub(crate) fn page_total(first_row_total: Option<i64>, page: PageRequest) -> Option<u64> {
+    match first_row_total {
+        Some(total) => Some(count(total)),
+        None if page.offset() == 0 => Some(0),
+        None => None,
+    }
 }
 
 /// A count from SQL as an unsigned number.

@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{audit, bind_each, constraint_error, count, on_tx, ts, Bound, Conn, Tx};
+use super::{
+    audit, bind_each, constraint_error, count, on_tx, page_sql, page_total, ts, Bound, Conn,
+    Counting, Tx,
+};
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -178,8 +181,8 @@ pub(crate) async fn get(tx: &mut Tx, id: UserId) -> Result<User> {
 }
 
 /// The conditions of a users list, only those in use (so that each can use its index and the
-/// plan is the one for this combination), and what they bind, in order.
-fn list_conditions(tx: &Tx, filter: &UserFilter) -> (String, Vec<Bound>) {
+/// plan is the one for this combination), what they bind, in order, and whether they search.
+fn list_conditions(tx: &Tx, filter: &UserFilter) -> (String, Vec<Bound>, bool) {
     let mut conditions: Vec<String> = Vec::new();
     let mut binds = Vec::new();
     if let Some(d) = tx.scope.dealership() {
@@ -194,7 +197,8 @@ fn list_conditions(tx: &Tx, filter: &UserFilter) -> (String, Vec<Bound>) {
         binds.push(Bound::Text(role.as_str().to_owned()));
         conditions.push(format!("role = ${}", binds.len()));
     }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if let Some(q) = q {
         binds.push(Bound::Text(like_pattern(q)));
         // Emails are stored lower-case.
         let n = binds.len();
@@ -207,44 +211,62 @@ fn list_conditions(tx: &Tx, filter: &UserFilter) -> (String, Vec<Bound>) {
     } else {
         format!("WHERE {}", conditions.join(" AND "))
     };
-    (clause, binds)
+    (clause, binds, q.is_some())
+}
+
+/// A user row with the total of its page ([`super::page_sql`]).
+#[derive(FromRow)]
+struct PagedUserRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    total: i64,
 }
 
 /// A page of the users in the scope that match `filter`, by email, and how many match in all.
 ///
-/// Two queries: a window count (`COUNT(*) OVER ()`) in the page query was measured slower, since
-/// it reads every matching row where the page alone stops after `limit` rows of the email index.
+/// One statement ([`super::page_sql`]); a second, a count, only for an empty page past the
+/// first. Without a search the page is read through an index and stops after `limit` rows, so
+/// the matches are counted apart, and only when the page is full. A search (`q`) reads every
+/// row in the scope on PostgreSQL too: `LIKE` is not leakproof, so under row-level security no
+/// index (a trigram one included) can serve it; the same pass counts the matches.
 pub(crate) async fn list(
     tx: &mut Tx,
     filter: &UserFilter,
     page: PageRequest,
 ) -> Result<Page<User>> {
-    let (clause, binds) = list_conditions(tx, filter);
-    let count_sql = format!("SELECT COUNT(*) FROM users {clause}");
-    let (total,): (i64,) = on_tx!(
-        tx,
-        bind_each!(sqlx::query_as(&count_sql), &binds),
-        fetch_one
-    )?;
-    let n = binds.len();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM users {clause} ORDER BY email LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let rows: Vec<UserRow> = on_tx!(
+    let (clause, binds, searching) = list_conditions(tx, filter);
+    let source = format!("users {clause}");
+    let counting = if searching {
+        Counting::InThePass
+    } else {
+        Counting::WhenFull
+    };
+    let sql = page_sql(COLUMNS, &source, "email", binds.len() + 1, counting);
+    let rows: Vec<PagedUserRow> = on_tx!(
         tx,
         bind_each!(sqlx::query_as(&sql), &binds)
             .bind(i64::from(page.limit()))
             .bind(page.offset() as i64),
         fetch_all
     )?;
+    let total = match page_total(rows.first().map(|r| r.total), page) {
+        Some(total) => total,
+        None => {
+            let count_sql = format!("SELECT COUNT(*) FROM {source}");
+            let (total,): (i64,) = on_tx!(
+                tx,
+                bind_each!(sqlx::query_as(&count_sql), &binds),
+                fetch_one
+            )?;
+            count(total)
+        }
+    };
     Ok(Page {
         items: rows
             .into_iter()
-            .map(User::try_from)
+            .map(|r| User::try_from(r.user))
             .collect::<Result<_>>()?,
-        total: count(total),
+        total,
         limit: page.limit(),
         offset: page.offset(),
     })
