@@ -30,6 +30,13 @@ pub use poem_openapi::types::MaybeUndefined;
 #[cfg(not(feature = "openapi"))]
 pub use maybe::MaybeUndefined;
 
+/// A time as `poem-openapi` writes it (`2026-12-03T16:00:00.123456+00:00`), so that a body
+/// serialized with serde is the body the OpenAPI types would write (the server writes its lists
+/// that way: see `adam-server`'s `Serialized`).
+fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339())
+}
+
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
@@ -132,8 +139,10 @@ pub struct User {
     /// Whether the user signs in with a second factor (TOTP is on).
     pub mfa_enabled: bool,
     /// Creation time (UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -144,10 +153,13 @@ pub struct Session {
     /// Identifier (the `sid` of its tokens).
     pub id: Uuid,
     /// When it signed in (UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it was last refreshed (UTC); its sign-in if never.
+    #[serde(serialize_with = "rfc3339")]
     pub last_used_at: DateTime<Utc>,
     /// When it ends unless refreshed before (UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub expires_at: DateTime<Utc>,
     /// The client address it signed in from; null if unknown.
     pub ip: Option<String>,
@@ -196,6 +208,7 @@ pub struct AuditEvent {
     /// Identifier.
     pub id: Uuid,
     /// When it happened (UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub at: DateTime<Utc>,
     /// What happened: `login.succeeded`, `user.updated`, `session.ended`, …
     pub action: String,
@@ -328,8 +341,10 @@ pub struct Dealership {
     /// Whether its users must sign in with a second factor.
     pub mfa_required: bool,
     /// Creation time (UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

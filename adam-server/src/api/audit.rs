@@ -3,11 +3,11 @@
 use adam_core::{Adam, AuditCursor, AuditFilter, AuditLimit};
 use chrono::{DateTime, Utc};
 use poem_openapi::param::Query;
-use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 use uuid::Uuid;
 
 use super::schema::AuditPage;
+use super::serialized::Serialized;
 use super::{ApiTags, BearerAuth};
 use crate::error::ApiError;
 
@@ -47,7 +47,7 @@ impl AuditApi {
         limit: Query<Option<i64>>,
         /// Where the page starts: the `next_cursor` of the page before.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<AuditPage>, ApiError> {
+    ) -> Result<Serialized<AuditPage>, ApiError> {
         let limit = limit
             .0
             .map(AuditLimit::new)
@@ -66,6 +66,6 @@ impl AuditApi {
             .adam
             .audit_events(&auth.0.principal, &filter, limit, cursor)
             .await?;
-        Ok(Json(page.into()))
+        Ok(Serialized(page.into()))
     }
 }

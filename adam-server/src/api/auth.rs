@@ -9,6 +9,7 @@ use super::schema::{
     EnrolledTokenPair, IntrospectRequest, Introspection, LoginRequest, MfaLoginRequest,
     MfaTokenRequest, RefreshRequest, SessionList, TokenPairOut, TotpEnrollment, UserOut,
 };
+use super::serialized::Serialized;
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
 use crate::error::ApiError;
@@ -231,8 +232,10 @@ impl AuthApi {
     ///
     /// The caller's live sessions, newest first; `current` marks the one making this request.
     #[oai(path = "/sessions", method = "get")]
-    async fn sessions(&self, auth: BearerAuth) -> Result<Json<SessionList>, ApiError> {
-        Ok(Json(self.adam.my_sessions(&auth.0.principal).await?.into()))
+    async fn sessions(&self, auth: BearerAuth) -> Result<Serialized<SessionList>, ApiError> {
+        Ok(Serialized(
+            self.adam.my_sessions(&auth.0.principal).await?.into(),
+        ))
     }
 
     /// End one of my sessions

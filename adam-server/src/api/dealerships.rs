@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::auth::NoContent;
 use super::schema::{DealershipCreate, DealershipOut, DealershipUpdate, Paged};
+use super::serialized::Serialized;
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
 use crate::error::ApiError;
@@ -39,9 +40,9 @@ impl DealershipsApi {
         limit: Query<Option<i64>>,
         /// Dealerships to skip (default 0).
         offset: Query<Option<i64>>,
-    ) -> Result<Json<Paged<DealershipOut>>, ApiError> {
+    ) -> Result<Serialized<Paged<DealershipOut>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
-        Ok(Json(
+        Ok(Serialized(
             self.adam
                 .list_dealerships(&auth.0.principal, page)
                 .await?

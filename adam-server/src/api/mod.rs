@@ -12,6 +12,7 @@ mod dealerships;
 pub(crate) mod document;
 mod mfa;
 pub mod schema;
+mod serialized;
 mod strict;
 mod users;
 mod well_known;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::auth::NoContent;
 use super::schema::{Paged, RoleDto, SessionList, UserCreate, UserOut, UserUpdate};
+use super::serialized::Serialized;
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
 use crate::error::ApiError;
@@ -44,13 +45,13 @@ impl UsersApi {
         role: Query<Option<RoleDto>>,
         /// Only users whose email or name contains this text, ignoring case.
         q: Query<Option<String>>,
-    ) -> Result<Json<Paged<UserOut>>, ApiError> {
+    ) -> Result<Serialized<Paged<UserOut>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = UserFilter {
             role: role.0.map(Into::into),
             q: q.0,
         };
-        Ok(Json(
+        Ok(Serialized(
             self.adam
                 .list_users(&auth.0.principal, &filter, page)
                 .await?
@@ -114,12 +115,12 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> Result<Json<SessionList>, ApiError> {
+    ) -> Result<Serialized<SessionList>, ApiError> {
         let sessions = self
             .adam
             .user_sessions(&auth.0.principal, id.0.into())
             .await?;
-        Ok(Json(sessions.into()))
+        Ok(Serialized(sessions.into()))
     }
 
     /// Sign a user out everywhere
