@@ -29,20 +29,16 @@ impl<T: Type + Serialize> Payload for Serialized<T> {
     }
 }
 
-impl<T: Serialize + Send> IntoResponse for Serialized<T> {
+impl<T: Type + Serialize + Send> IntoResponse for Serialized<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
             Ok(body) => Response::builder()
-                .header(header::CONTENT_TYPE, Self::CONTENT_TYPE_HEADER)
+                .header(header::CONTENT_TYPE, Self::CONTENT_TYPE)
                 .body(body),
             // Only a map with non-string keys fails to serialize; none of our types has one.
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         }
     }
-}
-
-impl<T> Serialized<T> {
-    const CONTENT_TYPE_HEADER: &'static str = "application/json; charset=utf-8";
 }
 
 impl<T: Type + ToJSON + Serialize + Send> ApiResponse for Serialized<T> {
