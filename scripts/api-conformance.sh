@@ -14,40 +14,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/adam-target}"
 pg_admin="${ADAM_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-tools=(schemathesis==4.32.5 openapi-python-client==0.26.2)
 venv="$HOME/.cache/adam-api-tools"
-
-installed=$("$venv/bin/pip" freeze 2>/dev/null || true)
-missing=0
-for tool in "${tools[@]}"; do grep -qxF -e "$tool" <<<"$installed" || missing=1; done
-if [ "$missing" = 1 ]; then
-    python3 -m venv "$venv" || { echo "python3 -m venv is required (Debian: python3-venv)" >&2; exit 1; }
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${tools[@]}"
-fi
+bash scripts/api-tools.sh
 server="$CARGO_TARGET_DIR/debug/adam-server"
-cargo build -p adam-server --locked --quiet # nothing to do after the tests built it
+cargo test --workspace --all-targets --locked --no-run --quiet # nothing to do after the tests
 
 work=$(mktemp -d)
 pid=""
-databases=()
+db=""
 cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    for db in "${databases[@]}"; do psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+    stop
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Starts a seeded server on a fresh database of engine $1; sets $base.
+# Starts a seeded server on a fresh database of engine $1, logging to $2; sets $base, $pid, $db.
 start() {
     local url
     if [ "$1" = sqlite ]; then
         url="sqlite://$work/adam-$RANDOM$RANDOM.db"
     else
-        local db="adam_schemathesis_$RANDOM$RANDOM"
+        db="adam_schemathesis_$RANDOM$RANDOM"
         psql -q "$pg_admin" -c "CREATE DATABASE $db" >/dev/null
-        databases+=("$db")
         url="${pg_admin%/*}/$db"
     fi
     local port
@@ -56,43 +46,65 @@ start() {
     # The sign-in limits are raised: fuzzing signs in thousands of times from one address.
     DATABASE_URL="$url" SECRET_KEY="schemathesis secret key, at least thirty-two bytes" \
         PUBLIC_URL="$base" PORT="$port" RUST_LOG=warn LOGIN_MAX_FAILURES=10000 LOGIN_MAX_FAILURES_PER_IP=1000000 \
-        "$server" serve --seed >>"$work/server.log" 2>&1 &
+        "$server" serve --seed >>"$2" 2>&1 &
     pid=$!
     for _ in $(seq 100); do curl -sf "$base/ready" >/dev/null && return 0; sleep 0.1; done
-    echo "the server did not start:" >&2; tail -n 20 "$work/server.log" >&2; exit 1
+    echo "the server did not start:" >&2; tail -n 20 "$2" >&2; exit 1
 }
 
-stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+# Stops the server and drops its PostgreSQL database, if any.
+stop() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
+    pid=""
+    if [ -n "$db" ]; then psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; fi
+    db=""
+}
 
 token() {
     curl -sf "$base/api/v1/auth/login" -H 'content-type: application/json' \
         -d "{\"email\":\"$1\",\"password\":\"$2\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
 
-failed=0
-for engine in sqlite postgres; do
+# Every role against engine $1, one after another, each on a fresh database; the summary goes to
+# $work/lane.$1 (and the whole run's output where one fails).
+lane() {
+    local engine=$1 role failed=0 out="$work/lane.$1"
+    trap stop EXIT
     for role in anonymous admin principal manager; do
-        start "$engine"
+        start "$engine" "$work/server.$engine.log"
         auth=()
         case "$role" in
             admin) auth=(-H "Authorization: Bearer $(token admin@avataradam.com 'Admin123!@#')") ;;
             principal) auth=(-H "Authorization: Bearer $(token principal@premiumauto.com 'Principal123!')") ;;
             manager) auth=(-H "Authorization: Bearer $(token manager@premiumauto.com 'Manager123!')") ;;
         esac
-        echo "==> schemathesis: $engine, $role"
+        echo "==> schemathesis: $engine, $role" >>"$out"
         exclude=()
         # Signing out everywhere would end the session the run authenticates with.
         [ "$role" != anonymous ] && exclude=(--exclude-path /api/v1/auth/logout-all)
         "$venv/bin/schemathesis" --config-file schemathesis.toml run "$base/api/v1/openapi.json" \
             --url "$base" --checks all \
             --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" "${auth[@]}" "${exclude[@]}" \
-            --no-color >"$work/run.log" 2>&1 || { failed=1; cat "$work/run.log"; }
-        grep -E "^(Test cases|  [0-9]+ generated)" "$work/run.log" || true
+            --no-color >"$work/run.$engine.log" 2>&1 || { failed=1; cat "$work/run.$engine.log" >>"$out"; }
+        grep -E "^(Test cases|  [0-9]+ generated)" "$work/run.$engine.log" >>"$out" || true
         stop
     done
-done
+    return "$failed"
+}
+
+# The two engines' lanes run at the same time: each is one Python process and one server,
+# and the machine's cores would otherwise wait on one of them.
+failed=0
+lane sqlite &
+sqlite_lane=$!
+lane postgres &
+postgres_lane=$!
+wait "$sqlite_lane" || failed=1
+wait "$postgres_lane" || failed=1
+cat "$work/lane.sqlite" "$work/lane.postgres"
+
 echo "==> a client generated from the document calls every route"
-start sqlite
+start sqlite "$work/server.client.log"
 mkdir -p "$work/client"
 "$venv/bin/openapi-python-client" generate --url "$base/api/v1/openapi.json" \
     --output-path "$work/client/adam_client" --meta none >"$work/generate.log" 2>&1 \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the container image (the Dockerfile's "prebuilt" stage, from the release adam-server
-# built here) and runs it: two containers on one PostgreSQL, a sign-in on one and the token used
+# Builds the container image (the Dockerfile's "prebuilt" stage, from the adam-server the tests
+# built) and runs it: two containers on one PostgreSQL, a sign-in on one and the token used
 # on the other, a refresh on the other, the HEALTHCHECK, a non-root user, and SIGTERM draining
 # the requests in flight. Part of the test command.
 #
@@ -29,25 +29,12 @@ fi
 say() { printf '  %s\n' "$*"; }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
-# The base image, made from Debian's packages when missing, trimmed like the official slim one.
-if ! pm image exists debian:bookworm-slim; then
-    mirror=$({ grep -rhE '^(URIs:|deb) ' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null || true; } \
-        | grep -oE 'https?://[^ ]+/debian/?$|https?://[^ ]+/debian/? ' | grep -v security | head -n 1 | xargs)
-    mirror="${mirror:-http://deb.debian.org/debian}"
-    root=$(mktemp -d)
-    chmod 0755 "$root" # it becomes the image's /
-    say "making debian:bookworm-slim with debootstrap from $mirror"
-    debootstrap --variant=minbase bookworm "$root" "$mirror" >/dev/null
-    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
-        "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/locale/*
-    # The environment the official image declares.
-    tar -C "$root" -c . | pm import --quiet \
-        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'CMD ["bash"]' - debian:bookworm-slim >/dev/null
-    rm -rf "$root"
-fi
+bash scripts/container-base.sh
 
-cargo build --release -p adam-server --locked --quiet
+# The server the tests built (debug, dependencies optimised: see Cargo.toml), without its debug
+# information. The image is the Dockerfile's, from its "prebuilt" stage; only the binary's
+# profile differs from the release build the "runtime" stage makes.
+cargo test --workspace --all-targets --locked --no-run --quiet # nothing to do after the tests
 image=localhost/adam-server:test
 context=$(mktemp -d)
 db="adam_container_$RANDOM$RANDOM"
@@ -59,7 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cp "$CARGO_TARGET_DIR/release/adam-server" "$context/adam-server"
+objcopy --strip-debug "$CARGO_TARGET_DIR/debug/adam-server" "$context/adam-server"
 say "building $image (stage prebuilt)"
 pm rmi -f "$image" >/dev/null 2>&1 || true # the previous run's, so that images do not pile up
 pm build --isolation chroot --pull=never --format docker --target prebuilt -t "$image" \

@@ -66,19 +66,61 @@ if ! pg_up; then
 fi
 pg_up || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 
-say "cargo fmt --check"
-cargo fmt --all -- --check
-say "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-say "cargo test (SQLite and PostgreSQL)"
-cargo test --workspace --all-targets --locked
-say "doc tests"
-cargo test --workspace --doc --locked
-say "documentation builds without warnings"
-RUSTDOCFLAGS="-D warnings" cargo doc -p adam-core --features jwks,introspection,poem,axum --no-deps --locked --quiet
-say "the API against its OpenAPI document: schemathesis (every role, both engines), a generated client"
-bash scripts/api-conformance.sh
-say "adam-desktop end to end (Xvfb, WebKitWebDriver, gnome-keyring, adam-server)"
-bash adam-desktop/e2e/run.sh
-say "the container image: two replicas on one PostgreSQL (podman)"
-bash scripts/container-test.sh
+# Steps that need no CPU of their own start now, beside the build: the container's base image
+# (debootstrap) and the Python tools of the API checks (pip). Their logs are shown if they fail.
+prep=$(mktemp -d)
+bash scripts/container-base.sh >"$prep/base.log" 2>&1 &
+base_pid=$!
+bash scripts/api-tools.sh >"$prep/tools.log" 2>&1 &
+tools_pid=$!
+await() { # PID LOG: waits for a background step, showing its log if it failed
+    wait "$1" || { cat "$2"; echo "a background step failed: $2" >&2; return 1; }
+}
+
+# Each step's wall time, printed as a table at the end, whether the run passes or fails.
+timings=()
+started=$(date +%s)
+step() { # NAME COMMAND...
+    local name=$1 t0 rc=0
+    shift
+    say "$name"
+    t0=$(date +%s)
+    "$@" || rc=$?
+    timings+=("$(printf '%-58s %5ss' "$name" "$(($(date +%s) - t0))")")
+    return "$rc"
+}
+table() {
+    local rc=$?
+    printf '\n==> step times (s)\n'
+    printf '%s\n' "${timings[@]}"
+    printf '%-58s %5ss\n' "total" "$(($(date +%s) - started))"
+    kill "$base_pid" "$tools_pid" 2>/dev/null || true
+    rm -rf "$prep"
+    exit "$rc"
+}
+trap table EXIT
+
+# Lints and the test build in one compilation: clippy-driver wraps rustc for the workspace's
+# crates (what `cargo clippy` does, but producing the test binaries too), so dependencies are
+# compiled once, not once for `cargo clippy` (metadata) and again for `cargo test`. Every cargo
+# command below runs with the same wrapper, so none rebuilds the workspace. (A plain
+# `cargo test` afterwards rebuilds only the workspace's own crates.)
+clippy_driver=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true)
+[ -n "$clippy_driver" ] || { echo "clippy is required: rustup component add clippy" >&2; exit 1; }
+export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "build every target, linted by clippy (warnings are errors)" \
+    cargo test --workspace --all-targets --locked --no-run
+step "cargo test (SQLite and PostgreSQL)" cargo test --workspace --all-targets --locked
+step "doc tests" cargo test --workspace --doc --locked
+step "documentation builds without warnings" env RUSTDOCFLAGS="-D warnings" \
+    cargo doc -p adam-core --features jwks,introspection,poem,axum --no-deps --locked --quiet
+await "$tools_pid" "$prep/tools.log"
+step "the API against its OpenAPI document: schemathesis (every role, both engines), a generated client" \
+    bash scripts/api-conformance.sh
+step "adam-desktop end to end (Xvfb, WebKitWebDriver, gnome-keyring, adam-server)" \
+    bash adam-desktop/e2e/run.sh
+await "$base_pid" "$prep/base.log"
+step "the container image: two replicas on one PostgreSQL (podman)" bash scripts/container-test.sh

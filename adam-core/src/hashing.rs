@@ -31,6 +31,15 @@ impl HashCost {
         parallelism: 1,
     };
 
+    /// The cheapest cost argon2id allows (8 KiB, one pass), for tests only: a test suite that
+    /// signs in thousands of times would otherwise spend minutes hashing. Never for stored
+    /// passwords; `adam-server` cannot be configured with it.
+    pub const TEST_ONLY: HashCost = HashCost {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
+
     fn params(&self) -> Result<Params> {
         Params::new(self.memory_kib, self.iterations, self.parallelism, None)
             .map_err(|e| Error::Config(format!("argon2 parameters: {e}")))

@@ -261,7 +261,7 @@ impl KeyRing {
     /// seconds.
     pub(crate) async fn claims(&self, token: &str) -> Result<AccessClaims> {
         let keys = self.get().await?;
-        let now = Utc::now();
+        let now = self.db.now();
         match keys.claims_at(token, now) {
             Err(Error::Unauthorized(_))
                 if AccessTokenVerifier::kid_of(token)
@@ -284,7 +284,7 @@ impl KeyRing {
     }
 
     async fn reload_locked(&self) -> Result<Arc<Loaded>> {
-        let now = Utc::now();
+        let now = self.db.now();
         let mut rows = self.read(now).await?;
         let complete = |rows: &[KeyRow]| {
             rows.iter().any(|r| r.state == "current") && rows.iter().any(|r| r.state == "next")

@@ -45,6 +45,7 @@
 pub mod audit;
 mod caller;
 pub mod check;
+pub mod clock;
 mod db;
 pub mod email;
 pub mod error;
@@ -76,6 +77,7 @@ mod totp;
 pub use audit::{AuditCursor, AuditEvent, AuditFilter, AuditLimit, AuditPage};
 pub use caller::{Amr, Caller};
 pub use check::CheckCaller;
+pub use clock::{Clock, TestClock};
 pub use db::{Engine, MigrationState, StoreOptions};
 
 pub use email::Email;

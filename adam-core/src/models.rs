@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
 use crate::email::Email;
 use crate::error::{Error, Result};
@@ -10,16 +11,23 @@ use crate::password::Password;
 use crate::placement::Placement;
 use crate::role::Role;
 
-/// A person's or a dealership's display name: trimmed, 1 to 200 characters, no control characters.
+/// A person's or a dealership's display name: trimmed, 1 to 200 characters, at least one letter
+/// or digit, and nothing that hides or disguises text (see [`Name::parse`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Name(String);
+
+/// Characters of the letter category that show nothing: the Hangul fillers.
+const FILLERS: [char; 4] = ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}'];
 
 impl Name {
     /// Longest accepted name, in characters.
     pub const MAX_LEN: usize = 200;
 
-    /// Parses `raw`, naming `field` in the error.
+    /// Parses `raw`, naming `field` in the error. A name holds at least one letter or digit and
+    /// no control, format (except U+200C and U+200D between two letters or marks, which Persian
+    /// and Indic names need), line or paragraph separator, private-use, unassigned or filler
+    /// character; so it is never made of combining marks alone.
     pub fn parse(field: &'static str, raw: &str) -> Result<Self> {
         let s = raw.trim();
         if s.is_empty() {
@@ -28,10 +36,49 @@ impl Name {
         if s.chars().count() > Self::MAX_LEN {
             return Err(Error::invalid(field, "must be at most 200 characters long"));
         }
-        if s.chars().any(|c| c.is_control() || is_format_char(c)) {
+        let chars: Vec<char> = s.chars().collect();
+        let joins_letters = |i: usize| {
+            let letter_or_mark = |c: Option<&char>| {
+                c.is_some_and(|c| {
+                    !FILLERS.contains(c)
+                        && matches!(
+                            c.general_category_group(),
+                            GeneralCategoryGroup::Letter | GeneralCategoryGroup::Mark
+                        )
+                })
+            };
+            i > 0 && letter_or_mark(chars.get(i - 1)) && letter_or_mark(chars.get(i + 1))
+        };
+        for (i, &c) in chars.iter().enumerate() {
+            let hidden = match c.general_category() {
+                GeneralCategory::Format => {
+                    !(matches!(c, '\u{200C}' | '\u{200D}') && joins_letters(i))
+                }
+                GeneralCategory::Control
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+                | GeneralCategory::PrivateUse
+                | GeneralCategory::Surrogate
+                | GeneralCategory::Unassigned => true,
+                _ => FILLERS.contains(&c) || is_format_char(c),
+            };
+            if hidden {
+                return Err(Error::invalid(
+                    field,
+                    "must not contain control, invisible, private-use or unassigned characters",
+                ));
+            }
+        }
+        let shows_something = chars.iter().any(|c| {
+            matches!(
+                c.general_category_group(),
+                GeneralCategoryGroup::Letter | GeneralCategoryGroup::Number
+            ) && !FILLERS.contains(c)
+        });
+        if !shows_something {
             return Err(Error::invalid(
                 field,
-                "must not contain control or invisible formatting characters",
+                "must hold at least one letter or digit",
             ));
         }
         Ok(Self(s.to_owned()))

@@ -2,6 +2,7 @@
 
 use chrono::Duration;
 
+use crate::clock::Clock;
 use crate::db::StoreOptions;
 use crate::hashing::HashCost;
 use crate::password::PasswordPolicy;
@@ -52,6 +53,9 @@ pub struct Settings {
     /// Audit events older than this are deleted, at most once a day
     /// (`AUDIT_RETENTION_DAYS`, default 365 days).
     pub audit_retention: Duration,
+    /// Where the engine reads the time ([`Clock::system`] by default; a
+    /// [`crate::TestClock`]'s in tests, which move it instead of sleeping).
+    pub clock: Clock,
 }
 
 /// Throttling of password guessing, shared by every server on the database.
@@ -106,6 +110,7 @@ impl Default for Settings {
             key_reload: crate::keyring::RELOAD_EVERY,
             mfa_required_roles: Vec::new(),
             audit_retention: Duration::days(365),
+            clock: Clock::system(),
         }
     }
 }

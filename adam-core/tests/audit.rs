@@ -332,7 +332,7 @@ on_both_engines! {
     }
 
     async fn each_second_factor_action_is_recorded_once_with_its_people(db: TestDb) {
-        fresh_step(10).await;
+        fresh_step(&db.clock);
         let admin = db.admin().await;
         let principal = db.principal_of_premium().await;
         let manager = db.manager_of_premium().await;
@@ -341,7 +341,7 @@ on_both_engines! {
         let about_me = ("user", me.as_uuid());
         let first = db.start_totp_enrollment(&manager, MANAGER_PASSWORD).await.unwrap();
         let secret = first.secret.to_string();
-        let codes = db.confirm_totp_enrollment(&manager, &previous_code(&secret)).await.unwrap();
+        let codes = db.confirm_totp_enrollment(&manager, &previous_code(&db.clock, &secret)).await.unwrap();
         let codes = codes.codes().to_vec();
         let enrolled = events_of(&db, &admin, "mfa.enrolled").await;
         assert_eq!(enrolled.len(), 1, "{enrolled:?}");
@@ -372,7 +372,7 @@ on_both_engines! {
         assert!(db.regenerate_recovery_codes(&signed_in, "000000-x").await.is_err());
         assert_eq!(events_of(&db, &admin, "mfa.recovery_codes_regenerated").await.len(), 1);
 
-        db.disable_totp(&signed_in, MANAGER_PASSWORD, &code_now(&secret)).await.unwrap();
+        db.disable_totp(&signed_in, MANAGER_PASSWORD, &code_now(&db.clock, &secret)).await.unwrap();
         let disabled = events_of(&db, &admin, "mfa.disabled").await;
         assert_eq!(disabled.len(), 1, "{disabled:?}");
         assert_people(&disabled[0], Some(me), about_me, premium);
@@ -381,7 +381,7 @@ on_both_engines! {
         // The principal resets it: they are the actor, and each of the manager's sessions ends.
         let manager = db.manager_of_premium().await;
         let started = db.start_totp_enrollment(&manager, MANAGER_PASSWORD).await.unwrap();
-        db.confirm_totp_enrollment(&manager, &previous_code(&started.secret)).await.unwrap();
+        db.confirm_totp_enrollment(&manager, &previous_code(&db.clock, &started.secret)).await.unwrap();
         assert_eq!(events_of(&db, &admin, "mfa.enrolled").await.len(), 2);
         let live = db.my_sessions(&manager).await.unwrap().len();
         db.reset_mfa(&principal, me).await.unwrap();

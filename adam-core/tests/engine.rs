@@ -166,13 +166,13 @@ on_both_engines! {
 
     async fn refresh_rotates_and_reuse_revokes_the_session(db: TestDb) {
         // Past the reuse grace (here none), a spent token is a theft.
-        let adam = db.db.engine_with(adam_core::Settings { refresh_reuse_grace: chrono::Duration::zero(), ..adam_core::Settings::default() }).await;
+        let adam = db.db.engine_with(adam_core::Settings { refresh_reuse_grace: chrono::Duration::zero(), ..adam_testkit::settings_on(&db.clock) }).await;
         let first = adam.login("manager@premiumauto.com", "Manager123!").await.unwrap();
         let second = adam.refresh(first.refresh_token.expose()).await.unwrap();
         assert_ne!(first.refresh_token.expose(), second.refresh_token.expose());
         assert_eq!(second.expires_in, 1800);
         adam.authenticate(&second.access_token).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        db.clock.advance(chrono::Duration::milliseconds(5));
         // The spent token again: 401, and the whole session dies with it.
         assert!(matches!(adam.refresh(first.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
         assert!(matches!(adam.refresh(second.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
@@ -184,7 +184,7 @@ on_both_engines! {
     }
 
     async fn a_session_ends_at_its_maximum_however_active(db: TestDb) {
-        let short = adam_core::Settings { session_max: chrono::Duration::seconds(3), ..adam_core::Settings::default() };
+        let short = adam_core::Settings { session_max: chrono::Duration::seconds(3), ..adam_testkit::settings_on(&db.clock) };
         let adam = db.db.engine_with(short).await;
         let first = adam.login(MANAGER.0, MANAGER.1).await.unwrap();
         // No access token outlives its session: three seconds, not the configured 30 minutes.
@@ -194,7 +194,7 @@ on_both_engines! {
         // Refreshing does not move the end.
         let second = adam.refresh(first.refresh_token.expose()).await.unwrap();
         assert!(second.expires_in <= 3);
-        tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+        db.clock.advance(chrono::Duration::milliseconds(3200));
         assert!(matches!(adam.refresh(second.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
         assert!(matches!(adam.authenticate(&second.access_token).await, Err(Error::Unauthorized(_))));
 
@@ -213,7 +213,7 @@ on_both_engines! {
             user_agent: Some(format!("Adam Desktop/1.0 {}", "x".repeat(300))),
         };
         let laptop = db.login_with(MANAGER.0, MANAGER.1, &origin).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        db.clock.advance(chrono::Duration::milliseconds(5));
         let phone = db.login(MANAGER.0, MANAGER.1).await.unwrap();
         let me = db.authenticate(&phone.access_token).await.unwrap();
         let list = db.my_sessions(&me).await.unwrap();
@@ -226,7 +226,7 @@ on_both_engines! {
         assert_eq!((list[1].amr, list[0].ip.as_deref()), (adam_core::Amr::Password, None));
         assert!(list[1].expires_at > list[1].created_at);
         // A refresh marks the session used.
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        db.clock.advance(chrono::Duration::milliseconds(5));
         let refreshed = db.refresh(laptop.refresh_token.expose()).await.unwrap();
         let list = db.my_sessions(&me).await.unwrap();
         assert!(list[1].last_used_at > list[1].created_at, "{list:?}");
@@ -620,18 +620,22 @@ on_both_engines! {
         assert_eq!((empty.total, empty.items.len()), (0, 0));
     }
 
+    // The one engine test at the production cost (the others hash at the test kit's cheapest):
+    // a stored hash weaker than it is replaced at the next sign-in.
     async fn weak_hashes_are_upgraded_on_login(db: TestDb) {
-        let admin = db.admin().await;
+        let production = adam_core::Settings {
+            hash_cost: adam_core::hashing::HashCost::OWASP,
+            ..adam_testkit::settings_on(&db.clock)
+        };
+        let adam = db.db.engine_with(production).await;
         let weak = adam_core::hashing::PasswordHasher::new(
             adam_core::hashing::HashCost { memory_kib: 4096, iterations: 1, parallelism: 1 }, 1).unwrap();
         let hash = weak.hash(&db.password_policy().check(PASSWORD.into()).unwrap()).await.unwrap();
-        db.manager_of_premium().await;
         raw_sql(db.url(), "UPDATE users SET password_hash = $1 WHERE email = 'manager@premiumauto.com'", &[&hash]).await;
-        db.login("manager@premiumauto.com", PASSWORD).await.unwrap();
+        adam.login("manager@premiumauto.com", PASSWORD).await.unwrap();
         let stored = raw_sql(db.url(), "SELECT password_hash FROM users WHERE email = 'manager@premiumauto.com'", &[]).await.unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
-        db.login("manager@premiumauto.com", PASSWORD).await.unwrap();
-        let _ = admin;
+        adam.login("manager@premiumauto.com", PASSWORD).await.unwrap();
     }
 
     async fn migrations_go_down_and_up(db: TestDb) {
@@ -656,7 +660,7 @@ async fn admin_dealership(db: &TestDb) -> adam_core::DealershipId {
 async fn the_sqlite_files_are_private_to_their_owner() {
     use std::os::unix::fs::PermissionsExt;
     let db = adam_testkit::TestDatabase::create(adam_testkit::Engine::Sqlite).await;
-    let adam = db.engine_with(adam_core::Settings::default()).await;
+    let adam = db.engine_with(adam_testkit::settings()).await;
     adam.login("admin@avataradam.com", "Admin123!@#")
         .await
         .unwrap();
@@ -680,7 +684,7 @@ fn small_limits() -> adam_core::Settings {
             window: chrono::Duration::minutes(15),
             max_failures_per_address: 6,
         },
-        ..adam_core::Settings::default()
+        ..adam_testkit::settings()
     }
 }
 
@@ -706,8 +710,8 @@ async fn guess_at_once(adam: &adam_core::Adam, n: usize, from: &str) -> (usize, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_engines_on_one_postgres_share_the_throttle_exactly() {
     let db = adam_testkit::TestDatabase::create(adam_testkit::Engine::Postgres).await;
-    let a = db.engine_with(adam_core::Settings::default()).await;
-    let b = db.engine_with(adam_core::Settings::default()).await;
+    let a = db.engine_with(adam_testkit::settings()).await;
+    let b = db.engine_with(adam_testkit::settings()).await;
     let ((ia, ta), (ib, tb)) = tokio::join!(
         guess_at_once(&a, 20, "203.0.113.50"),
         guess_at_once(&b, 20, "203.0.113.50")

@@ -23,12 +23,13 @@ fn kid(token: &str) -> String {
     AccessTokenVerifier::kid_of(token).unwrap()
 }
 
-/// Keys that may sign as soon as they are published, read again every 50 ms.
-fn eager() -> Settings {
+/// Keys that may sign as soon as they are published, read again every 50 ms, on the clock of
+/// `db`'s engine.
+fn eager(db: &TestDb) -> Settings {
     Settings {
         key_publish_lead: Duration::zero(),
         key_reload: StdDuration::from_millis(50),
-        ..Settings::default()
+        ..adam_testkit::settings_on(&db.clock)
     }
 }
 
@@ -41,7 +42,7 @@ async fn kid_of_state(adam: &Adam, state: KeyState) -> Vec<String> {
 }
 
 async fn connect(db: &TestDb, secret: SecretKey) -> Adam {
-    Adam::connect(db.url(), secret, Settings::default())
+    Adam::connect(db.url(), secret, adam_testkit::settings_on(&db.clock))
         .await
         .unwrap()
 }
@@ -96,13 +97,13 @@ on_both_engines! {
 
     async fn of_many_simultaneous_rotations_on_several_engines_exactly_one_happens(db: TestDb) {
         // The next key may sign after one second; the one a rotation makes is too young then.
-        let lead = Settings { key_publish_lead: Duration::seconds(1), ..eager() };
+        let lead = Settings { key_publish_lead: Duration::seconds(1), ..eager(&db) };
         let mut engines = Vec::new();
         for _ in 0..3 {
             engines.push(db.db.engine_with(lead.clone()).await);
         }
         engines[0].open_signing_keys().await.unwrap();
-        tokio::time::sleep(StdDuration::from_millis(1100)).await;
+        db.clock.advance(Duration::milliseconds(1100));
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..24 {
             let adam = engines[n % engines.len()].clone();
@@ -123,14 +124,14 @@ on_both_engines! {
     }
 
     async fn a_due_rotation_happens_once_however_many_engines_notice(db: TestDb) {
-        let due = Settings { key_rotation: Some(Duration::seconds(1)), ..eager() };
+        let due = Settings { key_rotation: Some(Duration::seconds(1)), ..eager(&db) };
         let mut engines = Vec::new();
         for _ in 0..3 {
             engines.push(db.db.engine_with(due.clone()).await);
         }
         let before = db.login(ADMIN.0, ADMIN.1).await.unwrap();
         let next = kid_of_state(&db, KeyState::Next).await.remove(0);
-        tokio::time::sleep(StdDuration::from_millis(1100)).await;
+        db.clock.advance(Duration::milliseconds(1100));
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..12 {
             let adam = engines[n % engines.len()].clone();
@@ -149,7 +150,7 @@ on_both_engines! {
     }
 
     async fn a_revoked_key_stops_verifying_at_once(db: TestDb) {
-        let elsewhere = db.db.engine_with(eager()).await;
+        let elsewhere = db.db.engine_with(eager(&db)).await;
         let token = db.login(ADMIN.0, ADMIN.1).await.unwrap().access_token;
         elsewhere.authenticate(&token).await.unwrap();
         let current = kid(&token);

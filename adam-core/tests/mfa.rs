@@ -9,6 +9,7 @@ mod support;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use adam_core::TestClock;
 use adam_core::{
     Amr, ClientInfo, DealershipPatch, Error, Principal, Role, SecretKey, Settings, SignIn,
     TotpEnrollment,
@@ -36,7 +37,7 @@ async fn enroll(db: &TestDb, who: &Principal, password: &str) -> (String, Vec<St
     assert!(started.otpauth_uri.contains(&format!("secret={secret}")));
     assert!(started.qr_svg.starts_with("<?xml") || started.qr_svg.contains("<svg"));
     let codes = db
-        .confirm_totp_enrollment(who, &previous_code(&secret))
+        .confirm_totp_enrollment(who, &previous_code(&db.clock, &secret))
         .await
         .unwrap();
     (secret, codes.codes().to_vec())
@@ -50,8 +51,12 @@ async fn signed_in(db: &TestDb, who: (&str, &str)) -> (adam_core::TokenPair, Pri
 }
 
 /// A six-digit code that is none of `secret`'s previous, current and next codes.
-fn wrong_code(secret: &str) -> String {
-    let taken = [previous_code(secret), code_now(secret), next_code(secret)];
+fn wrong_code(clock: &TestClock, secret: &str) -> String {
+    let taken = [
+        previous_code(clock, secret),
+        code_now(clock, secret),
+        next_code(clock, secret),
+    ];
     (0..4)
         .map(|n| format!("{n}{n}{n}{n}{n}{n}"))
         .find(|c| !taken.contains(c))
@@ -72,7 +77,7 @@ async fn password_step(db: &TestDb, who: (&str, &str)) -> String {
 
 on_both_engines! {
     async fn enrollment_needs_the_password_and_a_first_code(db: TestDb) {
-        fresh_step(10).await;
+        fresh_step(&db.clock);
         let manager = db.manager_of_premium().await;
         let wrong = db.start_totp_enrollment(&manager, "not my password").await;
         assert!(matches!(wrong, Err(Error::Invalid { field: "current_password", .. })), "{wrong:?}");
@@ -87,9 +92,9 @@ on_both_engines! {
         let status = db.mfa_status(&manager).await.unwrap();
         assert!(!status.totp_enabled && !status.required && status.recovery_codes_left == 0);
 
-        let bad = db.confirm_totp_enrollment(&manager, &wrong_code(&secret)).await;
+        let bad = db.confirm_totp_enrollment(&manager, &wrong_code(&db.clock, &secret)).await;
         assert!(matches!(bad, Err(Error::Invalid { field: "code", .. })), "{bad:?}");
-        let codes = db.confirm_totp_enrollment(&manager, &code_now(&secret)).await.unwrap();
+        let codes = db.confirm_totp_enrollment(&manager, &code_now(&db.clock, &secret)).await.unwrap();
         assert_eq!(codes.codes().len(), 10);
         for code in codes.codes() {
             assert_eq!(code.len(), 14, "{code}");
@@ -119,7 +124,7 @@ on_both_engines! {
     }
 
     async fn sign_in_takes_a_code_once_and_says_so_in_amr(db: TestDb) {
-        fresh_step(12).await;
+        fresh_step(&db.clock);
         let manager = db.manager_of_premium().await;
         let (secret, _) = enroll(&db, &manager, MANAGER.1).await;
         // Turning it on leaves the session it was done in alive.
@@ -130,30 +135,30 @@ on_both_engines! {
         // The mfa_token is no bearer token.
         assert!(matches!(db.authenticate(&token).await, Err(Error::Unauthorized(_))));
         // The code of the enrollment's step (and any older one) is a replay.
-        let replay = db.sign_in_with_code(&token, &previous_code(&secret), &from("198.51.100.4")).await;
+        let replay = db.sign_in_with_code(&token, &previous_code(&db.clock, &secret), &from("198.51.100.4")).await;
         assert!(matches!(replay, Err(Error::MfaCodeInvalid)), "{replay:?}");
-        let pair = db.sign_in_with_code(&token, &code_now(&secret), &from("198.51.100.4")).await.unwrap();
+        let pair = db.sign_in_with_code(&token, &code_now(&db.clock, &secret), &from("198.51.100.4")).await.unwrap();
         let caller = db.authenticate(&pair.access_token).await.unwrap();
         assert_eq!(caller.amr(), Amr::PasswordAndOtp);
         // A refresh keeps the session's amr.
         let refreshed = db.refresh(pair.refresh_token.expose()).await.unwrap();
         assert_eq!(db.authenticate(&refreshed.access_token).await.unwrap().amr(), Amr::PasswordAndOtp);
         // Spent by the success.
-        let again = db.sign_in_with_code(&token, &next_code(&secret), &from("198.51.100.4")).await;
+        let again = db.sign_in_with_code(&token, &next_code(&db.clock, &secret), &from("198.51.100.4")).await;
         assert!(matches!(again, Err(Error::MfaTokenInvalid)), "{again:?}");
 
         // The same code again, with a new token: a replay.
         let token = password_step(&db, MANAGER).await;
-        let replay = db.sign_in_with_code(&token, &code_now(&secret), &from("198.51.100.4")).await;
+        let replay = db.sign_in_with_code(&token, &code_now(&db.clock, &secret), &from("198.51.100.4")).await;
         assert!(matches!(replay, Err(Error::MfaCodeInvalid)), "{replay:?}");
         // The token lives on after a wrong code; the next step's code works.
-        db.sign_in_with_code(&token, &next_code(&secret), &from("198.51.100.4")).await.unwrap();
+        db.sign_in_with_code(&token, &next_code(&db.clock, &secret), &from("198.51.100.4")).await.unwrap();
         // The embedder's password-only sign-in refuses to hand out tokens.
         assert!(matches!(db.login(MANAGER.0, MANAGER.1).await, Err(Error::SecondFactorRequired)));
     }
 
     async fn a_recovery_code_signs_in_once_in_any_case_with_or_without_dashes(db: TestDb) {
-        fresh_step(8).await;
+        fresh_step(&db.clock);
         let manager = db.manager_of_premium().await;
         let (_, codes) = enroll(&db, &manager, MANAGER.1).await;
         let typed = codes[3].replace('-', "").to_lowercase();
@@ -175,11 +180,11 @@ on_both_engines! {
     }
 
     async fn the_fifth_wrong_code_spends_the_token(db: TestDb) {
-        fresh_step(8).await;
+        fresh_step(&db.clock);
         let manager = db.manager_of_premium().await;
         let (secret, _) = enroll(&db, &manager, MANAGER.1).await;
-        let right = code_now(&secret);
-        let wrong = wrong_code(&secret);
+        let right = code_now(&db.clock, &secret);
+        let wrong = wrong_code(&db.clock, &secret);
         let token = password_step(&db, MANAGER).await;
         for n in 1..=5 {
             let r = db.sign_in_with_code(&token, &wrong, &from("198.51.100.4")).await;
@@ -194,14 +199,14 @@ on_both_engines! {
     }
 
     async fn of_simultaneous_sign_ins_with_one_code_exactly_one_wins(db: TestDb) {
-        fresh_step(15).await;
+        fresh_step(&db.clock);
         let manager = db.manager_of_premium().await;
         let (secret, _) = enroll(&db, &manager, MANAGER.1).await;
         let mut tokens = Vec::new();
         for _ in 0..12 {
             tokens.push(password_step(&db, MANAGER).await);
         }
-        let code = code_now(&secret);
+        let code = code_now(&db.clock, &secret);
         let adam = Arc::new(db.adam.clone());
         // Twelve sign-ins each with its own token, and twelve with one token, all one code.
         let mut tasks = Vec::new();
@@ -224,14 +229,14 @@ on_both_engines! {
     }
 
     async fn wrong_codes_count_toward_the_sign_in_throttle(db: TestDb) {
-        fresh_step(8).await;
+        fresh_step(&db.clock);
         let adam = db.db.engine_with(Settings {
             login_throttle: adam_core::settings::LoginThrottle {
                 max_failures: 3,
                 window: chrono::Duration::minutes(15),
                 max_failures_per_address: 100,
             },
-            ..Settings::default()
+            ..adam_testkit::settings_on(&db.clock)
         }).await;
         let manager = db.manager_of_premium().await;
         let (secret, _) = enroll(&db, &manager, MANAGER.1).await;
@@ -242,13 +247,13 @@ on_both_engines! {
             SignIn::CodeRequired(t) => t,
             other => panic!("{other:?}"),
         };
-        let wrong = wrong_code(&secret);
+        let wrong = wrong_code(&db.clock, &secret);
         for _ in 0..2 {
             let r = adam.sign_in_with_code(token.expose(), &wrong, &here).await;
             assert!(matches!(r, Err(Error::MfaCodeInvalid)), "{r:?}");
         }
         // Three failures for this account and address: even the right code is refused now.
-        let r = adam.sign_in_with_code(token.expose(), &code_now(&secret), &here).await;
+        let r = adam.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &here).await;
         assert!(matches!(r, Err(Error::TooManyAttempts { .. })), "{r:?}");
         assert!(matches!(adam.sign_in(MANAGER.0, MANAGER.1, &here).await, Err(Error::TooManyAttempts { .. })));
         // From elsewhere, the second factor completes and clears the account's failures.
@@ -257,12 +262,12 @@ on_both_engines! {
             SignIn::CodeRequired(t) => t,
             other => panic!("{other:?}"),
         };
-        adam.sign_in_with_code(token.expose(), &code_now(&secret), &elsewhere).await.unwrap();
+        adam.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &elsewhere).await.unwrap();
         assert!(matches!(adam.sign_in(MANAGER.0, MANAGER.1, &here).await.unwrap(), SignIn::CodeRequired(_)));
     }
 
     async fn a_dealership_that_requires_it_leads_its_users_through_enrollment(db: TestDb) {
-        fresh_step(10).await;
+        fresh_step(&db.clock);
         let (principal_pair, principal) = signed_in(&db, PRINCIPAL).await;
         let (manager_pair, manager) = signed_in(&db, MANAGER).await;
         let dealership = principal.dealership_id().unwrap();
@@ -292,20 +297,20 @@ on_both_engines! {
         let again = db.enroll_at_sign_in(&token).await.unwrap();
         assert_ne!(first.secret.as_str(), again.secret.as_str(), "each call starts over");
         let secret = again.secret.to_string();
-        let old = code_now(first.secret.as_str());
-        if ![previous_code(&secret), code_now(&secret), next_code(&secret)].contains(&old) {
+        let old = code_now(&db.clock, first.secret.as_str());
+        if ![previous_code(&db.clock, &secret), code_now(&db.clock, &secret), next_code(&db.clock, &secret)].contains(&old) {
             let r = db.confirm_enrollment_at_sign_in(&token, &old, &from("198.51.100.4")).await;
             assert!(matches!(r, Err(Error::MfaCodeInvalid)), "the replaced secret's code: {r:?}");
         }
-        let enrolled = db.confirm_enrollment_at_sign_in(&token, &previous_code(&secret), &from("198.51.100.4")).await.unwrap();
+        let enrolled = db.confirm_enrollment_at_sign_in(&token, &previous_code(&db.clock, &secret), &from("198.51.100.4")).await.unwrap();
         assert_eq!(enrolled.recovery_codes.codes().len(), 10);
         let manager = db.authenticate(&enrolled.tokens.access_token).await.unwrap();
         assert_eq!(manager.amr(), Amr::PasswordAndOtp);
         let status = db.mfa_status(&manager).await.unwrap();
         assert!(status.totp_enabled && status.required);
-        assert!(matches!(db.confirm_enrollment_at_sign_in(&token, &code_now(&secret), &from("198.51.100.4")).await, Err(Error::MfaTokenInvalid)), "spent");
+        assert!(matches!(db.confirm_enrollment_at_sign_in(&token, &code_now(&db.clock, &secret), &from("198.51.100.4")).await, Err(Error::MfaTokenInvalid)), "spent");
         // Required: turning it off is refused.
-        let r = db.disable_totp(&manager, MANAGER.1, &code_now(&secret)).await;
+        let r = db.disable_totp(&manager, MANAGER.1, &code_now(&db.clock, &secret)).await;
         assert!(matches!(r, Err(Error::Forbidden(_))), "{r:?}");
         // The next sign-in asks for a code.
         password_step(&db, MANAGER).await;
@@ -314,7 +319,7 @@ on_both_engines! {
     async fn a_required_role_must_enroll_everywhere(db: TestDb) {
         let adam = db.db.engine_with(Settings {
             mfa_required_roles: vec![Role::SystemAdmin],
-            ..Settings::default()
+            ..adam_testkit::settings_on(&db.clock)
         }).await;
         let r = adam.sign_in("admin@avataradam.com", "Admin123!@#", &from("198.51.100.4")).await.unwrap();
         assert!(matches!(r, SignIn::EnrollmentRequired(_)), "{r:?}");
@@ -322,14 +327,14 @@ on_both_engines! {
     }
 
     async fn turning_it_off_needs_password_and_code_and_ends_other_sessions(db: TestDb) {
-        fresh_step(10).await;
+        fresh_step(&db.clock);
         let (pair, manager) = signed_in(&db, MANAGER).await;
         let (secret, _) = enroll(&db, &manager, MANAGER.1).await;
         let token = password_step(&db, MANAGER).await;
-        let other = db.sign_in_with_code(&token, &code_now(&secret), &from("198.51.100.4")).await.unwrap();
-        assert!(matches!(db.disable_totp(&manager, "wrong password", &next_code(&secret)).await, Err(Error::Invalid { field: "current_password", .. })));
-        assert!(matches!(db.disable_totp(&manager, MANAGER.1, &code_now(&secret)).await, Err(Error::Invalid { field: "code", .. })), "a replayed code");
-        db.disable_totp(&manager, MANAGER.1, &next_code(&secret)).await.unwrap();
+        let other = db.sign_in_with_code(&token, &code_now(&db.clock, &secret), &from("198.51.100.4")).await.unwrap();
+        assert!(matches!(db.disable_totp(&manager, "wrong password", &next_code(&db.clock, &secret)).await, Err(Error::Invalid { field: "current_password", .. })));
+        assert!(matches!(db.disable_totp(&manager, MANAGER.1, &code_now(&db.clock, &secret)).await, Err(Error::Invalid { field: "code", .. })), "a replayed code");
+        db.disable_totp(&manager, MANAGER.1, &next_code(&db.clock, &secret)).await.unwrap();
         assert!(db.authenticate(&other.access_token).await.is_err(), "other sessions end");
         db.authenticate(&pair.access_token).await.expect("this session lives");
         assert!(!db.mfa_status(&manager).await.unwrap().totp_enabled);
@@ -338,14 +343,15 @@ on_both_engines! {
     }
 
     async fn totp_secrets_are_sealed_again_under_a_new_secret_key(db: TestDb) {
-        fresh_step(10).await;
+        fresh_step(&db.clock);
         let manager = db.manager_of_premium().await;
         let (secret, _) = enroll(&db, &manager, MANAGER.1).await;
         let old = SecretKey::new(adam_testkit::SECRET.as_bytes()).unwrap();
         let new = SecretKey::new(b"another test secret key, also over thirty-two bytes").unwrap();
         let connect = |key: SecretKey| {
             let url = db.url().to_owned();
-            async move { adam_core::Adam::connect(&url, key, Settings::default()).await.unwrap() }
+            let settings = adam_testkit::settings_on(&db.clock);
+            async move { adam_core::Adam::connect(&url, key, settings).await.unwrap() }
         };
         // Rotating the signing keys' seal first, so that only the TOTP secrets are at stake.
         let both = connect(new.clone().with_previous(old.clone())).await;
@@ -356,7 +362,7 @@ on_both_engines! {
             SignIn::CodeRequired(t) => t,
             other => panic!("{other:?}"),
         };
-        let pair = after.sign_in_with_code(token.expose(), &code_now(&secret), &from("198.51.100.4")).await.unwrap();
+        let pair = after.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &from("198.51.100.4")).await.unwrap();
         assert_eq!(after.authenticate(&pair.access_token).await.unwrap().amr(), Amr::PasswordAndOtp);
         // The former key alone opens nothing now: one clear line.
         let e = connect(old).await.open_signing_keys().await.unwrap_err();
@@ -364,7 +370,7 @@ on_both_engines! {
     }
 
     async fn admins_and_principals_reset_a_lost_phone(db: TestDb) {
-        fresh_step(8).await;
+        fresh_step(&db.clock);
         let (manager_pair, manager) = signed_in(&db, MANAGER).await;
         enroll(&db, &manager, MANAGER.1).await;
         let principal = db.principal_of_premium().await;
@@ -384,5 +390,94 @@ on_both_engines! {
         assert!(db.authenticate(&manager_pair.access_token).await.is_err(), "the user's sessions end");
         assert!(matches!(db.sign_in(MANAGER.0, MANAGER.1, &from("198.51.100.4")).await.unwrap(), SignIn::Tokens(_)));
         assert!(!db.mfa_status(&db.manager_of_premium().await).await.unwrap().totp_enabled);
+    }
+
+    async fn password_only_sessions_die_once_their_role_must_use_a_second_factor(db: TestDb) {
+        let (manager, _) = signed_in(&db, MANAGER).await;
+        let (principal, _) = signed_in(&db, PRINCIPAL).await;
+        // A server started with MFA_REQUIRED_ROLES=fi_manager, on the same database.
+        let strict = db.db.engine_with(Settings { mfa_required_roles: vec![Role::FiManager], ..adam_testkit::settings_on(&db.clock) }).await;
+        assert!(matches!(strict.authenticate(&manager.access_token).await, Err(Error::Unauthorized(_))));
+        assert!(matches!(strict.refresh(manager.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+        assert!(strict.introspect(&manager.access_token).await.unwrap().is_none());
+        // Roles the setting does not name keep their sessions.
+        strict.authenticate(&principal.access_token).await.unwrap();
+        strict.refresh(principal.refresh_token.expose()).await.unwrap();
+    }
+
+    async fn password_only_sessions_signed_in_while_a_dealership_requires_it_do_not_survive(db: TestDb) {
+        let principal = db.principal_of_premium().await;
+        let dealership = principal.placement().dealership_id().unwrap();
+        let mut signing_in = tokio::task::JoinSet::new();
+        for n in 0..12 {
+            let adam = db.adam.clone();
+            signing_in.spawn(async move { adam.sign_in(MANAGER.0, MANAGER.1, &from(&format!("198.51.100.{}", 10 + n))).await });
+        }
+        let on = DealershipPatch { mfa_required: Some(true), ..DealershipPatch::default() };
+        db.update_dealership(&principal, dealership, on).await.unwrap();
+        let mut password_only = Vec::new();
+        while let Some(done) = signing_in.join_next().await {
+            if let SignIn::Tokens(pair) = done.unwrap().unwrap() {
+                password_only.push(pair);
+            }
+        }
+        for pair in &password_only {
+            assert!(matches!(db.authenticate(&pair.access_token).await, Err(Error::Unauthorized(_))));
+            assert!(matches!(db.refresh(pair.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+        }
+    }
+
+    async fn a_right_password_does_not_reopen_code_guessing_on_the_profile(db: TestDb) {
+        fresh_step(&db.clock);
+        let manager = db.manager_of_premium().await;
+        let (secret, _) = enroll(&db, &manager, MANAGER.1).await;
+        let wrong = wrong_code(&db.clock, &secret);
+        let limit = db.settings().login_throttle.max_failures;
+        let mut refused_at = None;
+        for attempt in 1..=limit + 1 {
+            match db.disable_totp(&manager, MANAGER.1, &wrong).await {
+                Err(Error::Invalid { field: "code", .. }) => {}
+                Err(Error::TooManyAttempts { .. }) => {
+                    refused_at = Some(attempt);
+                    break;
+                }
+                other => panic!("attempt {attempt}: {other:?}"),
+            }
+        }
+        assert_eq!(refused_at, Some(limit + 1), "every wrong code counts, the right password clears nothing");
+        assert!(matches!(db.regenerate_recovery_codes(&manager, &wrong).await, Err(Error::TooManyAttempts { .. })));
+        assert!(db.mfa_status(&manager).await.unwrap().totp_enabled);
+    }
+
+    async fn of_many_simultaneous_wrong_codes_on_one_token_five_are_checked(db: TestDb) {
+        fresh_step(&db.clock);
+        let manager = db.manager_of_premium().await;
+        let (secret, _) = enroll(&db, &manager, MANAGER.1).await;
+        let wrong = wrong_code(&db.clock, &secret);
+        // Many failures allowed, so that the throttle is not what stops the guesses.
+        let lax = db.db.engine_with(Settings {
+            login_throttle: adam_core::settings::LoginThrottle { max_failures: 1000, max_failures_per_address: 1000, ..adam_core::settings::LoginThrottle::default() },
+            ..adam_testkit::settings_on(&db.clock)
+        }).await;
+        let token = match lax.sign_in(MANAGER.0, MANAGER.1, &from("198.51.100.4")).await.unwrap() {
+            SignIn::CodeRequired(t) => t.expose().to_owned(),
+            other => panic!("{other:?}"),
+        };
+        let mut guesses = tokio::task::JoinSet::new();
+        for _ in 0..30 {
+            let (adam, token, wrong) = (lax.clone(), token.clone(), wrong.clone());
+            guesses.spawn(async move { adam.sign_in_with_code(&token, &wrong, &from("198.51.100.4")).await });
+        }
+        let mut checked = 0;
+        while let Some(done) = guesses.join_next().await {
+            match done.unwrap() {
+                Err(Error::MfaCodeInvalid) => checked += 1,
+                Err(Error::MfaTokenInvalid) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(checked, 5, "at most five codes are checked on one token");
+        let right = code_now(&db.clock, &secret);
+        assert!(matches!(lax.sign_in_with_code(&token, &right, &from("198.51.100.4")).await, Err(Error::MfaTokenInvalid)));
     }
 }

@@ -43,7 +43,7 @@ async fn engine(issuer: &str) -> (Adam, TestDatabase) {
     let db = TestDatabase::create(Engine::Sqlite).await;
     let settings = Settings {
         token_audience: TokenAudience::of_issuer(issuer),
-        ..Settings::default()
+        ..adam_testkit::settings()
     };
     (db.engine_with(settings).await, db)
 }

@@ -162,7 +162,7 @@ async fn writes_outside_the_scope_are_refused_by_the_database() {
 #[tokio::test]
 async fn every_table_forces_row_level_security_with_a_policy() {
     let db = TestDatabase::create(Engine::Postgres).await;
-    db.engine_with(Settings::default()).await;
+    db.engine_with(adam_testkit::settings()).await;
     let mut conn = PgConnection::connect(&db.url).await.unwrap();
     let tables: Vec<(String, bool, bool, i64)> = sqlx::query_as(
         "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, \
@@ -186,7 +186,7 @@ async fn every_table_forces_row_level_security_with_a_policy() {
 #[tokio::test]
 async fn the_engine_runs_as_the_unprivileged_app_role() {
     let db = TestDatabase::create(Engine::Postgres).await;
-    let adam = db.engine_with(Settings::default()).await;
+    let adam = db.engine_with(adam_testkit::settings()).await;
     adam.ready().await.unwrap();
     let mut conn = PgConnection::connect(&db.url).await.unwrap();
     let (superuser, bypass, member): (bool, bool, bool) = sqlx::query_as(
@@ -217,7 +217,7 @@ async fn an_app_role_that_bypasses_row_level_security_is_refused() {
             app_role: role.clone(),
             ..StoreOptions::default()
         },
-        ..Settings::default()
+        ..adam_testkit::settings()
     };
     let adam = adam_core::Adam::connect(
         &db.url,
@@ -278,7 +278,7 @@ async fn a_unit_of_work_cancelled_at_any_point_leaves_no_transaction_open() {
                 max_connections: 1,
                 ..StoreOptions::default()
             },
-            ..Settings::default()
+            ..adam_testkit::settings()
         })
         .await;
     let pair = adam

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/adam-target}"
 
 if [ -z "${ADAM_E2E_IN_DBUS:-}" ]; then
-    cargo build -p adam-desktop -p adam-server --quiet
+    # The binaries the tests built, with their features: nothing to do after the tests.
+    cargo test --workspace --all-targets --locked --no-run --quiet
     # The session bus and the services it starts (portals, at-spi) chatter on stderr: keep that
     # in a file and show it only if the run fails.
     bus_log=$(mktemp)

@@ -379,7 +379,7 @@ fn the_window_may_call_only_the_apps_commands() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_token_the_server_no_longer_accepts_is_replaced_by_refreshing() {
     use adam_core::keyring::KeyState;
-    use adam_core::{Adam, SecretKey, Settings};
+    use adam_core::{Adam, SecretKey};
 
     use_mock_keyring();
     let db = adam_testkit::TestDatabase::create(Engine::Sqlite).await;
@@ -404,7 +404,7 @@ async fn an_access_token_the_server_no_longer_accepts_is_replaced_by_refreshing(
     let engine = Adam::connect(
         &url,
         SecretKey::new(adam_testkit::SECRET.as_bytes()).unwrap(),
-        Settings::default(),
+        adam_testkit::settings(),
     )
     .await
     .unwrap();

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use adam_core::hashing::HashCost;
 use adam_core::settings::LoginThrottle;
 use adam_core::tokens::TokenAudience;
 use adam_core::{Engine, PasswordPolicy, SecretKey, Settings, StoreOptions};
@@ -95,7 +96,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// `REFRESH_REUSE_GRACE_SECONDS`.
     pub refresh_reuse_grace_seconds: i64,
-    /// `MAX_CONNECTIONS`, `HEADER_READ_TIMEOUT_SECONDS`, `IDLE_TIMEOUT_SECONDS`.
+    /// `MAX_CONNECTIONS`, `MAX_CONNECTIONS_PER_ADDRESS`, `HEADER_READ_TIMEOUT_SECONDS`,
+    /// `REQUEST_TIMEOUT_SECONDS`, `IDLE_TIMEOUT_SECONDS`.
     pub connections: ConnectionLimits,
     /// `HASH_QUEUE_TIMEOUT_SECONDS`: longest wait for a password check before 503.
     pub hash_queue_timeout: Duration,
@@ -104,6 +106,12 @@ pub struct Config {
     /// How often the signing keys are read again ([`adam_core::keyring::RELOAD_EVERY`]; not
     /// read from the environment: tests shorten it).
     pub key_reload: Duration,
+    /// Where the engine reads the time (the system clock; not read from the environment: tests
+    /// move a [`adam_core::TestClock`] instead of sleeping).
+    pub clock: adam_core::Clock,
+    /// Argon2id cost of new password hashes ([`HashCost::OWASP`]; not read from the
+    /// environment: tests use [`HashCost::TEST_ONLY`]).
+    pub hash_cost: HashCost,
 }
 
 impl fmt::Debug for Config {
@@ -145,6 +153,8 @@ impl fmt::Debug for Config {
             .field("connections", &self.connections)
             .field("hash_queue_timeout", &self.hash_queue_timeout)
             .field("key_reload", &self.key_reload)
+            .field("clock", &self.clock)
+            .field("hash_cost", &self.hash_cost)
             .finish()
     }
 }
@@ -301,6 +311,8 @@ impl Config {
         };
         let connections = ConnectionLimits {
             max_connections: positive("MAX_CONNECTIONS", 4096, 1_000_000)? as usize,
+            max_per_address: positive("MAX_CONNECTIONS_PER_ADDRESS", 256, 1_000_000)? as usize,
+            request_timeout: seconds("REQUEST_TIMEOUT_SECONDS", 30, 3600)?,
             header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", 10, 3600)?,
             idle_timeout: seconds("IDLE_TIMEOUT_SECONDS", 60, 3600)?,
         };
@@ -318,6 +330,8 @@ impl Config {
             connections,
             hash_queue_timeout,
             key_reload: adam_core::keyring::RELOAD_EVERY,
+            clock: adam_core::Clock::system(),
+            hash_cost: HashCost::OWASP,
             database_url,
             database_app_role,
             refresh_reuse_grace_seconds,
@@ -362,6 +376,8 @@ impl Config {
             },
             token_audience: TokenAudience::of_issuer(&self.issuer()),
             mfa_required_roles: self.mfa_required_roles.clone(),
+            clock: self.clock.clone(),
+            hash_cost: self.hash_cost,
             key_rotation: (self.signing_key_rotation_days > 0)
                 .then(|| chrono::Duration::days(self.signing_key_rotation_days)),
             ..Settings::default()

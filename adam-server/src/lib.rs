@@ -353,6 +353,7 @@ async fn serve(
         listener,
         app(adam.clone(), config),
         config.connections,
+        config.trusted_proxies.clone(),
         shutdown,
         Duration::from_secs(30),
     )

@@ -1,17 +1,22 @@
 //! The connection loop: HTTP/1.1 and HTTP/2 (cleartext) over hyper, with the limits a server
-//! facing the internet needs and poem's own loop lacks: a cap on open connections, a deadline for
-//! a request's headers, and an idle timeout. Each request goes to the poem application.
+//! facing the internet needs and poem's own loop lacks: a cap on open connections, in all and
+//! per peer address, a deadline for a request's headers and one for its body, and an idle
+//! timeout. Each request goes to the poem application.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use poem::http::uri::Scheme;
+use poem::http::{header, StatusCode};
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, Response};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,11 +27,19 @@ use tokio::time::Instant;
 /// The body type hyper sends: what a poem response converts into.
 type ResponseBody = http_body_util::combinators::BoxBody<hyper::body::Bytes, std::io::Error>;
 
+use crate::client::TrustedProxies;
+
 /// How many connections, and for how long each may stay without a complete request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Open connections at most (`MAX_CONNECTIONS`); further clients wait to be accepted.
     pub max_connections: usize,
+    /// Open connections at most from one peer address (`MAX_CONNECTIONS_PER_ADDRESS`); more are
+    /// closed as soon as they are accepted. Trusted proxies are exempt.
+    pub max_per_address: usize,
+    /// A request's body must be complete within this of its headers
+    /// (`REQUEST_TIMEOUT_SECONDS`), or it is answered 408 and its connection closed.
+    pub request_timeout: Duration,
     /// A request's headers must be complete within this (`HEADER_READ_TIMEOUT_SECONDS`),
     /// counted from the connection's start or the end of its previous request.
     pub header_read_timeout: Duration,
@@ -38,6 +51,8 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             max_connections: 4096,
+            max_per_address: 256,
+            request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
         }
@@ -50,6 +65,7 @@ pub(crate) async fn serve<E>(
     listener: TcpListener,
     app: E,
     limits: ConnectionLimits,
+    proxies: TrustedProxies,
     shutdown: impl std::future::Future<Output = ()> + Send,
     grace: Duration,
 ) -> std::io::Result<()>
@@ -59,6 +75,7 @@ where
     let app = Arc::new(app);
     let local = listener.local_addr()?;
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_address = PerAddress::new(limits.max_per_address, proxies);
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -86,6 +103,12 @@ where
                 continue;
             }
         };
+        // One address may not hold every slot: beyond its share, its connections are closed
+        // at once (and the slot freed), so clients elsewhere are still served.
+        let Some(share) = per_address.admit(peer.ip()) else {
+            tracing::debug!(%peer, "refusing a connection: too many from this address");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         connections.spawn(connection(
             stream,
@@ -94,7 +117,7 @@ where
             app.clone(),
             limits,
             stopping.clone(),
-            permit,
+            (permit, share),
         ));
     }
     let _ = stop.send(true);
@@ -116,7 +139,7 @@ async fn connection<E>(
     app: Arc<E>,
     limits: ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
-    _slot: OwnedSemaphorePermit,
+    _slots: (OwnedSemaphorePermit, Option<Share>),
 ) where
     E: Endpoint<Output = Response> + 'static,
 {
@@ -127,13 +150,28 @@ async fn connection<E>(
             let app = app.clone();
             let busy = activity.begin();
             async move {
-                let req = poem::Request::from((
+                let headers_at = Instant::now();
+                let mut req = poem::Request::from((
                     req,
                     LocalAddr(Addr::SocketAddr(local)),
                     RemoteAddr(Addr::SocketAddr(peer)),
                     Scheme::HTTP,
                 ));
-                let resp = app.get_response(req).await;
+                let body = Watched::new(req.take_body().into());
+                let complete = body.complete.clone();
+                req.set_body(poem::Body::from(ResponseBody::new(body)));
+                let answer = app.get_response(req);
+                tokio::pin!(answer);
+                let resp = tokio::select! {
+                    resp = &mut answer => resp,
+                    () = body_overdue(headers_at + limits.request_timeout, &complete) => {
+                        tracing::debug!(%peer, "request body incomplete at its deadline: 408");
+                        Response::builder()
+                            .status(StatusCode::REQUEST_TIMEOUT)
+                            .header(header::CONNECTION, "close")
+                            .finish()
+                    }
+                };
                 drop(busy);
                 Ok::<_, Infallible>(hyper::Response::<ResponseBody>::from(resp))
             }
@@ -225,5 +263,140 @@ impl Activity {
                 return;
             }
         }
+    }
+}
+
+/// Resolves once `deadline` has passed with the request's body still incomplete; never, if the
+/// body completes before.
+async fn body_overdue(deadline: Instant, complete: &AtomicBool) {
+    tokio::time::sleep_until(deadline).await;
+    if complete.load(Ordering::Acquire) {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// A request body that says when it has been read to its end.
+struct Watched {
+    inner: ResponseBody,
+    complete: Arc<AtomicBool>,
+}
+
+impl Watched {
+    fn new(inner: ResponseBody) -> Self {
+        let complete = Arc::new(AtomicBool::new(inner.is_end_stream()));
+        Self { inner, complete }
+    }
+}
+
+impl hyper::body::Body for Watched {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.complete.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Open connections per peer address, shared by the accept loop and the connections.
+#[derive(Debug, Clone)]
+struct PerAddress {
+    max: usize,
+    exempt: Arc<TrustedProxies>,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place in its address's count, given back when the connection ends.
+struct Share {
+    of: PerAddress,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn new(max: usize, exempt: TrustedProxies) -> Self {
+        Self {
+            max: max.max(1),
+            exempt: Arc::new(exempt),
+            open: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A share for one more connection from `ip`: `Some(None)` for a trusted proxy (not
+    /// counted), `None` when the address already holds its maximum.
+    fn admit(&self, ip: IpAddr) -> Option<Option<Share>> {
+        let ip = ip.to_canonical();
+        if self.exempt.trusts(ip) {
+            return Some(None);
+        }
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Some(Share {
+            of: self.clone(),
+            ip,
+        }))
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut open = self
+            .of
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_its_share_and_no_more_until_one_closes() {
+        let limits = PerAddress::new(2, TrustedProxies::parse("10.0.0.0/8").unwrap());
+        let one: IpAddr = "192.0.2.1".parse().unwrap();
+        let a = limits.admit(one).unwrap();
+        let b = limits.admit(one).unwrap();
+        assert!(limits.admit(one).is_none(), "a third from one address");
+        assert!(
+            limits.admit("192.0.2.2".parse().unwrap()).is_some(),
+            "another address"
+        );
+        // The same address written as IPv4-mapped IPv6 is the same peer.
+        assert!(limits.admit("::ffff:192.0.2.1".parse().unwrap()).is_none());
+        drop(a);
+        assert!(limits.admit(one).is_some());
+        drop(b);
+        // Trusted proxies are not counted.
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let held: Vec<_> = (0..10).map(|_| limits.admit(proxy).unwrap()).collect();
+        assert!(held.iter().all(Option::is_none));
     }
 }

@@ -1,6 +1,7 @@
 //! An authenticator app for tests: the RFC 6238 code of a base32 secret, computed independently
 //! of adam-core's own implementation (HMAC-SHA-1 from ring, base32 from data-encoding).
 
+use adam_core::TestClock;
 use data_encoding::BASE32_NOPAD;
 use ring::hmac;
 
@@ -27,34 +28,24 @@ pub fn code_at(secret: &str, unix_seconds: i64) -> String {
     format!("{:06}", value % 1_000_000)
 }
 
-/// The code of `secret` now.
-pub fn code_now(secret: &str) -> String {
-    code_at(secret, now())
+/// The code of `secret` now, on the engine's clock.
+pub fn code_now(clock: &TestClock, secret: &str) -> String {
+    code_at(secret, clock.now().timestamp())
 }
 
 /// The code of `secret` for the time step after the current one (accepted: one step of drift),
-/// for a test that needs a second code without waiting 30 seconds.
-pub fn next_code(secret: &str) -> String {
-    code_at(secret, now() + 30)
+/// for a test that needs a second code without moving the clock.
+pub fn next_code(clock: &TestClock, secret: &str) -> String {
+    code_at(secret, clock.now().timestamp() + 30)
 }
 
 /// The code of `secret` for the step before the current one.
-pub fn previous_code(secret: &str) -> String {
-    code_at(secret, now() - 30)
+pub fn previous_code(clock: &TestClock, secret: &str) -> String {
+    code_at(secret, clock.now().timestamp() - 30)
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
-}
-
-/// Waits, if need be, until the current time step has at least `seconds` left, so that a test
-/// using the previous, current and next codes in turn cannot see the step change under it.
-pub async fn fresh_step(seconds: i64) {
-    let into_step = now() % 30;
-    if 30 - into_step < seconds {
-        let wait = u64::try_from(30 - into_step).unwrap_or(0) + 1;
-        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-    }
+/// Moves `clock` into a fresh time step (one second in), so that a test using the previous,
+/// current and next codes in turn cannot see the step change under it. It never waits.
+pub fn fresh_step(clock: &TestClock) {
+    clock.to_next_step(30);
 }

@@ -8,12 +8,30 @@
 use std::future::Future;
 use std::path::PathBuf;
 
+use adam_core::hashing::HashCost;
 pub use adam_core::Engine;
-use adam_core::{Adam, SecretKey, Settings};
+use adam_core::{Adam, SecretKey, Settings, TestClock};
 
 pub mod authenticator;
 #[cfg(feature = "server")]
 pub mod server;
+
+/// The engine settings of a test: the defaults, with passwords hashed at
+/// [`HashCost::TEST_ONLY`] (the production cost is kept by the tests that are about it).
+pub fn settings() -> Settings {
+    Settings {
+        hash_cost: HashCost::TEST_ONLY,
+        ..Settings::default()
+    }
+}
+
+/// [`settings`] on the clock of `hand`.
+pub fn settings_on(hand: &TestClock) -> Settings {
+    Settings {
+        clock: hand.clock(),
+        ..settings()
+    }
+}
 
 /// A secret of the right length for tests.
 pub const SECRET: &str = "test secret key of more than thirty-two bytes";

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use adam_core::TestClock;
 use adam_server::{Application, Config, StartOptions};
 use tokio::sync::oneshot;
 
@@ -22,7 +23,9 @@ pub fn config_for(url: &str, extra: &[(&str, &str)]) -> Config {
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
-    Config::from_lookup(|k| vars.get(k).cloned()).expect("test config")
+    let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+    config.hash_cost = adam_core::hashing::HashCost::TEST_ONLY;
+    config
 }
 
 /// A running server over a database of its own, migrated and seeded; stopped on drop.
@@ -32,6 +35,8 @@ pub struct TestServer {
     pub base: String,
     /// Its database.
     pub db: TestDatabase,
+    /// Its clock: move it instead of sleeping.
+    pub clock: TestClock,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -49,7 +54,9 @@ impl TestServer {
     }
 
     /// A server on `db` with this configuration (from [`config_for`], then changed).
-    pub async fn start_configured(db: TestDatabase, config: Config) -> Self {
+    pub async fn start_configured(db: TestDatabase, mut config: Config) -> Self {
+        let clock = TestClock::new();
+        config.clock = clock.clock();
         let app = Application::build(
             config,
             StartOptions {
@@ -67,6 +74,7 @@ impl TestServer {
         Self {
             base,
             db,
+            clock,
             stop: Some(tx),
         }
     }

@@ -106,7 +106,7 @@ impl Row {
         });
         Self {
             id: Uuid::new_v4(),
-            at: ts(Utc::now()),
+            at: ts(tx.now()),
             action: event.action,
             actor,
             dealership: event.dealership.map(|d| d.as_uuid()),

@@ -258,21 +258,46 @@ pub(crate) async fn challenge(
             .bind(MAX_CHALLENGE_FAILURES),
         fetch_optional
     )?;
-    Ok(row.map(|(user, purpose)| Challenge {
+    Ok(row.map(challenge_of))
+}
+
+/// A challenge as stored: its user and purpose.
+fn challenge_of((user, purpose): (Uuid, String)) -> Challenge {
+    Challenge {
         user: user.into(),
         purpose: if purpose == "enroll" {
             Purpose::Enroll
         } else {
             Purpose::Verify
         },
-    }))
+    }
 }
 
-/// Counts a wrong code against the challenge; the fifth spends it.
+/// Reserves one code check on a live challenge, before the code is checked: of any number of
+/// concurrent attempts on one token, at most [`MAX_CHALLENGE_FAILURES`] ever get a check (a
+/// conditional UPDATE). `None`: the token is unknown, expired or out of checks.
+pub(crate) async fn reserve_check(
+    tx: &mut Tx,
+    token: &TokenDigest,
+    now: DateTime<Utc>,
+) -> Result<Option<Challenge>> {
+    const SQL: &str = "UPDATE mfa_challenges SET failures = failures + 1 \
+        WHERE token_hash = $1 AND expires_at > $2 AND failures < $3 RETURNING user_id, purpose";
+    let row: Option<(Uuid, String)> = on_tx!(
+        tx,
+        sqlx::query_as(SQL)
+            .bind(&token.0)
+            .bind(ts(now))
+            .bind(MAX_CHALLENGE_FAILURES),
+        fetch_optional
+    )?;
+    Ok(row.map(challenge_of))
+}
+
+/// After a wrong code (its check already counted by [`reserve_check`]): the challenge is spent
+/// once it has had all its checks.
 pub(crate) async fn fail_challenge(tx: &mut Tx, token: &TokenDigest) -> Result<()> {
-    const COUNT: &str = "UPDATE mfa_challenges SET failures = failures + 1 WHERE token_hash = $1";
     const SPEND: &str = "DELETE FROM mfa_challenges WHERE token_hash = $1 AND failures >= $2";
-    on_tx!(tx, sqlx::query(COUNT).bind(&token.0), execute)?;
     on_tx!(
         tx,
         sqlx::query(SPEND)
@@ -283,21 +308,15 @@ pub(crate) async fn fail_challenge(tx: &mut Tx, token: &TokenDigest) -> Result<(
     Ok(())
 }
 
-/// Spends a live challenge: true for exactly one of any number of concurrent spends.
+/// Spends a live challenge whose check was reserved ([`reserve_check`]): true for exactly one
+/// of any number of concurrent spends.
 pub(crate) async fn spend_challenge(
     tx: &mut Tx,
     token: &TokenDigest,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    const SQL: &str = "DELETE FROM mfa_challenges \
-        WHERE token_hash = $1 AND expires_at > $2 AND failures < $3";
-    changed!(
-        tx,
-        sqlx::query(SQL)
-            .bind(&token.0)
-            .bind(ts(now))
-            .bind(MAX_CHALLENGE_FAILURES)
-    )
+    const SQL: &str = "DELETE FROM mfa_challenges WHERE token_hash = $1 AND expires_at > $2";
+    changed!(tx, sqlx::query(SQL).bind(&token.0).bind(ts(now)))
 }
 
 /// Deletes challenges that expired before `before`.

@@ -16,6 +16,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::{Connection, Executor};
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::PageRequest;
@@ -167,9 +168,16 @@ pub(crate) enum Intent {
     Write,
 }
 
-/// The connection pool.
+/// The connection pool, and the clock every unit of work reads the time from.
 #[derive(Debug, Clone)]
-pub(crate) enum Db {
+pub(crate) struct Db {
+    pub(crate) pool: Pool,
+    clock: Clock,
+}
+
+/// The connection pool of one engine.
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
     Pg {
         pool: sqlx::PgPool,
         /// For migrations, which run as the login role, not as the app role.
@@ -195,6 +203,7 @@ pub(crate) struct Tx {
     pub(crate) scope: Scope,
     /// Where the request came from, for the events the unit of work records.
     pub(crate) origin: crate::service::ClientInfo,
+    clock: Clock,
 }
 
 /// Runs `$query.$method(executor).await` on whichever engine `$tx` belongs to. With `execute`,
@@ -241,6 +250,11 @@ macro_rules! bind_each {
 pub(crate) use bind_each;
 
 impl Tx {
+    /// The current time, on the engine's clock.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     /// Commits the unit of work.
     pub(crate) async fn commit(self) -> Result<()> {
         match self.conn {
@@ -344,7 +358,7 @@ impl Db {
     /// itself not ready, and recover when the database comes back; each of its connections
     /// switches to the app role and refuses to serve as a superuser or a `BYPASSRLS` role.
     /// A SQLite file is created if missing, readable by its owner only.
-    pub(crate) async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+    pub(crate) async fn connect(url: &str, options: &StoreOptions, clock: Clock) -> Result<Self> {
         let bad_url =
             |e: sqlx::Error| Error::Config(format!("DATABASE_URL is not a valid URL: {e}"));
         match Engine::of_url(url)? {
@@ -360,10 +374,13 @@ impl Db {
                         Box::pin(async move { become_app_role(conn, &role).await })
                     })
                     .connect_lazy_with(opts.clone());
-                Ok(Self::Pg {
-                    pool,
-                    options: Box::new(opts),
-                    app_role: options.app_role.clone(),
+                Ok(Self {
+                    pool: Pool::Pg {
+                        pool,
+                        options: Box::new(opts),
+                        app_role: options.app_role.clone(),
+                    },
+                    clock,
                 })
             }
             Engine::Sqlite => {
@@ -398,23 +415,31 @@ impl Db {
                         "DATABASE_URL: cannot open the SQLite database: {e}"
                     ))
                 })?;
-                Ok(Self::Lite { pool })
+                Ok(Self {
+                    pool: Pool::Lite { pool },
+                    clock,
+                })
             }
         }
     }
 
+    /// The current time, on the engine's clock.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     /// The engine behind this pool.
     pub(crate) fn engine(&self) -> Engine {
-        match self {
-            Self::Pg { .. } => Engine::Postgres,
-            Self::Lite { .. } => Engine::Sqlite,
+        match &self.pool {
+            Pool::Pg { .. } => Engine::Postgres,
+            Pool::Lite { .. } => Engine::Sqlite,
         }
     }
 
     /// Opens a unit of work in `scope`.
     pub(crate) async fn begin(&self, scope: Scope, intent: Intent) -> Result<Tx> {
-        let conn = match self {
-            Self::Pg { pool, .. } => {
+        let conn = match &self.pool {
+            Pool::Pg { pool, .. } => {
                 // sqlx 0.8's `begin` is not cancel-safe on PostgreSQL (launchbadge/sqlx#4393):
                 // dropped while `BEGIN` is answered (a client that went away), it leaves the
                 // server in a transaction, in this unit's scope, that nothing rolls back, and the
@@ -428,7 +453,7 @@ impl Db {
                     .map_err(|e| Error::Internal(format!("beginning a transaction: {e}")))??;
                 Conn::Pg(tx)
             }
-            Self::Lite { pool } => Conn::Lite(match intent {
+            Pool::Lite { pool } => Conn::Lite(match intent {
                 Intent::Read => pool.begin().await?,
                 Intent::Write => pool.begin_with("BEGIN IMMEDIATE").await?,
             }),
@@ -437,23 +462,24 @@ impl Db {
             conn,
             scope,
             origin: crate::service::ClientInfo::default(),
+            clock: self.clock.clone(),
         })
     }
 
     /// Answers when the database does (as the app role, on PostgreSQL).
     pub(crate) async fn ping(&self) -> Result<()> {
-        match self {
-            Self::Pg { pool, .. } => pool.execute("SELECT 1").await.map(drop)?,
-            Self::Lite { pool } => pool.execute("SELECT 1").await.map(drop)?,
+        match &self.pool {
+            Pool::Pg { pool, .. } => pool.execute("SELECT 1").await.map(drop)?,
+            Pool::Lite { pool } => pool.execute("SELECT 1").await.map(drop)?,
         }
         Ok(())
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub(crate) async fn close(&self) {
-        match self {
-            Self::Pg { pool, .. } => pool.close().await,
-            Self::Lite { pool } => pool.close().await,
+        match &self.pool {
+            Pool::Pg { pool, .. } => pool.close().await,
+            Pool::Lite { pool } => pool.close().await,
         }
     }
 
@@ -461,8 +487,8 @@ impl Db {
     /// may use the tables. Returns the versions applied.
     pub(crate) async fn migrate_up(&self) -> Result<Vec<i64>> {
         let before = self.migration_status().await?;
-        match self {
-            Self::Pg {
+        match &self.pool {
+            Pool::Pg {
                 options, app_role, ..
             } => {
                 let mut conn = sqlx::PgConnection::connect_with(&**options).await?;
@@ -470,7 +496,7 @@ impl Db {
                 provision_app_role(&mut conn, app_role).await?;
                 conn.close().await?;
             }
-            Self::Lite { pool } => SQLITE_MIGRATOR.run(pool).await?,
+            Pool::Lite { pool } => SQLITE_MIGRATOR.run(pool).await?,
         }
         Ok(before
             .into_iter()
@@ -492,8 +518,8 @@ impl Db {
             return Ok(None);
         };
         let target = applied.iter().rev().nth(1).copied().unwrap_or(0);
-        match self {
-            Self::Pg { options, .. } => {
+        match &self.pool {
+            Pool::Pg { options, .. } => {
                 // As the login role, on a pool of its own (the app pool switches roles).
                 let owner = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(1)
@@ -502,22 +528,22 @@ impl Db {
                 PG_MIGRATOR.undo(&owner, target).await?;
                 owner.close().await;
             }
-            Self::Lite { pool } => SQLITE_MIGRATOR.undo(pool, target).await?,
+            Pool::Lite { pool } => SQLITE_MIGRATOR.undo(pool, target).await?,
         }
         Ok(Some(last))
     }
 
     /// Every known migration with whether it is applied.
     pub(crate) async fn migration_status(&self) -> Result<Vec<MigrationState>> {
-        let (migrator, applied) = match self {
-            Self::Pg { options, .. } => {
+        let (migrator, applied) = match &self.pool {
+            Pool::Pg { options, .. } => {
                 let mut conn = sqlx::PgConnection::connect_with(&**options).await?;
                 conn.ensure_migrations_table().await?;
                 let applied = conn.list_applied_migrations().await?;
                 conn.close().await?;
                 (&PG_MIGRATOR, applied)
             }
-            Self::Lite { pool } => {
+            Pool::Lite { pool } => {
                 let mut conn = pool.acquire().await?;
                 conn.ensure_migrations_table().await?;
                 (&SQLITE_MIGRATOR, conn.list_applied_migrations().await?)

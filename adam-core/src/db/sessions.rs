@@ -8,7 +8,7 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::users::UserRow;
-use super::{on_tx, ts, Db, Intent, Scope, Tx};
+use super::{on_tx, ts, Db, Intent, Pool, Scope, Tx};
 use crate::caller::Amr;
 use crate::error::Result;
 use crate::events::UserRef;
@@ -16,6 +16,7 @@ use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::User;
 use crate::placement::Placement;
 use crate::refresh::TokenDigest;
+use crate::role::Role;
 
 /// A session that is live, with its user's placement as stored now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,21 +25,19 @@ pub(crate) struct LiveSession {
     pub(crate) user_id: UserId,
     pub(crate) placement: Placement,
     /// When the session ends however active (`SESSION_MAX_MINUTES` after sign-in); `None` for
-    /// sessions made before that rule, and where the query does not say.
+    /// sessions made before that rule.
     pub(crate) ends_at: Option<DateTime<Utc>>,
-    /// How the session signed in (`Amr::Password` where the query does not say).
+    /// How the session signed in.
     pub(crate) amr: Amr,
 }
 
+/// A row of the view `live_sessions`.
 #[derive(FromRow)]
 struct LiveRow {
     session_id: Uuid,
-    /// Absent from the PostgreSQL function's answer, which checks it itself.
-    #[sqlx(default)]
     ends_at: Option<DateTime<Utc>>,
-    /// Absent from the PostgreSQL function's answer too: the token's claim says it there.
-    #[sqlx(default)]
-    amr: Option<String>,
+    amr: String,
+    dealership_mfa_required: bool,
     #[sqlx(flatten)]
     user: UserRow,
 }
@@ -257,25 +256,52 @@ pub(crate) async fn spend(
     })
 }
 
-/// The live-session query: the session not ended (nor past its end, `$2` being now), its user
-/// active, the user's dealership (if any) active; with the user as stored now.
-const LIVE: &str =
-    "SELECT s.id AS session_id, s.ends_at, s.amr, u.id, u.email, u.full_name, u.role, \
-    u.dealership_id, u.is_active, (u.totp_secret IS NOT NULL) AS mfa_enabled, u.created_at, \
-    u.updated_at FROM sessions s JOIN users u ON u.id = s.user_id \
-    LEFT JOIN dealerships d ON d.id = u.dealership_id \
-    WHERE s.id = $1 AND s.revoked_at IS NULL AND u.is_active = TRUE \
-    AND (s.ends_at IS NULL OR s.ends_at > $2) \
-    AND (u.dealership_id IS NULL OR d.is_active = TRUE)";
+/// The live-session query: the row of the view `live_sessions` (migration
+/// `20261204000001_live_sessions`: not ended, user and dealership active), which
+/// [`LiveRow::split`] then holds to the rest of the rule.
+const LIVE: &str = "SELECT * FROM live_sessions WHERE session_id = $1";
+
+/// What makes a session live besides its row in `live_sessions`: the moment, and who must have
+/// signed in with a second factor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LiveRule<'a> {
+    /// Now, on the engine's clock: a session past its end is not live.
+    pub(crate) now: DateTime<Utc>,
+    /// `MFA_REQUIRED_ROLES`: with the dealership's `mfa_required`, whose sessions must have
+    /// been signed in with a second factor.
+    pub(crate) mfa_required_roles: &'a [Role],
+}
+
+impl LiveRule<'_> {
+    /// Whether a session of `placement`, signed in as `amr`, ending at `ends_at`, whose
+    /// dealership requires a second factor or not, is live.
+    fn admits(
+        &self,
+        placement: Placement,
+        amr: Amr,
+        ends_at: Option<DateTime<Utc>>,
+        dealership_requires: bool,
+    ) -> bool {
+        let within_lifetime = ends_at.is_none_or(|end| end > self.now);
+        let must_use_second_factor =
+            dealership_requires || self.mfa_required_roles.contains(&placement.role());
+        within_lifetime && (amr.has_second_factor() || !must_use_second_factor)
+    }
+}
 
 impl LiveRow {
-    fn split(self) -> Result<(LiveSession, User)> {
+    fn split(self, rule: &LiveRule<'_>) -> Result<Option<(LiveSession, User)>> {
         let session_id = self.session_id.into();
         let user = User::try_from(self.user)?;
-        let amr = match self.amr.as_deref() {
-            Some(stored) => parse_amr(stored)?,
-            None => Amr::Password,
-        };
+        let amr = parse_amr(&self.amr)?;
+        if !rule.admits(
+            user.placement,
+            amr,
+            self.ends_at,
+            self.dealership_mfa_required,
+        ) {
+            return Ok(None);
+        }
         let live = LiveSession {
             session_id,
             user_id: user.id,
@@ -283,39 +309,49 @@ impl LiveRow {
             ends_at: self.ends_at,
             amr,
         };
-        Ok((live, user))
+        Ok(Some((live, user)))
     }
 }
 
-/// The session if it is live, with its user as stored now: one query.
-pub(crate) async fn live(tx: &mut Tx, session: SessionId) -> Result<Option<(LiveSession, User)>> {
+/// The session if it is live by `rule`, with its user as stored now: one query.
+pub(crate) async fn live(
+    tx: &mut Tx,
+    session: SessionId,
+    rule: &LiveRule<'_>,
+) -> Result<Option<(LiveSession, User)>> {
     let row: Option<LiveRow> = on_tx!(
         tx,
-        sqlx::query_as(LIVE)
-            .bind(session.as_uuid())
-            .bind(ts(Utc::now())),
+        sqlx::query_as(LIVE).bind(session.as_uuid()),
         fetch_optional
     )?;
-    row.map(LiveRow::split).transpose()
+    Ok(row.map(|r| r.split(rule)).transpose()?.flatten())
 }
 
 /// [`live`] on its own, in the system scope: the check every authenticated request makes. On
 /// PostgreSQL it is one prepared round trip: the function `adam_live_session` (migration
-/// `20261125000001_tenancy`) enters the system scope for this one query and restores the scope it
-/// found. On SQLite it is [`LIVE`] in a unit of work of its own.
-pub(crate) async fn live_now(db: &Db, session: SessionId) -> Result<Option<(LiveSession, User)>> {
-    match db {
-        Db::Pg { pool, .. } => {
+/// `20261204000001_live_sessions`) enters the system scope for this one query and restores the
+/// scope it found. On SQLite it is [`LIVE`] in a unit of work of its own.
+pub(crate) async fn live_now(
+    db: &Db,
+    session: SessionId,
+    mfa_required_roles: &[Role],
+) -> Result<Option<(LiveSession, User)>> {
+    let rule = LiveRule {
+        now: db.now(),
+        mfa_required_roles,
+    };
+    match &db.pool {
+        Pool::Pg { pool, .. } => {
             const SQL: &str = "SELECT * FROM adam_live_session($1)";
             let row: Option<LiveRow> = sqlx::query_as(SQL)
                 .bind(session.as_uuid())
                 .fetch_optional(pool)
                 .await?;
-            row.map(LiveRow::split).transpose()
+            Ok(row.map(|r| r.split(&rule)).transpose()?.flatten())
         }
-        Db::Lite { .. } => {
+        Pool::Lite { .. } => {
             let mut tx = db.begin(Scope::system(), Intent::Read).await?;
-            let found = live(&mut tx, session).await?;
+            let found = live(&mut tx, session, &rule).await?;
             tx.commit().await?;
             Ok(found)
         }

@@ -76,7 +76,7 @@ impl Adam {
     /// database asks: `None` when another run (here or elsewhere) did it within the day, else how
     /// many events it deleted.
     pub async fn purge_audit_log(&self) -> Result<Option<u64>> {
-        let now = Utc::now();
+        let now = self.now();
         let mut tx = self.begin_system(Intent::Write).await?;
         if !audit::claim_chore(&mut tx, RETENTION_CHORE, chrono::Duration::days(1), now).await? {
             return Ok(None);

@@ -144,7 +144,7 @@ impl Adam {
         let parsed = Email::parse(email).ok();
         let account = throttle_key(email, parsed.as_ref());
         let address = client.map(|a| a.to_string()).unwrap_or_default();
-        let now = Utc::now();
+        let now = self.now();
         let limits = self.settings.login_throttle;
 
         // Count and reserve, one attempt at a time per account and per address: the reservation
@@ -297,7 +297,7 @@ impl Adam {
         if refresh_token.is_empty() || refresh_token.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(rejected());
         }
-        let now = Utc::now();
+        let now = self.now();
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         match sessions::spend(&mut tx, &TokenDigest::of(refresh_token), now).await? {
             Spend::Unknown => Err(rejected()),
@@ -323,8 +323,12 @@ impl Adam {
                 session,
                 expires_at,
             } => {
+                let rule = sessions::LiveRule {
+                    now,
+                    mfa_required_roles: &self.settings.mfa_required_roles,
+                };
                 let live = if expires_at > now {
-                    sessions::live(&mut tx, session).await?
+                    sessions::live(&mut tx, session, &rule).await?
                 } else {
                     None
                 };
@@ -369,7 +373,7 @@ impl Adam {
         }
         let digest = TokenDigest::of(refresh_token);
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
-        revocation::apply(&mut tx, Change::Logout(&digest), Utc::now()).await?;
+        revocation::apply(&mut tx, Change::Logout(&digest), self.now()).await?;
         tx.commit().await
     }
 
@@ -377,7 +381,7 @@ impl Adam {
     #[tracing::instrument(skip_all, fields(user = %caller.user_id()))]
     pub async fn logout_all(&self, caller: &Principal) -> Result<()> {
         let mut tx = self.begin_for(caller, Intent::Write).await?;
-        revocation::apply(&mut tx, Change::LogoutAll(caller), Utc::now()).await?;
+        revocation::apply(&mut tx, Change::LogoutAll(caller), self.now()).await?;
         tx.commit().await
     }
 
@@ -398,7 +402,8 @@ impl Adam {
     /// The second half of the full check: the session of verified `claims` is live and its
     /// user still has the role and dealership the token says.
     pub(super) async fn check_session(&self, claims: &AccessClaims) -> Result<(Principal, User)> {
-        let found = sessions::live_now(&self.db, claims.sid).await?;
+        let found =
+            sessions::live_now(&self.db, claims.sid, &self.settings.mfa_required_roles).await?;
         let (live, user) =
             found.ok_or_else(|| Error::unauthorized("session is no longer valid"))?;
         if live.user_id != claims.sub
@@ -428,7 +433,7 @@ impl Adam {
     /// session signed in (`amr`).
     pub(super) async fn pair(&self, live: LiveSession, refresh: RefreshToken) -> Result<TokenPair> {
         let keys = self.keys.get().await?;
-        let now = Utc::now();
+        let now = self.now();
         let mut claims =
             self.issuer
                 .claims(live.user_id, live.placement, live.session_id, live.amr, now);

@@ -1,7 +1,5 @@
 //! Dealership use cases: everyone sees their own, system admins manage all.
 
-use chrono::Utc;
-
 use super::Adam;
 use crate::db::{dealerships, Intent};
 use crate::error::{Error, Result};
@@ -19,7 +17,7 @@ impl Adam {
         new: NewDealership,
     ) -> Result<Dealership> {
         rbac::authorize_manage_dealerships(caller)?;
-        let now = Utc::now();
+        let now = self.now();
         let d = Dealership {
             id: DealershipId::new(),
             name: new.name.as_str().to_owned(),
@@ -66,7 +64,7 @@ impl Adam {
         id: DealershipId,
         patch: DealershipPatch,
     ) -> Result<Dealership> {
-        let now = Utc::now();
+        let now = self.now();
         let mut tx = self.begin_for(caller, Intent::Write).await?;
         let before = dealerships::get(&mut tx, id).await?;
         rbac::authorize_update_dealership(caller, &patch)?;

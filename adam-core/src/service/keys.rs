@@ -79,7 +79,7 @@ impl Adam {
     /// [`crate::Settings::key_publish_lead`], unless `force`.
     pub async fn rotate_signing_keys(&self, force: bool) -> Result<Rotation> {
         self.keys.get().await?;
-        let rotation = self.keys.rotate(force, Utc::now()).await?;
+        let rotation = self.keys.rotate(force, self.now()).await?;
         self.keys.reload().await?;
         Ok(rotation)
     }
@@ -89,7 +89,7 @@ impl Adam {
     /// current key, the next one takes its place. [`Error::NotFound`] for an unknown `kid`.
     pub async fn revoke_signing_key(&self, kid: &str) -> Result<KeyState> {
         self.keys.get().await?;
-        let state = self.keys.revoke(kid, Utc::now()).await?;
+        let state = self.keys.revoke(kid, self.now()).await?;
         self.keys.reload().await?;
         Ok(state)
     }

@@ -264,7 +264,7 @@ impl Adam {
         else {
             return Err(wrong_code());
         };
-        let now = Utc::now();
+        let now = self.now();
         let mut tx = self.begin_for(caller, Intent::Write).await?;
         if !take(&mut tx, &row, &proof).await? {
             return Err(wrong_code());
@@ -324,7 +324,7 @@ impl Adam {
     /// again at their next sign-in.
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id(), user = %id))]
     pub async fn reset_mfa(&self, caller: &Principal, id: UserId) -> Result<()> {
-        let now = Utc::now();
+        let now = self.now();
         let mut tx = self.begin_for(caller, Intent::Write).await?;
         let target = users::get(&mut tx, id).await?;
         rbac::authorize_reset_mfa(caller, &target)?;
@@ -349,7 +349,9 @@ impl Adam {
         code: &str,
         origin: &ClientInfo,
     ) -> Result<TokenPair> {
-        let (digest, challenge, row) = self.challenge(mfa_token, Purpose::Verify).await?;
+        let (digest, challenge, row) = self
+            .challenge(mfa_token, Purpose::Verify, ChallengeUse::CheckCode)
+            .await?;
         let user = challenge.user;
         let Some((_, proof)) = self
             .check_code(
@@ -364,7 +366,7 @@ impl Adam {
             self.fail_challenge(&digest, &row, origin).await?;
             return Err(Error::MfaCodeInvalid);
         };
-        let now = Utc::now();
+        let now = self.now();
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         if !take(&mut tx, &row, &proof).await? {
             drop(tx);
@@ -382,7 +384,9 @@ impl Adam {
     /// [`Adam::confirm_enrollment_at_sign_in`].
     #[tracing::instrument(skip_all)]
     pub async fn enroll_at_sign_in(&self, mfa_token: &str) -> Result<TotpEnrollment> {
-        let (_, challenge, row) = self.challenge(mfa_token, Purpose::Enroll).await?;
+        let (_, challenge, row) = self
+            .challenge(mfa_token, Purpose::Enroll, ChallengeUse::Read)
+            .await?;
         if row.totp_secret.is_some() {
             return Err(Error::MfaTokenInvalid);
         }
@@ -404,7 +408,9 @@ impl Adam {
         code: &str,
         origin: &ClientInfo,
     ) -> Result<Enrolled> {
-        let (digest, challenge, row) = self.challenge(mfa_token, Purpose::Enroll).await?;
+        let (digest, challenge, row) = self
+            .challenge(mfa_token, Purpose::Enroll, ChallengeUse::CheckCode)
+            .await?;
         let user = challenge.user;
         let pending = pending_of(&row)?;
         let step = match self
@@ -418,7 +424,7 @@ impl Adam {
             }
         };
         let (codes, stored) = self.new_recovery_codes().await?;
-        let now = Utc::now();
+        let now = self.now();
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         if !mfa::spend_challenge(&mut tx, &digest, now).await? {
             return Err(Error::MfaTokenInvalid);
@@ -435,6 +441,15 @@ impl Adam {
             recovery_codes: codes,
         })
     }
+}
+
+/// What a use of an `mfa_token` does to its challenge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ChallengeUse {
+    /// Reads it (starting an enrollment).
+    Read,
+    /// Reserves one of its code checks.
+    CheckCode,
 }
 
 /// Who tries a code: a signed-in caller (turning TOTP off, new recovery codes, confirming an
@@ -529,19 +544,30 @@ impl Adam {
     }
 
     /// The live challenge of `mfa_token` for `purpose`, with its user's second factor (a user who
-    /// can no longer sign in has none), or [`Error::MfaTokenInvalid`].
+    /// can no longer sign in has none), or [`Error::MfaTokenInvalid`]. With [`ChallengeUse::CheckCode`], one
+    /// of the challenge's code checks is reserved first (committed before the code is looked
+    /// at), so that concurrent guesses on one token get no more checks than one after another.
     async fn challenge(
         &self,
         mfa_token: &str,
         purpose: Purpose,
+        check: ChallengeUse,
     ) -> Result<(TokenDigest, Challenge, MfaRow)> {
         if mfa_token.is_empty() || mfa_token.len() > MAX_MFA_TOKEN_LEN {
             return Err(Error::MfaTokenInvalid);
         }
         let digest = TokenDigest::of(mfa_token);
-        let mut tx = self.begin_system(Intent::Read).await?;
-        let challenge = mfa::challenge(&mut tx, &digest, Utc::now())
-            .await?
+        let now = self.now();
+        let intent = match check {
+            ChallengeUse::Read => Intent::Read,
+            ChallengeUse::CheckCode => Intent::Write,
+        };
+        let mut tx = self.begin_system(intent).await?;
+        let found = match check {
+            ChallengeUse::Read => mfa::challenge(&mut tx, &digest, now).await?,
+            ChallengeUse::CheckCode => mfa::reserve_check(&mut tx, &digest, now).await?,
+        };
+        let challenge = found
             .filter(|c| c.purpose == purpose)
             .ok_or(Error::MfaTokenInvalid)?;
         let row = mfa::get(&mut tx, challenge.user).await?;
@@ -552,7 +578,8 @@ impl Adam {
         Ok((digest, challenge, row))
     }
 
-    /// Counts a wrong code against its challenge (the fifth spends it) and records the failure.
+    /// After a wrong code against a challenge (counted when its check was reserved): the fifth
+    /// spends it; records the failure.
     async fn fail_challenge(
         &self,
         digest: &TokenDigest,
@@ -583,7 +610,7 @@ impl Adam {
         against: Against,
         attempt: Attempt<'_>,
     ) -> Result<Option<(Uuid, Proof)>> {
-        let now = Utc::now();
+        let now = self.now();
         let limits = self.settings.login_throttle;
         let (mut tx, check) = match attempt {
             Attempt::By(caller) => (
@@ -634,7 +661,18 @@ impl Adam {
         } else {
             None
         };
-        // A wrong code's reservation stays: it is this failure.
+        // A wrong code's reservation stays: it is this failure. A sign-in records it with its
+        // challenge ([`Adam::fail_challenge`]); a signed-in caller's is recorded here.
+        if let (None, Attempt::By(caller)) = (&proof, attempt) {
+            let mut tx = self.begin_system_for(caller, Intent::Write).await?;
+            tx.record(Event::LoginFailed {
+                reason: LoginFailure::MfaFailed,
+                check,
+                user: Some(row.subject()),
+            })
+            .await?;
+            tx.commit().await?;
+        }
         Ok(proof.map(|p| (reserved, p)))
     }
 

@@ -6,8 +6,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use chrono::Utc;
-
 use crate::db::{self, Db, Engine, Intent, MigrationState, Scope};
 use crate::error::Result;
 use crate::hashing::PasswordHasher;
@@ -86,7 +84,7 @@ impl Adam {
     /// migrate: call [`Adam::migrate_up`]. The signing keys are made or loaded on first use
     /// (or by [`Adam::open_signing_keys`]).
     pub async fn connect(url: &str, secret: SecretKey, settings: Settings) -> Result<Self> {
-        let db = Db::connect(url, &settings.store).await?;
+        let db = Db::connect(url, &settings.store, settings.clock.clone()).await?;
         let hasher = PasswordHasher::new(settings.hash_cost, settings.hash_concurrency)?
             .with_queue_timeout(settings.hash_queue_timeout);
         hasher.warm_up().await?;
@@ -111,6 +109,11 @@ impl Adam {
             totp: Arc::new(Sealer::new(&secret, Purpose::TotpSecret)),
             settings: Arc::new(settings),
         })
+    }
+
+    /// The current time, on the engine's clock.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.db.now()
     }
 
     /// The database engine behind this engine.
@@ -151,7 +154,7 @@ impl Adam {
     /// Deletes refresh tokens (and emptied sessions) and sign-in failures that expired over a
     /// day ago. A system operation: it acts for no caller.
     pub async fn purge_expired(&self) -> Result<u64> {
-        let before = Utc::now() - chrono::Duration::days(1);
+        let before = self.now() - chrono::Duration::days(1);
         let mut tx = self.db.begin(Scope::system(), Intent::Write).await?;
         let tokens = db::sessions::purge_expired(&mut tx, before).await?;
         db::mfa::purge_challenges(&mut tx, before).await?;

@@ -20,7 +20,7 @@ impl Adam {
     /// (servers starting together) create each record once.
     pub async fn seed(&self) -> Result<SeedReport> {
         let mut report = SeedReport::default();
-        let now = Utc::now();
+        let now = self.now();
         let (dealership, created) = self.seed_dealership(now).await?;
         report.dealership_created = created;
         for account in ACCOUNTS {

@@ -82,7 +82,7 @@ impl Adam {
     /// The caller's live sessions, newest first.
     pub async fn my_sessions(&self, caller: &Principal) -> Result<Vec<SessionInfo>> {
         let mut tx = self.begin_for(caller, Intent::Read).await?;
-        let rows = sessions::of_user(&mut tx, caller.user_id(), Utc::now()).await?;
+        let rows = sessions::of_user(&mut tx, caller.user_id(), self.now()).await?;
         tx.commit().await?;
         Ok(rows
             .into_iter()
@@ -95,7 +95,7 @@ impl Adam {
     pub async fn end_my_session(&self, caller: &Principal, session: SessionId) -> Result<()> {
         let mut tx = self.begin_for(caller, Intent::Write).await?;
         let ended =
-            revocation::apply(&mut tx, Change::SessionEnded(caller, session), Utc::now()).await?;
+            revocation::apply(&mut tx, Change::SessionEnded(caller, session), self.now()).await?;
         if ended == 0 {
             return Err(Error::NotFound);
         }
@@ -113,7 +113,7 @@ impl Adam {
         let mut tx = self.begin_for(caller, Intent::Read).await?;
         let target = users::get(&mut tx, user).await?;
         rbac::authorize_manage_sessions(caller, &target)?;
-        let rows = sessions::of_user(&mut tx, user, Utc::now()).await?;
+        let rows = sessions::of_user(&mut tx, user, self.now()).await?;
         tx.commit().await?;
         Ok(rows
             .into_iter()
@@ -127,7 +127,7 @@ impl Adam {
         let mut tx = self.begin_for(caller, Intent::Write).await?;
         let target = users::get(&mut tx, user).await?;
         rbac::authorize_manage_sessions(caller, &target)?;
-        revocation::apply(&mut tx, Change::SessionsEndedBy(user), Utc::now()).await?;
+        revocation::apply(&mut tx, Change::SessionsEndedBy(user), self.now()).await?;
         tx.commit().await
     }
 }

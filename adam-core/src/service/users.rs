@@ -1,7 +1,5 @@
 //! User use cases: create, get, list, update, delete, scoped to what the caller can see.
 
-use chrono::Utc;
-
 use super::auth::reserve_password_check;
 use super::Adam;
 use crate::db::{dealerships, throttle, users, Intent, Tx};
@@ -19,7 +17,7 @@ impl Adam {
     pub async fn create_user(&self, caller: &Principal, new: NewUser) -> Result<User> {
         let placement = rbac::authorize_create_user(caller, new.role, new.dealership_id)?;
         let hash = self.hasher.hash(&new.password).await?;
-        let now = Utc::now();
+        let now = self.now();
         let mut tx = self.begin_for(caller, Intent::Write).await?;
         if let Some(d) = placement.dealership_id() {
             require_dealership(&mut tx, d).await?;
@@ -88,7 +86,20 @@ impl Adam {
         ) {
             self.check_current_password(caller, current).await?;
         }
-        let now = Utc::now();
+        // A new password is hashed between units of work, never inside one (on SQLite a write
+        // transaction holds the database's lock): authorized first in a read, so that nobody
+        // makes the server hash for a change they may not make, then checked again below.
+        let password_hash = match &patch.password {
+            Some(pw) => {
+                let mut tx = self.begin_for(caller, Intent::Read).await?;
+                let before = users::get(&mut tx, id).await?;
+                tx.commit().await?;
+                rbac::authorize_update_user(caller, &before, &patch)?;
+                Some(self.hasher.hash(pw).await?)
+            }
+            None => None,
+        };
+        let now = self.now();
         let mut tx = self.begin_for(caller, Intent::Write).await?;
         let before = users::get(&mut tx, id).await?;
         rbac::authorize_update_user(caller, &before, &patch)?;
@@ -105,10 +116,6 @@ impl Adam {
         {
             return Err(rbac::last_admin());
         }
-        let password_hash = match &patch.password {
-            Some(pw) => Some(self.hasher.hash(pw).await?),
-            None => None,
-        };
         let password_changed = password_hash.is_some();
         let change = users::UserChange {
             email: patch.email.filter(|e| *e != before.email),
@@ -158,7 +165,7 @@ impl Adam {
         caller: &Principal,
         current: &str,
     ) -> Result<()> {
-        let now = Utc::now();
+        let now = self.now();
         let limits = self.settings.login_throttle;
         let address = caller.client().map(|a| a.to_string()).unwrap_or_default();
         let user = caller.user_id();
@@ -172,7 +179,7 @@ impl Adam {
         };
         let mut tx = self.begin_system_for(caller, Intent::Write).await?;
         let account = users::get(&mut tx, user).await?.email;
-        let _reserved =
+        let reserved =
             match reserve_password_check(&mut tx, &limits, account.as_str(), &address, now, |k| {
                 failed(LoginFailure::Throttled(k))
             })
@@ -193,8 +200,11 @@ impl Adam {
             .await?
             .matches;
         let mut tx = self.begin_system_for(caller, Intent::Write).await?;
+        // A right password gives its reservation back but clears nothing: only a completed
+        // sign-in clears an account's failures, or a right password would open a new round of
+        // guesses at the code that usually follows it.
         if matches {
-            throttle::clear_account(&mut tx, account.as_str()).await?;
+            throttle::release(&mut tx, reserved).await?;
         } else {
             tx.record(failed(LoginFailure::BadCredentials)).await?;
         }
@@ -209,7 +219,7 @@ impl Adam {
     /// Deletes a user (system admins only). The last active system admin cannot be deleted.
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id(), user = %id))]
     pub async fn delete_user(&self, caller: &Principal, id: UserId) -> Result<()> {
-        let now = Utc::now();
+        let now = self.now();
         let mut tx = self.begin_for(caller, Intent::Write).await?;
         let before = users::get(&mut tx, id).await?;
         rbac::authorize_delete_user(caller, &before)?;

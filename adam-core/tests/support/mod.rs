@@ -3,7 +3,7 @@
 
 #![allow(dead_code, missing_debug_implementations, clippy::unwrap_used)]
 
-use adam_core::{Adam, Email, Name, NewUser, Principal, Role, Settings, User};
+use adam_core::{Adam, Email, Name, NewUser, Principal, Role, TestClock, User};
 use adam_testkit::{Engine, Fixture, TestDatabase};
 
 #[allow(unused_imports)]
@@ -13,6 +13,8 @@ pub use adam_testkit::raw_sql;
 pub struct TestDb {
     pub adam: Adam,
     pub db: TestDatabase,
+    /// The engine's clock: tests move it instead of sleeping.
+    pub clock: TestClock,
 }
 
 impl std::ops::Deref for TestDb {
@@ -25,8 +27,9 @@ impl std::ops::Deref for TestDb {
 impl Fixture for TestDb {
     async fn on(engine: Engine) -> Self {
         let db = TestDatabase::create(engine).await;
-        let adam = db.engine_with(Settings::default()).await;
-        Self { adam, db }
+        let clock = TestClock::new();
+        let adam = db.engine_with(adam_testkit::settings_on(&clock)).await;
+        Self { adam, db, clock }
     }
 }
 

@@ -155,9 +155,17 @@ fn plain_references(schemas: &mut Value) {
 /// read alike (the server refuses them too).
 fn name_pattern() -> String {
     let mut forbidden = String::from(r"\u0000-\u001f\u007f-\u009f");
-    for &(lo, hi) in adam_core::FORMAT_CHARS
+    // U+200C and U+200D may join two letters (the server checks where they stand).
+    for (lo, hi) in adam_core::FORMAT_CHARS
         .iter()
         .filter(|(lo, _)| *lo <= 0xFFFF)
+        .flat_map(|&(lo, hi)| {
+            if (lo..=hi).contains(&0x200C) {
+                vec![(lo, 0x200B), (0x200E, hi)]
+            } else {
+                vec![(lo, hi)]
+            }
+        })
     {
         if lo == hi {
             forbidden.push_str(&format!(r"\u{lo:04x}"));

@@ -242,7 +242,7 @@ async fn token_events_keep_the_client(engine: crate::helpers::Engine) {
             .status(),
         StatusCode::OK
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.clock.advance(chrono::Duration::milliseconds(1100));
     assert_eq!(
         with_agent("/api/v1/auth/refresh", &stolen.refresh)
             .await

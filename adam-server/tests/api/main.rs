@@ -1109,7 +1109,7 @@ async fn reuse_after_the_grace_revokes_the_session(engine: Engine) {
     let t = app.manager().await;
     let (s, pair) = refresh(&app, &t.refresh).await;
     assert_eq!(s, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.clock.advance(chrono::Duration::milliseconds(1100));
     let (s, body) = refresh(&app, &t.refresh).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(

@@ -58,7 +58,7 @@ async fn enroll(app: &TestApp, access: &str, password: &str) -> String {
         app,
         "/api/v1/auth/mfa/totp/confirm",
         Some(access),
-        json!({"code": previous_code(&secret)}),
+        json!({"code": previous_code(&app.clock, &secret)}),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{codes}");
@@ -105,7 +105,7 @@ async fn reset(app: &TestApp, token: &str, user: &str) -> StatusCode {
 
 on_both_engines! {
     async fn enrollment_and_sign_in_with_a_code_over_http(app: TestApp) {
-        fresh_step(10).await;
+        fresh_step(&app.clock);
         let manager = app.manager().await;
         let (s, status) = app.call(GET, "/api/v1/auth/mfa", Some(&manager.access), None).await;
         assert_eq!((s, &status), (StatusCode::OK, &json!({"totp_enabled": false, "recovery_codes_left": 0, "required": false})));
@@ -130,10 +130,10 @@ on_both_engines! {
         let (s, _) = app.call(GET, "/api/v1/auth/me", Some(&mfa_token), None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         // A replayed code (the enrollment's step), then the right one.
-        let (s, body, _) = post(&app, "/api/v1/auth/login/mfa", None, json!({"mfa_token": mfa_token, "code": previous_code(&secret)})).await;
+        let (s, body, _) = post(&app, "/api/v1/auth/login/mfa", None, json!({"mfa_token": mfa_token, "code": previous_code(&app.clock, &secret)})).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert!(body["type"].as_str().unwrap().ends_with("/problems/mfa-code-invalid"), "{body}");
-        let (s, pair, cache) = post(&app, "/api/v1/auth/login/mfa", None, json!({"mfa_token": mfa_token, "code": code_now(&secret)})).await;
+        let (s, pair, cache) = post(&app, "/api/v1/auth/login/mfa", None, json!({"mfa_token": mfa_token, "code": code_now(&app.clock, &secret)})).await;
         assert_eq!(s, StatusCode::OK, "{pair}");
         assert_eq!(cache, "no-store");
         let access = pair["access_token"].as_str().unwrap();
@@ -143,7 +143,7 @@ on_both_engines! {
         let (_, sessions) = app.call(GET, "/api/v1/auth/sessions", Some(access), None).await;
         assert_eq!(sessions["items"][0]["amr"], json!(["pwd", "otp"]));
         // Spent.
-        let (s, body, _) = post(&app, "/api/v1/auth/login/mfa", None, json!({"mfa_token": mfa_token, "code": next_code(&secret)})).await;
+        let (s, body, _) = post(&app, "/api/v1/auth/login/mfa", None, json!({"mfa_token": mfa_token, "code": next_code(&app.clock, &secret)})).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert!(body["type"].as_str().unwrap().ends_with("/problems/mfa-token-invalid"), "{body}");
         // Bad bodies: 4xx, never 5xx.
@@ -156,7 +156,7 @@ on_both_engines! {
     }
 
     async fn a_dealership_that_requires_it_makes_its_users_enroll_at_sign_in(app: TestApp) {
-        fresh_step(10).await;
+        fresh_step(&app.clock);
         let principal = app.principal().await;
         let manager = app.manager().await;
         let (_, me) = app.call(GET, "/api/v1/auth/me", Some(&principal.access), None).await;
@@ -183,7 +183,7 @@ on_both_engines! {
         let (s, started, cache) = post(&app, "/api/v1/auth/login/mfa/enroll", None, json!({"mfa_token": token})).await;
         assert_eq!((s, cache.as_str()), (StatusCode::OK, "no-store"), "{started}");
         let secret = started["secret"].as_str().unwrap().to_owned();
-        let (s, done, cache) = post(&app, "/api/v1/auth/login/mfa/enroll/confirm", None, json!({"mfa_token": token, "code": previous_code(&secret)})).await;
+        let (s, done, cache) = post(&app, "/api/v1/auth/login/mfa/enroll/confirm", None, json!({"mfa_token": token, "code": previous_code(&app.clock, &secret)})).await;
         assert_eq!((s, cache.as_str()), (StatusCode::OK, "no-store"), "{done}");
         assert_eq!(done["token_type"], "bearer");
         assert_eq!(done["recovery_codes"].as_array().unwrap().len(), 10);
@@ -191,7 +191,7 @@ on_both_engines! {
         assert_eq!(claims(&access)["amr"], json!(["pwd", "otp"]));
         let (_, status) = app.call(GET, "/api/v1/auth/mfa", Some(&access), None).await;
         assert_eq!(status, json!({"totp_enabled": true, "recovery_codes_left": 10, "required": true}));
-        let (s, body, _) = post(&app, "/api/v1/auth/mfa/totp/disable", Some(&access), json!({"current_password": MANAGER.1, "code": code_now(&secret)})).await;
+        let (s, body, _) = post(&app, "/api/v1/auth/mfa/totp/disable", Some(&access), json!({"current_password": MANAGER.1, "code": code_now(&app.clock, &secret)})).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "required: {body}");
         // A recovery code signs in.
         let code = done["recovery_codes"][0].as_str().unwrap();
@@ -201,7 +201,7 @@ on_both_engines! {
     }
 
     async fn a_principal_resets_a_lost_phone_and_the_users_sessions_end(app: TestApp) {
-        fresh_step(8).await;
+        fresh_step(&app.clock);
         let manager = app.manager().await;
         enroll(&app, &manager.access, MANAGER.1).await;
         let principal = app.principal().await;
@@ -223,9 +223,10 @@ on_both_engines! {
 /// sign-in succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_code_signs_in_once_across_two_servers() {
-    fresh_step(15).await;
     let app = TestApp::spawn(Engine::Postgres).await;
-    let config = adam_testkit::server::config_for(&app.db.url, &[]);
+    fresh_step(&app.clock);
+    let mut config = adam_testkit::server::config_for(&app.db.url, &[]);
+    config.clock = app.clock.clock();
     let other = adam_server::Application::build(
         config,
         adam_server::StartOptions {
@@ -248,7 +249,7 @@ async fn one_code_signs_in_once_across_two_servers() {
         let (_, problem) = second_step(&app, MANAGER).await;
         tokens.push(problem["mfa_token"].as_str().unwrap().to_owned());
     }
-    let code = code_now(&secret);
+    let code = code_now(&app.clock, &secret);
     let mut calls = Vec::new();
     for (n, token) in tokens.iter().chain(tokens.iter()).enumerate() {
         let base = if n % 2 == 0 {

@@ -1,0 +1,12 @@
+-- "A live session", written once: not ended, its user active, the user's dealership (if any)
+-- active. The session's end and whether its user must have signed in with a second factor are
+-- checked by the engine on the row this view answers (adam-core, db/sessions.rs).
+CREATE VIEW live_sessions AS
+    SELECT s.id AS session_id, s.ends_at, s.amr,
+           coalesce(d.mfa_required, FALSE) AS dealership_mfa_required,
+           u.id, u.email, u.full_name, u.role, u.dealership_id, u.is_active,
+           (u.totp_secret IS NOT NULL) AS mfa_enabled, u.created_at, u.updated_at
+    FROM sessions s JOIN users u ON u.id = s.user_id
+    LEFT JOIN dealerships d ON d.id = u.dealership_id
+    WHERE s.revoked_at IS NULL AND u.is_active = TRUE
+      AND (u.dealership_id IS NULL OR d.is_active = TRUE);
