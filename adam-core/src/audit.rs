@@ -83,12 +83,30 @@ impl AuditFilter {
 
     pub(crate) fn check(&self) -> Result<()> {
         match &self.action {
-            Some(a) if a.len() > Self::MAX_ACTION || a.contains('\0') => Err(Error::invalid(
-                "action",
-                "is not an action (at most 64 characters, no NUL)",
-            )),
-            _ => Ok(()),
+            Some(a) if a.len() > Self::MAX_ACTION || a.contains('\0') => {
+                return Err(Error::invalid(
+                    "action",
+                    "is not an action (at most 64 characters, no NUL)",
+                ))
+            }
+            _ => {}
         }
+        check_bound("since", self.since)?;
+        check_bound("until", self.until)
+    }
+}
+
+/// A `since` or `until` bound of the audit log: events are stamped when they happen, so a time
+/// outside the years 1970 to 9999 is refused ([`Error::Invalid`] naming `field`). Within them,
+/// both engines compare times as times (SQLite's stored text has four-digit years and one
+/// format, so its order is the times' order).
+pub(crate) fn check_bound(field: &'static str, bound: Option<DateTime<Utc>>) -> Result<()> {
+    match bound {
+        Some(t) if !(1970..=9999).contains(&t.year()) => Err(Error::invalid(
+            field,
+            "must be a time between the years 1970 and 9999",
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -340,6 +340,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_show_something_and_hide_nothing() {
+        let refused = [
+            "\u{3164}",                 // Hangul filler only
+            "\u{3164}\u{3164}\u{115F}", // fillers only
+            "Ann\u{3164}",              // a filler anywhere
+            "Ann\u{2028}Lee",           // line separator
+            "Ann\u{2029}Lee",           // paragraph separator
+            "Ann\u{E000}",              // private use
+            "\u{F0000}Ann",             // private use, plane 15
+            "\u{0301}\u{0302}",         // combining marks only
+            "\u{0903}",                 // a spacing mark only
+            "Ann\u{0378}",              // unassigned
+            "\u{200D}Ann",              // a joiner not between two letters
+            "Ann\u{200C} Lee",          // a non-joiner before a space
+            "Ann\u{200B}Lee",           // zero-width space
+            "Ann\u{202E}Lee",           // right-to-left override
+            "Ann\u{0007}",              // control
+            "---",                      // no letter or digit
+        ];
+        for raw in refused {
+            assert!(
+                Name::parse("full_name", raw).is_err(),
+                "{raw:?} was accepted"
+            );
+        }
+        let accepted = [
+            "Ann Lee",
+            "José Ñúñez",
+            "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}", // Persian, a ZWNJ between letters
+            "\u{0915}\u{094D}\u{200D}\u{0937}", // Devanagari, a ZWJ after a virama
+            "7 Avenue Motors",
+            "\u{5F20}\u{4F1F}",
+        ];
+        for raw in accepted {
+            assert!(Name::parse("full_name", raw).is_ok(), "{raw:?} was refused");
+        }
+    }
+
+    #[test]
     fn names_are_trimmed_and_bounded() {
         assert_eq!(
             Name::parse("full_name", "  Ada Lovelace ")

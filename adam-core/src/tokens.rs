@@ -63,6 +63,15 @@ pub(crate) struct AccessClaims {
 impl AccessClaims {
     /// Whether the token is within its validity at `now` (with [`LEEWAY_SECONDS`] each way).
     pub(crate) fn time_check(&self, now: DateTime<Utc>) -> Result<()> {
+        // Times a clock cannot show (beyond year 262,000, say) are no token of ours, however
+        // signed: refused here rather than failing later where they are read as times.
+        let representable = |t: i64| DateTime::from_timestamp(t, 0).is_some();
+        if ![self.exp, self.iat, self.nbf]
+            .into_iter()
+            .all(representable)
+        {
+            return Err(Error::unauthorized("token times out of range"));
+        }
         let t = now.timestamp();
         if self.exp <= t - LEEWAY_SECONDS {
             return Err(Error::unauthorized("token expired"));
@@ -574,6 +583,24 @@ mod tests {
         assert!(unauthorized(
             f.verifier().claims_at(&join(&h, &p, &sig), Utc::now())
         ));
+    }
+
+    #[test]
+    fn validly_signed_times_no_clock_can_show_are_rejected() {
+        let f = fixture();
+        let now = Utc::now();
+        // Year 262,144 and beyond: a timestamp chrono cannot represent.
+        let far = 8_210_298_412_800_i64;
+        for set in [
+            (|c: &mut AccessClaims, t| c.exp = t) as fn(&mut AccessClaims, i64),
+            |c, t| c.iat = t,
+            |c, t| c.nbf = -t,
+        ] {
+            let mut claims = f.claims_at(now);
+            set(&mut claims, far);
+            let token = f.signer.sign(&claims).unwrap();
+            assert!(unauthorized(f.verifier().claims_at(&token, now)));
+        }
     }
 
     #[test]

@@ -509,4 +509,49 @@ on_both_engines! {
         assert_eq!(events[0].actor.as_ref().unwrap().email.as_deref(), Some("admin@avataradam.com"));
         assert_eq!(db.get_user(&admin, manager.user_id()).await.unwrap().full_name, "Renamed");
     }
+
+    async fn bounds_outside_the_years_1970_to_9999_are_refused_and_others_compare_as_times(db: TestDb) {
+        let admin = db.admin().await;
+        use chrono::TimeZone;
+        let year = |y: i32| chrono::Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0).unwrap();
+        let second = chrono::Duration::seconds(1);
+        let limit = AuditLimit::new(100).unwrap();
+        for (since, until) in [
+            (Some(year(-4714)), None),
+            (None, Some(year(262_142))),
+            (Some(year(1970) - second), None),
+            (None, Some(year(10_000))),
+        ] {
+            let filter = AuditFilter { since, until, ..AuditFilter::default() };
+            let r = db.audit_events(&admin, &filter, limit, None).await;
+            assert!(matches!(r, Err(Error::Invalid { field: "since" | "until", .. })), "{since:?} {until:?}: {r:?}");
+            assert!(matches!(db.export_audit_events(since, until, |_| Ok(())).await, Err(Error::Invalid { .. })));
+        }
+        // Within the years, times compare as times: the sign-in is before any later bound and
+        // after any earlier one, to the microsecond.
+        let signed_in = all_seen(&db, &admin, &of_action("login.succeeded"), 100).await[0].at;
+        let around = |since, until| AuditFilter { action: Some("login.succeeded".into()), since, until, ..AuditFilter::default() };
+        let micro = chrono::Duration::microseconds(1);
+        assert!(!all_seen(&db, &admin, &around(Some(signed_in), None), 100).await.is_empty());
+        assert!(all_seen(&db, &admin, &around(Some(signed_in + micro), None), 100).await.is_empty());
+        assert!(all_seen(&db, &admin, &around(None, Some(signed_in)), 100).await.is_empty());
+        assert!(!all_seen(&db, &admin, &around(None, Some(signed_in + micro)), 100).await.is_empty());
+        assert!(!all_seen(&db, &admin, &around(Some(year(1970)), Some(year(10_000) - second)), 100).await.is_empty());
+    }
+
+    async fn wrong_codes_on_the_profile_routes_are_recorded(db: TestDb) {
+        fresh_step(&db.clock);
+        let admin = db.admin().await;
+        let manager = db.manager_of_premium().await;
+        let started = db.start_totp_enrollment(&manager, MANAGER_PASSWORD).await.unwrap();
+        let secret = started.secret.to_string();
+        db.confirm_totp_enrollment(&manager, &previous_code(&db.clock, &secret)).await.unwrap();
+        let before = events_of(&db, &admin, "login.failed").await.len();
+        let wrong = if code_now(&db.clock, &secret) == "000000" { "111111" } else { "000000" };
+        assert!(db.disable_totp(&manager, MANAGER_PASSWORD, wrong).await.is_err());
+        assert!(db.regenerate_recovery_codes(&manager, wrong).await.is_err());
+        let failed = events_of(&db, &admin, "login.failed").await;
+        assert_eq!(failed.len(), before + 2, "one event per wrong code");
+        assert!(failed[..2].iter().all(|e| e.subject.as_ref().map(|s| s.id) == Some(manager.user_id().as_uuid())), "{failed:?}");
+    }
 }

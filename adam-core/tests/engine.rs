@@ -620,6 +620,34 @@ on_both_engines! {
         assert_eq!((empty.total, empty.items.len()), (0, 0));
     }
 
+    async fn refreshes_proceed_while_a_password_is_being_hashed(db: TestDb) {
+        // A slow cost and one hashing thread, so that one password change takes long enough to
+        // watch (the seed is already there: this engine hashes only the new password).
+        let slow = adam_core::Settings {
+            hash_cost: adam_core::hashing::HashCost { memory_kib: 64 * 1024, iterations: 4, parallelism: 1 },
+            hash_concurrency: 1,
+            ..adam_testkit::settings_on(&db.clock)
+        };
+        let adam = db.db.engine_with(slow).await;
+        let admin = db.admin().await;
+        let manager = db.manager_of_premium().await.user_id();
+        let mut refresh = db.login("principal@premiumauto.com", "Principal123!").await.unwrap().refresh_token;
+        let password = db.password_policy().check("a new password for the manager".into()).unwrap();
+        let change = tokio::spawn({
+            let adam = adam.clone();
+            async move { adam.update_user(&admin, manager, UserPatch { password: Some(password), ..Default::default() }).await }
+        });
+        // Hashing happens between units of work: on SQLite a write transaction held for it
+        // would keep every other write (a refresh, a sign-in) waiting until it ends.
+        let mut refreshed = 0;
+        while !change.is_finished() {
+            refresh = adam.refresh(refresh.expose()).await.unwrap().refresh_token;
+            refreshed += 1;
+        }
+        change.await.unwrap().unwrap();
+        assert!(refreshed >= 5, "only {refreshed} refreshes while the password was hashed");
+    }
+
     // The one engine test at the production cost (the others hash at the test kit's cheapest):
     // a stored hash weaker than it is replaced at the next sign-in.
     async fn weak_hashes_are_upgraded_on_login(db: TestDb) {

@@ -106,6 +106,21 @@ impl TrustedProxies {
         Some(nearest)
     }
 
+    /// Whether `req` may be served: a request from a trusted proxy whose `X-Forwarded-For` is
+    /// not a list of addresses (a byte beyond ASCII, a hop that is no address) cannot say who
+    /// the client is, and is refused rather than counted against the proxy's own address.
+    pub fn forwarding_is_readable(&self, req: &poem::Request) -> bool {
+        let from_proxy = req
+            .remote_addr()
+            .as_socket_addr()
+            .is_some_and(|a| self.trusts(a.ip()));
+        !from_proxy
+            || req.headers().get_all("x-forwarded-for").iter().all(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.split(',').all(|hop| hop.trim().parse::<IpAddr>().is_ok()))
+            })
+    }
+
     /// The client address of `req`, with these proxies trusted.
     pub fn client_of(&self, req: &poem::Request) -> Option<IpAddr> {
         self.client_address(
@@ -116,6 +131,23 @@ impl TrustedProxies {
                 .filter_map(|v| v.to_str().ok()),
         )
     }
+}
+
+/// Refuses (400) a request from a trusted proxy whose `X-Forwarded-For` cannot be read
+/// ([`TrustedProxies::forwarding_is_readable`]).
+pub(crate) async fn refuse_unreadable_forwarding<E: poem::Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: poem::Request,
+    proxies: std::sync::Arc<TrustedProxies>,
+) -> poem::Result<poem::Response> {
+    use poem::IntoResponse;
+    if !proxies.forwarding_is_readable(&req) {
+        return Err(poem::Error::from_string(
+            "X-Forwarded-For from a trusted proxy is not a list of addresses",
+            poem::http::StatusCode::BAD_REQUEST,
+        ));
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
 }
 
 /// The client address of a request to the application (whose trusted proxies it carries as

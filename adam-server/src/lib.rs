@@ -144,6 +144,7 @@ const DRAIN_BYTES: u64 = 1024 * 1024;
 /// Builds the whole HTTP application for an engine and a configuration.
 pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
     let api = api::service(&adam);
+    let proxies = Arc::new(config.trusted_proxies.clone());
     let raw = api.spec();
     let document = Arc::new(api::document::complete(&raw, config.password_min_length));
     // The document's text is made once; the documentation pages show it, not poem-openapi's
@@ -172,6 +173,7 @@ pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
     let inner = route
         .with(NormalizePath::new(TrailingSlash::Trim))
         .around(limit_body)
+        .around(move |ep, req| client::refuse_unreadable_forwarding(ep, req, proxies.clone()))
         .catch_all_error(error::render)
         .map_to_response()
         .around(move |ep, req| allow_header(ep, req, document.clone()));

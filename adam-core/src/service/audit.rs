@@ -52,6 +52,8 @@ impl Adam {
         until: Option<DateTime<Utc>>,
         mut each: impl FnMut(AuditEvent) -> std::io::Result<()>,
     ) -> Result<u64> {
+        crate::audit::check_bound("since", since)?;
+        crate::audit::check_bound("until", until)?;
         let mut after = None;
         let mut total = 0u64;
         loop {

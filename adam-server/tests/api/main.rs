@@ -5,6 +5,7 @@
 mod audit;
 mod helpers;
 mod keys;
+mod limits;
 mod mfa;
 mod sessions;
 
