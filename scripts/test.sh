@@ -111,6 +111,7 @@ export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
 step "cargo fmt --check" cargo fmt --all -- --check
+step "no import circle among adam-core's files" python3 scripts/module-cycles.py adam-core/src
 step "build every target, linted by clippy (warnings are errors)" \
     cargo test --workspace --all-targets --locked --no-run
 step "cargo test (SQLite and PostgreSQL)" cargo test --workspace --all-targets --locked

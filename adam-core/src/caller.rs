@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::placement::Placement;
-use crate::rbac;
 use crate::role::Role;
 
 /// How a user signed in: the access token's `amr` claim (RFC 8176).
@@ -124,11 +123,11 @@ impl Caller {
 
     /// Whether the user `id` of `dealership` lies in the caller's visible set.
     pub fn can_see_user(&self, id: UserId, dealership: Option<DealershipId>) -> bool {
-        rbac::sees_user(self.placement, self.user_id, id, dealership)
+        self.placement.sees_user(self.user_id, id, dealership)
     }
 
     /// Whether the dealership lies in the caller's visible set.
     pub fn can_see_dealership(&self, id: DealershipId) -> bool {
-        rbac::sees_dealership(self.placement, id)
+        self.placement.sees_dealership(id)
     }
 }

@@ -169,7 +169,7 @@ pub(crate) enum Event {
     /// recorded all the same since every token it signed stops verifying.
     KeysRevoked {
         kid: String,
-        state: crate::keyring::KeyState,
+        state: crate::key_state::KeyState,
     },
 }
 

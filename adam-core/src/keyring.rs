@@ -41,42 +41,7 @@ const CACHE_CAPACITY: usize = 10_000;
 /// have not reloaded yet may sign with it for up to [`RELOAD_EVERY`].
 const RETIRED_MARGIN: Duration = Duration::minutes(2);
 
-/// The state of a signing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyState {
-    /// Published, not yet signing.
-    Next,
-    /// Signs new tokens.
-    Current,
-    /// Signs no more; published until every token it signed has expired.
-    Retired,
-}
-
-impl KeyState {
-    /// The state's name, as `keys list` prints it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Next => "next",
-            Self::Current => "current",
-            Self::Retired => "retired",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "next" => Ok(Self::Next),
-            "current" => Ok(Self::Current),
-            "retired" => Ok(Self::Retired),
-            other => Err(Error::Internal(format!("unknown key state {other:?}"))),
-        }
-    }
-}
-
-impl fmt::Display for KeyState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::key_state::KeyState;
 
 /// A signing key as `adam-server keys list` shows it: never its private half.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,7 +252,8 @@ impl KeyRing {
         let now = self.db.now();
         let mut rows = self.read(now).await?;
         let complete = |rows: &[KeyRow]| {
-            rows.iter().any(|r| r.state == "current") && rows.iter().any(|r| r.state == "next")
+            rows.iter().any(|r| r.state == KeyState::Current)
+                && rows.iter().any(|r| r.state == KeyState::Next)
         };
         if !complete(&rows) {
             self.make_missing(now).await?;
@@ -322,8 +288,8 @@ impl KeyRing {
         let Some(every) = self.policy.rotate_after else {
             return false;
         };
-        let current = rows.iter().find(|r| r.state == "current");
-        let next = rows.iter().find(|r| r.state == "next");
+        let current = rows.iter().find(|r| r.state == KeyState::Current);
+        let next = rows.iter().find(|r| r.state == KeyState::Next);
         match (current, next) {
             (Some(c), Some(n)) => {
                 c.activated_at.unwrap_or(c.created_at) + every <= now
@@ -338,7 +304,7 @@ impl KeyRing {
     async fn store_new(
         &self,
         tx: &mut Tx,
-        state: &'static str,
+        state: KeyState,
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
         let pair = Signer::generate()?;
@@ -357,12 +323,12 @@ impl KeyRing {
     async fn make_missing(&self, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.begin(Intent::Write).await?;
         let rows = signing_keys::in_use(&mut tx, now).await?;
-        for state in ["current", "next"] {
+        for state in [KeyState::Current, KeyState::Next] {
             if rows.iter().any(|r| r.state == state) {
                 continue;
             }
             match self.store_new(&mut tx, state, now).await? {
-                Some(kid) => tracing::info!(%kid, state, "made a signing key"),
+                Some(kid) => tracing::info!(%kid, %state, "made a signing key"),
                 // Another server made them: use its keys.
                 None => return Ok(()),
             }
@@ -387,8 +353,8 @@ impl KeyRing {
             return Err(Error::conflict("another server rotated the keys just now"));
         }
         let (Some(current), Some(next)) = (
-            rows.iter().find(|r| r.state == "current"),
-            rows.iter().find(|r| r.state == "next"),
+            rows.iter().find(|r| r.state == KeyState::Current),
+            rows.iter().find(|r| r.state == KeyState::Next),
         ) else {
             return Err(Error::conflict(
                 "there is no current and next key yet; start the server once first",
@@ -412,7 +378,7 @@ impl KeyRing {
             return Err(Error::conflict("another server rotated the keys just now"));
         }
         let new_next = self
-            .store_new(&mut tx, "next", now)
+            .store_new(&mut tx, KeyState::Next, now)
             .await?
             .ok_or_else(|| Error::conflict("another server rotated the keys just now"))?;
         signing_keys::drop_expired(&mut tx, now).await?;
@@ -439,7 +405,7 @@ impl KeyRing {
         let Some(row) = rows.iter().find(|r| r.kid == kid) else {
             return Err(Error::NotFound);
         };
-        let state = KeyState::parse(&row.state)?;
+        let state = row.state;
         if signing_keys::delete(&mut tx, kid).await? != 1 {
             return Err(Error::NotFound);
         }
@@ -447,7 +413,7 @@ impl KeyRing {
             KeyState::Current => {
                 let next = rows
                     .iter()
-                    .find(|r| r.state == "next")
+                    .find(|r| r.state == KeyState::Next)
                     .ok_or_else(|| Error::Internal("no next key to promote".into()))?;
                 signing_keys::promote_next(&mut tx, &next.kid, now).await?;
                 self.replace_next(&mut tx, now).await?;
@@ -465,7 +431,7 @@ impl KeyRing {
     }
 
     async fn replace_next(&self, tx: &mut Tx, now: DateTime<Utc>) -> Result<()> {
-        self.store_new(tx, "next", now)
+        self.store_new(tx, KeyState::Next, now)
             .await?
             .map(drop)
             .ok_or_else(|| Error::conflict("another server changed the keys just now"))
@@ -480,7 +446,7 @@ impl KeyRing {
         let mut keys = Vec::with_capacity(rows.len());
         let mut reseal = Vec::new();
         for row in rows {
-            let state = KeyState::parse(&row.state)?;
+            let state = row.state;
             let public: [u8; 32] =
                 row.public_key.as_slice().try_into().map_err(|_| {
                     Error::Internal(format!("signing key {}: bad public key", row.kid))

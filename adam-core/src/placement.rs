@@ -1,7 +1,7 @@
 //! Where a user stands: their role together with their dealership, as one value.
 
 use crate::error::{Error, Result};
-use crate::ids::DealershipId;
+use crate::ids::{DealershipId, UserId};
 use crate::role::Role;
 
 /// A user's role and dealership, together, so that the impossible pairs cannot be built: a
@@ -26,6 +26,25 @@ pub enum Placement {
 }
 
 impl Placement {
+    /// Whether someone placed here (user `me`) sees the user `id` of `dealership`: a system
+    /// admin everyone, a principal their dealership's users, an F&I manager only themself.
+    pub fn sees_user(self, me: UserId, id: UserId, dealership: Option<DealershipId>) -> bool {
+        match self {
+            Self::SystemAdmin => true,
+            Self::DealerPrincipal(d) => dealership == Some(d),
+            Self::FiManager(_) => id == me,
+        }
+    }
+
+    /// Whether someone placed here sees the dealership `id`: a system admin every one, everyone
+    /// else their own.
+    pub fn sees_dealership(self, id: DealershipId) -> bool {
+        match self.dealership_id() {
+            None => true,
+            Some(own) => own == id,
+        }
+    }
+
     /// The placement of `role` in `dealership`, or [`Error::Invalid`] naming `dealership_id`
     /// for an impossible pair.
     pub fn new(role: Role, dealership: Option<DealershipId>) -> Result<Self> {

@@ -11,9 +11,9 @@ use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::{DealershipPatch, User, UserPatch};
+use crate::origin::ClientInfo;
 use crate::placement::Placement;
 use crate::role::Role;
-use crate::service::ClientInfo;
 
 /// The authenticated caller of a use case, as only the engine's full check
 /// ([`crate::Adam::authenticate`]) makes one: its session was live and its user and placement
@@ -90,20 +90,13 @@ pub fn sees_user(
     id: UserId,
     dealership: Option<DealershipId>,
 ) -> bool {
-    match placement {
-        Placement::SystemAdmin => true,
-        Placement::DealerPrincipal(d) => dealership == Some(d),
-        Placement::FiManager(_) => id == me,
-    }
+    placement.sees_user(me, id, dealership)
 }
 
 /// Whether someone placed at `placement` sees the dealership `id`: a system admin every one,
 /// everyone else their own.
 pub fn sees_dealership(placement: Placement, id: DealershipId) -> bool {
-    match placement.dealership_id() {
-        None => true,
-        Some(own) => own == id,
-    }
+    placement.sees_dealership(id)
 }
 
 /// May `p` create a user of `role` in `dealership`? Returns the placement the user will have (a

@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::PageRequest;
-use crate::rbac::Principal;
+use crate::placement::Placement;
 
 pub(crate) mod audit;
 pub(crate) mod dealerships;
@@ -121,18 +121,18 @@ impl Scope {
         }
     }
 
-    /// What `caller` can see: the database wall and the application wall agree on it.
-    pub(crate) fn of(caller: &Principal) -> Self {
-        let placement = caller.placement();
+    /// What a caller placed at `placement` can see, acting as `user` in `session`: the
+    /// database wall and the application wall agree on it.
+    pub(crate) fn of(placement: Placement, user: UserId, session: SessionId) -> Self {
         let tenant = match placement.dealership_id() {
             None => Tenant::AllDealerships,
             Some(d) => Tenant::Dealership(d),
         };
-        let only_user = placement.sees_only_self().then_some(caller.user_id());
+        let only_user = placement.sees_only_self().then_some(user);
         Self {
             tenant,
             only_user,
-            actor: Some((caller.user_id(), caller.session_id())),
+            actor: Some((user, session)),
         }
     }
 
@@ -202,7 +202,7 @@ pub(crate) struct Tx {
     pub(crate) conn: Conn,
     pub(crate) scope: Scope,
     /// Where the request came from, for the events the unit of work records.
-    pub(crate) origin: crate::service::ClientInfo,
+    pub(crate) origin: crate::origin::ClientInfo,
     clock: Clock,
 }
 
@@ -461,7 +461,7 @@ impl Db {
         Ok(Tx {
             conn,
             scope,
-            origin: crate::service::ClientInfo::default(),
+            origin: crate::origin::ClientInfo::default(),
             clock: self.clock.clone(),
         })
     }

@@ -9,12 +9,14 @@ use sqlx::FromRow;
 
 use super::{on_tx, ts, Tx};
 use crate::error::Result;
+use crate::key_state::KeyState;
 
 /// One stored key.
 #[derive(Debug, Clone, FromRow)]
 pub(crate) struct KeyRow {
     pub(crate) kid: String,
-    pub(crate) state: String,
+    #[sqlx(try_from = "String")]
+    pub(crate) state: KeyState,
     pub(crate) public_key: Vec<u8>,
     pub(crate) sealed_private_key: Vec<u8>,
     pub(crate) created_at: DateTime<Utc>,
@@ -38,17 +40,17 @@ pub(crate) async fn in_use(tx: &mut Tx, now: DateTime<Utc>) -> Result<Vec<KeyRow
     )?)
 }
 
-/// Stores a new key in state `state` (`next` or `current`). A second key in that state is a
+/// Stores a new key in state `state` (next or current). A second key in that state is a
 /// unique violation: another server made one first.
 pub(crate) async fn insert(
     tx: &mut Tx,
     kid: &str,
-    state: &'static str,
+    state: KeyState,
     public_key: &[u8],
     sealed_private_key: &[u8],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let activated = (state == "current").then_some(ts(now));
+    let activated = (state == KeyState::Current).then_some(ts(now));
     on_tx!(
         tx,
         sqlx::query(
@@ -56,7 +58,7 @@ pub(crate) async fn insert(
          activated_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(kid)
-        .bind(state)
+        .bind(state.as_str())
         .bind(public_key)
         .bind(sealed_private_key)
         .bind(ts(now))

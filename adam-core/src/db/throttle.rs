@@ -69,13 +69,18 @@ pub(crate) async fn counts(
     Ok(counts)
 }
 
-/// Records an attempt as a failure until it proves otherwise; returns the row's id.
+/// One password or code check, counted as a failure before it runs, until the check proves
+/// otherwise ([`release`] gives it back). Made only by [`reserve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reservation(Uuid);
+
+/// Records an attempt as a failure until it proves otherwise.
 pub(crate) async fn reserve(
     tx: &mut Tx,
     account: &str,
     address: &str,
     at: DateTime<Utc>,
-) -> Result<Uuid> {
+) -> Result<Reservation> {
     const SQL: &str =
         "INSERT INTO login_failures (id, account, address, failed_at) VALUES ($1, $2, $3, $4)";
     let id = Uuid::new_v4();
@@ -88,13 +93,13 @@ pub(crate) async fn reserve(
             .bind(ts(at)),
         execute
     )?;
-    Ok(id)
+    Ok(Reservation(id))
 }
 
 /// Gives back one reservation (an attempt that proved right).
-pub(crate) async fn release(tx: &mut Tx, id: Uuid) -> Result<()> {
+pub(crate) async fn release(tx: &mut Tx, reserved: Reservation) -> Result<()> {
     const SQL: &str = "DELETE FROM login_failures WHERE id = $1";
-    on_tx!(tx, sqlx::query(SQL).bind(id), execute)?;
+    on_tx!(tx, sqlx::query(SQL).bind(reserved.0), execute)?;
     Ok(())
 }
 

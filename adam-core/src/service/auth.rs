@@ -35,33 +35,36 @@ fn throttle_key(typed: &str, parsed: Option<&Email>) -> String {
     }
 }
 
-/// Counts and reserves one password check for `account` from `address`, under the throttle's
-/// locks (which hold until `tx` ends): the reservation is the attempt's failure until the
-/// password proves otherwise (its id, to give it back). Past a limit, [`Error::TooManyAttempts`],
-/// with the refusal recorded as `refused(key)` when it is the first of its key's lockout (of a
-/// throttled burst, one event per key and lockout): the caller commits and answers the error.
+/// Counts and reserves one password check for `account` from `address` in `tx`, under the
+/// throttle's locks (which hold until `tx` ends), and hands `tx` back to go on. Past a limit,
+/// commits `tx` with the refusal recorded as `refused(key)` when it is the first of its key's
+/// lockout (of a throttled burst, one event per key and lockout) and answers
+/// [`Error::TooManyAttempts`]. The one way every check (sign-in, `current_password`, codes)
+/// is throttled.
 pub(super) async fn reserve_password_check(
-    tx: &mut Tx,
+    mut tx: Tx,
     limits: &LoginThrottle,
     account: &str,
     address: &str,
     now: DateTime<Utc>,
     refused: impl FnOnce(ThrottleKey) -> Event,
-) -> Result<uuid::Uuid> {
-    throttle::lock(tx, account, address).await?;
-    let counts = throttle::counts(tx, account, address, now - limits.window).await?;
+) -> Result<(Tx, throttle::Reservation)> {
+    throttle::lock(&mut tx, account, address).await?;
+    let counts = throttle::counts(&mut tx, account, address, now - limits.window).await?;
     if let Err(refusal) = crate::throttle::admit(limits, &counts, now) {
         let key = match refusal.key {
             ThrottleKey::AccountAndAddress => format!("pair {address} {account}"),
             ThrottleKey::Account => format!("account {account}"),
             ThrottleKey::Address => format!("address {address}"),
         };
-        if throttle::note_refusal(tx, &key, refusal.free_at, now).await? {
+        if throttle::note_refusal(&mut tx, &key, refusal.free_at, now).await? {
             tx.record(refused(refusal.key)).await?;
         }
+        tx.commit().await?;
         return Err(refusal.error(now));
     }
-    throttle::reserve(tx, account, address, now).await
+    let reserved = throttle::reserve(&mut tx, account, address, now).await?;
+    Ok((tx, reserved))
 }
 
 /// Longest email text a sign-in considers.
@@ -160,18 +163,10 @@ impl Adam {
             check: Check::SignIn,
             user: subject,
         };
-        let reserved =
-            match reserve_password_check(&mut tx, &limits, &account, &address, now, |k| {
-                failed(LoginFailure::Throttled(k))
-            })
-            .await
-            {
-                Err(refused @ Error::TooManyAttempts { .. }) => {
-                    tx.commit().await?;
-                    return Err(refused);
-                }
-                other => other?,
-            };
+        let (tx, reserved) = reserve_password_check(tx, &limits, &account, &address, now, |k| {
+            failed(LoginFailure::Throttled(k))
+        })
+        .await?;
         tx.commit().await?;
 
         // The password check runs outside any transaction: no connection or lock is held while

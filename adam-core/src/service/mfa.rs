@@ -509,7 +509,7 @@ impl Adam {
     /// Gives back the throttle reservation of a code that was right and taken, after the unit of
     /// work that took it committed (the throttle's rows belong to the engine's scope, so this is
     /// a unit of work of its own).
-    async fn release(&self, reserved: Uuid) -> Result<()> {
+    async fn release(&self, reserved: throttle::Reservation) -> Result<()> {
         let mut tx = self.begin_system(Intent::Write).await?;
         throttle::release(&mut tx, reserved).await?;
         tx.commit().await
@@ -609,10 +609,10 @@ impl Adam {
         code: &str,
         against: Against,
         attempt: Attempt<'_>,
-    ) -> Result<Option<(Uuid, Proof)>> {
+    ) -> Result<Option<(throttle::Reservation, Proof)>> {
         let now = self.now();
         let limits = self.settings.login_throttle;
-        let (mut tx, check) = match attempt {
+        let (tx, check) = match attempt {
             Attempt::By(caller) => (
                 self.begin_system_for(caller, Intent::Write).await?,
                 Check::Code,
@@ -628,17 +628,8 @@ impl Adam {
             check,
             user: Some(row.subject()),
         };
-        let reserved = match reserve_password_check(
-            &mut tx, &limits, &row.email, &address, now, refused,
-        )
-        .await
-        {
-            Err(refused @ Error::TooManyAttempts { .. }) => {
-                tx.commit().await?;
-                return Err(refused);
-            }
-            other => other?,
-        };
+        let (tx, reserved) =
+            reserve_password_check(tx, &limits, &row.email, &address, now, refused).await?;
         tx.commit().await?;
 
         let proof = if code.len() > MAX_CODE_LEN || code.contains('\0') {

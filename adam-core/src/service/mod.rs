@@ -173,7 +173,13 @@ impl Adam {
 impl Adam {
     /// Opens a unit of work in what `caller` can see.
     async fn begin_for(&self, caller: &Principal, intent: Intent) -> Result<db::Tx> {
-        let mut tx = self.db.begin(Scope::of(caller), intent).await?;
+        let mut tx = self
+            .db
+            .begin(
+                Scope::of(caller.placement(), caller.user_id(), caller.session_id()),
+                intent,
+            )
+            .await?;
         tx.origin = caller.origin().clone();
         Ok(tx)
     }

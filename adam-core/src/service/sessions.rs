@@ -1,8 +1,6 @@
 //! Sessions as their users see them: listing one's own and ending one, and, for admins and
 //! principals, listing and ending a user's.
 
-use std::net::IpAddr;
-
 use chrono::{DateTime, Utc};
 
 use super::Adam;
@@ -14,33 +12,7 @@ use crate::ids::{SessionId, UserId};
 use crate::rbac::{self, Principal};
 use crate::revocation::{self, Change};
 
-/// Where a sign-in comes from, as the server saw it: kept with the session for its user to see.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    /// The client address (after trusted proxies).
-    pub ip: Option<IpAddr>,
-    /// The `User-Agent` header, as sent.
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    /// The longest user agent kept, in characters (contract: "Sessions").
-    pub const MAX_USER_AGENT: usize = 256;
-
-    /// The user agent as kept: cut to [`Self::MAX_USER_AGENT`] characters, control
-    /// characters dropped, `None` when nothing is left.
-    pub(crate) fn user_agent(&self) -> Option<String> {
-        let kept: String = self
-            .user_agent
-            .as_deref()?
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(Self::MAX_USER_AGENT)
-            .collect();
-        let kept = kept.trim();
-        (!kept.is_empty()).then(|| kept.to_owned())
-    }
-}
+pub use crate::origin::ClientInfo;
 
 /// One live session, as its user (or whoever manages them) sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

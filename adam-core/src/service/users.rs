@@ -179,18 +179,11 @@ impl Adam {
         };
         let mut tx = self.begin_system_for(caller, Intent::Write).await?;
         let account = users::get(&mut tx, user).await?.email;
-        let reserved =
-            match reserve_password_check(&mut tx, &limits, account.as_str(), &address, now, |k| {
+        let (mut tx, reserved) =
+            reserve_password_check(tx, &limits, account.as_str(), &address, now, |k| {
                 failed(LoginFailure::Throttled(k))
             })
-            .await
-            {
-                Err(refused @ Error::TooManyAttempts { .. }) => {
-                    tx.commit().await?;
-                    return Err(refused);
-                }
-                other => other?,
-            };
+            .await?;
         let stored = users::password_hash(&mut tx, user).await?;
         tx.commit().await?;
 
