@@ -90,6 +90,24 @@ pub(crate) struct UserRef {
     pub(crate) dealership: Option<DealershipId>,
 }
 
+impl UserRef {
+    /// A user placed at `placement`: the event belongs to its dealership.
+    pub(crate) fn placed(id: UserId, placement: crate::placement::Placement) -> Self {
+        Self {
+            id,
+            dealership: placement.dealership_id(),
+        }
+    }
+
+    /// A user as a row stores it: its id and its dealership's.
+    pub(crate) fn stored(id: uuid::Uuid, dealership: Option<uuid::Uuid>) -> Self {
+        Self {
+            id: id.into(),
+            dealership: dealership.map(Into::into),
+        }
+    }
+}
+
 impl From<&User> for UserRef {
     fn from(u: &User) -> Self {
         Self {

@@ -624,7 +624,7 @@ on_both_engines! {
         // A slow cost and one hashing thread, so that one password change takes long enough to
         // watch (the seed is already there: this engine hashes only the new password).
         let slow = adam_core::Settings {
-            hash_cost: adam_core::hashing::HashCost { memory_kib: 64 * 1024, iterations: 4, parallelism: 1 },
+            hash_cost: adam_core::hashing::HashCost { memory_kib: 64 * 1024, iterations: 6, parallelism: 1 },
             hash_concurrency: 1,
             ..adam_testkit::settings_on(&db.clock)
         };
@@ -632,6 +632,8 @@ on_both_engines! {
         let admin = db.admin().await;
         let manager = db.manager_of_premium().await.user_id();
         let mut refresh = db.login("principal@premiumauto.com", "Principal123!").await.unwrap().refresh_token;
+        // Once before, so that the engine has its connection and keys when the change starts.
+        refresh = adam.refresh(refresh.expose()).await.unwrap().refresh_token;
         let password = db.password_policy().check("a new password for the manager".into()).unwrap();
         let change = tokio::spawn({
             let adam = adam.clone();
@@ -645,7 +647,7 @@ on_both_engines! {
             refreshed += 1;
         }
         change.await.unwrap().unwrap();
-        assert!(refreshed >= 5, "only {refreshed} refreshes while the password was hashed");
+        assert!(refreshed >= 3, "only {refreshed} refreshes while the password was hashed");
     }
 
     // The one engine test at the production cost (the others hash at the test kit's cheapest):

@@ -55,10 +55,7 @@ impl fmt::Debug for MfaRow {
 impl MfaRow {
     /// The user, for the events about them.
     pub(crate) fn subject(&self) -> crate::events::UserRef {
-        crate::events::UserRef {
-            id: self.id.into(),
-            dealership: self.dealership_id.map(Into::into),
-        }
+        crate::events::UserRef::stored(self.id, self.dealership_id)
     }
 
     /// The user's role and dealership.

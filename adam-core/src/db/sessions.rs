@@ -130,10 +130,7 @@ pub(crate) async fn end(
     Ok(rows
         .into_iter()
         .map(|(id, user, dealership)| {
-            let owner = UserRef {
-                id: user.into(),
-                dealership: dealership.map(Into::into),
-            };
+            let owner = UserRef::stored(user, dealership);
             (id.into(), owner)
         })
         .collect())
@@ -246,10 +243,7 @@ pub(crate) async fn spend(
     Ok(match known {
         Some((session, spent_at, user, dealership)) => Spend::AlreadySpent {
             session: session.into(),
-            user: UserRef {
-                id: user.into(),
-                dealership: dealership.map(Into::into),
-            },
+            user: UserRef::stored(user, dealership),
             spent_at: spent_at.unwrap_or(now),
         },
         None => Spend::Unknown,

@@ -73,10 +73,7 @@ pub(crate) struct Credentials {
 impl Credentials {
     /// The user, for the events of their sign-in.
     pub(crate) fn user_ref(&self) -> crate::events::UserRef {
-        crate::events::UserRef {
-            id: self.user_id,
-            dealership: self.placement.dealership_id(),
-        }
+        crate::events::UserRef::placed(self.user_id, self.placement)
     }
 }
 

@@ -259,10 +259,7 @@ impl Adam {
         )
         .await?;
         tx.record(Event::LoginSucceeded {
-            user: UserRef {
-                id: live.user_id,
-                dealership: live.placement.dealership_id(),
-            },
+            user: UserRef::placed(live.user_id, live.placement),
             session: live.session_id,
         })
         .await?;

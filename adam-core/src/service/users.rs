@@ -172,10 +172,7 @@ impl Adam {
         let failed = |reason| Event::LoginFailed {
             reason,
             check: Check::CurrentPassword,
-            user: Some(UserRef {
-                id: user,
-                dealership: caller.placement().dealership_id(),
-            }),
+            user: Some(UserRef::placed(user, caller.placement())),
         };
         let mut tx = self.begin_system_for(caller, Intent::Write).await?;
         let account = users::get(&mut tx, user).await?.email;
