@@ -5,7 +5,7 @@
 //!
 //! Run against a running server (same database and key):
 //! `ADAM_URL=http://127.0.0.1:8000 DATABASE_URL=sqlite://adam.db SECRET_KEY=… \
-//!  cargo run -p adam-core --features poem --example in_process`
+//!  cargo run -p adam-server --example in_process`
 
 #[path = "common/mod.rs"]
 mod common;

@@ -3,7 +3,7 @@
 //! needs only the server's URL, and no key or database.
 //!
 //! Run against a running server:
-//! `ADAM_URL=http://127.0.0.1:8000 cargo run -p adam-core --features introspection,poem --example introspection`
+//! `ADAM_URL=http://127.0.0.1:8000 cargo run -p adam-server --example introspection`
 
 #[path = "common/mod.rs"]
 mod common;

@@ -4,7 +4,7 @@
 //! token keeps passing until it expires (30 minutes by default).
 //!
 //! Run against a running server:
-//! `ADAM_URL=http://127.0.0.1:8000 cargo run -p adam-core --features jwks,axum --example offline_jwks`
+//! `ADAM_URL=http://127.0.0.1:8000 cargo run -p adam-server --example offline_jwks`
 
 #[path = "common/mod.rs"]
 mod common;

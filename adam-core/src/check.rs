@@ -13,6 +13,7 @@ use std::future::Future;
 
 use crate::caller::Caller;
 use crate::error::Result;
+#[cfg(feature = "engine")]
 use crate::service::Adam;
 use crate::tokens::AccessTokenVerifier;
 
@@ -25,6 +26,7 @@ pub trait CheckCaller: Send + Sync {
 }
 
 /// The full check: signature, then the live session and user in the database.
+#[cfg(feature = "engine")]
 impl CheckCaller for Adam {
     async fn check(&self, token: &str) -> Result<Caller> {
         Ok(*self.authenticate(token).await?)

@@ -66,6 +66,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     /// The database could not be reached or answered an error the caller cannot fix (500 or 503).
+    #[cfg(feature = "engine")]
     #[error("storage: {0}")]
     Storage(#[source] sqlx::Error),
     /// A service the check of a token depends on (the published key set, the introspection
@@ -73,6 +74,7 @@ pub enum Error {
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// Applying or reverting migrations failed.
+    #[cfg(feature = "engine")]
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A bug or an impossible state; details go to the log, never to the client (500).
@@ -107,14 +109,18 @@ impl Error {
     /// True when the database itself is unreachable (pool timed out, connection refused), as
     /// opposed to a query error: the server answers 503 for these.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Self::Storage(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
-                | Self::Unavailable(_)
-        )
+        match self {
+            #[cfg(feature = "engine")]
+            Self::Storage(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            ) => true,
+            Self::Unavailable(_) => true,
+            _ => false,
+        }
     }
 }
 
+#[cfg(feature = "engine")]
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match e {

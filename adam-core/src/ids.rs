@@ -9,9 +9,10 @@ use uuid::Uuid;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "engine", derive(sqlx::Type))]
         #[serde(transparent)]
-        #[sqlx(transparent)]
+        #[cfg_attr(feature = "engine", sqlx(transparent))]
         pub struct $name(Uuid);
 
         impl $name {

@@ -41,45 +41,64 @@
 //! ```
 
 #![deny(missing_docs)]
+// Without the engine, the helpers the engine shares with the token checks go unused.
+#![cfg_attr(not(feature = "engine"), allow(dead_code))]
 
+#[cfg(feature = "engine")]
 pub mod audit;
 mod caller;
 pub mod check;
 pub mod clock;
+#[cfg(feature = "engine")]
 mod db;
 pub mod email;
 pub mod error;
+#[cfg(feature = "engine")]
 mod events;
 #[cfg(any(feature = "poem", feature = "axum"))]
 pub mod guard;
+#[cfg(feature = "engine")]
 pub mod hashing;
 pub mod ids;
 pub mod jwk;
+#[cfg(feature = "engine")]
 mod key_state;
+#[cfg(feature = "engine")]
 pub mod keyring;
 pub mod models;
 mod origin;
 pub mod password;
 mod placement;
 pub mod rbac;
+#[cfg(feature = "engine")]
 mod recovery;
+#[cfg(feature = "engine")]
 pub mod refresh;
 #[cfg(any(feature = "jwks", feature = "introspection"))]
 pub mod remote;
+#[cfg(feature = "engine")]
 mod revocation;
 pub mod role;
+#[cfg(feature = "engine")]
 mod secret;
+#[cfg(feature = "engine")]
 pub mod seed;
+#[cfg(feature = "engine")]
 mod service;
+#[cfg(feature = "engine")]
 pub mod settings;
+#[cfg(feature = "engine")]
 mod throttle;
 pub mod tokens;
+#[cfg(feature = "engine")]
 mod totp;
 
+#[cfg(feature = "engine")]
 pub use audit::{AuditCursor, AuditEvent, AuditFilter, AuditLimit, AuditPage};
 pub use caller::{Amr, Caller};
 pub use check::CheckCaller;
 pub use clock::{Clock, TestClock};
+#[cfg(feature = "engine")]
 pub use db::{Engine, MigrationState, StoreOptions};
 
 pub use email::Email;
@@ -89,13 +108,17 @@ pub use models::{
     Dealership, DealershipPatch, Name, NewDealership, NewUser, Page, PageRequest, User, UserFilter,
     UserPatch, FORMAT_CHARS,
 };
+pub use origin::ClientInfo;
 pub use password::{Password, PasswordPolicy};
 pub use placement::Placement;
 pub use rbac::Principal;
 pub use role::Role;
+#[cfg(feature = "engine")]
 pub use secret::{SecretKey, MIN_SECRET_LEN};
+#[cfg(feature = "engine")]
 pub use service::{
-    Adam, ClientInfo, Enrolled, Introspection, MfaStatus, MfaToken, RecoveryCodes, SessionInfo,
-    SignIn, TokenPair, TotpEnrollment, MFA_TOKEN_PREFIX, MFA_TOKEN_TTL_SECONDS,
+    Adam, Enrolled, Introspection, MfaStatus, MfaToken, RecoveryCodes, SessionInfo, SignIn,
+    TokenPair, TotpEnrollment, MFA_TOKEN_PREFIX, MFA_TOKEN_TTL_SECONDS,
 };
+#[cfg(feature = "engine")]
 pub use settings::Settings;

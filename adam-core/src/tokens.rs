@@ -19,6 +19,7 @@ use crate::jwk::{Jwk, JwkSet};
 use crate::placement::Placement;
 use crate::role::Role;
 
+#[cfg(feature = "engine")]
 pub use crate::secret::MIN_SECRET_LEN;
 
 /// The `typ` header of every access token (RFC 9068).
