@@ -23,6 +23,7 @@ from adam_client.api.auth import (  # noqa: E402
     delete_api_v1_auth_sessions_id,
     get_api_v1_auth_me,
     get_api_v1_auth_mfa,
+    get_api_v1_auth_permissions,
     get_api_v1_auth_sessions,
     post_api_v1_auth_login,
     post_api_v1_auth_login_mfa,
@@ -77,6 +78,7 @@ from adam_client.models import (  # noqa: E402
     PagedDealership,
     PasswordConfirmation,
     PagedUser,
+    Permissions,
     Problem,
     RecoveryCodes,
     RefreshRequest,
@@ -145,6 +147,8 @@ active = expect(
 assert active.active and active.iss == metadata.issuer and active.role == Role.SYSTEM_ADMIN, active
 
 me = expect("GET /auth/me", get_api_v1_auth_me.sync_detailed(client=admin), 200, User)
+allowed = expect("GET /auth/permissions", get_api_v1_auth_permissions.sync_detailed(client=admin), 200, Permissions)
+assert "users.create" in allowed.actions and len(allowed.assignable_roles) == 3, allowed
 assert me.dealership_id is None and me.role == Role.SYSTEM_ADMIN
 
 page = expect("GET /users", get_api_v1_users.sync_detailed(client=admin, limit=100, q="a"), 200, PagedUser)
@@ -320,4 +324,4 @@ next_page = expect(
 assert next_page.items and next_page.items[0].id != first_page.items[0].id, next_page
 
 print(f"generated client: {len(called)} routes called, every answer parsed")
-assert len(set(called)) == 32, sorted(set(called))
+assert len(set(called)) == 33, sorted(set(called))

@@ -29,6 +29,15 @@ impl From<adam_core::Role> for Role {
     }
 }
 
+impl From<adam_core::rbac::Permissions> for crate::Permissions {
+    fn from(p: adam_core::rbac::Permissions) -> Self {
+        Self {
+            actions: p.actions.into_iter().map(str::to_owned).collect(),
+            assignable_roles: p.assignable_roles.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 impl From<adam_core::TokenPair> for TokenPair {
     fn from(p: adam_core::TokenPair) -> Self {
         Self {

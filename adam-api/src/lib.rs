@@ -51,6 +51,32 @@ pub enum Role {
     FiManager,
 }
 
+impl Role {
+    /// The contract's spelling of the role, as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SystemAdmin => "system_admin",
+            Self::DealerPrincipal => "dealer_principal",
+            Self::FiManager => "fi_manager",
+        }
+    }
+}
+
+/// The ends of the problem types (RFC 9457 `type`, URI references relative to the server) that
+/// clients act on. The server writes them, the desktop app reads them: one definition.
+pub mod problems {
+    /// A refresh that lost a race to another window of the same app; the session lives.
+    pub const ALREADY_ROTATED: &str = "/problems/refresh-token-already-rotated";
+    /// A right password that needs a second factor.
+    pub const MFA_REQUIRED: &str = "/problems/mfa-required";
+    /// A right password whose user must enroll a second factor first.
+    pub const MFA_ENROLLMENT_REQUIRED: &str = "/problems/mfa-enrollment-required";
+    /// A wrong or replayed code at the second step.
+    pub const MFA_CODE_INVALID: &str = "/problems/mfa-code-invalid";
+    /// A spent, expired or unknown `mfa_token`.
+    pub const MFA_TOKEN_INVALID: &str = "/problems/mfa-token-invalid";
+}
+
 /// Email and password.
 #[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
@@ -118,6 +144,20 @@ impl fmt::Debug for TokenPair {
             .field("expires_in", &self.expires_in)
             .finish_non_exhaustive()
     }
+}
+
+/// What the caller may do to others (`GET /auth/permissions`), from the role table that enforces
+/// it: a client shows or hides actions by it and never re-derives the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Permissions {
+    /// Actions of the contract's vocabulary (`users.read`, `users.create`, `users.update`,
+    /// `users.delete`, `users.sessions.manage`, `users.mfa.reset`, `dealerships.create`,
+    /// `dealerships.update`, `dealerships.delete`, `dealerships.mfa_required.set`, `audit.read`)
+    /// that the caller may do to someone other than themself; empty for an F&I manager.
+    pub actions: Vec<String>,
+    /// The roles the caller may give a user.
+    pub assignable_roles: Vec<Role>,
 }
 
 /// A user. Never carries a password or hash.

@@ -240,6 +240,106 @@ pub fn authorize_manage_dealerships(p: &Principal) -> Result<()> {
     }
 }
 
+/// What a caller may do to others, for a client to show or hide actions
+/// (`GET /auth/permissions`). Computed from the same functions that enforce each action,
+/// asked about another user of the caller's dealership (any dealership for a system admin), so
+/// that it cannot drift from them. Limits that depend on the target still answer 403 at the
+/// action itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permissions {
+    /// Actions of the contract's vocabulary (`users.read`, `users.create`, …) the caller may do
+    /// to someone other than themself; only actions the server offers today.
+    pub actions: Vec<&'static str>,
+    /// The roles the caller may give a user they create.
+    pub assignable_roles: Vec<Role>,
+}
+
+/// What the caller placed at `placement` may do to others ([`Permissions`]).
+pub fn permissions(placement: Placement) -> Permissions {
+    let me = UserId::new();
+    let caller = Principal::new(
+        me,
+        placement,
+        SessionId::new(),
+        crate::caller::Amr::Password,
+    );
+    let here = placement.dealership_id().unwrap_or_default();
+    let other = User {
+        id: UserId::new(),
+        email: crate::email::Email::parse("someone.else@example.invalid")
+            .unwrap_or_else(|_| unreachable!("a valid email")),
+        full_name: String::new(),
+        placement: Placement::FiManager(here),
+        is_active: true,
+        mfa_enabled: true,
+        created_at: chrono::DateTime::UNIX_EPOCH,
+        updated_at: chrono::DateTime::UNIX_EPOCH,
+    };
+    let rename = UserPatch {
+        full_name: crate::models::Name::parse("full_name", "Renamed").ok(),
+        ..UserPatch::default()
+    };
+    let rename_dealership = DealershipPatch {
+        name: crate::models::Name::parse("name", "Renamed").ok(),
+        ..DealershipPatch::default()
+    };
+    let require_mfa = DealershipPatch {
+        mfa_required: Some(true),
+        ..DealershipPatch::default()
+    };
+    let sees_other = placement.sees_user(me, other.id, other.dealership_id());
+    let may = [
+        ("users.read", sees_other),
+        (
+            "users.create",
+            authorize_create_user(&caller, Role::FiManager, Some(here)).is_ok(),
+        ),
+        (
+            "users.update",
+            sees_other && authorize_update_user(&caller, &other, &rename).is_ok(),
+        ),
+        (
+            "users.delete",
+            sees_other && authorize_delete_user(&caller, &other).is_ok(),
+        ),
+        (
+            "users.sessions.manage",
+            sees_other && authorize_manage_sessions(&caller, &other).is_ok(),
+        ),
+        (
+            "users.mfa.reset",
+            sees_other && authorize_reset_mfa(&caller, &other).is_ok(),
+        ),
+        (
+            "dealerships.create",
+            authorize_manage_dealerships(&caller).is_ok(),
+        ),
+        (
+            "dealerships.update",
+            authorize_update_dealership(&caller, &rename_dealership).is_ok(),
+        ),
+        (
+            "dealerships.delete",
+            authorize_manage_dealerships(&caller).is_ok(),
+        ),
+        (
+            "dealerships.mfa_required.set",
+            authorize_update_dealership(&caller, &require_mfa).is_ok(),
+        ),
+        ("audit.read", !placement.sees_only_self()),
+    ];
+    Permissions {
+        actions: may.iter().filter(|(_, ok)| *ok).map(|(a, _)| *a).collect(),
+        assignable_roles: [Role::SystemAdmin, Role::DealerPrincipal, Role::FiManager]
+            .into_iter()
+            .filter(|role| {
+                let dealership = (*role != Role::SystemAdmin).then_some(here);
+                authorize_create_user(&caller, *role, dealership).is_ok()
+            })
+            .collect(),
+    }
+}
+
 /// The placement a user ends up with after `patch`: promoting to system admin clears the
 /// dealership; an impossible pair is [`Error::Invalid`].
 pub(crate) fn resulting_placement(target: &User, patch: &UserPatch) -> Result<Placement> {
@@ -270,6 +370,53 @@ mod tests {
     //! The contract's role table, exhaustively: every caller role × every action × every kind of
     //! target (self, same dealership, other dealership, admin).
     use super::*;
+
+    #[test]
+    fn permissions_follow_the_role_table() {
+        let admin = permissions(Placement::SystemAdmin);
+        assert_eq!(
+            admin.actions,
+            [
+                "users.read",
+                "users.create",
+                "users.update",
+                "users.delete",
+                "users.sessions.manage",
+                "users.mfa.reset",
+                "dealerships.create",
+                "dealerships.update",
+                "dealerships.delete",
+                "dealerships.mfa_required.set",
+                "audit.read",
+            ]
+        );
+        assert_eq!(
+            admin.assignable_roles,
+            [Role::SystemAdmin, Role::DealerPrincipal, Role::FiManager]
+        );
+        let principal = permissions(Placement::DealerPrincipal(DealershipId::new()));
+        assert_eq!(
+            principal.actions,
+            [
+                "users.read",
+                "users.create",
+                "users.update",
+                "users.sessions.manage",
+                "users.mfa.reset",
+                "dealerships.mfa_required.set",
+                "audit.read",
+            ]
+        );
+        assert_eq!(
+            principal.assignable_roles,
+            [Role::DealerPrincipal, Role::FiManager]
+        );
+        let manager = permissions(Placement::FiManager(DealershipId::new()));
+        assert!(
+            manager.actions.is_empty() && manager.assignable_roles.is_empty(),
+            "{manager:?}"
+        );
+    }
     use crate::email::Email;
     use crate::password::PasswordPolicy;
     use chrono::Utc;

@@ -6,9 +6,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use adam_api::problems::{
+    ALREADY_ROTATED, MFA_CODE_INVALID, MFA_ENROLLMENT_REQUIRED, MFA_REQUIRED, MFA_TOKEN_INVALID,
+};
 use adam_api::{
-    Dealership, EnrolledTokenPair, LoginRequest, MfaLoginRequest, MfaTokenRequest, Problem,
-    RefreshRequest, TokenPair, TotpEnrollment, User, UserUpdate,
+    Dealership, EnrolledTokenPair, LoginRequest, MfaLoginRequest, MfaTokenRequest, Permissions,
+    Problem, RefreshRequest, TokenPair, TotpEnrollment, User, UserUpdate,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -20,15 +23,6 @@ use crate::vault::Vault;
 
 /// Server used when neither the settings nor `ADAM_SERVER_URL` name one.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
-
-/// The end of the problem type of a refresh that lost a race to another window of the app.
-const ALREADY_ROTATED: &str = "/problems/refresh-token-already-rotated";
-
-/// The ends of the problem types of the second sign-in step.
-const MFA_REQUIRED: &str = "/problems/mfa-required";
-const MFA_ENROLLMENT_REQUIRED: &str = "/problems/mfa-enrollment-required";
-const MFA_CODE_INVALID: &str = "/problems/mfa-code-invalid";
-const MFA_TOKEN_INVALID: &str = "/problems/mfa-token-invalid";
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -59,6 +53,11 @@ pub struct Profile {
     pub dealership_name: Option<String>,
     /// Whether the user signs in with a second factor.
     pub mfa_enabled: bool,
+    /// What the user may do to others (`GET /auth/permissions`): the window shows or hides its
+    /// actions by these and never re-derives the role table.
+    pub actions: Vec<String>,
+    /// The roles the user may give (`GET /auth/permissions`).
+    pub assignable_roles: Vec<String>,
 }
 
 /// Where a sign-in with the right password stands.
@@ -486,14 +485,21 @@ impl Session {
                 .map(|d| d.name),
             None => None,
         };
+        let allowed: Permissions = self.call(Method::GET, "/auth/permissions", NO_BODY).await?;
         Ok(Profile {
             id: me.id.to_string(),
             email: me.email,
             full_name: me.full_name,
-            role: role_name(me.role).to_owned(),
+            role: adam_api::Role::as_str(me.role).to_owned(),
             dealership_id: me.dealership_id.map(|d| d.to_string()),
             dealership_name,
             mfa_enabled: me.mfa_enabled,
+            actions: allowed.actions,
+            assignable_roles: allowed
+                .assignable_roles
+                .into_iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
         })
     }
 
@@ -722,15 +728,6 @@ fn activate(account: String, pair: TokenPair) -> Active {
 
 /// No request body.
 pub const NO_BODY: Option<&()> = None;
-
-/// The contract's spelling of a role.
-fn role_name(role: adam_api::Role) -> &'static str {
-    match role {
-        adam_api::Role::SystemAdmin => "system_admin",
-        adam_api::Role::DealerPrincipal => "dealer_principal",
-        adam_api::Role::FiManager => "fi_manager",
-    }
-}
 
 async fn error_from(resp: reqwest::Response) -> DesktopError {
     let status = resp.status();

@@ -65,6 +65,11 @@ async function toSignIn(notice) {
   $("email").focus();
 }
 
+/** Whether the signed-in user may do `action` to others (GET /auth/permissions). */
+function may(action) {
+  return Boolean(me && me.actions.includes(action));
+}
+
 function renderProfile(p) {
   me = p;
   $("who-name").textContent = `${p.full_name} · ${ROLE_NAMES[p.role] || p.role}`;
@@ -72,7 +77,9 @@ function renderProfile(p) {
   $("profile-email").textContent = p.email;
   $("profile-role").textContent = ROLE_NAMES[p.role] || p.role;
   $("profile-dealership").textContent = p.dealership_name || (p.dealership_id ? p.dealership_id : "All dealerships");
-  $("tab-users").hidden = $("tab-activity").hidden = p.role === "fi_manager";
+  // What the user may do to others comes from the server's role table (GET /auth/permissions).
+  $("tab-users").hidden = !may("users.read");
+  $("tab-activity").hidden = !may("audit.read");
 }
 
 async function loadMfa() {
@@ -257,7 +264,7 @@ async function loadActivity() {
 }
 
 function roleOptions(select, current) {
-  const roles = me.role === "system_admin" ? ["fi_manager", "dealer_principal", "system_admin"] : ["fi_manager", "dealer_principal"];
+  const roles = ["fi_manager", "dealer_principal", "system_admin"].filter((r) => me.assignable_roles.includes(r));
   select.replaceChildren(...roles.map((r) => {
     const o = document.createElement("option");
     o.value = r; o.textContent = ROLE_NAMES[r]; o.selected = r === current;
@@ -280,7 +287,7 @@ async function loadUsers() {
     pill.textContent = u.is_active ? "Active" : "Inactive";
     status.append(pill);
     const actions = document.createElement("td");
-    const editable = u.id !== me.id && (me.role === "system_admin" || u.role !== "system_admin");
+    const editable = u.id !== me.id && may("users.update") && me.assignable_roles.includes(u.role);
     if (editable) {
       const role = document.createElement("select");
       role.setAttribute("aria-label", `Role of ${u.email}`);
@@ -329,7 +336,8 @@ async function loadUsers() {
     box.checked = d.mfa_required;
     box.setAttribute("aria-label", `Second factor required at ${d.name}`);
     // A principal may turn it on, never off.
-    box.disabled = d.mfa_required && me.role !== "system_admin";
+    // Turning it off is the whole dealership's to change (a principal may only turn it on).
+    box.disabled = !may("dealerships.mfa_required.set") || (d.mfa_required && !may("dealerships.update"));
     box.addEventListener("change", async () => {
       const done = await guarded(() => invoke("set_dealership_mfa", { id: d.id, required: box.checked }));
       if (done) flash(done.mfa_required ? `${d.name} now requires a second factor; sessions without one have ended.` : `${d.name} no longer requires a second factor.`, false);
@@ -342,7 +350,8 @@ async function loadUsers() {
   roleOptions($("new-user-role"), "fi_manager");
   const ds = $("new-user-dealership");
   ds.replaceChildren(...dealerships.map((d) => { const o = document.createElement("option"); o.value = d.id; o.textContent = d.name; return o; }));
-  $("new-user-dealership-label").hidden = me.role !== "system_admin";
+  // Users without a dealership (system admins) place new users in one.
+  $("new-user-dealership-label").hidden = Boolean(me.dealership_id);
 }
 
 async function changeUser(id, changes, done) {
@@ -464,7 +473,7 @@ window.addEventListener("DOMContentLoaded", async () => {
       full_name: $("new-user-name").value,
       role: $("new-user-role").value,
       password: $("new-user-password").value,
-      dealership_id: me.role === "system_admin" && $("new-user-role").value !== "system_admin" ? $("new-user-dealership").value : null,
+      dealership_id: !me.dealership_id && $("new-user-role").value !== "system_admin" ? $("new-user-dealership").value : null,
     };
     const created = await guarded(() => invoke("create_user", { user }));
     if (created) {

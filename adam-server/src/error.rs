@@ -43,18 +43,9 @@ impl Problem {
 
 const BEARER: &str = "Bearer";
 
-/// The problem type of a refresh that lost a race to another window of the same app (a URI
-/// reference, relative to the server).
-pub const ALREADY_ROTATED: &str = "/problems/refresh-token-already-rotated";
-
-/// The problem type of a right password that needs a second factor.
-pub const MFA_REQUIRED: &str = "/problems/mfa-required";
-/// The problem type of a right password whose user must enroll a second factor first.
-pub const MFA_ENROLLMENT_REQUIRED: &str = "/problems/mfa-enrollment-required";
-/// The problem type of a wrong or replayed code at the second step.
-pub const MFA_CODE_INVALID: &str = "/problems/mfa-code-invalid";
-/// The problem type of a spent, expired or unknown `mfa_token`.
-pub const MFA_TOKEN_INVALID: &str = "/problems/mfa-token-invalid";
+pub use adam_api::problems::{
+    ALREADY_ROTATED, MFA_CODE_INVALID, MFA_ENROLLMENT_REQUIRED, MFA_REQUIRED, MFA_TOKEN_INVALID,
+};
 
 /// The one detail of every 401 but a failed sign-in.
 const UNAUTHORIZED_DETAIL: &str = "missing, invalid, expired or revoked credentials";

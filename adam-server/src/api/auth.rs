@@ -290,6 +290,17 @@ impl AuthApi {
         Ok(Introspected::Answer(Json(found.into()), "no-store".into()))
     }
 
+    /// What I may do to others
+    ///
+    /// The actions of the contract's vocabulary the caller may do to someone other than
+    /// themself, and the roles they may give, computed from the role table that enforces them.
+    /// Limits that depend on the target (a principal may turn `mfa_required` on but not off)
+    /// still answer 403 at the action.
+    #[oai(path = "/permissions", method = "get")]
+    async fn permissions(&self, auth: BearerAuth) -> Json<adam_api::Permissions> {
+        Json(adam_core::rbac::permissions(auth.0.principal.placement()).into())
+    }
+
     /// My profile
     #[oai(path = "/me", method = "get")]
     async fn me(&self, auth: BearerAuth) -> Result<Json<UserOut>, ApiError> {

@@ -94,6 +94,24 @@ on_both_engines! {
         assert_eq!(details.len(), 1, "{details:?}");
     }
 
+    async fn permissions_say_what_each_role_may_do_to_others(app: TestApp) {
+        let (s, _) = app.call(GET, "/api/v1/auth/permissions", None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let admin = app.admin().await;
+        let (s, p) = app.call(GET, "/api/v1/auth/permissions", Some(&admin.access), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(p["actions"].as_array().unwrap().len(), 11, "{p}");
+        assert_eq!(p["assignable_roles"], json!(["system_admin", "dealer_principal", "fi_manager"]));
+        let principal = app.principal().await;
+        let (_, p) = app.call(GET, "/api/v1/auth/permissions", Some(&principal.access), None).await;
+        assert_eq!(p["assignable_roles"], json!(["dealer_principal", "fi_manager"]));
+        assert!(p["actions"].as_array().unwrap().contains(&json!("dealerships.mfa_required.set")));
+        assert!(!p["actions"].as_array().unwrap().contains(&json!("users.delete")));
+        let manager = app.manager().await;
+        let (_, p) = app.call(GET, "/api/v1/auth/permissions", Some(&manager.access), None).await;
+        assert_eq!(p, json!({"actions": [], "assignable_roles": []}));
+    }
+
     async fn token_lifecycle(app: TestApp) {
         let t = app.manager().await;
         let (s, me) = app.call(GET, "/api/v1/auth/me", Some(&t.access), None).await;
