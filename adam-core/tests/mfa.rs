@@ -400,6 +400,12 @@ on_both_engines! {
         assert!(matches!(strict.authenticate(&manager.access_token).await, Err(Error::Unauthorized(_))));
         assert!(matches!(strict.refresh(manager.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
         assert!(strict.introspect(&manager.access_token).await.unwrap().is_none());
+        // Nor are they listed as live.
+        let admin_pair = strict.login("admin@avataradam.com", "Admin123!@#").await.unwrap();
+        let admin = strict.authenticate(&admin_pair.access_token).await.unwrap();
+        let manager_id = db.authenticate(&manager.access_token).await.unwrap().user_id();
+        assert!(strict.user_sessions(&admin, manager_id).await.unwrap().is_empty());
+        assert_eq!(db.user_sessions(&admin, manager_id).await.unwrap().len(), 1, "live where no setting requires it");
         // Roles the setting does not name keep their sessions.
         strict.authenticate(&principal.access_token).await.unwrap();
         strict.refresh(principal.refresh_token.expose()).await.unwrap();

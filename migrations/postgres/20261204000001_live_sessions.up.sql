@@ -5,7 +5,8 @@
 -- (adam-core, db/sessions.rs), with the engine's clock. The view reads as its caller
 -- (security_invoker), so row-level security applies to it as to its tables.
 CREATE VIEW live_sessions WITH (security_invoker = true) AS
-    SELECT s.id AS session_id, s.ends_at, s.amr,
+    SELECT s.id AS session_id, s.ends_at, s.amr, s.created_at AS session_created_at,
+           s.last_used_at, s.ip, s.user_agent,
            coalesce(d.mfa_required, FALSE) AS dealership_mfa_required,
            u.id, u.email, u.full_name, u.role, u.dealership_id, u.is_active,
            (u.totp_secret IS NOT NULL) AS mfa_enabled, u.created_at, u.updated_at

@@ -2,7 +2,8 @@
 -- active. The session's end and whether its user must have signed in with a second factor are
 -- checked by the engine on the row this view answers (adam-core, db/sessions.rs).
 CREATE VIEW live_sessions AS
-    SELECT s.id AS session_id, s.ends_at, s.amr,
+    SELECT s.id AS session_id, s.ends_at, s.amr, s.created_at AS session_created_at,
+           s.last_used_at, s.ip, s.user_agent,
            coalesce(d.mfa_required, FALSE) AS dealership_mfa_required,
            u.id, u.email, u.full_name, u.role, u.dealership_id, u.is_active,
            (u.totp_secret IS NOT NULL) AS mfa_enabled, u.created_at, u.updated_at

@@ -328,12 +328,8 @@ pub(crate) async fn live(
 pub(crate) async fn live_now(
     db: &Db,
     session: SessionId,
-    mfa_required_roles: &[Role],
+    rule: &LiveRule<'_>,
 ) -> Result<Option<(LiveSession, User)>> {
-    let rule = LiveRule {
-        now: db.now(),
-        mfa_required_roles,
-    };
     match &db.pool {
         Pool::Pg { pool, .. } => {
             const SQL: &str = "SELECT * FROM adam_live_session($1)";
@@ -341,11 +337,11 @@ pub(crate) async fn live_now(
                 .bind(session.as_uuid())
                 .fetch_optional(pool)
                 .await?;
-            Ok(row.map(|r| r.split(&rule)).transpose()?.flatten())
+            Ok(row.map(|r| r.split(rule)).transpose()?.flatten())
         }
         Pool::Lite { .. } => {
             let mut tx = db.begin(Scope::system(), Intent::Read).await?;
-            let found = live(&mut tx, session, &rule).await?;
+            let found = live(&mut tx, session, rule).await?;
             tx.commit().await?;
             Ok(found)
         }
@@ -377,45 +373,55 @@ pub(crate) struct SessionRow {
     pub(crate) amr: Amr,
 }
 
-/// The live sessions of `user`, newest first: not ended, not past their end, with a refresh
-/// token that has not expired.
+/// The live sessions of `user` by `rule`, newest first, with a refresh token that has not
+/// expired: rows of the view `live_sessions`, held to the rest of the rule as [`live`] holds
+/// the one it checks.
 pub(crate) async fn of_user(
     tx: &mut Tx,
     user: UserId,
-    now: DateTime<Utc>,
+    rule: &LiveRule<'_>,
 ) -> Result<Vec<SessionRow>> {
-    type Row = (
-        Uuid,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<String>,
-        Option<String>,
-        String,
-    );
-    const SQL: &str = "SELECT s.id, s.created_at, s.last_used_at, \
-        (SELECT MAX(r.expires_at) FROM refresh_tokens r WHERE r.session_id = s.id) AS expires_at, \
-        s.ip, s.user_agent, s.amr FROM sessions s \
-        WHERE s.user_id = $1 AND s.revoked_at IS NULL AND (s.ends_at IS NULL OR s.ends_at > $2) \
-        ORDER BY s.created_at DESC, s.id";
-    let rows: Vec<Row> = on_tx!(
-        tx,
-        sqlx::query_as(SQL).bind(user.as_uuid()).bind(ts(now)),
-        fetch_all
-    )?;
+    #[derive(FromRow)]
+    struct Row {
+        session_id: Uuid,
+        session_created_at: DateTime<Utc>,
+        last_used_at: Option<DateTime<Utc>>,
+        expires_at: Option<DateTime<Utc>>,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        amr: String,
+        ends_at: Option<DateTime<Utc>>,
+        dealership_mfa_required: bool,
+        role: String,
+        dealership_id: Option<Uuid>,
+    }
+    const SQL: &str = "SELECT v.session_id, v.session_created_at, v.last_used_at, \
+        (SELECT MAX(r.expires_at) FROM refresh_tokens r WHERE r.session_id = v.session_id) \
+        AS expires_at, v.ip, v.user_agent, v.amr, v.ends_at, v.dealership_mfa_required, v.role, \
+        v.dealership_id FROM live_sessions v WHERE v.id = $1 \
+        ORDER BY v.session_created_at DESC, v.session_id";
+    let rows: Vec<Row> = on_tx!(tx, sqlx::query_as(SQL).bind(user.as_uuid()), fetch_all)?;
     let mut live = Vec::with_capacity(rows.len());
-    for (id, created_at, last_used_at, expires_at, ip, user_agent, amr) in rows {
-        let Some(expires_at) = expires_at.filter(|e| *e > now) else {
+    for row in rows {
+        let Some(expires_at) = row.expires_at.filter(|e| *e > rule.now) else {
             continue;
         };
-        let amr = parse_amr(&amr)?;
+        let amr = parse_amr(&row.amr)?;
+        let role: Role = row
+            .role
+            .parse()
+            .map_err(|_| crate::error::Error::Internal(format!("stored role {:?}", row.role)))?;
+        let placement = Placement::new(role, row.dealership_id.map(Into::into))?;
+        if !rule.admits(placement, amr, row.ends_at, row.dealership_mfa_required) {
+            continue;
+        }
         live.push(SessionRow {
-            id: id.into(),
-            created_at,
-            last_used_at: last_used_at.unwrap_or(created_at),
+            id: row.session_id.into(),
+            created_at: row.session_created_at,
+            last_used_at: row.last_used_at.unwrap_or(row.session_created_at),
             expires_at,
-            ip,
-            user_agent,
+            ip: row.ip,
+            user_agent: row.user_agent,
             amr,
         });
     }

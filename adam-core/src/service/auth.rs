@@ -317,7 +317,7 @@ impl Adam {
             } => {
                 let rule = sessions::LiveRule {
                     now,
-                    mfa_required_roles: &self.settings.mfa_required_roles,
+                    ..self.live_rule()
                 };
                 let live = if expires_at > now {
                     sessions::live(&mut tx, session, &rule).await?
@@ -394,8 +394,7 @@ impl Adam {
     /// The second half of the full check: the session of verified `claims` is live and its
     /// user still has the role and dealership the token says.
     pub(super) async fn check_session(&self, claims: &AccessClaims) -> Result<(Principal, User)> {
-        let found =
-            sessions::live_now(&self.db, claims.sid, &self.settings.mfa_required_roles).await?;
+        let found = sessions::live_now(&self.db, claims.sid, &self.live_rule()).await?;
         let (live, user) =
             found.ok_or_else(|| Error::unauthorized("session is no longer valid"))?;
         if live.user_id != claims.sub

@@ -116,6 +116,14 @@ impl Adam {
         self.db.now()
     }
 
+    /// What makes a session live now, besides its row ([`db::sessions::LiveRule`]).
+    pub(crate) fn live_rule(&self) -> db::sessions::LiveRule<'_> {
+        db::sessions::LiveRule {
+            now: self.now(),
+            mfa_required_roles: &self.settings.mfa_required_roles,
+        }
+    }
+
     /// The database engine behind this engine.
     pub fn engine(&self) -> Engine {
         self.db.engine()

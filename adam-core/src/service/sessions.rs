@@ -54,7 +54,7 @@ impl Adam {
     /// The caller's live sessions, newest first.
     pub async fn my_sessions(&self, caller: &Principal) -> Result<Vec<SessionInfo>> {
         let mut tx = self.begin_for(caller, Intent::Read).await?;
-        let rows = sessions::of_user(&mut tx, caller.user_id(), self.now()).await?;
+        let rows = sessions::of_user(&mut tx, caller.user_id(), &self.live_rule()).await?;
         tx.commit().await?;
         Ok(rows
             .into_iter()
@@ -85,7 +85,7 @@ impl Adam {
         let mut tx = self.begin_for(caller, Intent::Read).await?;
         let target = users::get(&mut tx, user).await?;
         rbac::authorize_manage_sessions(caller, &target)?;
-        let rows = sessions::of_user(&mut tx, user, self.now()).await?;
+        let rows = sessions::of_user(&mut tx, user, &self.live_rule()).await?;
         tx.commit().await?;
         Ok(rows
             .into_iter()
