@@ -93,7 +93,7 @@ async fn one_address_cannot_hold_every_connection() {
     // A connection that ends gives its place back.
     drop(held.pop());
     let mut again = None;
-    for _ in 0..50 {
+    for _ in 0..500 {
         let mut next = connect_from([127, 0, 0, 7], server).await;
         next.write_all(b"GET /health HTTP/1.1\r\nHost: adam\r\nConnection: close\r\n\r\n")
             .await
