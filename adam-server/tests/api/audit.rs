@@ -4,7 +4,7 @@ use adam_testkit::on_both_engines;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, ADMIN, MANAGER, PRINCIPAL};
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
@@ -52,7 +52,7 @@ on_both_engines! {
         let admin = app.admin().await;
         let principal = app.principal().await;
         let manager_pair = app
-            .login_with_agent("manager@premiumauto.com", "Manager123!", "Adam Desktop/1.0 (Linux)")
+            .login_with_agent(MANAGER.0, MANAGER.1, "Adam Desktop/1.0 (Linux)")
             .await;
         let manager = manager_pair.access.clone();
         let (s, _) = app
@@ -110,7 +110,7 @@ on_both_engines! {
         // None of the passwords or tokens this test used.
         let text = serde_json::to_string(&everything).unwrap();
         for secret in [
-            "Manager123!", "Principal123!", "Admin123!@#", "Outsider-pass-1", "a wrong guess",
+            MANAGER.1, PRINCIPAL.1, ADMIN.1, "Outsider-pass-1", "a wrong guess",
             admin.access.as_str(), admin.refresh.as_str(), manager.as_str(),
             manager_pair.refresh.as_str(), "argon2",
         ] {

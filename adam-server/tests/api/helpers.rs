@@ -1,9 +1,17 @@
 //! The real server on a free port over a fresh database (SQLite or PostgreSQL), from
 //! `adam-testkit`, with a JSON client.
 
+use adam_core::seed::ACCOUNTS;
 use adam_testkit::server::TestServer;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
+
+/// The seed accounts' email and password (adam-core's `seed::ACCOUNTS`: one definition).
+pub const ADMIN: (&str, &str) = (ACCOUNTS[0].email, ACCOUNTS[0].password);
+/// The seeded dealer principal.
+pub const PRINCIPAL: (&str, &str) = (ACCOUNTS[1].email, ACCOUNTS[1].password);
+/// The seeded F&I manager.
+pub const MANAGER: (&str, &str) = (ACCOUNTS[2].email, ACCOUNTS[2].password);
 
 pub use adam_testkit::{Engine, TestDatabase, SECRET};
 
@@ -110,14 +118,13 @@ impl TestApp {
     }
 
     pub async fn admin(&self) -> Tokens {
-        self.login("admin@avataradam.com", "Admin123!@#").await
+        self.login(ADMIN.0, ADMIN.1).await
     }
     pub async fn principal(&self) -> Tokens {
-        self.login("principal@premiumauto.com", "Principal123!")
-            .await
+        self.login(PRINCIPAL.0, PRINCIPAL.1).await
     }
     pub async fn manager(&self) -> Tokens {
-        self.login("manager@premiumauto.com", "Manager123!").await
+        self.login(MANAGER.0, MANAGER.1).await
     }
 }
 

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::helpers::{Engine, TestApp};
+use crate::helpers::{Engine, TestApp, MANAGER};
 
 fn address_of(app: &TestApp) -> SocketAddr {
     app.base.trim_start_matches("http://").parse().unwrap()
@@ -56,7 +56,7 @@ async fn a_body_not_complete_in_time_is_answered_408_and_its_connection_closed()
     // A body that arrives in time is served as before.
     let on_time = app
         .req(Method::POST, "/api/v1/auth/login", None)
-        .json(&serde_json::json!({"email": "manager@premiumauto.com", "password": "Manager123!"}))
+        .json(&serde_json::json!({"email": MANAGER.0, "password": MANAGER.1}))
         .send()
         .await
         .unwrap();

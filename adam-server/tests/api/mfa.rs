@@ -15,7 +15,7 @@ const GET: Method = Method::GET;
 const POST: Method = Method::POST;
 const PATCH: Method = Method::PATCH;
 const DELETE: Method = Method::DELETE;
-const MANAGER: (&str, &str) = ("manager@premiumauto.com", "Manager123!");
+use crate::helpers::MANAGER;
 
 fn claims(access_token: &str) -> Value {
     let payload = access_token.split('.').nth(1).unwrap();

@@ -4,7 +4,7 @@ use adam_testkit::on_both_engines;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, MANAGER};
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
@@ -16,7 +16,7 @@ async fn me(app: &TestApp, token: &str) -> StatusCode {
 
 on_both_engines! {
     async fn sessions_are_listed_and_ended_over_http(app: TestApp) {
-        let laptop = app.login_with_agent("manager@premiumauto.com", "Manager123!", "Adam Desktop/1.0 (Linux)").await;
+        let laptop = app.login_with_agent(MANAGER.0, MANAGER.1, "Adam Desktop/1.0 (Linux)").await;
         let laptop_access = laptop.access.clone();
         let phone = app.manager().await;
         let (s, list) = app.call(GET, "/api/v1/auth/sessions", Some(&phone.access), None).await;
