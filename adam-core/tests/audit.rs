@@ -15,9 +15,8 @@ use adam_core::{
 };
 use adam_testkit::authenticator::{code_now, fresh_step, previous_code};
 use adam_testkit::on_both_engines;
+use adam_testkit::{ADMIN, MANAGER};
 use support::{raw_sql, TestDb, PASSWORD};
-
-const MANAGER: &str = "manager@premiumauto.com";
 
 /// Every event `caller` sees, newest first, read in pages of `limit`.
 async fn all_seen(
@@ -76,8 +75,6 @@ fn assert_people(
     assert_eq!(e.dealership_id, dealership, "dealership of {e:?}");
 }
 
-const MANAGER_PASSWORD: &str = "Manager123!";
-
 on_both_engines! {
     async fn a_change_records_its_event_with_actor_subject_dealership_and_origin(db: TestDb) {
         let admin = db.admin().await;
@@ -131,7 +128,7 @@ on_both_engines! {
         }, 50).await;
         assert_eq!(logins.len(), 1);
         assert_eq!(logins[0].session_id, Some(manager.session_id()));
-        assert!(db.login(MANAGER, "wrong password").await.is_err());
+        assert!(db.login(MANAGER.0, "wrong password").await.is_err());
         let failed = all_seen(&db, &admin, &of_action("login.failed"), 50).await;
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].details["reason"], "bad_credentials");
@@ -203,7 +200,7 @@ on_both_engines! {
     async fn pages_are_exactly_once_while_events_arrive(db: TestDb) {
         let admin = db.admin().await;
         for _ in 0..12 {
-            db.login("admin@avataradam.com", "Admin123!@#").await.unwrap();
+            db.login(ADMIN.0, ADMIN.1).await.unwrap();
         }
         let before: HashSet<_> = all_seen(&db, &admin, &AuditFilter::default(), 100).await.into_iter().map(|e| e.id).collect();
         // Page by 4 while sign-ins keep arriving.
@@ -211,7 +208,7 @@ on_both_engines! {
             let adam = db.adam.clone();
             tokio::spawn(async move {
                 for _ in 0..10 {
-                    adam.login("admin@avataradam.com", "Admin123!@#").await.unwrap();
+                    adam.login(ADMIN.0, ADMIN.1).await.unwrap();
                 }
             })
         };
@@ -263,7 +260,7 @@ on_both_engines! {
         let mut attempts = tokio::task::JoinSet::new();
         for _ in 0..30 {
             let adam = db.adam.clone();
-            attempts.spawn(async move { adam.login_from(MANAGER, "a wrong guess", Some(ip("203.0.113.9"))).await });
+            attempts.spawn(async move { adam.login_from(MANAGER.0, "a wrong guess", Some(ip("203.0.113.9"))).await });
         }
         let mut throttled = 0;
         while let Some(r) = attempts.join_next().await {
@@ -339,7 +336,7 @@ on_both_engines! {
         let premium = principal.placement().dealership_id();
         let me = manager.user_id();
         let about_me = ("user", me.as_uuid());
-        let first = db.start_totp_enrollment(&manager, MANAGER_PASSWORD).await.unwrap();
+        let first = db.start_totp_enrollment(&manager, MANAGER.1).await.unwrap();
         let secret = first.secret.to_string();
         let codes = db.confirm_totp_enrollment(&manager, &previous_code(&db.clock, &secret)).await.unwrap();
         let codes = codes.codes().to_vec();
@@ -350,7 +347,7 @@ on_both_engines! {
 
         // A recovery code at sign-in; the user is the actor of their own sign-in.
         let origin = ClientInfo { ip: Some(ip("198.51.100.7")), user_agent: Some("Phone/2".into()) };
-        let token = match db.sign_in(MANAGER, MANAGER_PASSWORD, &origin).await.unwrap() {
+        let token = match db.sign_in(MANAGER.0, MANAGER.1, &origin).await.unwrap() {
             SignIn::CodeRequired(t) => t.expose().to_owned(),
             other => panic!("expected the code step, got {other:?}"),
         };
@@ -372,7 +369,7 @@ on_both_engines! {
         assert!(db.regenerate_recovery_codes(&signed_in, "000000-x").await.is_err());
         assert_eq!(events_of(&db, &admin, "mfa.recovery_codes_regenerated").await.len(), 1);
 
-        db.disable_totp(&signed_in, MANAGER_PASSWORD, &code_now(&db.clock, &secret)).await.unwrap();
+        db.disable_totp(&signed_in, MANAGER.1, &code_now(&db.clock, &secret)).await.unwrap();
         let disabled = events_of(&db, &admin, "mfa.disabled").await;
         assert_eq!(disabled.len(), 1, "{disabled:?}");
         assert_people(&disabled[0], Some(me), about_me, premium);
@@ -380,7 +377,7 @@ on_both_engines! {
 
         // The principal resets it: they are the actor, and each of the manager's sessions ends.
         let manager = db.manager_of_premium().await;
-        let started = db.start_totp_enrollment(&manager, MANAGER_PASSWORD).await.unwrap();
+        let started = db.start_totp_enrollment(&manager, MANAGER.1).await.unwrap();
         db.confirm_totp_enrollment(&manager, &previous_code(&db.clock, &started.secret)).await.unwrap();
         assert_eq!(events_of(&db, &admin, "mfa.enrolled").await.len(), 2);
         let live = db.my_sessions(&manager).await.unwrap().len();
@@ -543,12 +540,12 @@ on_both_engines! {
         fresh_step(&db.clock);
         let admin = db.admin().await;
         let manager = db.manager_of_premium().await;
-        let started = db.start_totp_enrollment(&manager, MANAGER_PASSWORD).await.unwrap();
+        let started = db.start_totp_enrollment(&manager, MANAGER.1).await.unwrap();
         let secret = started.secret.to_string();
         db.confirm_totp_enrollment(&manager, &previous_code(&db.clock, &secret)).await.unwrap();
         let before = events_of(&db, &admin, "login.failed").await.len();
         let wrong = if code_now(&db.clock, &secret) == "000000" { "111111" } else { "000000" };
-        assert!(db.disable_totp(&manager, MANAGER_PASSWORD, wrong).await.is_err());
+        assert!(db.disable_totp(&manager, MANAGER.1, wrong).await.is_err());
         assert!(db.regenerate_recovery_codes(&manager, wrong).await.is_err());
         let failed = events_of(&db, &admin, "login.failed").await;
         assert_eq!(failed.len(), before + 2, "one event per wrong code");

@@ -10,6 +10,7 @@ use adam_core::{
     DealershipPatch, Email, Error, Name, NewDealership, PageRequest, Role, UserFilter, UserPatch,
 };
 use adam_testkit::on_both_engines;
+use adam_testkit::{ADMIN, MANAGER, PRINCIPAL};
 use support::{raw_sql, TestDb, PASSWORD};
 
 fn name(s: &str) -> Name {
@@ -68,7 +69,7 @@ on_both_engines! {
         let fresh = Some(ip("198.51.100.77"));
         assert!(matches!(adam.login_from(MANAGER.0, MANAGER.1, fresh).await, Err(Error::TooManyAttempts { .. })));
         // Other accounts are not affected.
-        adam.login_from("principal@premiumauto.com", "Principal123!", fresh).await.unwrap();
+        adam.login_from(PRINCIPAL.0, PRINCIPAL.1, fresh).await.unwrap();
     }
 
     async fn wrong_current_passwords_are_counted_like_sign_ins(db: TestDb) {
@@ -125,7 +126,7 @@ on_both_engines! {
         let u = db.add_user(&admin, "inactive@premiumauto.com", Role::FiManager, Some(premium)).await;
         db.update_user(&admin, u.id, UserPatch { is_active: Some(false), ..Default::default() }).await.unwrap();
         for (email, pw) in [
-            ("nobody@premiumauto.com", "Manager123!"),
+            ("nobody@premiumauto.com", MANAGER.1),
             ("manager@premiumauto.com", "Manager123"),
             ("manager@premiumauto.com", "manager123!"),
             ("inactive@premiumauto.com", PASSWORD),
@@ -135,7 +136,7 @@ on_both_engines! {
             assert!(matches!(err, Error::InvalidCredentials), "{email}/{pw}: {err:?}");
         }
         // Email is case-insensitive; password is not.
-        db.login("  MANAGER@PremiumAuto.com ", "Manager123!").await.unwrap();
+        db.login("  MANAGER@PremiumAuto.com ", MANAGER.1).await.unwrap();
     }
 
     async fn repeated_failures_throttle_that_email_only(db: TestDb) {
@@ -144,12 +145,12 @@ on_both_engines! {
         for _ in 0..max - 1 {
             assert!(matches!(db.login("manager@premiumauto.com", "wrong!").await, Err(Error::InvalidCredentials)));
         }
-        db.login("MANAGER@premiumauto.com", "Manager123!").await.unwrap();
+        db.login("MANAGER@premiumauto.com", MANAGER.1).await.unwrap();
         for _ in 0..max {
             assert!(matches!(db.login("manager@premiumauto.com", "wrong!").await, Err(Error::InvalidCredentials)));
         }
         // Now even the right password is refused, and says when to come back.
-        match db.login("manager@premiumauto.com", "Manager123!").await {
+        match db.login(MANAGER.0, MANAGER.1).await {
             Err(Error::TooManyAttempts { retry_after_secs }) => assert!((1..=900).contains(&retry_after_secs)),
             other => panic!("expected TooManyAttempts, got {other:?}"),
         }
@@ -158,16 +159,16 @@ on_both_engines! {
             assert!(matches!(db.login("nobody@premiumauto.com", "x").await, Err(Error::InvalidCredentials)));
         }
         assert!(matches!(db.login("nobody@premiumauto.com", "x").await, Err(Error::TooManyAttempts { .. })));
-        db.login("principal@premiumauto.com", "Principal123!").await.unwrap();
+        db.login(PRINCIPAL.0, PRINCIPAL.1).await.unwrap();
         // Old failures age out of the window (as if the window had passed).
         raw_sql(db.url(), "DELETE FROM login_failures", &[]).await;
-        db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        db.login(MANAGER.0, MANAGER.1).await.unwrap();
     }
 
     async fn refresh_rotates_and_reuse_revokes_the_session(db: TestDb) {
         // Past the reuse grace (here none), a spent token is a theft.
         let adam = db.db.engine_with(adam_core::Settings { refresh_reuse_grace: chrono::Duration::zero(), ..adam_testkit::settings_on(&db.clock) }).await;
-        let first = adam.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let first = adam.login(MANAGER.0, MANAGER.1).await.unwrap();
         let second = adam.refresh(first.refresh_token.expose()).await.unwrap();
         assert_ne!(first.refresh_token.expose(), second.refresh_token.expose());
         assert_eq!(second.expires_in, 1800);
@@ -179,7 +180,7 @@ on_both_engines! {
         assert!(matches!(adam.authenticate(&second.access_token).await, Err(Error::Unauthorized(_))));
         assert!(matches!(adam.authenticate(&first.access_token).await, Err(Error::Unauthorized(_))));
         // Another session of the same user is untouched.
-        let other = adam.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let other = adam.login(MANAGER.0, MANAGER.1).await.unwrap();
         adam.refresh(other.refresh_token.expose()).await.unwrap();
     }
 
@@ -271,7 +272,7 @@ on_both_engines! {
     }
 
     async fn a_spent_token_within_the_grace_is_a_lost_race_not_a_theft(db: TestDb) {
-        let first = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let first = db.login(MANAGER.0, MANAGER.1).await.unwrap();
         let second = db.refresh(first.refresh_token.expose()).await.unwrap();
         // Another window presents the token the first one just spent.
         assert!(matches!(db.refresh(first.refresh_token.expose()).await, Err(Error::RefreshTokenAlreadyRotated)));
@@ -282,7 +283,7 @@ on_both_engines! {
     }
 
     async fn garbage_refresh_tokens_are_unauthorized(db: TestDb) {
-        let pair = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let pair = db.login(MANAGER.0, MANAGER.1).await.unwrap();
         for bad in ["", "adam_rt_nope", &pair.access_token, &"x".repeat(10_000)] {
             assert!(matches!(db.refresh(bad).await, Err(Error::Unauthorized(_))), "{bad:.20}");
         }
@@ -291,7 +292,7 @@ on_both_engines! {
     }
 
     async fn concurrent_refreshes_exactly_one_wins(db: TestDb) {
-        let pair = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let pair = db.login(MANAGER.0, MANAGER.1).await.unwrap();
         let token = pair.refresh_token.expose().to_owned();
         let tasks: Vec<_> = (0..8)
             .map(|_| {
@@ -312,10 +313,10 @@ on_both_engines! {
     }
 
     async fn logout_and_logout_all_kill_tokens_at_once(db: TestDb) {
-        let a = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
-        let b = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
-        let c = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
-        let other_user = db.login("principal@premiumauto.com", "Principal123!").await.unwrap();
+        let a = db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        let b = db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        let c = db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        let other_user = db.login(PRINCIPAL.0, PRINCIPAL.1).await.unwrap();
         db.logout(a.refresh_token.expose()).await.unwrap();
         db.logout("adam_rt_unknown").await.unwrap();
         assert!(db.authenticate(&a.access_token).await.is_err());
@@ -439,10 +440,10 @@ on_both_engines! {
         assert!(matches!(err, Error::Invalid { field: "current_password", .. }));
         let err = db.update_user(&manager, me, UserPatch { password: new_pw(), current_password: Some("wrong".into()), ..Default::default() }).await.unwrap_err();
         assert!(matches!(err, Error::Invalid { field: "current_password", .. }));
-        db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
-        let other_session = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
-        db.update_user(&manager, me, UserPatch { password: new_pw(), current_password: Some("Manager123!".into()), ..Default::default() }).await.unwrap();
-        assert!(matches!(db.login("manager@premiumauto.com", "Manager123!").await, Err(Error::InvalidCredentials)));
+        db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        let other_session = db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        db.update_user(&manager, me, UserPatch { password: new_pw(), current_password: Some(MANAGER.1.into()), ..Default::default() }).await.unwrap();
+        assert!(matches!(db.login(MANAGER.0, MANAGER.1).await, Err(Error::InvalidCredentials)));
         db.login("manager@premiumauto.com", "a fresh long passphrase").await.unwrap();
         // The other sessions end; the one that changed the password goes on.
         assert!(db.authenticate(&other_session.access_token).await.is_err());
@@ -631,7 +632,7 @@ on_both_engines! {
         let adam = db.db.engine_with(slow).await;
         let admin = db.admin().await;
         let manager = db.manager_of_premium().await.user_id();
-        let mut refresh = db.login("principal@premiumauto.com", "Principal123!").await.unwrap().refresh_token;
+        let mut refresh = db.login(PRINCIPAL.0, PRINCIPAL.1).await.unwrap().refresh_token;
         // Once before, so that the engine has its connection and keys when the change starts.
         refresh = adam.refresh(refresh.expose()).await.unwrap().refresh_token;
         let password = db.password_policy().check("a new password for the manager".into()).unwrap();
@@ -677,7 +678,7 @@ on_both_engines! {
         let applied = db.migrate_up().await.unwrap();
         assert_eq!(applied, vec![status.last().unwrap().version]);
         db.seed().await.unwrap();
-        db.login("admin@avataradam.com", "Admin123!@#").await.unwrap();
+        db.login(ADMIN.0, ADMIN.1).await.unwrap();
     }
 }
 
@@ -691,17 +692,13 @@ async fn the_sqlite_files_are_private_to_their_owner() {
     use std::os::unix::fs::PermissionsExt;
     let db = adam_testkit::TestDatabase::create(adam_testkit::Engine::Sqlite).await;
     let adam = db.engine_with(adam_testkit::settings()).await;
-    adam.login("admin@avataradam.com", "Admin123!@#")
-        .await
-        .unwrap();
+    adam.login(ADMIN.0, ADMIN.1).await.unwrap();
     let path = db.url.trim_start_matches("sqlite://").to_owned();
     for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{file} has mode {mode:o}");
     }
 }
-
-const MANAGER: (&str, &str) = ("manager@premiumauto.com", "Manager123!");
 
 fn ip(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()

@@ -6,6 +6,7 @@
 
 mod support;
 
+use adam_testkit::{ADMIN, MANAGER};
 use std::time::Duration as StdDuration;
 
 use adam_core::keyring::KeyState;
@@ -15,8 +16,6 @@ use adam_testkit::{on_both_engines, SECRET};
 use chrono::Duration;
 use support::TestDb;
 
-const ADMIN: (&str, &str) = ("admin@avataradam.com", "Admin123!@#");
-const MANAGER: (&str, &str) = ("manager@premiumauto.com", "Manager123!");
 const OTHER_SECRET: &[u8] = b"another secret key, also more than thirty-two bytes";
 
 fn kid(token: &str) -> String {

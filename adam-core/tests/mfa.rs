@@ -16,10 +16,8 @@ use adam_core::{
 };
 use adam_testkit::authenticator::{code_now, fresh_step, next_code, previous_code};
 use adam_testkit::on_both_engines;
+use adam_testkit::{ADMIN, MANAGER, PRINCIPAL};
 use support::{raw_sql, TestDb};
-
-const MANAGER: (&str, &str) = ("manager@premiumauto.com", "Manager123!");
-const PRINCIPAL: (&str, &str) = ("principal@premiumauto.com", "Principal123!");
 
 fn from(address: &str) -> ClientInfo {
     ClientInfo {
@@ -321,7 +319,7 @@ on_both_engines! {
             mfa_required_roles: vec![Role::SystemAdmin],
             ..adam_testkit::settings_on(&db.clock)
         }).await;
-        let r = adam.sign_in("admin@avataradam.com", "Admin123!@#", &from("198.51.100.4")).await.unwrap();
+        let r = adam.sign_in(ADMIN.0, ADMIN.1, &from("198.51.100.4")).await.unwrap();
         assert!(matches!(r, SignIn::EnrollmentRequired(_)), "{r:?}");
         assert!(matches!(adam.sign_in(MANAGER.0, MANAGER.1, &from("198.51.100.4")).await.unwrap(), SignIn::Tokens(_)));
     }
@@ -401,7 +399,7 @@ on_both_engines! {
         assert!(matches!(strict.refresh(manager.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
         assert!(strict.introspect(&manager.access_token).await.unwrap().is_none());
         // Nor are they listed as live.
-        let admin_pair = strict.login("admin@avataradam.com", "Admin123!@#").await.unwrap();
+        let admin_pair = strict.login(ADMIN.0, ADMIN.1).await.unwrap();
         let admin = strict.authenticate(&admin_pair.access_token).await.unwrap();
         let manager_id = db.authenticate(&manager.access_token).await.unwrap().user_id();
         assert!(strict.user_sessions(&admin, manager_id).await.unwrap().is_empty());

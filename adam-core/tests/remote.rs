@@ -5,6 +5,7 @@
 #![cfg(feature = "jwks")]
 #![allow(clippy::unwrap_used)]
 
+use adam_testkit::MANAGER;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -63,15 +64,11 @@ async fn the_jwks_verifier_caches_refetches_sparingly_and_survives_an_outage_up_
     // Another engine naming the same issuer: its keys are unknown to the key set served.
     let (stranger, _other_db) = engine(&issuer).await;
     let foreign = stranger
-        .login("manager@premiumauto.com", "Manager123!")
+        .login(MANAGER.0, MANAGER.1)
         .await
         .unwrap()
         .access_token;
-    let token = adam
-        .login("manager@premiumauto.com", "Manager123!")
-        .await
-        .unwrap()
-        .access_token;
+    let token = adam.login(MANAGER.0, MANAGER.1).await.unwrap().access_token;
 
     let options = JwksOptions {
         min_refetch_interval: Duration::from_millis(600),

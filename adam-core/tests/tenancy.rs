@@ -8,6 +8,7 @@ mod support;
 
 use adam_core::{NewDealership, Role, Settings, StoreOptions};
 use adam_testkit::{pg_exec, Engine, Fixture, TestDatabase};
+use adam_testkit::{ADMIN, MANAGER};
 use sqlx::{Connection, PgConnection};
 use support::TestDb;
 
@@ -228,7 +229,7 @@ async fn an_app_role_that_bypasses_row_level_security_is_refused() {
     .unwrap();
     adam.migrate_up().await.unwrap();
     let refused = adam.ready().await;
-    let login = adam.login("admin@avataradam.com", "Admin123!@#").await;
+    let login = adam.login(ADMIN.0, ADMIN.1).await;
     adam.close().await;
     drop(adam);
     drop(db);
@@ -281,10 +282,7 @@ async fn a_unit_of_work_cancelled_at_any_point_leaves_no_transaction_open() {
             ..adam_testkit::settings()
         })
         .await;
-    let pair = adam
-        .login("manager@premiumauto.com", "Manager123!")
-        .await
-        .unwrap();
+    let pair = adam.login(MANAGER.0, MANAGER.1).await.unwrap();
     let caller = adam.authenticate(&pair.access_token).await.unwrap();
     let stuck = |url: String| async move {
         adam_testkit::raw_sql(

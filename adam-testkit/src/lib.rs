@@ -9,6 +9,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use adam_core::hashing::HashCost;
+use adam_core::seed::ACCOUNTS;
 pub use adam_core::Engine;
 use adam_core::{Adam, SecretKey, Settings, TestClock};
 
@@ -32,6 +33,13 @@ pub fn settings_on(hand: &TestClock) -> Settings {
         ..settings()
     }
 }
+
+/// The seed accounts' email and password, from adam-core's `seed::ACCOUNTS` (one definition).
+pub const ADMIN: (&str, &str) = (ACCOUNTS[0].email, ACCOUNTS[0].password);
+/// The seeded dealer principal's email and password.
+pub const PRINCIPAL: (&str, &str) = (ACCOUNTS[1].email, ACCOUNTS[1].password);
+/// The seeded F&I manager's email and password.
+pub const MANAGER: (&str, &str) = (ACCOUNTS[2].email, ACCOUNTS[2].password);
 
 /// A secret of the right length for tests.
 pub const SECRET: &str = "test secret key of more than thirty-two bytes";

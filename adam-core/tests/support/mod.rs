@@ -5,6 +5,7 @@
 
 use adam_core::{Adam, Email, Name, NewUser, Principal, Role, TestClock, User};
 use adam_testkit::{Engine, Fixture, TestDatabase};
+use adam_testkit::{ADMIN, MANAGER, PRINCIPAL};
 
 #[allow(unused_imports)]
 pub use adam_testkit::raw_sql;
@@ -46,17 +47,15 @@ impl TestDb {
     }
 
     pub async fn admin(&self) -> Principal {
-        self.principal("admin@avataradam.com", "Admin123!@#").await
+        self.principal(ADMIN.0, ADMIN.1).await
     }
 
     pub async fn principal_of_premium(&self) -> Principal {
-        self.principal("principal@premiumauto.com", "Principal123!")
-            .await
+        self.principal(PRINCIPAL.0, PRINCIPAL.1).await
     }
 
     pub async fn manager_of_premium(&self) -> Principal {
-        self.principal("manager@premiumauto.com", "Manager123!")
-            .await
+        self.principal(MANAGER.0, MANAGER.1).await
     }
 
     /// Creates a user as `by`, with password `Passw0rd-for-tests`.

@@ -1,17 +1,11 @@
 //! The real server on a free port over a fresh database (SQLite or PostgreSQL), from
 //! `adam-testkit`, with a JSON client.
 
-use adam_core::seed::ACCOUNTS;
 use adam_testkit::server::TestServer;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
-/// The seed accounts' email and password (adam-core's `seed::ACCOUNTS`: one definition).
-pub const ADMIN: (&str, &str) = (ACCOUNTS[0].email, ACCOUNTS[0].password);
-/// The seeded dealer principal.
-pub const PRINCIPAL: (&str, &str) = (ACCOUNTS[1].email, ACCOUNTS[1].password);
-/// The seeded F&I manager.
-pub const MANAGER: (&str, &str) = (ACCOUNTS[2].email, ACCOUNTS[2].password);
+pub use adam_testkit::{ADMIN, MANAGER, PRINCIPAL};
 
 pub use adam_testkit::{Engine, TestDatabase, SECRET};
 
