@@ -49,7 +49,7 @@ SQL
 users=$(psql "$URL" -Atc 'SELECT count(*) FROM users')
 echo "users: $users, dealerships: $(psql "$URL" -Atc 'SELECT count(*) FROM dealerships')"
 
-# ROUTES limits the run to some of: me list list100 role q login update updates refresh audit
+# ROUTES limits the run to some of: me list list100 role q login flood update updates refresh audit
 # (default: all).
 want() { [ -z "${ROUTES:-}" ] || [[ " $ROUTES " == *" $1 "* ]]; }
 
@@ -121,6 +121,17 @@ want list100 && run "users list, 100 of $users, admin" -t2 -c32 -H "Authorizatio
 want role && run "users list by role (the principals of $users), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?role=dealer_principal&limit=100"
 want q && run "users list by q (100 of $users match 'user7-'), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?q=user7-&limit=100"
 want login && run "login (2 threads, 32 connections)" -t2 -c32 -s "$work/login.lua" "$B/auth/login"
+# The login flood: /auth/me read by 16 connections while 64 others sign in at once. Argon2 must
+# not starve the requests that need no hash: /auth/me's p99 here, and what it costs sign-ins.
+if want flood; then
+    wrk -t1 -c64 -d "$DURATION" -s "$work/login.lua" "$B/auth/login" >"$work/flood.txt" 2>&1 &
+    flood=$!
+    run "me (16 connections) while 64 connections sign in" -t1 -c16 \
+        -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
+    wait "$flood"
+    echo "   sign-ins meanwhile:"
+    grep -E 'Requests/sec|Non-2xx|Socket errors' "$work/flood.txt"
+fi
 # A user update: the admin renames one F&I manager over and over (a full write path, on one
 # hot row); `updates` renames the 100 users of one dealership in turn (no two requests wait for
 # the same row).
