@@ -100,6 +100,18 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"email":"user7-42@load.example.com","password":"Manager123!"}'
 LUA
+# Sign-ins spread over the dealerships' users (user<d>-<n>, n from 2 to 100: F&I managers), as a
+# morning at a dealer group: each request the next account.
+cat > "$work/logins.lua" <<LUA
+local n = 0
+local dealerships = $DEALERSHIPS
+function request()
+  n = n + 1
+  local email = "user" .. (n % dealerships + 1) .. "-" .. (n % 99 + 2) .. "@load.example.com"
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
+    '{"email":"' .. email .. '","password":"Manager123!"}')
+end
+LUA
 # Each wrk connection refreshes its own session in sequence (a second use of a token is theft).
 cat > "$work/refresh.lua" <<'LUA'
 local tokens = {}
@@ -121,10 +133,13 @@ want list100 && run "users list, 100 of $users, admin" -t2 -c32 -H "Authorizatio
 want role && run "users list by role (the principals of $users), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?role=dealer_principal&limit=100"
 want q && run "users list by q (100 of $users match 'user7-'), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?q=user7-&limit=100"
 want login && run "login (2 threads, 32 connections)" -t2 -c32 -s "$work/login.lua" "$B/auth/login"
-# The login flood: /auth/me read by 16 connections while 64 others sign in at once. Argon2 must
-# not starve the requests that need no hash: /auth/me's p99 here, and what it costs sign-ins.
+# The login flood: /auth/me read by 16 connections while 64 others sign in at once, one account
+# over and over (FLOOD_ACCOUNTS=one) or each request another (the default). Argon2 must not
+# starve the requests that need no hash: /auth/me's p99 here, and what it costs sign-ins.
 if want flood; then
-    wrk -t1 -c64 -d "$DURATION" -s "$work/login.lua" "$B/auth/login" >"$work/flood.txt" 2>&1 &
+    script="$work/logins.lua"
+    [ "${FLOOD_ACCOUNTS:-many}" = one ] && script="$work/login.lua"
+    wrk -t1 -c64 -d "$DURATION" -s "$script" "$B/auth/login" >"$work/flood.txt" 2>&1 &
     flood=$!
     run "me (16 connections) while 64 connections sign in" -t1 -c16 \
         -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
