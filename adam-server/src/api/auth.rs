@@ -297,8 +297,10 @@ impl AuthApi {
     /// Limits that depend on the target (a principal may turn `mfa_required` on but not off)
     /// still answer 403 at the action.
     #[oai(path = "/permissions", method = "get")]
-    async fn permissions(&self, auth: BearerAuth) -> Json<adam_api::Permissions> {
-        Json(adam_core::rbac::permissions(auth.0.principal.placement()).into())
+    async fn permissions(&self, auth: BearerAuth) -> Result<Json<adam_api::Permissions>, ApiError> {
+        Ok(Json(
+            adam_core::rbac::permissions(auth.0.principal.placement()).into(),
+        ))
     }
 
     /// My profile
