@@ -26,6 +26,17 @@ pub enum Placement {
 }
 
 impl Placement {
+    /// Whether someone placed here must sign in with a second factor: their dealership requires
+    /// it, or their role is among `required_roles` (`MFA_REQUIRED_ROLES`). The one text of the
+    /// rule, for the sign-in and for the live-session check.
+    pub(crate) fn must_use_second_factor(
+        self,
+        required_roles: &[Role],
+        dealership_requires: bool,
+    ) -> bool {
+        dealership_requires || required_roles.contains(&self.role())
+    }
+
     /// Whether someone placed here (user `me`) sees the user `id` of `dealership`: a system
     /// admin everyone, a principal their dealership's users, an F&I manager only themself.
     pub fn sees_user(self, me: UserId, id: UserId, dealership: Option<DealershipId>) -> bool {

@@ -277,9 +277,9 @@ impl LiveRule<'_> {
         dealership_requires: bool,
     ) -> bool {
         let within_lifetime = ends_at.is_none_or(|end| end > self.now);
-        let must_use_second_factor =
-            dealership_requires || self.mfa_required_roles.contains(&placement.role());
-        within_lifetime && (amr.has_second_factor() || !must_use_second_factor)
+        within_lifetime
+            && (amr.has_second_factor()
+                || !placement.must_use_second_factor(self.mfa_required_roles, dealership_requires))
     }
 }
 
@@ -383,22 +383,17 @@ pub(crate) async fn of_user(
 ) -> Result<Vec<SessionRow>> {
     #[derive(FromRow)]
     struct Row {
-        session_id: Uuid,
+        #[sqlx(flatten)]
+        live: LiveRow,
         session_created_at: DateTime<Utc>,
         last_used_at: Option<DateTime<Utc>>,
-        expires_at: Option<DateTime<Utc>>,
         ip: Option<String>,
         user_agent: Option<String>,
-        amr: String,
-        ends_at: Option<DateTime<Utc>>,
-        dealership_mfa_required: bool,
-        role: String,
-        dealership_id: Option<Uuid>,
+        expires_at: Option<DateTime<Utc>>,
     }
-    const SQL: &str = "SELECT v.session_id, v.session_created_at, v.last_used_at, \
+    const SQL: &str = "SELECT v.*, \
         (SELECT MAX(r.expires_at) FROM refresh_tokens r WHERE r.session_id = v.session_id) \
-        AS expires_at, v.ip, v.user_agent, v.amr, v.ends_at, v.dealership_mfa_required, v.role, \
-        v.dealership_id FROM live_sessions v WHERE v.id = $1 \
+        AS expires_at FROM live_sessions v WHERE v.id = $1 \
         ORDER BY v.session_created_at DESC, v.session_id";
     let rows: Vec<Row> = on_tx!(tx, sqlx::query_as(SQL).bind(user.as_uuid()), fetch_all)?;
     let mut live = Vec::with_capacity(rows.len());
@@ -406,23 +401,17 @@ pub(crate) async fn of_user(
         let Some(expires_at) = row.expires_at.filter(|e| *e > rule.now) else {
             continue;
         };
-        let amr = parse_amr(&row.amr)?;
-        let role: Role = row
-            .role
-            .parse()
-            .map_err(|_| crate::error::Error::Internal(format!("stored role {:?}", row.role)))?;
-        let placement = Placement::new(role, row.dealership_id.map(Into::into))?;
-        if !rule.admits(placement, amr, row.ends_at, row.dealership_mfa_required) {
+        let Some((session, _)) = row.live.split(rule)? else {
             continue;
-        }
+        };
         live.push(SessionRow {
-            id: row.session_id.into(),
+            id: session.session_id,
             created_at: row.session_created_at,
             last_used_at: row.last_used_at.unwrap_or(row.session_created_at),
             expires_at,
             ip: row.ip,
             user_agent: row.user_agent,
-            amr,
+            amr: session.amr,
         });
     }
     Ok(live)

@@ -25,7 +25,6 @@ use crate::db::{throttle, users, Intent, Tx};
 use crate::error::{Error, Result};
 use crate::events::{Check, Event, LoginFailure, UserRef};
 use crate::ids::UserId;
-use crate::placement::Placement;
 use crate::rbac::{self, Principal};
 use crate::recovery::{self, RecoveryCode, StoredCode};
 use crate::refresh::TokenDigest;
@@ -464,13 +463,9 @@ enum Attempt<'a> {
 impl Adam {
     /// Whether the user of `row` must sign in with a second factor.
     pub(super) fn mfa_required(&self, row: &MfaRow) -> Result<bool> {
-        Ok(self.must_use_second_factor(row.placement()?, row.dealership_requires))
-    }
-
-    /// The rule of who must: a dealership that requires it, or a role in
-    /// [`crate::Settings::mfa_required_roles`].
-    fn must_use_second_factor(&self, placement: Placement, dealership_requires: bool) -> bool {
-        dealership_requires || self.settings.mfa_required_roles.contains(&placement.role())
+        Ok(row
+            .placement()?
+            .must_use_second_factor(&self.settings.mfa_required_roles, row.dealership_requires))
     }
 
     /// After a right password (`creds`, as the sign-in read them): the second step the user
@@ -484,7 +479,10 @@ impl Adam {
         let user = creds.user_id;
         let purpose = if creds.totp_on {
             Purpose::Verify
-        } else if self.must_use_second_factor(creds.placement, creds.dealership_requires) {
+        } else if creds
+            .placement
+            .must_use_second_factor(&self.settings.mfa_required_roles, creds.dealership_requires)
+        {
             Purpose::Enroll
         } else {
             return Ok(None);
@@ -544,9 +542,10 @@ impl Adam {
     }
 
     /// The live challenge of `mfa_token` for `purpose`, with its user's second factor (a user who
-    /// can no longer sign in has none), or [`Error::MfaTokenInvalid`]. With [`ChallengeUse::CheckCode`], one
-    /// of the challenge's code checks is reserved first (committed before the code is looked
-    /// at), so that concurrent guesses on one token get no more checks than one after another.
+    /// can no longer sign in has none), or [`Error::MfaTokenInvalid`]. With
+    /// [`ChallengeUse::CheckCode`], one of the challenge's code checks is reserved first
+    /// (committed before the code is looked at), so that concurrent guesses on one token get no
+    /// more checks than one after another.
     async fn challenge(
         &self,
         mfa_token: &str,
