@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use adam_core::Adam;
 use poem::endpoint::make_sync;
-use poem::http::{HeaderValue, Method, StatusCode};
+use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::middleware::{Cors, NormalizePath, TrailingSlash};
 use poem::web::{Data, Html, Json};
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
@@ -145,6 +145,7 @@ const DRAIN_BYTES: u64 = 1024 * 1024;
 pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
     let api = api::service(&adam);
     let proxies = Arc::new(config.trusted_proxies.clone());
+    let request_timeout = config.connections.request_timeout;
     let raw = api.spec();
     let document = Arc::new(api::document::complete(&raw, config.password_min_length));
     // The document's text is made once; the documentation pages show it, not poem-openapi's
@@ -172,7 +173,7 @@ pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
     // `/users/` (the contract's spelling) and `/users` reach the same operation.
     let inner = route
         .with(NormalizePath::new(TrailingSlash::Trim))
-        .around(limit_body)
+        .around(move |ep, req| limit_body(ep, req, request_timeout))
         .around(move |ep, req| client::refuse_unreadable_forwarding(ep, req, proxies.clone()))
         .catch_all_error(error::render)
         .map_to_response()
@@ -241,11 +242,17 @@ fn not_ready() -> Response {
     .into_response()
 }
 
-/// Refuses bodies over [`MAX_BODY_BYTES`] with 413 before anything parses them: at once when
-/// `Content-Length` says so, and in every case by reading at most one byte too many, whatever
-/// the headers say (an HTTP/2 request may carry neither `Content-Length` nor
-/// `Transfer-Encoding`, and a declared length is only the client's word).
-async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+/// Reads every request's body before anything parses it, within `within` of its headers
+/// (`REQUEST_TIMEOUT_SECONDS`: a body still incomplete then is answered 408 and its connection
+/// closed), and refuses bodies over [`MAX_BODY_BYTES`] with 413: at once when `Content-Length`
+/// says so, and in every case by reading at most one byte too many, whatever the headers say
+/// (an HTTP/2 request may carry neither `Content-Length` nor `Transfer-Encoding`, and a
+/// declared length is only the client's word).
+async fn limit_body<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    within: Duration,
+) -> poem::Result<Response> {
     let too_large = || {
         poem::Error::from_string(
             "the request body is larger than 64 KiB",
@@ -256,21 +263,35 @@ async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<R
         .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
     let mut body = req.take_body().into_async_read();
-    let mut buf = Vec::new();
-    if declared.is_none_or(|len| len <= MAX_BODY_BYTES) {
-        (&mut body)
-            .take(MAX_BODY_BYTES + 1)
-            .read_to_end(&mut buf)
-            .await
-            .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
-    }
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES) || buf.len() as u64 > MAX_BODY_BYTES {
-        // Read (and drop) a bounded remainder, so a client still sending gets the 413 instead
-        // of a reset connection.
-        let _ = tokio::io::copy(&mut body.take(DRAIN_BYTES), &mut tokio::io::sink()).await;
-        return Err(too_large());
-    }
-    req.set_body(buf);
+    let read = async {
+        let mut buf = Vec::new();
+        if declared.is_none_or(|len| len <= MAX_BODY_BYTES) {
+            (&mut body)
+                .take(MAX_BODY_BYTES + 1)
+                .read_to_end(&mut buf)
+                .await
+                .map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
+        }
+        if declared.is_some_and(|len| len > MAX_BODY_BYTES) || buf.len() as u64 > MAX_BODY_BYTES {
+            // Read (and drop) a bounded remainder, so a client still sending gets the 413
+            // instead of a reset connection.
+            let _ = tokio::io::copy(&mut body.take(DRAIN_BYTES), &mut tokio::io::sink()).await;
+            return Err(too_large());
+        }
+        Ok(buf)
+    };
+    let Ok(buf) = tokio::time::timeout(within, read).await else {
+        tracing::debug!("request body incomplete at its deadline: 408");
+        let mut resp = error::render(poem::Error::from_string(
+            "the request body did not arrive in time",
+            StatusCode::REQUEST_TIMEOUT,
+        ))
+        .await;
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(resp);
+    };
+    req.set_body(buf?);
     ep.call(req).await.map(IntoResponse::into_response)
 }
 

@@ -1,22 +1,19 @@
 //! The connection loop: HTTP/1.1 and HTTP/2 (cleartext) over hyper, with the limits a server
 //! facing the internet needs and poem's own loop lacks: a cap on open connections, in all and
-//! per peer address, a deadline for a request's headers and one for its body, and an idle
-//! timeout. Each request goes to the poem application.
+//! per peer address, a deadline for a request's headers, and an idle timeout. Each request goes
+//! to the poem application (which holds its body to a deadline of its own).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::{Body as _, Bytes, Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use poem::http::uri::Scheme;
-use poem::http::{header, StatusCode};
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, Response};
 use tokio::net::{TcpListener, TcpStream};
@@ -38,7 +35,8 @@ pub struct ConnectionLimits {
     /// closed as soon as they are accepted. Trusted proxies are exempt.
     pub max_per_address: usize,
     /// A request's body must be complete within this of its headers
-    /// (`REQUEST_TIMEOUT_SECONDS`), or it is answered 408 and its connection closed.
+    /// (`REQUEST_TIMEOUT_SECONDS`), or it is answered 408 and its connection closed (applied
+    /// where the application reads every body: `limit_body` in lib.rs).
     pub request_timeout: Duration,
     /// A request's headers must be complete within this (`HEADER_READ_TIMEOUT_SECONDS`),
     /// counted from the connection's start or the end of its previous request.
@@ -139,7 +137,7 @@ async fn connection<E>(
     app: Arc<E>,
     limits: ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
-    _slots: (OwnedSemaphorePermit, Option<Share>),
+    _slots: (OwnedSemaphorePermit, Share),
 ) where
     E: Endpoint<Output = Response> + 'static,
 {
@@ -150,28 +148,13 @@ async fn connection<E>(
             let app = app.clone();
             let busy = activity.begin();
             async move {
-                let headers_at = Instant::now();
-                let mut req = poem::Request::from((
+                let req = poem::Request::from((
                     req,
                     LocalAddr(Addr::SocketAddr(local)),
                     RemoteAddr(Addr::SocketAddr(peer)),
                     Scheme::HTTP,
                 ));
-                let body = Watched::new(req.take_body().into());
-                let complete = body.complete.clone();
-                req.set_body(poem::Body::from(ResponseBody::new(body)));
-                let answer = app.get_response(req);
-                tokio::pin!(answer);
-                let resp = tokio::select! {
-                    resp = &mut answer => resp,
-                    () = body_overdue(headers_at + limits.request_timeout, &complete) => {
-                        tracing::debug!(%peer, "request body incomplete at its deadline: 408");
-                        Response::builder()
-                            .status(StatusCode::REQUEST_TIMEOUT)
-                            .header(header::CONNECTION, "close")
-                            .finish()
-                    }
-                };
+                let resp = app.get_response(req).await;
                 drop(busy);
                 Ok::<_, Infallible>(hyper::Response::<ResponseBody>::from(resp))
             }
@@ -266,52 +249,6 @@ impl Activity {
     }
 }
 
-/// Resolves once `deadline` has passed with the request's body still incomplete; never, if the
-/// body completes before.
-async fn body_overdue(deadline: Instant, complete: &AtomicBool) {
-    tokio::time::sleep_until(deadline).await;
-    if complete.load(Ordering::Acquire) {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// A request body that says when it has been read to its end.
-struct Watched {
-    inner: ResponseBody,
-    complete: Arc<AtomicBool>,
-}
-
-impl Watched {
-    fn new(inner: ResponseBody) -> Self {
-        let complete = Arc::new(AtomicBool::new(inner.is_end_stream()));
-        Self { inner, complete }
-    }
-}
-
-impl hyper::body::Body for Watched {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.complete.store(true, Ordering::Release);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
 /// Open connections per peer address, shared by the accept loop and the connections.
 #[derive(Debug, Clone)]
 struct PerAddress {
@@ -323,7 +260,8 @@ struct PerAddress {
 /// One connection's place in its address's count, given back when the connection ends.
 struct Share {
     of: PerAddress,
-    ip: IpAddr,
+    /// The address counted; `None` for a trusted proxy, which is not.
+    counted: Option<IpAddr>,
 }
 
 impl PerAddress {
@@ -335,12 +273,15 @@ impl PerAddress {
         }
     }
 
-    /// A share for one more connection from `ip`: `Some(None)` for a trusted proxy (not
-    /// counted), `None` when the address already holds its maximum.
-    fn admit(&self, ip: IpAddr) -> Option<Option<Share>> {
+    /// A share for one more connection from `ip` (a trusted proxy's is not counted), or
+    /// `None` when the address already holds its maximum.
+    fn admit(&self, ip: IpAddr) -> Option<Share> {
         let ip = ip.to_canonical();
         if self.exempt.trusts(ip) {
-            return Some(None);
+            return Some(Share {
+                of: self.clone(),
+                counted: None,
+            });
         }
         let mut open = self
             .open
@@ -351,24 +292,25 @@ impl PerAddress {
             return None;
         }
         *count += 1;
-        Some(Some(Share {
+        Some(Share {
             of: self.clone(),
-            ip,
-        }))
+            counted: Some(ip),
+        })
     }
 }
 
 impl Drop for Share {
     fn drop(&mut self) {
+        let Some(ip) = self.counted else { return };
         let mut open = self
             .of
             .open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.ip) {
+        if let Some(count) = open.get_mut(&ip) {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.ip);
+                open.remove(&ip);
             }
         }
     }
@@ -397,6 +339,6 @@ mod tests {
         // Trusted proxies are not counted.
         let proxy: IpAddr = "10.1.2.3".parse().unwrap();
         let held: Vec<_> = (0..10).map(|_| limits.admit(proxy).unwrap()).collect();
-        assert!(held.iter().all(Option::is_none));
+        assert!(held.iter().all(|share| share.counted.is_none()));
     }
 }
