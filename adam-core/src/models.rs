@@ -58,9 +58,8 @@ impl Name {
                 | GeneralCategory::LineSeparator
                 | GeneralCategory::ParagraphSeparator
                 | GeneralCategory::PrivateUse
-                | GeneralCategory::Surrogate
                 | GeneralCategory::Unassigned => true,
-                _ => FILLERS.contains(&c) || is_format_char(c),
+                _ => FILLERS.contains(&c),
             };
             if hidden {
                 return Err(Error::invalid(
@@ -116,12 +115,6 @@ pub const FORMAT_CHARS: &[(u32, u32)] = &[
     (0xE0001, 0xE0001),
     (0xE0020, 0xE007F),
 ];
-
-/// Whether `c` is a Unicode format character ([`FORMAT_CHARS`]).
-pub(crate) fn is_format_char(c: char) -> bool {
-    let c = c as u32;
-    FORMAT_CHARS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
-}
 
 /// A user as everyone but the storage layer sees it: never a password or hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,6 +331,21 @@ pub struct DealershipPatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_format_characters_are_the_ones_names_refuse() {
+        // The document's pattern lists FORMAT_CHARS; the name rule refuses the format category.
+        for &(lo, hi) in FORMAT_CHARS {
+            for c in (lo..=hi).filter_map(char::from_u32) {
+                assert_eq!(
+                    c.general_category(),
+                    GeneralCategory::Format,
+                    "U+{:04X}",
+                    c as u32
+                );
+            }
+        }
+    }
 
     #[test]
     fn names_show_something_and_hide_nothing() {

@@ -288,12 +288,16 @@ pub fn permissions(placement: Placement) -> Permissions {
         ..DealershipPatch::default()
     };
     let sees_other = placement.sees_user(me, other.id, other.dealership_id());
+    let assignable_roles: Vec<Role> = [Role::SystemAdmin, Role::DealerPrincipal, Role::FiManager]
+        .into_iter()
+        .filter(|role| {
+            let dealership = (*role != Role::SystemAdmin).then_some(here);
+            authorize_create_user(&caller, *role, dealership).is_ok()
+        })
+        .collect();
     let may = [
         ("users.read", sees_other),
-        (
-            "users.create",
-            authorize_create_user(&caller, Role::FiManager, Some(here)).is_ok(),
-        ),
+        ("users.create", !assignable_roles.is_empty()),
         (
             "users.update",
             sees_other && authorize_update_user(&caller, &other, &rename).is_ok(),
@@ -330,13 +334,7 @@ pub fn permissions(placement: Placement) -> Permissions {
     ];
     Permissions {
         actions: may.iter().filter(|(_, ok)| *ok).map(|(a, _)| *a).collect(),
-        assignable_roles: [Role::SystemAdmin, Role::DealerPrincipal, Role::FiManager]
-            .into_iter()
-            .filter(|role| {
-                let dealership = (*role != Role::SystemAdmin).then_some(here);
-                authorize_create_user(&caller, *role, dealership).is_ok()
-            })
-            .collect(),
+        assignable_roles,
     }
 }
 

@@ -247,27 +247,33 @@ pub(crate) async fn challenge(
 ) -> Result<Option<Challenge>> {
     const SQL: &str = "SELECT user_id, purpose FROM mfa_challenges \
         WHERE token_hash = $1 AND expires_at > $2 AND failures < $3";
+    live_challenge(tx, SQL, token, now).await
+}
+
+/// The challenge `sql` answers (`user_id, purpose`) for the live challenge of `token`: `$1` the
+/// token, `$2` now, `$3` the most wrong codes a challenge takes.
+async fn live_challenge(
+    tx: &mut Tx,
+    sql: &'static str,
+    token: &TokenDigest,
+    now: DateTime<Utc>,
+) -> Result<Option<Challenge>> {
     let row: Option<(Uuid, String)> = on_tx!(
         tx,
-        sqlx::query_as(SQL)
+        sqlx::query_as(sql)
             .bind(&token.0)
             .bind(ts(now))
             .bind(MAX_CHALLENGE_FAILURES),
         fetch_optional
     )?;
-    Ok(row.map(challenge_of))
-}
-
-/// A challenge as stored: its user and purpose.
-fn challenge_of((user, purpose): (Uuid, String)) -> Challenge {
-    Challenge {
+    Ok(row.map(|(user, purpose)| Challenge {
         user: user.into(),
         purpose: if purpose == "enroll" {
             Purpose::Enroll
         } else {
             Purpose::Verify
         },
-    }
+    }))
 }
 
 /// Reserves one code check on a live challenge, before the code is checked: of any number of
@@ -280,15 +286,7 @@ pub(crate) async fn reserve_check(
 ) -> Result<Option<Challenge>> {
     const SQL: &str = "UPDATE mfa_challenges SET failures = failures + 1 \
         WHERE token_hash = $1 AND expires_at > $2 AND failures < $3 RETURNING user_id, purpose";
-    let row: Option<(Uuid, String)> = on_tx!(
-        tx,
-        sqlx::query_as(SQL)
-            .bind(&token.0)
-            .bind(ts(now))
-            .bind(MAX_CHALLENGE_FAILURES),
-        fetch_optional
-    )?;
-    Ok(row.map(challenge_of))
+    live_challenge(tx, SQL, token, now).await
 }
 
 /// After a wrong code (its check already counted by [`reserve_check`]): the challenge is spent
