@@ -29,6 +29,7 @@ from adam_client.api.auth import (  # noqa: E402
     post_api_v1_auth_login_mfa,
     post_api_v1_auth_login_mfa_enroll,
     post_api_v1_auth_login_mfa_enroll_confirm,
+    post_api_v1_auth_login_password,
     post_api_v1_auth_mfa_recovery_codes,
     post_api_v1_auth_mfa_totp,
     post_api_v1_auth_mfa_totp_confirm,
@@ -57,10 +58,12 @@ from adam_client.api.users import (  # noqa: E402
     get_api_v1_users,
     get_api_v1_users_id,
     get_api_v1_users_id_sessions,
+    get_api_v1_users_review,
     patch_api_v1_users_id,
     post_api_v1_users,
 )
 from adam_client.models import (  # noqa: E402
+    AccessReview,
     AuditPage,
     CodeRequest,
     Dealership,
@@ -76,6 +79,7 @@ from adam_client.models import (  # noqa: E402
     MfaStatus,
     MfaTokenRequest,
     PagedDealership,
+    PasswordChangeRequest,
     PasswordConfirmation,
     PagedUser,
     Permissions,
@@ -280,6 +284,26 @@ assert theirs.items == [], theirs
 expect(
     "DELETE /users/{id}/sessions", delete_api_v1_users_id_sessions.sync_detailed(user.id, client=admin), 204, None
 )
+# A password set by someone else is changed at the next sign-in (the dealership first stops
+# requiring a second factor, so that the password is the only step before it).
+patch_api_v1_dealerships_id.sync_detailed(dealership.id, client=admin, body=DealershipUpdate(mfa_required=False))
+patch_api_v1_users_id.sync_detailed(
+    user.id, client=admin, body=UserUpdate(password="set by the admin 2026", must_change_password=True)
+)
+asked = post_api_v1_auth_login.sync_detailed(
+    client=anonymous, body=LoginRequest(email=user.email, password="set by the admin 2026")
+).parsed
+assert asked.type_.endswith("/problems/password-change-required") and asked.password_change_token, asked
+expect(
+    "POST /auth/login/password",
+    post_api_v1_auth_login_password.sync_detailed(
+        client=anonymous,
+        body=PasswordChangeRequest(password_change_token=asked.password_change_token, new_password=gen_password + " 2"),
+    ),
+    200,
+    TokenPair,
+)
+
 expect("DELETE /users/{id}", delete_api_v1_users_id.sync_detailed(user.id, client=admin), 204, None)
 expect("DELETE /dealerships/{id}", delete_api_v1_dealerships_id.sync_detailed(dealership.id, client=admin), 204, None)
 
@@ -323,5 +347,8 @@ next_page = expect(
 )
 assert next_page.items and next_page.items[0].id != first_page.items[0].id, next_page
 
+review = expect("GET /users/review", get_api_v1_users_review.sync_detailed(client=admin), 200, AccessReview)
+assert any(e.user.email == "admin@avataradam.com" and e.live_sessions >= 1 for e in review.items), review
+
 print(f"generated client: {len(called)} routes called, every answer parsed")
-assert len(set(called)) == 33, sorted(set(called))
+assert len(set(called)) == 35, sorted(set(called))

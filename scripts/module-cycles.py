@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Import circles among a crate's files: which files reach one another through `crate::` and
+"""Import circles and upward imports among a crate's files: which files reach one another through `crate::` and
 `super::` paths (in `use` lines and in code), as strongly connected components of the file graph.
 
     python3 scripts/module-cycles.py [adam-core/src]
 
-Prints each circle (a set of files that all reach one another) and exits 1 if there is any, so
-that the test command can hold a crate to none once it has none. Test modules (`mod tests`) are
+Prints each circle (a set of files that all reach one another) and each import that runs from a
+lower layer to a higher one (LAYERS below, for adam-core), and exits 1 if there is any, so that
+the test command holds the crate to none. Test modules (`mod tests`) are
 left out: a file's tests may use anything.
 """
 
@@ -66,6 +67,34 @@ for module, path in files.items():
         if target is not None and target != module and target != ():
             edges[module].add(target)
 
+# adam-core's layers, lowest first: a file may import its own layer and those below. A file not
+# named here is a leaf type (layer 0); a name is a module path, and `*` any one segment.
+LAYERS = [
+    ("storage: the unit of work, scopes, migrations", ["db"]),
+    ("records: each concept's tables, the audit events", ["*/store", "*/*/store", "audit/events"]),
+    ("rules over records: revocation, the key ring, the throttle, settings",
+     ["sessions/revocation", "keys/keyring", "signin/throttle", "settings"]),
+    ("the engine", ["engine"]),
+    ("use cases: the engine's methods, by concept",
+     ["signin", "second_factor", "sessions", "sessions/lifecycle", "keys", "users", "dealerships", "audit/log",
+      "seed/run", "signin/new_password", "users/review", "second_factor/enrollment", "second_factor/second_step", "second_factor/codes"]),
+]
+
+
+def layer_of(module: tuple) -> int:
+    for n, (_, patterns) in enumerate(LAYERS, start=1):
+        for pattern in patterns:
+            parts = pattern.split("/")
+            if len(parts) == len(module) and all(p in ("*", m) for p, m in zip(parts, module)):
+                return n
+    return 0
+
+
+upward = [(a, b) for a in edges for b in edges[a] if layer_of(b) > layer_of(a)]
+for a, b in sorted(upward):
+    print(f"upward import: {files[a].relative_to(root)} (layer {layer_of(a)}) uses "
+          f"{files[b].relative_to(root)} (layer {layer_of(b)})")
+
 # Tarjan's strongly connected components.
 index, low, stack, on_stack, components = {}, {}, [], set(), []
 counter = [0]
@@ -103,5 +132,6 @@ for c in circles:
     names = ", ".join(str(files[m].relative_to(root)) for m in c)
     print(f"circle of {len(c)} files: {names}")
 print(f"{len(files)} files, {sum(len(e) for e in edges.values())} imports, "
-      f"{sum(len(c) for c in circles)} files in {len(circles)} circle(s)")
-sys.exit(1 if circles else 0)
+      f"{sum(len(c) for c in circles)} files in {len(circles)} circle(s), "
+      f"{len(upward)} upward import(s)")
+sys.exit(1 if circles or upward else 0)

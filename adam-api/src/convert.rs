@@ -60,8 +60,29 @@ impl From<adam_core::User> for User {
             dealership_id: dealership_id.map(|d| d.as_uuid()),
             is_active: u.is_active,
             mfa_enabled: u.mfa_enabled,
+            last_sign_in_at: u.last_sign_in_at,
             created_at: u.created_at,
             updated_at: u.updated_at,
+        }
+    }
+}
+
+impl From<adam_core::AccessReview> for crate::AccessReview {
+    fn from(r: adam_core::AccessReview) -> Self {
+        Self {
+            items: r
+                .items
+                .into_iter()
+                .map(|e| crate::ReviewEntry {
+                    mfa_enabled: e.user.mfa_enabled,
+                    last_sign_in_at: e.user.last_sign_in_at,
+                    user: e.user.into(),
+                    dealership_name: e.dealership_name,
+                    live_sessions: e.live_sessions,
+                    invited_by: e.invited_by.map(Email::into_string),
+                })
+                .collect(),
+            generated_at: r.generated_at,
         }
     }
 }
@@ -122,6 +143,7 @@ impl UserCreate {
             full_name: Name::parse("full_name", &self.full_name)?,
             role: self.role.into(),
             dealership_id: self.dealership_id.map(Into::into),
+            must_change_password: self.must_change_password.unwrap_or(false),
         })
     }
 }
@@ -145,6 +167,7 @@ impl UserUpdate {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(d) => Some(Some(d.into())),
             },
+            must_change_password: self.must_change_password,
         })
     }
 }
@@ -192,15 +215,15 @@ impl From<adam_core::RecoveryCodes> for crate::RecoveryCodes {
     }
 }
 
-impl From<adam_core::Enrolled> for crate::EnrolledTokenPair {
-    fn from(e: adam_core::Enrolled) -> Self {
-        let pair = TokenPair::from(e.tokens);
+impl From<(adam_core::TokenPair, adam_core::RecoveryCodes)> for crate::EnrolledTokenPair {
+    fn from((tokens, codes): (adam_core::TokenPair, adam_core::RecoveryCodes)) -> Self {
+        let pair = TokenPair::from(tokens);
         Self {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token,
             token_type: pair.token_type,
             expires_in: pair.expires_in,
-            recovery_codes: e.recovery_codes.codes().to_vec(),
+            recovery_codes: codes.codes().to_vec(),
         }
     }
 }

@@ -37,6 +37,17 @@ fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S:
     serializer.serialize_str(&at.to_rfc3339())
 }
 
+/// [`rfc3339`], or null.
+fn rfc3339_or_null<S: serde::Serializer>(
+    at: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => rfc3339(at, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
@@ -75,6 +86,9 @@ pub mod problems {
     pub const MFA_CODE_INVALID: &str = "/problems/mfa-code-invalid";
     /// A spent, expired or unknown `mfa_token`.
     pub const MFA_TOKEN_INVALID: &str = "/problems/mfa-token-invalid";
+    /// A right password that was set by someone else: choose a new one with the
+    /// `password_change_token` at `/auth/login/password`.
+    pub const PASSWORD_CHANGE_REQUIRED: &str = "/problems/password-change-required";
 }
 
 /// Email and password.
@@ -178,12 +192,102 @@ pub struct User {
     pub is_active: bool,
     /// Whether the user signs in with a second factor (TOTP is on).
     pub mfa_enabled: bool,
+    /// The latest completed sign-in (UTC); null until the first.
+    #[serde(default, serialize_with = "rfc3339_or_null")]
+    pub last_sign_in_at: Option<DateTime<Utc>>,
     /// Creation time (UTC).
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
+}
+
+/// One user in the access review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct ReviewEntry {
+    /// The user.
+    pub user: User,
+    /// Their dealership's name; null for a system admin.
+    pub dealership_name: Option<String>,
+    /// Whether they sign in with a second factor.
+    pub mfa_enabled: bool,
+    /// Their latest completed sign-in (UTC); null if never.
+    #[serde(default, serialize_with = "rfc3339_or_null")]
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// How many of their sessions are live now.
+    pub live_sessions: u64,
+    /// The email of who invited them; null unless they came by invitation.
+    pub invited_by: Option<String>,
+}
+
+/// The access review (contract: "Access review and inactive users"): who can reach the
+/// dealership's customer information.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct AccessReview {
+    /// Every user the reviewer can see, by email.
+    pub items: Vec<ReviewEntry>,
+    /// When the review was read (UTC).
+    #[serde(serialize_with = "rfc3339")]
+    pub generated_at: DateTime<Utc>,
+}
+
+impl AccessReview {
+    /// The CSV header, as the contract names the columns.
+    pub const CSV_HEADER: &'static str = "id,email,full_name,role,dealership_id,dealership_name,\
+        is_active,mfa_enabled,last_sign_in_at,live_sessions,invited_by_email,created_at";
+
+    /// The review as CSV (RFC 4180, CRLF line ends): the header, then a line per user. A cell
+    /// that a spreadsheet would run as a formula (beginning with `=`, `+`, `-` or `@`) is
+    /// prefixed with `'`.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::with_capacity(64 + self.items.len() * 160);
+        out.push_str(Self::CSV_HEADER);
+        out.push_str("\r\n");
+        for e in &self.items {
+            let u = &e.user;
+            let cells = [
+                u.id.to_string(),
+                u.email.clone(),
+                u.full_name.clone(),
+                u.role.as_str().to_owned(),
+                u.dealership_id.map(|d| d.to_string()).unwrap_or_default(),
+                e.dealership_name.clone().unwrap_or_default(),
+                u.is_active.to_string(),
+                e.mfa_enabled.to_string(),
+                e.last_sign_in_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
+                e.live_sessions.to_string(),
+                e.invited_by.clone().unwrap_or_default(),
+                u.created_at.to_rfc3339(),
+            ];
+            for (i, cell) in cells.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&csv_cell(cell));
+            }
+            out.push_str("\r\n");
+        }
+        out
+    }
+}
+
+/// One CSV cell: defused against formulas, quoted when it holds a comma, quote or line break.
+fn csv_cell(text: &str) -> String {
+    let defused = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if defused.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
 }
 
 /// A live session: one sign-in (contract: "Sessions").
@@ -312,6 +416,9 @@ pub struct UserCreate {
     /// Dealership; required unless the role is `system_admin` (a principal may omit it: their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dealership_id: Option<Uuid>,
+    /// The user must choose a new password at their first sign-in (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub must_change_password: Option<bool>,
 }
 
 impl fmt::Debug for UserCreate {
@@ -352,6 +459,10 @@ pub struct UserUpdate {
     /// New dealership (null only for a system admin).
     #[serde(default, skip_serializing_if = "MaybeUndefined::is_undefined")]
     pub dealership_id: MaybeUndefined<Uuid>,
+    /// With a `password` set for someone else: they must choose a new one at their next sign-in
+    /// (default false). Refused (422) without such a `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub must_change_password: Option<bool>,
 }
 
 impl fmt::Debug for UserUpdate {
@@ -434,6 +545,13 @@ pub struct Problem {
     /// With `mfa-required`: the kinds of code the second step takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa_methods: Option<Vec<String>>,
+    /// With `password-change-required`: the token for `/auth/login/password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_change_token: Option<String>,
+    /// With `password-change-required` after an enrollment at sign-in: the new recovery codes,
+    /// shown this once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 /// A body with one redacted field and a redacting `Debug`.
@@ -459,6 +577,16 @@ macro_rules! secret_body {
         }
     };
 }
+
+secret_body!(
+    /// The new password of a sign-in that asked for one (`password-change-required`).
+    PasswordChangeRequest {
+        /// The `password_change_token` of the sign-in's 401 answer.
+        password_change_token: 128,
+        /// The new password: the usual rules, and not the one set for you.
+        new_password: 128,
+    }
+);
 
 secret_body!(
     /// The caller's current password, to start a TOTP enrollment.
@@ -573,6 +701,43 @@ impl fmt::Debug for EnrolledTokenPair {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_access_review_csv_defuses_formulas_and_quotes_what_needs_it() {
+        let at = chrono::TimeZone::timestamp_opt(&Utc, 1_796_000_000, 0).unwrap();
+        let user = User {
+            id: Uuid::nil(),
+            email: "=cmd@x.example".into(),
+            full_name: "Doe, \"Jane\"".into(),
+            role: Role::FiManager,
+            dealership_id: None,
+            is_active: true,
+            mfa_enabled: false,
+            last_sign_in_at: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let review = AccessReview {
+            items: vec![ReviewEntry {
+                user,
+                dealership_name: Some("+Premium".into()),
+                mfa_enabled: false,
+                last_sign_in_at: Some(at),
+                live_sessions: 2,
+                invited_by: Some("@boss@x.example".into()),
+            }],
+            generated_at: at,
+        };
+        let csv = review.to_csv();
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(lines[0], AccessReview::CSV_HEADER);
+        assert_eq!(
+            lines[1],
+            "00000000-0000-0000-0000-000000000000,'=cmd@x.example,\"Doe, \"\"Jane\"\"\",fi_manager,,\
+             '+Premium,true,false,2026-11-30T00:53:20+00:00,2,'@boss@x.example,2026-11-30T00:53:20+00:00"
+        );
+        assert_eq!(lines[2], "");
+    }
+
     use super::*;
 
     #[test]

@@ -29,6 +29,17 @@ impl Amr {
         }
     }
 
+    /// As storage writes it: the values, space-separated.
+    pub(crate) fn stored(self) -> String {
+        self.values().join(" ")
+    }
+
+    /// What [`Amr::stored`] wrote.
+    pub(crate) fn parse_stored(stored: &str) -> crate::error::Result<Self> {
+        Self::try_from(stored.split(' ').map(str::to_owned).collect::<Vec<_>>())
+            .map_err(|e| crate::error::Error::Internal(format!("stored amr {stored:?}: {e}")))
+    }
+
     /// Whether the user proved a second factor at sign-in.
     pub fn has_second_factor(self) -> bool {
         self == Self::PasswordAndOtp

@@ -2,7 +2,7 @@
 //!
 //! | way | needs | a revoked session stops |
 //! |---|---|---|
-//! | [`Adam`] (in-process, with the database) | the database URL and `SECRET_KEY` | at once |
+//! | [`Adam`](crate::Adam) (in-process, with the database) | the database URL and `SECRET_KEY` | at once |
 //! | [`AccessTokenVerifier`], or `JwksVerifier` (feature `jwks`) | the JWKS | when the token expires |
 //! | `IntrospectionClient` (feature `introspection`) | the server's URL | at once (one HTTP call) |
 //!
@@ -13,8 +13,6 @@ use std::future::Future;
 
 use crate::caller::Caller;
 use crate::error::Result;
-#[cfg(feature = "engine")]
-use crate::service::Adam;
 use crate::tokens::AccessTokenVerifier;
 
 /// Checks an access token and says who is calling. Every failure to check is
@@ -23,14 +21,6 @@ use crate::tokens::AccessTokenVerifier;
 pub trait CheckCaller: Send + Sync {
     /// The caller `token` speaks for.
     fn check(&self, token: &str) -> impl Future<Output = Result<Caller>> + Send;
-}
-
-/// The full check: signature, then the live session and user in the database.
-#[cfg(feature = "engine")]
-impl CheckCaller for Adam {
-    async fn check(&self, token: &str) -> Result<Caller> {
-        Ok(*self.authenticate(token).await?)
-    }
 }
 
 /// Offline, against a fixed set of keys.

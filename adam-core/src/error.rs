@@ -37,6 +37,11 @@ pub enum Error {
     /// [`crate::Adam::sign_in`] (401).
     #[error("a second factor is required to sign in")]
     SecondFactorRequired,
+    /// The password is right but was set by someone else: the sign-in needs a new one, which a
+    /// caller that cannot hand over a `password_change_token` ([`crate::Adam::login_with`])
+    /// cannot send; use [`crate::Adam::sign_in`] (401, problem type `password-change-required`).
+    #[error("the password must be changed to sign in")]
+    PasswordChangeRequired,
     /// The code of a second step is wrong, or was used already (401, problem type
     /// `mfa-code-invalid`); the `mfa_token` lives on until its fifth wrong code.
     #[error("the code is incorrect or was used already")]

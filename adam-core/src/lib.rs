@@ -51,10 +51,12 @@ pub mod check;
 pub mod clock;
 #[cfg(feature = "engine")]
 mod db;
-pub mod email;
-pub mod error;
 #[cfg(feature = "engine")]
-mod events;
+mod dealerships;
+pub mod email;
+#[cfg(feature = "engine")]
+mod engine;
+pub mod error;
 #[cfg(any(feature = "poem", feature = "axum"))]
 pub mod guard;
 #[cfg(feature = "engine")]
@@ -62,36 +64,35 @@ pub mod hashing;
 pub mod ids;
 pub mod jwk;
 #[cfg(feature = "engine")]
-mod key_state;
-#[cfg(feature = "engine")]
-pub mod keyring;
+mod keys;
 pub mod models;
 mod origin;
 pub mod password;
 mod placement;
 pub mod rbac;
-#[cfg(feature = "engine")]
-mod recovery;
-#[cfg(feature = "engine")]
-pub mod refresh;
 #[cfg(any(feature = "jwks", feature = "introspection"))]
 pub mod remote;
-#[cfg(feature = "engine")]
-mod revocation;
 pub mod role;
 #[cfg(feature = "engine")]
-mod secret;
+mod second_factor;
 #[cfg(feature = "engine")]
 pub mod seed;
 #[cfg(feature = "engine")]
-mod service;
+mod sessions;
 #[cfg(feature = "engine")]
 pub mod settings;
 #[cfg(feature = "engine")]
-mod throttle;
+mod signin;
 pub mod tokens;
 #[cfg(feature = "engine")]
-mod totp;
+mod user_ref;
+#[cfg(feature = "engine")]
+mod users;
+
+#[cfg(feature = "engine")]
+pub use keys::keyring;
+#[cfg(feature = "engine")]
+pub use sessions::refresh;
 
 #[cfg(feature = "engine")]
 pub use audit::{AuditCursor, AuditEvent, AuditFilter, AuditLimit, AuditPage};
@@ -102,8 +103,14 @@ pub use clock::{Clock, TestClock};
 pub use db::{Engine, MigrationState, StoreOptions};
 
 pub use email::Email;
+#[cfg(feature = "engine")]
+pub use engine::{Adam, TokenPair};
 pub use error::{Error, Result};
 pub use ids::{DealershipId, SessionId, UserId};
+#[cfg(feature = "engine")]
+pub use keys::secret::{SecretKey, MIN_SECRET_LEN};
+#[cfg(feature = "engine")]
+pub use keys::Introspection;
 pub use models::{
     Dealership, DealershipPatch, Name, NewDealership, NewUser, Page, PageRequest, User, UserFilter,
     UserPatch, FORMAT_CHARS,
@@ -114,11 +121,13 @@ pub use placement::Placement;
 pub use rbac::Principal;
 pub use role::Role;
 #[cfg(feature = "engine")]
-pub use secret::{SecretKey, MIN_SECRET_LEN};
-#[cfg(feature = "engine")]
-pub use service::{
-    Adam, Enrolled, Introspection, MfaStatus, MfaToken, RecoveryCodes, SessionInfo, SignIn,
-    TokenPair, TotpEnrollment, MFA_TOKEN_PREFIX, MFA_TOKEN_TTL_SECONDS,
+pub use second_factor::{
+    Enrolled, MfaStatus, MfaToken, RecoveryCodes, SignIn, TotpEnrollment, MFA_TOKEN_PREFIX,
+    MFA_TOKEN_TTL_SECONDS,
 };
 #[cfg(feature = "engine")]
+pub use sessions::SessionInfo;
+#[cfg(feature = "engine")]
 pub use settings::Settings;
+#[cfg(feature = "engine")]
+pub use users::{AccessReview, ReviewEntry};

@@ -131,6 +131,8 @@ pub struct User {
     pub is_active: bool,
     /// Whether the user signs in with a second factor (TOTP is on).
     pub mfa_enabled: bool,
+    /// The user's latest completed sign-in; `None` until the first.
+    pub last_sign_in_at: Option<DateTime<Utc>>,
     /// When the user was created.
     pub created_at: DateTime<Utc>,
     /// When the user was last changed.
@@ -271,6 +273,9 @@ pub struct NewUser {
     pub role: Role,
     /// The dealership; a dealer principal may omit it to mean their own.
     pub dealership_id: Option<DealershipId>,
+    /// Whether the user must choose a new password at their first sign-in (the one given here
+    /// was chosen by someone else).
+    pub must_change_password: bool,
 }
 
 /// A partial update of a user: `None` leaves a field as it is. Its `Debug` never shows
@@ -291,6 +296,9 @@ pub struct UserPatch {
     pub is_active: Option<bool>,
     /// Move to a dealership (`Some(None)`: no dealership, for a system admin).
     pub dealership_id: Option<Option<DealershipId>>,
+    /// With a `password` set for someone else: whether they must choose a new one at their next
+    /// sign-in (`None` is `false`). Refused without such a `password`.
+    pub must_change_password: Option<bool>,
 }
 
 impl std::fmt::Debug for UserPatch {
@@ -306,6 +314,7 @@ impl std::fmt::Debug for UserPatch {
             .field("role", &self.role)
             .field("is_active", &self.is_active)
             .field("dealership_id", &self.dealership_id)
+            .field("must_change_password", &self.must_change_password)
             .finish()
     }
 }

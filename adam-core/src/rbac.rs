@@ -194,6 +194,22 @@ pub fn authorize_manage_sessions(p: &Principal, _target: &User) -> Result<()> {
     }
 }
 
+/// May `p` export the access review, and of which users: system admins of everyone (or of
+/// the dealership they name), dealer principals of their own dealership's users (whatever
+/// dealership they name); F&I managers not at all.
+pub fn authorize_access_review(
+    p: &Principal,
+    dealership: Option<DealershipId>,
+) -> Result<Option<DealershipId>> {
+    match p.placement() {
+        Placement::SystemAdmin => Ok(dealership),
+        Placement::DealerPrincipal(own) => Ok(Some(own)),
+        Placement::FiManager(_) => Err(Error::forbidden(
+            "the access review is for system admins and dealer principals",
+        )),
+    }
+}
+
 /// May `p` reset the second factor of `target`, a user `p` can already see? System admins for
 /// anyone, dealer principals for their dealership's users (whom alone they see); never
 /// oneself (that is turning it off, which needs a code).
@@ -272,6 +288,7 @@ pub fn permissions(placement: Placement) -> Permissions {
         placement: Placement::FiManager(here),
         is_active: true,
         mfa_enabled: true,
+        last_sign_in_at: None,
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     };
@@ -313,6 +330,10 @@ pub fn permissions(placement: Placement) -> Permissions {
         (
             "users.mfa.reset",
             sees_other && authorize_reset_mfa(&caller, &other).is_ok(),
+        ),
+        (
+            "users.review",
+            authorize_access_review(&caller, None).is_ok(),
         ),
         (
             "dealerships.create",
@@ -381,6 +402,7 @@ mod tests {
                 "users.delete",
                 "users.sessions.manage",
                 "users.mfa.reset",
+                "users.review",
                 "dealerships.create",
                 "dealerships.update",
                 "dealerships.delete",
@@ -401,6 +423,7 @@ mod tests {
                 "users.update",
                 "users.sessions.manage",
                 "users.mfa.reset",
+                "users.review",
                 "dealerships.mfa_required.set",
                 "audit.read",
             ]
@@ -468,6 +491,7 @@ mod tests {
             placement: Placement::new(role, dealership).unwrap(),
             is_active: true,
             mfa_enabled: false,
+            last_sign_in_at: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

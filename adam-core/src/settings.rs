@@ -45,7 +45,7 @@ pub struct Settings {
     pub key_publish_lead: Duration,
     /// How often the signing keys are read again, so that a rotation or revocation made by
     /// another server (or `adam-server keys`) takes effect here (default
-    /// [`crate::keyring::RELOAD_EVERY`], 30 s).
+    /// [`crate::keys::keyring::RELOAD_EVERY`], 30 s).
     pub key_reload: std::time::Duration,
     /// Roles that must sign in with a second factor in every dealership
     /// (`MFA_REQUIRED_ROLES`, default none).
@@ -107,7 +107,7 @@ impl Default for Settings {
             session_max: Duration::minutes(1440),
             key_rotation: Some(Duration::days(30)),
             key_publish_lead: Duration::seconds(300),
-            key_reload: crate::keyring::RELOAD_EVERY,
+            key_reload: crate::keys::keyring::RELOAD_EVERY,
             mfa_required_roles: Vec::new(),
             audit_retention: Duration::days(365),
             clock: Clock::system(),

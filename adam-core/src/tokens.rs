@@ -20,7 +20,7 @@ use crate::placement::Placement;
 use crate::role::Role;
 
 #[cfg(feature = "engine")]
-pub use crate::secret::MIN_SECRET_LEN;
+pub use crate::keys::secret::MIN_SECRET_LEN;
 
 /// The `typ` header of every access token (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";

@@ -351,7 +351,7 @@ on_both_engines! {
             SignIn::CodeRequired(t) => t.expose().to_owned(),
             other => panic!("expected the code step, got {other:?}"),
         };
-        let pair = db.sign_in_with_code(&token, &codes[0], &origin).await.unwrap();
+        let pair = db.sign_in_with_code(&token, &codes[0], &origin).await.and_then(adam_core::SignIn::into_tokens).unwrap();
         let signed_in = db.authenticate(&pair.access_token).await.unwrap();
         let used = events_of(&db, &admin, "mfa.recovery_code_used").await;
         assert_eq!(used.len(), 1, "{used:?}");

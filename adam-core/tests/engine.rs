@@ -400,6 +400,7 @@ on_both_engines! {
             full_name: name("X"),
             role,
             dealership_id: d,
+            must_change_password: false,
         };
         let err = db.create_user(&principal, new("admin2@x.com", Role::SystemAdmin, None)).await.unwrap_err();
         assert!(matches!(err, Error::Forbidden(_)));
@@ -504,6 +505,7 @@ on_both_engines! {
             full_name: name("Dup"),
             role: Role::SystemAdmin,
             dealership_id: None,
+            must_change_password: false,
         }).await.unwrap_err();
         assert!(matches!(err, Error::Conflict(_)));
         let principal = db.principal_of_premium().await;

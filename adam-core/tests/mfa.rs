@@ -133,24 +133,24 @@ on_both_engines! {
         // The mfa_token is no bearer token.
         assert!(matches!(db.authenticate(&token).await, Err(Error::Unauthorized(_))));
         // The code of the enrollment's step (and any older one) is a replay.
-        let replay = db.sign_in_with_code(&token, &previous_code(&db.clock, &secret), &from("198.51.100.4")).await;
+        let replay = db.sign_in_with_code(&token, &previous_code(&db.clock, &secret), &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens);
         assert!(matches!(replay, Err(Error::MfaCodeInvalid)), "{replay:?}");
-        let pair = db.sign_in_with_code(&token, &code_now(&db.clock, &secret), &from("198.51.100.4")).await.unwrap();
+        let pair = db.sign_in_with_code(&token, &code_now(&db.clock, &secret), &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens).unwrap();
         let caller = db.authenticate(&pair.access_token).await.unwrap();
         assert_eq!(caller.amr(), Amr::PasswordAndOtp);
         // A refresh keeps the session's amr.
         let refreshed = db.refresh(pair.refresh_token.expose()).await.unwrap();
         assert_eq!(db.authenticate(&refreshed.access_token).await.unwrap().amr(), Amr::PasswordAndOtp);
         // Spent by the success.
-        let again = db.sign_in_with_code(&token, &next_code(&db.clock, &secret), &from("198.51.100.4")).await;
+        let again = db.sign_in_with_code(&token, &next_code(&db.clock, &secret), &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens);
         assert!(matches!(again, Err(Error::MfaTokenInvalid)), "{again:?}");
 
         // The same code again, with a new token: a replay.
         let token = password_step(&db, MANAGER).await;
-        let replay = db.sign_in_with_code(&token, &code_now(&db.clock, &secret), &from("198.51.100.4")).await;
+        let replay = db.sign_in_with_code(&token, &code_now(&db.clock, &secret), &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens);
         assert!(matches!(replay, Err(Error::MfaCodeInvalid)), "{replay:?}");
         // The token lives on after a wrong code; the next step's code works.
-        db.sign_in_with_code(&token, &next_code(&db.clock, &secret), &from("198.51.100.4")).await.unwrap();
+        db.sign_in_with_code(&token, &next_code(&db.clock, &secret), &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens).unwrap();
         // The embedder's password-only sign-in refuses to hand out tokens.
         assert!(matches!(db.login(MANAGER.0, MANAGER.1).await, Err(Error::SecondFactorRequired)));
     }
@@ -161,19 +161,19 @@ on_both_engines! {
         let (_, codes) = enroll(&db, &manager, MANAGER.1).await;
         let typed = codes[3].replace('-', "").to_lowercase();
         let token = password_step(&db, MANAGER).await;
-        let pair = db.sign_in_with_code(&token, &typed, &from("198.51.100.4")).await.unwrap();
+        let pair = db.sign_in_with_code(&token, &typed, &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens).unwrap();
         let caller = db.authenticate(&pair.access_token).await.unwrap();
         assert_eq!(caller.amr(), Amr::PasswordAndOtp, "a recovery code is a second factor too");
         assert_eq!(db.mfa_status(&caller).await.unwrap().recovery_codes_left, 9);
         let token = password_step(&db, MANAGER).await;
-        assert!(matches!(db.sign_in_with_code(&token, &codes[3], &from("198.51.100.4")).await, Err(Error::MfaCodeInvalid)));
-        db.sign_in_with_code(&token, &codes[4], &from("198.51.100.4")).await.unwrap();
+        assert!(matches!(db.sign_in_with_code(&token, &codes[3], &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens), Err(Error::MfaCodeInvalid)));
+        db.sign_in_with_code(&token, &codes[4], &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens).unwrap();
 
         // New codes void the old ones.
         let fresh = db.regenerate_recovery_codes(&caller, &codes[5]).await.unwrap();
         let token = password_step(&db, MANAGER).await;
-        assert!(matches!(db.sign_in_with_code(&token, &codes[6], &from("198.51.100.4")).await, Err(Error::MfaCodeInvalid)));
-        db.sign_in_with_code(&token, &fresh.codes()[0], &from("198.51.100.4")).await.unwrap();
+        assert!(matches!(db.sign_in_with_code(&token, &codes[6], &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens), Err(Error::MfaCodeInvalid)));
+        db.sign_in_with_code(&token, &fresh.codes()[0], &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens).unwrap();
         assert!(matches!(db.regenerate_recovery_codes(&caller, "000000-x").await, Err(Error::Invalid { field: "code", .. })));
     }
 
@@ -185,13 +185,13 @@ on_both_engines! {
         let wrong = wrong_code(&db.clock, &secret);
         let token = password_step(&db, MANAGER).await;
         for n in 1..=5 {
-            let r = db.sign_in_with_code(&token, &wrong, &from("198.51.100.4")).await;
+            let r = db.sign_in_with_code(&token, &wrong, &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens);
             assert!(matches!(r, Err(Error::MfaCodeInvalid)), "wrong code {n}: {r:?}");
         }
-        let r = db.sign_in_with_code(&token, &right, &from("198.51.100.4")).await;
+        let r = db.sign_in_with_code(&token, &right, &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens);
         assert!(matches!(r, Err(Error::MfaTokenInvalid)), "{r:?}");
         for garbage in ["", "adam_mfa_nothing", &"x".repeat(4000), "a\0b"] {
-            let r = db.sign_in_with_code(garbage, &right, &from("198.51.100.4")).await;
+            let r = db.sign_in_with_code(garbage, &right, &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens);
             assert!(matches!(r, Err(Error::MfaTokenInvalid)), "{r:?}");
         }
     }
@@ -211,7 +211,7 @@ on_both_engines! {
         for token in tokens.iter().cloned().chain(std::iter::repeat_n(tokens[0].clone(), 12)) {
             let (adam, code) = (adam.clone(), code.clone());
             tasks.push(tokio::spawn(async move {
-                adam.sign_in_with_code(&token, &code, &from("198.51.100.4")).await
+                adam.sign_in_with_code(&token, &code, &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens)
             }));
         }
         let mut won = 0;
@@ -247,11 +247,11 @@ on_both_engines! {
         };
         let wrong = wrong_code(&db.clock, &secret);
         for _ in 0..2 {
-            let r = adam.sign_in_with_code(token.expose(), &wrong, &here).await;
+            let r = adam.sign_in_with_code(token.expose(), &wrong, &here).await.and_then(adam_core::SignIn::into_tokens);
             assert!(matches!(r, Err(Error::MfaCodeInvalid)), "{r:?}");
         }
         // Three failures for this account and address: even the right code is refused now.
-        let r = adam.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &here).await;
+        let r = adam.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &here).await.and_then(adam_core::SignIn::into_tokens);
         assert!(matches!(r, Err(Error::TooManyAttempts { .. })), "{r:?}");
         assert!(matches!(adam.sign_in(MANAGER.0, MANAGER.1, &here).await, Err(Error::TooManyAttempts { .. })));
         // From elsewhere, the second factor completes and clears the account's failures.
@@ -260,7 +260,7 @@ on_both_engines! {
             SignIn::CodeRequired(t) => t,
             other => panic!("{other:?}"),
         };
-        adam.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &elsewhere).await.unwrap();
+        adam.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &elsewhere).await.and_then(adam_core::SignIn::into_tokens).unwrap();
         assert!(matches!(adam.sign_in(MANAGER.0, MANAGER.1, &here).await.unwrap(), SignIn::CodeRequired(_)));
     }
 
@@ -289,7 +289,7 @@ on_both_engines! {
             SignIn::EnrollmentRequired(t) => t.expose().to_owned(),
             other => panic!("{other:?}"),
         };
-        assert!(matches!(db.sign_in_with_code(&token, "123456", &from("198.51.100.4")).await, Err(Error::MfaTokenInvalid)), "an enrollment token is not a code token");
+        assert!(matches!(db.sign_in_with_code(&token, "123456", &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens), Err(Error::MfaTokenInvalid)), "an enrollment token is not a code token");
         assert!(matches!(db.confirm_enrollment_at_sign_in(&token, "123456", &from("198.51.100.4")).await, Err(Error::Conflict(_))));
         let first = db.enroll_at_sign_in(&token).await.unwrap();
         let again = db.enroll_at_sign_in(&token).await.unwrap();
@@ -302,7 +302,7 @@ on_both_engines! {
         }
         let enrolled = db.confirm_enrollment_at_sign_in(&token, &previous_code(&db.clock, &secret), &from("198.51.100.4")).await.unwrap();
         assert_eq!(enrolled.recovery_codes.codes().len(), 10);
-        let manager = db.authenticate(&enrolled.tokens.access_token).await.unwrap();
+        let manager = db.authenticate(&enrolled.signed_in.clone().into_tokens().unwrap().access_token).await.unwrap();
         assert_eq!(manager.amr(), Amr::PasswordAndOtp);
         let status = db.mfa_status(&manager).await.unwrap();
         assert!(status.totp_enabled && status.required);
@@ -329,7 +329,7 @@ on_both_engines! {
         let (pair, manager) = signed_in(&db, MANAGER).await;
         let (secret, _) = enroll(&db, &manager, MANAGER.1).await;
         let token = password_step(&db, MANAGER).await;
-        let other = db.sign_in_with_code(&token, &code_now(&db.clock, &secret), &from("198.51.100.4")).await.unwrap();
+        let other = db.sign_in_with_code(&token, &code_now(&db.clock, &secret), &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens).unwrap();
         assert!(matches!(db.disable_totp(&manager, "wrong password", &next_code(&db.clock, &secret)).await, Err(Error::Invalid { field: "current_password", .. })));
         assert!(matches!(db.disable_totp(&manager, MANAGER.1, &code_now(&db.clock, &secret)).await, Err(Error::Invalid { field: "code", .. })), "a replayed code");
         db.disable_totp(&manager, MANAGER.1, &next_code(&db.clock, &secret)).await.unwrap();
@@ -360,7 +360,7 @@ on_both_engines! {
             SignIn::CodeRequired(t) => t,
             other => panic!("{other:?}"),
         };
-        let pair = after.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &from("198.51.100.4")).await.unwrap();
+        let pair = after.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens).unwrap();
         assert_eq!(after.authenticate(&pair.access_token).await.unwrap().amr(), Amr::PasswordAndOtp);
         // The former key alone opens nothing now: one clear line.
         let e = connect(old).await.open_signing_keys().await.unwrap_err();
@@ -470,7 +470,7 @@ on_both_engines! {
         let mut guesses = tokio::task::JoinSet::new();
         for _ in 0..30 {
             let (adam, token, wrong) = (lax.clone(), token.clone(), wrong.clone());
-            guesses.spawn(async move { adam.sign_in_with_code(&token, &wrong, &from("198.51.100.4")).await });
+            guesses.spawn(async move { adam.sign_in_with_code(&token, &wrong, &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens) });
         }
         let mut checked = 0;
         while let Some(done) = guesses.join_next().await {
@@ -482,6 +482,6 @@ on_both_engines! {
         }
         assert_eq!(checked, 5, "at most five codes are checked on one token");
         let right = code_now(&db.clock, &secret);
-        assert!(matches!(lax.sign_in_with_code(&token, &right, &from("198.51.100.4")).await, Err(Error::MfaTokenInvalid)));
+        assert!(matches!(lax.sign_in_with_code(&token, &right, &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens), Err(Error::MfaTokenInvalid)));
     }
 }

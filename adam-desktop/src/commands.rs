@@ -238,6 +238,10 @@ pub struct NewUserForm {
     role: Role,
     password: String,
     dealership_id: Option<String>,
+    /// Whether the new user must choose their own password at first sign-in (the form's box,
+    /// ticked unless the admin unticks it).
+    #[serde(default)]
+    must_change_password: Option<bool>,
 }
 
 impl std::fmt::Debug for NewUserForm {
@@ -262,6 +266,7 @@ pub async fn create_user(session: Shared<'_>, user: NewUserForm) -> Answer<User>
         role: user.role,
         password: user.password,
         dealership_id,
+        must_change_password: user.must_change_password,
     };
     session.call(Method::POST, "/users/", Some(&body)).await
 }

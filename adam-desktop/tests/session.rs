@@ -10,6 +10,7 @@ use adam_desktop::vault::Vault;
 use adam_desktop::{DesktopError, Session};
 use adam_testkit::server::TestServer;
 use adam_testkit::Engine;
+use adam_testkit::{MANAGER, PRINCIPAL};
 use serde_json::json;
 
 fn use_mock_keyring() {
@@ -60,8 +61,6 @@ impl Server {
         Vault.load(&self.base, account).await.unwrap()
     }
 }
-
-const MANAGER: (&str, &str) = ("manager@premiumauto.com", "Manager123!");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_keeps_the_refresh_token_in_the_keyring_and_restores_silently() {
@@ -207,15 +206,14 @@ async fn wrong_password_and_unreachable_server_are_told_apart() {
 async fn a_principal_creates_an_fi_manager() {
     let srv = server(&[]).await;
     let s = srv.session();
-    s.sign_in("principal@premiumauto.com", "Principal123!")
-        .await
-        .unwrap();
+    s.sign_in(PRINCIPAL.0, PRINCIPAL.1).await.unwrap();
     let new_user = |email: &str, role| UserCreate {
         email: email.into(),
         full_name: "New FI".into(),
         role,
         password: "A-good-passphrase".into(),
         dealership_id: None,
+        must_change_password: None,
     };
     let created: User = s
         .call(

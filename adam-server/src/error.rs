@@ -25,6 +25,12 @@ pub struct Problem {
     /// With `…/problems/mfa-required` only: what the second step takes (`totp`,
     /// `recovery_code`).
     pub mfa_methods: Option<Vec<String>>,
+    /// With `…/problems/password-change-required` only: the opaque token for
+    /// `/auth/login/password` (good for five minutes and five refused passwords).
+    pub password_change_token: Option<String>,
+    /// With `…/problems/password-change-required` after an enrollment at sign-in only: the new
+    /// recovery codes, shown this once.
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 impl Problem {
@@ -37,6 +43,8 @@ impl Problem {
             detail: detail.into(),
             mfa_token: None,
             mfa_methods: None,
+            password_change_token: None,
+            recovery_codes: None,
         }
     }
 }
@@ -45,6 +53,7 @@ const BEARER: &str = "Bearer";
 
 pub use adam_api::problems::{
     ALREADY_ROTATED, MFA_CODE_INVALID, MFA_ENROLLMENT_REQUIRED, MFA_REQUIRED, MFA_TOKEN_INVALID,
+    PASSWORD_CHANGE_REQUIRED,
 };
 
 /// The one detail of every 401 but a failed sign-in.
@@ -125,10 +134,29 @@ impl ApiError {
 
 impl ApiError {
     /// The 401 of a right password that needs a second step: the `mfa_token`, and for a user
-    /// with a second factor, what it takes.
-    pub fn second_step(second: &adam_core::SignIn) -> Option<Self> {
+    /// with a second factor, what it takes; or the `password_change_token` of a password that
+    /// was set by someone else (with `recovery_codes`, when the step before was an enrollment).
+    pub fn second_step(
+        second: &adam_core::SignIn,
+        recovery_codes: Option<&adam_core::RecoveryCodes>,
+    ) -> Option<Self> {
         let (kind, token, methods, detail) = match second {
             adam_core::SignIn::Tokens(_) => return None,
+            adam_core::SignIn::PasswordChangeRequired(t) => {
+                let mut problem = Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "the password was set for you and must be changed: send a new one with the \
+                     password_change_token to /auth/login/password",
+                );
+                problem.kind = PASSWORD_CHANGE_REQUIRED.into();
+                problem.password_change_token = Some(t.expose().to_owned());
+                problem.recovery_codes = recovery_codes.map(|c| c.codes().to_vec());
+                return Some(Self::Unauthorized(
+                    Json(problem),
+                    BEARER.into(),
+                    Some("no-store".into()),
+                ));
+            }
             adam_core::SignIn::CodeRequired(t) => (
                 MFA_REQUIRED,
                 t,
@@ -169,12 +197,14 @@ impl From<Error> for ApiError {
             Error::RefreshTokenAlreadyRotated
             | Error::MfaCodeInvalid
             | Error::MfaTokenInvalid
-            | Error::SecondFactorRequired => {
+            | Error::SecondFactorRequired
+            | Error::PasswordChangeRequired => {
                 let mut problem = problem;
                 problem.0.kind = match e {
                     Error::RefreshTokenAlreadyRotated => ALREADY_ROTATED,
                     Error::MfaCodeInvalid => MFA_CODE_INVALID,
                     Error::MfaTokenInvalid => MFA_TOKEN_INVALID,
+                    Error::PasswordChangeRequired => PASSWORD_CHANGE_REQUIRED,
                     _ => MFA_REQUIRED,
                 }
                 .into();

@@ -42,6 +42,31 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Review who has access.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersAction {
+    /// The access review on stdout: every user (or one dealership's), with their second factor,
+    /// last sign-in, live sessions and inviter, as `GET /users/review` answers it.
+    Review {
+        /// Only this dealership's users (its id).
+        #[arg(long)]
+        dealership: Option<uuid::Uuid>,
+        /// `csv` (the default) or `json`.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ReviewFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReviewFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,6 +293,24 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             .map_err(one_line)?;
             out.flush()
                 .map_err(|e| format!("writing the export: {e}"))?;
+        }
+        Command::Users {
+            action: UsersAction::Review { dealership, format },
+        } => {
+            let adam = adam_server::connect(&config).await?;
+            let review: adam_api::AccessReview = adam
+                .access_review_all(dealership.map(Into::into))
+                .await
+                .map_err(one_line)?
+                .into();
+            match format {
+                ReviewFormat::Csv => print!("{}", review.to_csv()),
+                ReviewFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&review)
+                        .map_err(|e| format!("writing the review: {e}"))?
+                ),
+            }
         }
         Command::Serve(args) => {
             let options = StartOptions {

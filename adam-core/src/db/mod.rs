@@ -22,14 +22,6 @@ use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::PageRequest;
 use crate::placement::Placement;
 
-pub(crate) mod audit;
-pub(crate) mod dealerships;
-pub(crate) mod mfa;
-pub(crate) mod sessions;
-pub(crate) mod signing_keys;
-pub(crate) mod throttle;
-pub(crate) mod users;
-
 static PG_MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 

@@ -75,6 +75,7 @@ impl TestDb {
                     full_name: Name::parse("full_name", "Test Person").unwrap(),
                     role,
                     dealership_id: dealership,
+                    must_change_password: false,
                 },
             )
             .await

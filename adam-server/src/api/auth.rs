@@ -7,7 +7,8 @@ use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 
 use super::schema::{
     EnrolledTokenPair, IntrospectRequest, Introspection, LoginRequest, MfaLoginRequest,
-    MfaTokenRequest, RefreshRequest, SessionList, TokenPairOut, TotpEnrollment, UserOut,
+    MfaTokenRequest, PasswordChangeRequest, RefreshRequest, SessionList, TokenPairOut,
+    TotpEnrollment, UserOut,
 };
 use super::serialized::Serialized;
 use super::strict::Strict;
@@ -134,7 +135,7 @@ impl AuthApi {
             .adam
             .sign_in(&body.0.email, &body.0.password, &origin(req))
             .await?;
-        if let Some(second) = ApiError::second_step(&signed_in) {
+        if let Some(second) = ApiError::second_step(&signed_in, None) {
             return Err(second);
         }
         Ok(signed_in.into_tokens()?.into())
@@ -154,11 +155,14 @@ impl AuthApi {
         Json(body): Json<Strict<MfaLoginRequest>>,
     ) -> Result<Tokens, ApiError> {
         let body = body.0;
-        let pair = self
+        let signed_in = self
             .adam
             .sign_in_with_code(&body.mfa_token, &body.code, &origin(req))
             .await?;
-        Ok(pair.into())
+        if let Some(next) = ApiError::second_step(&signed_in, None) {
+            return Err(next);
+        }
+        Ok(signed_in.into_tokens()?.into())
     }
 
     /// Sign in: start the required enrollment
@@ -190,10 +194,42 @@ impl AuthApi {
             .adam
             .confirm_enrollment_at_sign_in(&body.mfa_token, &body.code, &origin(req))
             .await?;
+        if let Some(next) =
+            ApiError::second_step(&enrolled.signed_in, Some(&enrolled.recovery_codes))
+        {
+            return Err(next);
+        }
+        let tokens = enrolled.signed_in.into_tokens()?;
         Ok(EnrolledTokens::Issued(
-            Json(enrolled.into()),
+            Json((tokens, enrolled.recovery_codes).into()),
             "no-store".into(),
         ))
+    }
+
+    /// Sign in: a new password
+    ///
+    /// For a user whose password was set by someone else (`must_change_password`), after the
+    /// password and the second factor: the `password_change_token` of
+    /// `/problems/password-change-required` and the new password (the usual rules, and not the
+    /// one set for them). Answers the token pair of the new session. A refused password answers
+    /// 422 and uses one of the token's five attempts; a spent, expired or unknown token answers
+    /// 401 `/problems/mfa-token-invalid` (start again with the password).
+    #[oai(path = "/login/password", method = "post")]
+    async fn login_password(
+        &self,
+        req: &Request,
+        Json(body): Json<Strict<PasswordChangeRequest>>,
+    ) -> Result<Tokens, ApiError> {
+        let body = body.0;
+        let pair = self
+            .adam
+            .change_password_at_sign_in(
+                &body.password_change_token,
+                &body.new_password,
+                &origin(req),
+            )
+            .await?;
+        Ok(pair.into())
     }
 
     /// Refresh tokens

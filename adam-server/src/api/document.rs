@@ -21,6 +21,7 @@ const STRICT_BODIES: &[&str] = &[
     "DisableTotpRequest",
     "MfaLoginRequest",
     "MfaTokenRequest",
+    "PasswordChangeRequest",
 ];
 
 /// The document poem-openapi generated (`spec`), completed; `password_min` is the configured
@@ -36,7 +37,13 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
         }
     }
     // A system admin's dealership is null, and always present.
-    always_present_or_null(schemas, "User", &["dealership_id"]);
+    always_present_or_null(schemas, "User", &["dealership_id", "last_sign_in_at"]);
+    // The access review's unknown parts.
+    always_present_or_null(
+        schemas,
+        "ReviewEntry",
+        &["dealership_name", "last_sign_in_at", "invited_by"],
+    );
     // In a change, null is "unchanged" (and for a user's dealership, "none").
     for update in ["UserUpdate", "DealershipUpdate"] {
         let fields: Vec<String> = schemas[update]["properties"]
@@ -82,6 +89,7 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
         ("DealershipUpdate", "name", &name),
         ("UserCreate", "password", &password),
         ("UserUpdate", "password", &password),
+        ("PasswordChangeRequest", "new_password", &password),
         ("UserCreate", "email", &email),
         ("UserUpdate", "email", &email),
     ] {

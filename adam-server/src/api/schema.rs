@@ -2,9 +2,10 @@
 //! clients), named here as the handlers use them.
 
 pub(crate) use adam_api::{
-    AuditPage, CodeRequest, Dealership as DealershipOut, DealershipCreate, DealershipUpdate,
-    DisableTotpRequest, EnrolledTokenPair, IntrospectRequest, Introspection, Jwks, LoginRequest,
-    MfaLoginRequest, MfaStatus, MfaTokenRequest, Paged, PasswordConfirmation, RecoveryCodes,
-    RefreshRequest, Role as RoleDto, ServerMetadata, SessionList, TokenPair as TokenPairOut,
-    TotpEnrollment, User as UserOut, UserCreate, UserUpdate,
+    AccessReview, AuditPage, CodeRequest, Dealership as DealershipOut, DealershipCreate,
+    DealershipUpdate, DisableTotpRequest, EnrolledTokenPair, IntrospectRequest, Introspection,
+    Jwks, LoginRequest, MfaLoginRequest, MfaStatus, MfaTokenRequest, Paged, PasswordChangeRequest,
+    PasswordConfirmation, RecoveryCodes, RefreshRequest, Role as RoleDto, ServerMetadata,
+    SessionList, TokenPair as TokenPairOut, TotpEnrollment, User as UserOut, UserCreate,
+    UserUpdate,
 };

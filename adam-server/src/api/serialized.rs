@@ -78,7 +78,7 @@ mod tests {
     fn every_type_served_with_serde_is_written_as_its_openapi_type_writes_it() {
         let at = Utc.timestamp_opt(1_796_000_000, 123_456_000).unwrap();
         let whole = Utc.timestamp_opt(1_796_000_000, 0).unwrap();
-        let user = |dealership_id| UserOut {
+        let user = |dealership_id: Option<Uuid>| UserOut {
             id: Uuid::new_v4(),
             email: "a\"b\\c\u{e9}@x.example".into(),
             full_name: "Zoë \u{1f697} \"Quotes\"".into(),
@@ -86,6 +86,7 @@ mod tests {
             dealership_id,
             is_active: true,
             mfa_enabled: false,
+            last_sign_in_at: dealership_id.map(|_| at),
             created_at: at,
             updated_at: whole,
         };

@@ -2,12 +2,13 @@
 
 use adam_core::{Adam, PageRequest, UserFilter};
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::registry::{MetaResponse, MetaResponses, Registry};
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
 use super::auth::NoContent;
-use super::schema::{Paged, RoleDto, SessionList, UserCreate, UserOut, UserUpdate};
+use super::schema::{AccessReview, Paged, RoleDto, SessionList, UserCreate, UserOut, UserUpdate};
 use super::serialized::Serialized;
 use super::strict::Strict;
 use super::{ApiTags, BearerAuth};
@@ -27,8 +28,94 @@ pub(crate) enum Created {
     Created(Json<UserOut>),
 }
 
+/// The access review, as JSON or as CSV: one 200 answer with two media types.
+pub(crate) struct Review(ReviewBody);
+
+/// The two bodies of [`Review`] (the derive documents each as a response of its own).
+#[derive(ApiResponse)]
+pub(crate) enum ReviewBody {
+    /// The access review: JSON by default, CSV (one line per user under the contract's header)
+    /// with `format=csv` or `Accept: text/csv`.
+    #[oai(status = 200)]
+    Json(Json<AccessReview>),
+    /// The access review as CSV.
+    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
+    Csv(PlainText<String>),
+}
+
+impl ApiResponse for Review {
+    fn meta() -> MetaResponses {
+        // Merge the derive's responses of one status into one, with every media type.
+        let mut merged: Vec<MetaResponse> = Vec::new();
+        for response in ReviewBody::meta().responses {
+            match merged.iter_mut().find(|m| m.status == response.status) {
+                Some(same) => same.content.extend(response.content),
+                None => merged.push(response),
+            }
+        }
+        MetaResponses { responses: merged }
+    }
+
+    fn register(registry: &mut Registry) {
+        ReviewBody::register(registry);
+    }
+}
+
+impl poem::IntoResponse for Review {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
+}
+
+/// How the access review is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub(crate) enum ReviewFormat {
+    /// JSON (the default, unless `Accept` asks for `text/csv`).
+    Json,
+    /// CSV.
+    Csv,
+}
+
 #[OpenApi(prefix_path = "/api/v1/users", tag = "ApiTags::Users")]
 impl UsersApi {
+    /// The access review
+    ///
+    /// Who can reach the dealership's customer information (the FTC Safeguards Rule's periodic
+    /// review): every user the caller may review with their dealership's name, second factor,
+    /// last sign-in, live sessions and inviter. System admins see every user (or one
+    /// dealership's, with `dealership_id`), dealer principals their own dealership's; F&I
+    /// managers 403. JSON, or CSV with `format=csv` or `Accept: text/csv`.
+    #[oai(path = "/review", method = "get")]
+    async fn review(
+        &self,
+        auth: BearerAuth,
+        req: &poem::Request,
+        /// `json` (default) or `csv`.
+        format: Query<Option<ReviewFormat>>,
+        /// Only this dealership's users (system admins; a principal always gets their own).
+        dealership_id: Query<Option<Uuid>>,
+    ) -> Result<Review, ApiError> {
+        let review: AccessReview = self
+            .adam
+            .access_review(&auth.0.principal, dealership_id.0.map(Into::into))
+            .await?
+            .into();
+        let wants_csv = match format.0 {
+            Some(f) => f == ReviewFormat::Csv,
+            None => req
+                .headers()
+                .get(poem::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("text/csv")),
+        };
+        Ok(if wants_csv {
+            Review(ReviewBody::Csv(PlainText(review.to_csv())))
+        } else {
+            Review(ReviewBody::Json(Json(review)))
+        })
+    }
+
     /// List users
     ///
     /// Only the caller's visible set: everyone for a system admin, their dealership for a dealer

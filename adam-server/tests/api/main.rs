@@ -105,7 +105,7 @@ on_both_engines! {
         let admin = app.admin().await;
         let (s, p) = app.call(GET, "/api/v1/auth/permissions", Some(&admin.access), None).await;
         assert_eq!(s, StatusCode::OK);
-        assert_eq!(p["actions"].as_array().unwrap().len(), 11, "{p}");
+        assert_eq!(p["actions"].as_array().unwrap().len(), 12, "{p}");
         assert_eq!(p["assignable_roles"], json!(["system_admin", "dealer_principal", "fi_manager"]));
         let principal = app.principal().await;
         let (_, p) = app.call(GET, "/api/v1/auth/permissions", Some(&principal.access), None).await;

@@ -1,0 +1,464 @@
+//! Sessions and their refresh tokens.
+//!
+//! Which sessions a change ends is decided in [`crate::sessions::revocation`]; this module only carries
+//! it out ([`end`]) and answers whether a session is live ([`live`]).
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::audit::events::UserRef;
+use crate::caller::Amr;
+use crate::db::{on_tx, ts, Db, Intent, Pool, Scope, Tx};
+use crate::error::Result;
+use crate::ids::{DealershipId, SessionId, UserId};
+use crate::models::User;
+use crate::placement::Placement;
+use crate::role::Role;
+use crate::sessions::refresh::TokenDigest;
+use crate::users::store::UserRow;
+
+/// A session that is live, with its user's placement as stored now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LiveSession {
+    pub(crate) session_id: SessionId,
+    pub(crate) user_id: UserId,
+    pub(crate) placement: Placement,
+    /// When the session ends however active (`SESSION_MAX_MINUTES` after sign-in); `None` for
+    /// sessions made before that rule.
+    pub(crate) ends_at: Option<DateTime<Utc>>,
+    /// How the session signed in.
+    pub(crate) amr: Amr,
+}
+
+/// A row of the view `live_sessions`.
+#[derive(FromRow)]
+struct LiveRow {
+    session_id: Uuid,
+    ends_at: Option<DateTime<Utc>>,
+    amr: String,
+    dealership_mfa_required: bool,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+/// Which sessions to end: the target of a rule of [`crate::sessions::revocation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Selector {
+    /// One session.
+    Session(SessionId),
+    /// One session, if it is this user's.
+    SessionOf(SessionId, UserId),
+    /// The session a refresh token belongs to.
+    OfRefreshToken(TokenDigest),
+    /// Every session of a user.
+    OfUser(UserId),
+    /// Every session of a user but one (the caller's own).
+    OfUserExcept(UserId, SessionId),
+    /// Every session of a dealership's users.
+    OfDealership(DealershipId),
+    /// Every session of a dealership's users signed in without a second factor.
+    OfDealershipPasswordOnly(DealershipId),
+}
+
+/// Ends the live sessions `which` names; returns their ids.
+pub(crate) async fn end(
+    tx: &mut Tx,
+    which: &Selector,
+    now: DateTime<Utc>,
+) -> Result<Vec<(SessionId, UserRef)>> {
+    const ONE: &str =
+        "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND id = $2 RETURNING id, user_id, dealership_id";
+    const ONE_OF_USER: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND id = $2 AND user_id = $3 RETURNING id, user_id, dealership_id";
+    const OF_TOKEN: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND id IN (SELECT session_id FROM refresh_tokens WHERE token_hash = $2) RETURNING id, user_id, dealership_id";
+    const OF_USER: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND user_id = $2 RETURNING id, user_id, dealership_id";
+    const OF_USER_EXCEPT: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND user_id = $2 AND id <> $3 RETURNING id, user_id, dealership_id";
+    // A session carries the dealership its user had at sign-in; moving a user ends their
+    // sessions, so every live session's copy is current.
+    const OF_DEALERSHIP: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND dealership_id = $2 RETURNING id, user_id, dealership_id";
+    const OF_DEALERSHIP_PASSWORD_ONLY: &str = "UPDATE sessions SET revoked_at = $1 \
+        WHERE revoked_at IS NULL AND dealership_id = $2 AND amr = 'pwd' RETURNING id, user_id, dealership_id";
+    let now = ts(now);
+    let rows: Vec<(Uuid, Uuid, Option<Uuid>)> = match which {
+        Selector::Session(s) => on_tx!(
+            tx,
+            sqlx::query_as(ONE).bind(now).bind(s.as_uuid()),
+            fetch_all
+        )?,
+        Selector::SessionOf(s, u) => on_tx!(
+            tx,
+            sqlx::query_as(ONE_OF_USER)
+                .bind(now)
+                .bind(s.as_uuid())
+                .bind(u.as_uuid()),
+            fetch_all
+        )?,
+        Selector::OfRefreshToken(d) => {
+            on_tx!(tx, sqlx::query_as(OF_TOKEN).bind(now).bind(&d.0), fetch_all)?
+        }
+        Selector::OfUser(u) => on_tx!(
+            tx,
+            sqlx::query_as(OF_USER).bind(now).bind(u.as_uuid()),
+            fetch_all
+        )?,
+        Selector::OfUserExcept(u, s) => on_tx!(
+            tx,
+            sqlx::query_as(OF_USER_EXCEPT)
+                .bind(now)
+                .bind(u.as_uuid())
+                .bind(s.as_uuid()),
+            fetch_all
+        )?,
+        Selector::OfDealership(d) => on_tx!(
+            tx,
+            sqlx::query_as(OF_DEALERSHIP).bind(now).bind(d.as_uuid()),
+            fetch_all
+        )?,
+        Selector::OfDealershipPasswordOnly(d) => on_tx!(
+            tx,
+            sqlx::query_as(OF_DEALERSHIP_PASSWORD_ONLY)
+                .bind(now)
+                .bind(d.as_uuid()),
+            fetch_all
+        )?,
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(id, user, dealership)| {
+            let owner = UserRef::stored(user, dealership);
+            (id.into(), owner)
+        })
+        .collect())
+}
+
+/// Where and how a session was opened, as its user sees it in their list of sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) amr: Amr,
+}
+
+/// Records a new session with its first refresh token.
+pub(crate) async fn create(
+    tx: &mut Tx,
+    session: SessionId,
+    user: &LiveSession,
+    origin: &Origin,
+    first: &TokenDigest,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const SQL: &str = "INSERT INTO sessions (id, user_id, dealership_id, created_at, ends_at, \
+        last_used_at, ip, user_agent, amr) VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8)";
+    let dealership = user.placement.dealership_id().map(|d| d.as_uuid());
+    on_tx!(
+        tx,
+        sqlx::query(SQL)
+            .bind(session.as_uuid())
+            .bind(user.user_id.as_uuid())
+            .bind(dealership)
+            .bind(ts(now))
+            .bind(user.ends_at.map(ts))
+            .bind(origin.ip.as_deref())
+            .bind(origin.user_agent.as_deref())
+            .bind(origin.amr.stored()),
+        execute
+    )?;
+    add_refresh_token(tx, session, user.placement, first, expires_at, now).await
+}
+
+/// Adds a refresh token to a session.
+pub(crate) async fn add_refresh_token(
+    tx: &mut Tx,
+    session: SessionId,
+    placement: Placement,
+    token: &TokenDigest,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const SQL: &str = "INSERT INTO refresh_tokens \
+        (token_hash, session_id, dealership_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+    on_tx!(
+        tx,
+        sqlx::query(SQL)
+            .bind(&token.0)
+            .bind(session.as_uuid())
+            .bind(placement.dealership_id().map(|d| d.as_uuid()))
+            .bind(ts(now))
+            .bind(ts(expires_at)),
+        execute
+    )?;
+    Ok(())
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spend {
+    /// It was unspent and is spent now; it belongs to this session and expires then.
+    Spent {
+        session: SessionId,
+        expires_at: DateTime<Utc>,
+    },
+    /// It had been spent before, at `spent_at`.
+    AlreadySpent {
+        session: SessionId,
+        user: UserRef,
+        spent_at: DateTime<Utc>,
+    },
+    /// No such token.
+    Unknown,
+}
+
+/// Spends a refresh token. The conditional UPDATE is the race's referee: the database lets
+/// exactly one transaction flip `spent_at` from NULL.
+pub(crate) async fn spend(
+    tx: &mut Tx,
+    presented: &TokenDigest,
+    now: DateTime<Utc>,
+) -> Result<Spend> {
+    const SPEND: &str = "UPDATE refresh_tokens SET spent_at = $2 \
+        WHERE token_hash = $1 AND spent_at IS NULL RETURNING session_id, expires_at";
+    const FIND: &str = "SELECT t.session_id, t.spent_at, s.user_id, s.dealership_id \
+        FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1";
+    let spent: Option<(Uuid, DateTime<Utc>)> = on_tx!(
+        tx,
+        sqlx::query_as(SPEND).bind(&presented.0).bind(ts(now)),
+        fetch_optional
+    )?;
+    if let Some((session, expires_at)) = spent {
+        return Ok(Spend::Spent {
+            session: session.into(),
+            expires_at,
+        });
+    }
+    /// Session, when spent, its user and the user's dealership.
+    type Known = (Uuid, Option<DateTime<Utc>>, Uuid, Option<Uuid>);
+    let known: Option<Known> = on_tx!(tx, sqlx::query_as(FIND).bind(&presented.0), fetch_optional)?;
+    Ok(match known {
+        Some((session, spent_at, user, dealership)) => Spend::AlreadySpent {
+            session: session.into(),
+            user: UserRef::stored(user, dealership),
+            spent_at: spent_at.unwrap_or(now),
+        },
+        None => Spend::Unknown,
+    })
+}
+
+/// The live-session query: the row of the view `live_sessions` (migration
+/// `20261204000001_live_sessions`: not ended, user and dealership active), which
+/// [`LiveRow::split`] then holds to the rest of the rule.
+const LIVE: &str = "SELECT * FROM live_sessions WHERE session_id = $1";
+
+/// What makes a session live besides its row in `live_sessions`: the moment, and who must have
+/// signed in with a second factor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LiveRule<'a> {
+    /// Now, on the engine's clock: a session past its end is not live.
+    pub(crate) now: DateTime<Utc>,
+    /// `MFA_REQUIRED_ROLES`: with the dealership's `mfa_required`, whose sessions must have
+    /// been signed in with a second factor.
+    pub(crate) mfa_required_roles: &'a [Role],
+}
+
+impl LiveRule<'_> {
+    /// Whether a session of `placement`, signed in as `amr`, ending at `ends_at`, whose
+    /// dealership requires a second factor or not, is live.
+    fn admits(
+        &self,
+        placement: Placement,
+        amr: Amr,
+        ends_at: Option<DateTime<Utc>>,
+        dealership_requires: bool,
+    ) -> bool {
+        let within_lifetime = ends_at.is_none_or(|end| end > self.now);
+        within_lifetime
+            && (amr.has_second_factor()
+                || !placement.must_use_second_factor(self.mfa_required_roles, dealership_requires))
+    }
+}
+
+impl LiveRow {
+    fn split(self, rule: &LiveRule<'_>) -> Result<Option<(LiveSession, User)>> {
+        let session_id = self.session_id.into();
+        let user = User::try_from(self.user)?;
+        let amr = Amr::parse_stored(&self.amr)?;
+        if !rule.admits(
+            user.placement,
+            amr,
+            self.ends_at,
+            self.dealership_mfa_required,
+        ) {
+            return Ok(None);
+        }
+        let live = LiveSession {
+            session_id,
+            user_id: user.id,
+            placement: user.placement,
+            ends_at: self.ends_at,
+            amr,
+        };
+        Ok(Some((live, user)))
+    }
+}
+
+/// The session if it is live by `rule`, with its user as stored now: one query.
+pub(crate) async fn live(
+    tx: &mut Tx,
+    session: SessionId,
+    rule: &LiveRule<'_>,
+) -> Result<Option<(LiveSession, User)>> {
+    let row: Option<LiveRow> = on_tx!(
+        tx,
+        sqlx::query_as(LIVE).bind(session.as_uuid()),
+        fetch_optional
+    )?;
+    Ok(row.map(|r| r.split(rule)).transpose()?.flatten())
+}
+
+/// [`live`] on its own, in the system scope: the check every authenticated request makes. On
+/// PostgreSQL it is one prepared round trip: the function `adam_live_session` (migration
+/// `20261204000001_live_sessions`) enters the system scope for this one query and restores the
+/// scope it found. On SQLite it is [`LIVE`] in a unit of work of its own.
+pub(crate) async fn live_now(
+    db: &Db,
+    session: SessionId,
+    rule: &LiveRule<'_>,
+) -> Result<Option<(LiveSession, User)>> {
+    match &db.pool {
+        Pool::Pg { pool, .. } => {
+            const SQL: &str = "SELECT * FROM adam_live_session($1)";
+            let row: Option<LiveRow> = sqlx::query_as(SQL)
+                .bind(session.as_uuid())
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(|r| r.split(rule)).transpose()?.flatten())
+        }
+        Pool::Lite { .. } => {
+            let mut tx = db.begin(Scope::system(), Intent::Read).await?;
+            let found = live(&mut tx, session, rule).await?;
+            tx.commit().await?;
+            Ok(found)
+        }
+    }
+}
+
+/// Notes that a session was used (a refresh) at `now`.
+pub(crate) async fn touch(tx: &mut Tx, session: SessionId, now: DateTime<Utc>) -> Result<()> {
+    const SQL: &str = "UPDATE sessions SET last_used_at = $2 WHERE id = $1";
+    on_tx!(
+        tx,
+        sqlx::query(SQL).bind(session.as_uuid()).bind(ts(now)),
+        execute
+    )?;
+    Ok(())
+}
+
+/// A live session as its user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionRow {
+    pub(crate) id: SessionId,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) last_used_at: DateTime<Utc>,
+    /// When it ends unless refreshed: its newest refresh token's expiry (never past the
+    /// session's absolute end).
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) amr: Amr,
+}
+
+/// How many live sessions (by `rule`, with a refresh token that has not expired) each user in
+/// the scope has, in one statement: the access review's column.
+pub(crate) async fn live_counts(
+    tx: &mut Tx,
+    rule: &LiveRule<'_>,
+) -> Result<std::collections::HashMap<UserId, u64>> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        live: LiveRow,
+        expires_at: Option<DateTime<Utc>>,
+    }
+    const SQL: &str = "SELECT v.*, \
+        (SELECT MAX(r.expires_at) FROM refresh_tokens r WHERE r.session_id = v.session_id) \
+        AS expires_at FROM live_sessions v \
+        WHERE ($1 IS NULL OR v.dealership_id = $1) AND ($2 IS NULL OR v.id = $2)";
+    let scope = tx.scope;
+    let rows: Vec<Row> = on_tx!(
+        tx,
+        sqlx::query_as(SQL)
+            .bind(scope.dealership().map(|d| d.as_uuid()))
+            .bind(scope.only_user.map(|u| u.as_uuid())),
+        fetch_all
+    )?;
+    let mut counts = std::collections::HashMap::new();
+    for row in rows {
+        if row.expires_at.is_none_or(|e| e <= rule.now) {
+            continue;
+        }
+        if let Some((session, _)) = row.live.split(rule)? {
+            *counts.entry(session.user_id).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// The live sessions of `user` by `rule`, newest first, with a refresh token that has not
+/// expired: rows of the view `live_sessions`, held to the rest of the rule as [`live`] holds
+/// the one it checks.
+pub(crate) async fn of_user(
+    tx: &mut Tx,
+    user: UserId,
+    rule: &LiveRule<'_>,
+) -> Result<Vec<SessionRow>> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        live: LiveRow,
+        session_created_at: DateTime<Utc>,
+        last_used_at: Option<DateTime<Utc>>,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        expires_at: Option<DateTime<Utc>>,
+    }
+    const SQL: &str = "SELECT v.*, \
+        (SELECT MAX(r.expires_at) FROM refresh_tokens r WHERE r.session_id = v.session_id) \
+        AS expires_at FROM live_sessions v WHERE v.id = $1 \
+        ORDER BY v.session_created_at DESC, v.session_id";
+    let rows: Vec<Row> = on_tx!(tx, sqlx::query_as(SQL).bind(user.as_uuid()), fetch_all)?;
+    let mut live = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(expires_at) = row.expires_at.filter(|e| *e > rule.now) else {
+            continue;
+        };
+        let Some((session, _)) = row.live.split(rule)? else {
+            continue;
+        };
+        live.push(SessionRow {
+            id: session.session_id,
+            created_at: row.session_created_at,
+            last_used_at: row.last_used_at.unwrap_or(row.session_created_at),
+            expires_at,
+            ip: row.ip,
+            user_agent: row.user_agent,
+            amr: session.amr,
+        });
+    }
+    Ok(live)
+}
+
+/// Deletes refresh tokens that expired before `before`, and sessions left with none.
+pub(crate) async fn purge_expired(tx: &mut Tx, before: DateTime<Utc>) -> Result<u64> {
+    const TOKENS: &str = "DELETE FROM refresh_tokens WHERE expires_at < $1";
+    const SESSIONS: &str = "DELETE FROM sessions WHERE created_at < $1 \
+        AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)";
+    let tokens = on_tx!(tx, sqlx::query(TOKENS).bind(ts(before)), execute)?;
+    on_tx!(tx, sqlx::query(SESSIONS).bind(ts(before)), execute)?;
+    Ok(tokens)
+}

@@ -1,0 +1,1 @@
+DROP PROCEDURE adam_engine_only(REGCLASS);
