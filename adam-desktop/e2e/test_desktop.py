@@ -260,7 +260,10 @@ def test_principal_creates_an_fi_manager():
         app.wait("the message", lambda: "nina@premiumauto.com created" in app.text("#app-message"))
         app.no_tokens_in_page()
         app.shot("07-users")
-        status, pair = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": "nina@premiumauto.com", "password": "A-good-long-passphrase"})
+        # The form asks for a new password at first sign-in by default.
+        status, asked = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": "nina@premiumauto.com", "password": "A-good-long-passphrase"})
+        assert status == 401 and asked["type"].endswith("/problems/password-change-required"), asked
+        status, pair = http("POST", f"{ARGS.server}/api/v1/auth/login/password", {"password_change_token": asked["password_change_token"], "new_password": "Nina-own-passphrase-1"})
         assert status == 200, pair
         status, me = http("GET", f"{ARGS.server}/api/v1/auth/me", token=pair["access_token"])
         assert me["role"] == "fi_manager" and me["dealership_id"], me
@@ -272,6 +275,26 @@ def test_principal_creates_an_fi_manager():
         app.click("#signout-all")
         app.wait_screen("signin")
         assert keyring_entries() == [], keyring_entries()
+        # The principal sets Nina's password again, to be changed: the app asks Nina for her own.
+        status, principal = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": PRINCIPAL[0], "password": PRINCIPAL[1]})
+        assert status == 200, principal
+        status, _ = http("PATCH", f"{ARGS.server}/api/v1/users/{me['id']}", {"password": "Set-again-passphrase-2", "must_change_password": True}, token=principal["access_token"])
+        assert status == 200, status
+        app.type("#email", "nina@premiumauto.com")
+        app.type("#password", "Set-again-passphrase-2")
+        app.click("#signin-button")
+        app.wait_screen("newpw")
+        app.shot("08-new-password")
+        app.type("#newpw-password", "Set-again-passphrase-2")
+        app.click("#newpw-button")
+        app.wait("the refusal", lambda: "differ" in app.text("#newpw-error"))
+        app.type("#newpw-password", "Nina-own-passphrase-3")
+        app.click("#newpw-button")
+        app.wait_screen("app")
+        app.no_tokens_in_page()
+        assert keyring_entries() == [f"nina@premiumauto.com @ {ARGS.server}"], keyring_entries()
+        app.click("#signout")
+        app.wait_screen("signin")
     finally:
         app.close()
 
@@ -453,7 +476,7 @@ def main():
         ("sign out removes the keyring entry", test_sign_out_removes_the_keyring_entry),
         ("revoked on the server: sign-in screen, entry removed", test_revoked_session_lands_on_sign_in),
         ("my sessions: another device listed and signed out", test_my_sessions_and_signing_out_another_device),
-        ("a principal creates an F&I manager, signs them out everywhere; sign out everywhere", test_principal_creates_an_fi_manager),
+        ("a principal creates an F&I manager, signs them out everywhere; sign out everywhere; a password set for her is changed at sign-in", test_principal_creates_an_fi_manager),
         ("the Activity tab: newest first, pages, filters by action, person and date", test_activity_tab_filters_and_pages),
         ("second factor: enrolled on the profile, then a code and a recovery code at sign-in", test_second_factor_on_the_profile_and_at_sign_in),
         ("second factor: required by the dealership (enrollment at sign-in), reset by an admin", test_required_by_the_dealership_then_reset_by_an_admin),

@@ -8,6 +8,7 @@ with_commands! {
     sign_in_code,
     sign_in_enroll,
     sign_in_enroll_confirm,
+    sign_in_new_password,
     mfa_status,
     mfa_start,
     mfa_confirm,

@@ -43,8 +43,14 @@ pub async fn sign_in(session: Shared<'_>, email: String, password: String) -> An
 
 /// The second step of a sign-in: six digits from the authenticator app, or a recovery code.
 #[tauri::command]
-pub async fn sign_in_code(session: Shared<'_>, code: String) -> Answer<Profile> {
+pub async fn sign_in_code(session: Shared<'_>, code: String) -> Answer<SignInStep> {
     session.sign_in_with_code(&code).await
+}
+
+/// The last step of a sign-in whose password was set by someone else: the new password.
+#[tauri::command]
+pub async fn sign_in_new_password(session: Shared<'_>, new_password: String) -> Answer<Profile> {
+    session.sign_in_with_new_password(&new_password).await
 }
 
 /// At a sign-in that must set up a second factor: the secret and QR code for the app.

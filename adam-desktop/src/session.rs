@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use adam_api::problems::{
     ALREADY_ROTATED, MFA_CODE_INVALID, MFA_ENROLLMENT_REQUIRED, MFA_REQUIRED, MFA_TOKEN_INVALID,
+    PASSWORD_CHANGE_REQUIRED,
 };
 use adam_api::{
-    Dealership, EnrolledTokenPair, LoginRequest, MfaLoginRequest, MfaTokenRequest, Permissions,
-    Problem, RefreshRequest, TokenPair, TotpEnrollment, User, UserUpdate,
+    Dealership, EnrolledTokenPair, LoginRequest, MfaLoginRequest, MfaTokenRequest,
+    PasswordChangeRequest, Permissions, Problem, RefreshRequest, TokenPair, TotpEnrollment, User,
+    UserUpdate,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -70,13 +72,23 @@ pub enum SignInStep {
     Code,
     /// The user must set up a second factor first: [`Session::enroll_at_sign_in`].
     Enroll,
+    /// The password was set by someone else: the user chooses a new one
+    /// ([`Session::sign_in_with_new_password`]).
+    NewPassword,
+}
+
+/// What a step of a sign-in answered: done, or a new password to choose (its token kept here).
+enum Next<R> {
+    Done(R),
+    /// With the recovery codes of an enrollment just confirmed, to show once.
+    NewPassword(Vec<String>),
 }
 
 /// A sign-in that signed in by enrolling: the profile and the recovery codes to show once.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EnrolledSignIn {
-    /// The signed-in user.
-    pub profile: Profile,
+    /// Signed in, or a new password to choose first.
+    pub step: SignInStep,
     /// Ten recovery codes, shown this once.
     pub recovery_codes: Vec<String>,
 }
@@ -259,6 +271,9 @@ impl Session {
             SignInStep::Code | SignInStep::Enroll => Err(DesktopError::Invalid(
                 "this account signs in with a second factor".into(),
             )),
+            SignInStep::NewPassword => Err(DesktopError::Invalid(
+                "this account must choose a new password".into(),
+            )),
         }
     }
 
@@ -291,14 +306,16 @@ impl Session {
                 let Ok(problem) = resp.json::<Problem>().await else {
                     return Err(DesktopError::InvalidCredentials);
                 };
-                let step = if problem.kind.ends_with(MFA_REQUIRED) {
-                    SignInStep::Code
+                let (step, token) = if problem.kind.ends_with(MFA_REQUIRED) {
+                    (SignInStep::Code, problem.mfa_token)
                 } else if problem.kind.ends_with(MFA_ENROLLMENT_REQUIRED) {
-                    SignInStep::Enroll
+                    (SignInStep::Enroll, problem.mfa_token)
+                } else if problem.kind.ends_with(PASSWORD_CHANGE_REQUIRED) {
+                    (SignInStep::NewPassword, problem.password_change_token)
                 } else {
                     return Err(DesktopError::InvalidCredentials);
                 };
-                let mfa_token = problem.mfa_token.ok_or(DesktopError::InvalidCredentials)?;
+                let mfa_token = token.ok_or(DesktopError::InvalidCredentials)?;
                 *self.pending.lock().await = Some(PendingSignIn { account, mfa_token });
                 return Ok(step);
             }
@@ -312,16 +329,47 @@ impl Session {
     /// The second step of a sign-in: a code from the authenticator app, or a recovery code.
     /// A wrong one is [`DesktopError::CodeInvalid`] (try again); an expired sign-in
     /// [`DesktopError::SignInExpired`] (start again with the password).
-    pub async fn sign_in_with_code(&self, code: &str) -> Result<Profile, DesktopError> {
+    pub async fn sign_in_with_code(&self, code: &str) -> Result<SignInStep, DesktopError> {
         let server = self.server_url().await;
         let (account, mfa_token) = self.pending_sign_in().await?;
         let body = MfaLoginRequest {
             mfa_token,
             code: code.trim().to_owned(),
         };
-        let pair: TokenPair = self.second_step(&server, "/auth/login/mfa", &body).await?;
-        *self.pending.lock().await = None;
-        self.establish(&server, account, pair).await
+        match self.second_step(&server, "/auth/login/mfa", &body).await? {
+            Next::Done(pair) => {
+                *self.pending.lock().await = None;
+                self.establish(&server, account, pair)
+                    .await
+                    .map(SignInStep::SignedIn)
+            }
+            Next::NewPassword(_) => Ok(SignInStep::NewPassword),
+        }
+    }
+
+    /// The last step of a sign-in whose password was set by someone else: the new password
+    /// (the server's rules; not the one set). A refused one is [`DesktopError::Invalid`] (try
+    /// again; five refusals end the sign-in).
+    pub async fn sign_in_with_new_password(
+        &self,
+        new_password: &str,
+    ) -> Result<Profile, DesktopError> {
+        let server = self.server_url().await;
+        let (account, password_change_token) = self.pending_sign_in().await?;
+        let body = PasswordChangeRequest {
+            password_change_token,
+            new_password: new_password.to_owned(),
+        };
+        match self
+            .second_step(&server, "/auth/login/password", &body)
+            .await?
+        {
+            Next::Done(pair) => {
+                *self.pending.lock().await = None;
+                self.establish(&server, account, pair).await
+            }
+            Next::NewPassword(_) => Err(DesktopError::SignInExpired),
+        }
     }
 
     /// For a user who must set up a second factor at sign-in: the secret and QR code for their
@@ -330,8 +378,13 @@ impl Session {
         let server = self.server_url().await;
         let (_, mfa_token) = self.pending_sign_in().await?;
         let body = MfaTokenRequest { mfa_token };
-        self.second_step(&server, "/auth/login/mfa/enroll", &body)
-            .await
+        match self
+            .second_step(&server, "/auth/login/mfa/enroll", &body)
+            .await?
+        {
+            Next::Done(enrollment) => Ok(enrollment),
+            Next::NewPassword(_) => Err(DesktopError::SignInExpired),
+        }
     }
 
     /// Confirms the enrollment at sign-in with the app's first code: signed in, with the
@@ -346,9 +399,18 @@ impl Session {
             mfa_token,
             code: code.trim().to_owned(),
         };
-        let done: EnrolledTokenPair = self
+        let done: EnrolledTokenPair = match self
             .second_step(&server, "/auth/login/mfa/enroll/confirm", &body)
-            .await?;
+            .await?
+        {
+            Next::Done(done) => done,
+            Next::NewPassword(recovery_codes) => {
+                return Ok(EnrolledSignIn {
+                    step: SignInStep::NewPassword,
+                    recovery_codes,
+                });
+            }
+        };
         *self.pending.lock().await = None;
         let pair = TokenPair {
             access_token: done.access_token,
@@ -358,7 +420,7 @@ impl Session {
         };
         let profile = self.establish(&server, account, pair).await?;
         Ok(EnrolledSignIn {
-            profile,
+            step: SignInStep::SignedIn(profile),
             recovery_codes: done.recovery_codes,
         })
     }
@@ -378,7 +440,7 @@ impl Session {
         server: &str,
         path: &str,
         body: &(impl Serialize + Sync),
-    ) -> Result<R, DesktopError> {
+    ) -> Result<Next<R>, DesktopError> {
         let resp = self
             .http
             .post(format!("{server}/api/v1{path}"))
@@ -390,13 +452,25 @@ impl Session {
             StatusCode::OK => resp
                 .json()
                 .await
+                .map(Next::Done)
                 .map_err(|e| DesktopError::Other(e.to_string())),
             StatusCode::UNAUTHORIZED => {
-                let kind = resp
-                    .json::<Problem>()
-                    .await
-                    .map(|p| p.kind)
-                    .unwrap_or_default();
+                let problem = resp.json::<Problem>().await.ok();
+                let kind = problem.as_ref().map(|p| p.kind.clone()).unwrap_or_default();
+                if kind.ends_with(PASSWORD_CHANGE_REQUIRED) {
+                    // The step before the new password: keep its token (and any recovery codes,
+                    // to show once) in place of the spent one.
+                    let problem = problem.ok_or(DesktopError::SignInExpired)?;
+                    let token = problem
+                        .password_change_token
+                        .ok_or(DesktopError::SignInExpired)?;
+                    if let Some(p) = self.pending.lock().await.as_mut() {
+                        p.mfa_token = token;
+                    }
+                    return Ok(Next::NewPassword(
+                        problem.recovery_codes.unwrap_or_default(),
+                    ));
+                }
                 if kind.ends_with(MFA_CODE_INVALID) {
                     Err(DesktopError::CodeInvalid)
                 } else {

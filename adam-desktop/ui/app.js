@@ -12,7 +12,7 @@ let enrollFor = "profile";
 let afterCodes = null;
 
 function show(screen) {
-  for (const id of ["loading", "signin", "code", "enroll", "codes", "app"]) $(id).hidden = id !== screen;
+  for (const id of ["loading", "signin", "code", "newpw", "enroll", "codes", "app"]) $(id).hidden = id !== screen;
 }
 
 function message(err) {
@@ -153,6 +153,15 @@ async function loadSessions() {
     return tr;
   });
   $("sessions-body").replaceChildren(...rows);
+}
+
+// Where a sign-in goes after a step that did not sign in yet: the app, or the new password.
+function afterStep(step) {
+  if (step.step === "signed_in") { toApp(step.profile); return; }
+  $("newpw-password").value = "";
+  $("newpw-error").hidden = true;
+  show("newpw");
+  $("newpw-password").focus();
 }
 
 function toApp(profile) {
@@ -320,7 +329,7 @@ async function loadUsers() {
         actions.append(" ", reset);
       }
     }
-    tr.append(cell(u.full_name), cell(u.email), cell(ROLE_NAMES[u.role] || u.role), cell(names[u.dealership_id] || (u.dealership_id ? "—" : "All")), status, actions);
+    tr.append(cell(u.full_name), cell(u.email), cell(ROLE_NAMES[u.role] || u.role), cell(names[u.dealership_id] || (u.dealership_id ? "—" : "All")), cell(u.mfa_enabled ? "On" : "Off"), cell(u.last_sign_in_at ? when(u.last_sign_in_at) : "Never"), status, actions);
     return tr;
   });
   $("users-body").replaceChildren(...rows);
@@ -368,9 +377,9 @@ window.addEventListener("DOMContentLoaded", async () => {
     $("signin-error").hidden = true;
     try {
       const step = await invoke("sign_in", { email: $("email").value, password: $("password").value });
-      if (step.step === "signed_in") toApp(step.profile);
-      else if (step.step === "code") { $("mfa-code").value = ""; $("code-error").hidden = true; show("code"); $("mfa-code").focus(); }
-      else showEnrollment(await invoke("sign_in_enroll"), "signin");
+      if (step.step === "code") { $("mfa-code").value = ""; $("code-error").hidden = true; show("code"); $("mfa-code").focus(); }
+      else if (step.step === "enroll") showEnrollment(await invoke("sign_in_enroll"), "signin");
+      else afterStep(step);
     } catch (err) {
       $("signin-error").textContent = message(err);
       $("signin-error").hidden = false;
@@ -382,7 +391,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("code-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
-      toApp(await invoke("sign_in_code", { code: $("mfa-code").value }));
+      afterStep(await invoke("sign_in_code", { code: $("mfa-code").value }));
     } catch (err) {
       if (err && err.kind === "sign_in_expired") { toSignIn(message(err)); return; }
       $("code-error").textContent = message(err);
@@ -391,13 +400,29 @@ window.addEventListener("DOMContentLoaded", async () => {
     }
   });
   $("code-cancel").addEventListener("click", () => toSignIn());
+  $("newpw-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const button = $("newpw-button");
+    button.disabled = true;
+    try {
+      toApp(await invoke("sign_in_new_password", { newPassword: $("newpw-password").value }));
+    } catch (err) {
+      if (err && err.kind === "sign_in_expired") { toSignIn(message(err)); return; }
+      $("newpw-error").textContent = message(err);
+      $("newpw-error").hidden = false;
+    } finally {
+      button.disabled = false;
+      $("newpw-password").value = "";
+    }
+  });
+  $("newpw-cancel").addEventListener("click", () => toSignIn());
   $("enroll-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const code = $("enroll-code").value;
     try {
       if (enrollFor === "signin") {
         const done = await invoke("sign_in_enroll_confirm", { code });
-        showCodes(done.recovery_codes, () => toApp(done.profile));
+        showCodes(done.recovery_codes, () => afterStep(done.step));
       } else {
         const done = await invoke("mfa_confirm", { code });
         showCodes(done.recovery_codes, () => { show("app"); selectTab("profile"); flash("Second factor on.", false); });
@@ -474,6 +499,7 @@ window.addEventListener("DOMContentLoaded", async () => {
       role: $("new-user-role").value,
       password: $("new-user-password").value,
       dealership_id: !me.dealership_id && $("new-user-role").value !== "system_admin" ? $("new-user-dealership").value : null,
+      must_change_password: $("new-user-must-change").checked,
     };
     const created = await guarded(() => invoke("create_user", { user }));
     if (created) {

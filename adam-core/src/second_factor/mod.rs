@@ -1,7 +1,7 @@
 //! The second factor: TOTP enrollment and removal on one's profile, recovery codes, the reset
 //! of a lost phone, and the second step of a sign-in.
 //!
-//! Every code is checked the same way ([`Adam::check_code`]): the attempt is reserved against
+//! Every code is checked the same way ([`crate::Adam::check_code`]): the attempt is reserved against
 //! the sign-in throttle first (a wrong code is a failure for the account and client address),
 //! the code is compared outside any transaction (a recovery code costs an argon2 check), and the
 //! code is then *taken* by a conditional write in the unit of work that acts on it: a TOTP time
@@ -69,14 +69,14 @@ impl fmt::Debug for MfaToken {
 pub enum SignIn {
     /// Signed in: no second factor is on or required.
     Tokens(TokenPair),
-    /// The user has a second factor: send a code with this token to [`Adam::sign_in_with_code`].
+    /// The user has a second factor: send a code with this token to [`crate::Adam::sign_in_with_code`].
     CodeRequired(MfaToken),
     /// The user must have a second factor and has none: enroll with this token
-    /// ([`Adam::enroll_at_sign_in`], [`Adam::confirm_enrollment_at_sign_in`]).
+    /// ([`crate::Adam::enroll_at_sign_in`], [`crate::Adam::confirm_enrollment_at_sign_in`]).
     EnrollmentRequired(MfaToken),
     /// The password (and second factor, where one is needed) were right, but the password was
     /// set by someone else: choose a new one with this token
-    /// ([`Adam::change_password_at_sign_in`]; five minutes, five refused passwords).
+    /// ([`crate::Adam::change_password_at_sign_in`]; five minutes, five refused passwords).
     PasswordChangeRequired(MfaToken),
 }
 

@@ -23,7 +23,7 @@ impl Adam {
     /// Completes a sign-in that answered [`crate::SignIn::PasswordChangeRequired`]: sets
     /// `new_password` (the policy applies, and it must differ from the current one), clears
     /// `must_change_password`, spends the token and opens the session, signed in as the sign-in
-    /// was before this step (`amr`). A refused password is [`Error::Validation`] (422) and uses
+    /// was before this step (`amr`). A refused password is [`Error::Invalid`] (422) and uses
     /// one of the token's five attempts; a spent, expired or unknown token is
     /// [`Error::MfaTokenInvalid`].
     #[tracing::instrument(skip_all)]
