@@ -30,6 +30,7 @@ trap cleanup EXIT
 
 # Throw-away home for the keyring and the app's settings.
 export XDG_DATA_HOME="$work/data" XDG_CACHE_HOME="$work/cache" XDG_CONFIG_HOME="$work/config"
+export XDG_DOWNLOAD_DIR="$work/downloads"
 mkdir -p "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$XDG_CONFIG_HOME"
 printf 'e2e keyring password' | gnome-keyring-daemon --unlock --components=secrets >/dev/null
 

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -260,6 +261,15 @@ def test_principal_creates_an_fi_manager():
         app.wait("the message", lambda: "nina@premiumauto.com created" in app.text("#app-message"))
         app.no_tokens_in_page()
         app.shot("07-users")
+        # The access review, exported as CSV to the downloads folder.
+        app.click("#export-review")
+        app.wait("the export", lambda: "Access review saved to" in app.text("#app-message"))
+        saved = app.text("#app-message").split("saved to ", 1)[1].strip()
+        assert saved.startswith(os.environ["XDG_DOWNLOAD_DIR"]), saved
+        with open(saved, encoding="utf-8") as f:
+            review = f.read()
+        assert review.startswith("id,email,full_name,role,dealership_id,dealership_name,"), review[:200]
+        assert "nina@premiumauto.com" in review and "admin@avataradam.com" not in review, review
         # The form asks for a new password at first sign-in by default.
         status, asked = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": "nina@premiumauto.com", "password": "A-good-long-passphrase"})
         assert status == 401 and asked["type"].endswith("/problems/password-change-required"), asked

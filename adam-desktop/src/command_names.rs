@@ -22,6 +22,7 @@ with_commands! {
     change_password,
     update_profile,
     list_users,
+    export_access_review,
     create_user,
     update_user,
     my_sessions,

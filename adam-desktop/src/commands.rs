@@ -277,6 +277,29 @@ pub async fn create_user(session: Shared<'_>, user: NewUserForm) -> Answer<User>
     session.call(Method::POST, "/users/", Some(&body)).await
 }
 
+/// Export the access review (who can reach customer information) as CSV into the downloads
+/// folder (`XDG_DOWNLOAD_DIR`, else the system's); answers the file's path.
+#[tauri::command]
+pub async fn export_access_review(app: tauri::AppHandle, session: Shared<'_>) -> Answer<String> {
+    use tauri::Manager as _;
+    let csv = session.call_text("/users/review?format=csv").await?;
+    let dir = match std::env::var_os("XDG_DOWNLOAD_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => app
+            .path()
+            .download_dir()
+            .map_err(|e| DesktopError::Other(format!("no downloads folder: {e}")))?,
+    };
+    let path = dir.join(format!(
+        "access-review-{}.csv",
+        chrono::Utc::now().format("%Y-%m-%d-%H%M%S")
+    ));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, csv))
+        .map_err(|e| DesktopError::Other(format!("could not write {}: {e}", path.display())))?;
+    Ok(path.display().to_string())
+}
+
 /// Changes to a user, as the form sends them.
 #[derive(Debug, Deserialize)]
 pub struct UserChanges {

@@ -599,6 +599,14 @@ impl Session {
             .map_err(|e| DesktopError::Other(format!("unexpected answer from the server: {e}")))
     }
 
+    /// An authorised GET answering text (the access review as CSV).
+    pub async fn call_text(&self, path: &str) -> Result<String, DesktopError> {
+        let resp = self.authorised(Method::GET, path, NO_BODY).await?;
+        resp.text()
+            .await
+            .map_err(|e| DesktopError::Other(format!("unexpected answer from the server: {e}")))
+    }
+
     /// An authorised API call answering no body (204).
     pub async fn call_no_content(&self, method: Method, path: &str) -> Result<(), DesktopError> {
         self.authorised(method, path, NO_BODY).await.map(drop)

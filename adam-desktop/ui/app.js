@@ -282,6 +282,7 @@ function roleOptions(select, current) {
 }
 
 async function loadUsers() {
+  $("export-review").hidden = !may("users.review");
   const data = await guarded(() => invoke("list_users", { query: $("user-search").value }));
   if (!data) return;
   dealerships = data.dealerships.items;
@@ -480,6 +481,10 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("activity-older").addEventListener("click", () => { activityPages.push($("activity-older").dataset.cursor); loadActivity(); });
   $("activity-newer").addEventListener("click", () => { if (activityPages.length > 1) activityPages.pop(); loadActivity(); });
   $("user-search").addEventListener("input", () => loadUsers());
+  $("export-review").addEventListener("click", async () => {
+    const path = await guarded(() => invoke("export_access_review"));
+    if (path) flash(`Access review saved to ${path}`, false);
+  });
   $("name-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const p = await guarded(() => invoke("update_profile", { fullName: $("new-name").value }));
