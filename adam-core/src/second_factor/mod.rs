@@ -11,7 +11,7 @@
 mod codes;
 mod enrollment;
 mod recovery;
-mod second_step;
+pub(crate) mod second_step;
 pub(crate) mod store;
 pub(crate) mod totp;
 

@@ -157,17 +157,7 @@ impl Adam {
         } else {
             return Ok(None);
         };
-        let token = MfaToken::generate();
-        let expires = now + Duration::seconds(MFA_TOKEN_TTL_SECONDS);
-        let challenge = Challenge { user, purpose };
-        mfa::create_challenge(
-            tx,
-            &TokenDigest::of(token.expose()),
-            challenge,
-            now,
-            expires,
-        )
-        .await?;
+        let token = open_challenge(tx, Challenge { user, purpose }, now).await?;
         Ok(Some(step(token)))
     }
 
@@ -268,4 +258,24 @@ impl Adam {
         .await?;
         tx.commit().await
     }
+}
+
+/// Stores a new challenge of a sign-in step in `tx` (the engine's scope), good for
+/// [`MFA_TOKEN_TTL_SECONDS`], and answers its token (only the token's digest is stored).
+pub(crate) async fn open_challenge(
+    tx: &mut Tx,
+    challenge: Challenge,
+    now: DateTime<Utc>,
+) -> Result<MfaToken> {
+    let token = MfaToken::generate();
+    let expires = now + Duration::seconds(MFA_TOKEN_TTL_SECONDS);
+    mfa::create_challenge(
+        tx,
+        &TokenDigest::of(token.expose()),
+        challenge,
+        now,
+        expires,
+    )
+    .await?;
+    Ok(token)
 }

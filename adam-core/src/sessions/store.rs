@@ -267,6 +267,12 @@ pub(crate) struct LiveRule<'a> {
 }
 
 impl LiveRule<'_> {
+    /// `expires_at`, the newest refresh token's expiry, if that token can still refresh: a
+    /// session whose tokens have all expired is not listed as live.
+    fn refreshable(&self, expires_at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        expires_at.filter(|e| *e > self.now)
+    }
+
     /// Whether a session of `placement`, signed in as `amr`, ending at `ends_at`, whose
     /// dealership requires a second factor or not, is live.
     fn admits(
@@ -373,6 +379,18 @@ pub(crate) struct SessionRow {
     pub(crate) amr: Amr,
 }
 
+/// The rows of the view `live_sessions` with when their newest refresh token expires
+/// (`expires_at`), then `$tail`: what the sessions lists read.
+macro_rules! listed {
+    ($tail:literal) => {
+        concat!(
+            "SELECT v.*, (SELECT MAX(r.expires_at) FROM refresh_tokens r \
+             WHERE r.session_id = v.session_id) AS expires_at FROM live_sessions v ",
+            $tail
+        )
+    };
+}
+
 /// How many live sessions (by `rule`, with a refresh token that has not expired) each user in
 /// the scope has, in one statement: the access review's column.
 pub(crate) async fn live_counts(
@@ -385,10 +403,8 @@ pub(crate) async fn live_counts(
         live: LiveRow,
         expires_at: Option<DateTime<Utc>>,
     }
-    const SQL: &str = "SELECT v.*, \
-        (SELECT MAX(r.expires_at) FROM refresh_tokens r WHERE r.session_id = v.session_id) \
-        AS expires_at FROM live_sessions v \
-        WHERE ($1 IS NULL OR v.dealership_id = $1) AND ($2 IS NULL OR v.id = $2)";
+    const SQL: &str =
+        listed!("WHERE ($1 IS NULL OR v.dealership_id = $1) AND ($2 IS NULL OR v.id = $2)");
     let scope = tx.scope;
     let rows: Vec<Row> = on_tx!(
         tx,
@@ -399,7 +415,7 @@ pub(crate) async fn live_counts(
     )?;
     let mut counts = std::collections::HashMap::new();
     for row in rows {
-        if row.expires_at.is_none_or(|e| e <= rule.now) {
+        if rule.refreshable(row.expires_at).is_none() {
             continue;
         }
         if let Some((session, _)) = row.live.split(rule)? {
@@ -427,14 +443,11 @@ pub(crate) async fn of_user(
         user_agent: Option<String>,
         expires_at: Option<DateTime<Utc>>,
     }
-    const SQL: &str = "SELECT v.*, \
-        (SELECT MAX(r.expires_at) FROM refresh_tokens r WHERE r.session_id = v.session_id) \
-        AS expires_at FROM live_sessions v WHERE v.id = $1 \
-        ORDER BY v.session_created_at DESC, v.session_id";
+    const SQL: &str = listed!("WHERE v.id = $1 ORDER BY v.session_created_at DESC, v.session_id");
     let rows: Vec<Row> = on_tx!(tx, sqlx::query_as(SQL).bind(user.as_uuid()), fetch_all)?;
     let mut live = Vec::with_capacity(rows.len());
     for row in rows {
-        let Some(expires_at) = row.expires_at.filter(|e| *e > rule.now) else {
+        let Some(expires_at) = rule.refreshable(row.expires_at) else {
             continue;
         };
         let Some((session, _)) = row.live.split(rule)? else {

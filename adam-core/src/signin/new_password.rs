@@ -5,7 +5,7 @@
 //! opaque token, only its SHA-256 stored, good for five minutes; each attempt reserves one of its
 //! five checks first, so five refused passwords spend it, however many arrive at once.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::audit::events::{Event, UserRef};
 use crate::caller::Amr;
@@ -14,9 +14,9 @@ use crate::engine::{Adam, TokenPair};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::origin::ClientInfo;
+use crate::second_factor::second_step::open_challenge;
 use crate::second_factor::store::{self as mfa, Challenge, Purpose};
-use crate::second_factor::{ChallengeUse, MfaToken, MFA_TOKEN_TTL_SECONDS};
-use crate::sessions::refresh::TokenDigest;
+use crate::second_factor::{ChallengeUse, MfaToken};
 use crate::users::store as users;
 
 impl Adam {
@@ -111,20 +111,7 @@ impl Adam {
         amr: Amr,
         now: DateTime<Utc>,
     ) -> Result<MfaToken> {
-        let token = MfaToken::generate();
-        let challenge = Challenge {
-            user,
-            purpose: Purpose::Password(amr),
-        };
-        let expires = now + Duration::seconds(MFA_TOKEN_TTL_SECONDS);
-        mfa::create_challenge(
-            tx,
-            &TokenDigest::of(token.expose()),
-            challenge,
-            now,
-            expires,
-        )
-        .await?;
-        Ok(token)
+        let purpose = Purpose::Password(amr);
+        open_challenge(tx, Challenge { user, purpose }, now).await
     }
 }
