@@ -7,10 +7,14 @@ mod support;
 
 use std::net::IpAddr;
 
-use adam_core::{Amr, ClientInfo, Email, Error, Name, NewUser, Principal, Role, SignIn, UserPatch};
+use adam_core::{
+    Amr, ClientInfo, DealershipPatch, Email, Error, Name, NewUser, Principal, Role, SignIn,
+    UserPatch,
+};
 use adam_testkit::authenticator::{code_now, fresh_step, previous_code};
 use adam_testkit::on_both_engines;
 use adam_testkit::{ADMIN, MANAGER};
+use chrono::Duration;
 use support::{TestDb, PASSWORD};
 
 fn here() -> ClientInfo {
@@ -150,6 +154,40 @@ on_both_engines! {
         // Nothing changed: both still sign in with their passwords, without a new one asked.
         assert!(matches!(db.sign_in(ADMIN.0, ADMIN.1, &here()).await.unwrap(), SignIn::Tokens(_)));
         assert!(matches!(db.sign_in(MANAGER.0, MANAGER.1, &here()).await.unwrap(), SignIn::Tokens(_)));
+    }
+
+    async fn the_new_password_token_lives_five_minutes(db: TestDb) {
+        let admin = db.admin().await;
+        hire(&db, &admin, true).await;
+        let token = asked_for_new_password(&db, NEW, PASSWORD).await;
+        db.clock.advance(Duration::seconds(301));
+        let late = db.change_password_at_sign_in(&token, CHOSEN, &here()).await;
+        assert!(matches!(late, Err(Error::MfaTokenInvalid)), "{late:?}");
+        asked_for_new_password(&db, NEW, PASSWORD).await;
+    }
+
+    async fn an_enrollment_at_sign_in_hands_its_recovery_codes_to_the_new_password_step(db: TestDb) {
+        fresh_step(&db.clock);
+        let admin = db.admin().await;
+        let hired = hire(&db, &admin, true).await;
+        let on = DealershipPatch { mfa_required: Some(true), ..DealershipPatch::default() };
+        db.update_dealership(&admin, hired.dealership_id().unwrap(), on).await.unwrap();
+        let mfa_token = match db.sign_in(NEW, PASSWORD, &here()).await.unwrap() {
+            SignIn::EnrollmentRequired(t) => t.expose().to_owned(),
+            other => panic!("enrollment comes first, got {other:?}"),
+        };
+        let secret = db.enroll_at_sign_in(&mfa_token).await.unwrap().secret.to_string();
+        let enrolled = db
+            .confirm_enrollment_at_sign_in(&mfa_token, &code_now(&db.clock, &secret), &here())
+            .await
+            .unwrap();
+        assert_eq!(enrolled.recovery_codes.codes().len(), 10);
+        let SignIn::PasswordChangeRequired(token) = enrolled.signed_in else {
+            panic!("then the new password, got {:?}", enrolled.signed_in);
+        };
+        let pair = db.change_password_at_sign_in(token.expose(), CHOSEN, &here()).await.unwrap();
+        let me = db.authenticate(&pair.access_token).await.unwrap();
+        assert_eq!(me.amr(), Amr::PasswordAndOtp);
     }
 
     async fn without_must_change_password_a_new_user_signs_in_directly(db: TestDb) {
