@@ -50,6 +50,8 @@ pub struct Adam {
     pub(crate) keys: Arc<KeyRing>,
     /// Seals TOTP secrets.
     pub(crate) totp: Arc<Sealer>,
+    /// Seals what queued mail says.
+    pub(crate) mail: Arc<Sealer>,
     pub(crate) settings: Arc<Settings>,
 }
 
@@ -91,6 +93,7 @@ impl Adam {
             issuer,
             keys: Arc::new(keys),
             totp: Arc::new(Sealer::new(&secret, Purpose::TotpSecret)),
+            mail: Arc::new(Sealer::new(&secret, Purpose::Mail)),
             settings: Arc::new(settings),
         })
     }

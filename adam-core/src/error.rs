@@ -50,6 +50,10 @@ pub enum Error {
     /// type `mfa-token-invalid`).
     #[error("the sign-in has expired; start again with your password")]
     MfaTokenInvalid,
+    /// A link from a mail (an invitation or a password reset) cannot be used, and why (410).
+    #[cfg(feature = "engine")]
+    #[error("{}", .0.says())]
+    LinkUnusable(crate::links::LinkProblem),
     /// The caller can see the resource but may not do this to it (403).
     #[error("{0}")]
     Forbidden(Cow<'static, str>),

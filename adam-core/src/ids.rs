@@ -78,3 +78,7 @@ id_type!(
     /// Identifies a session: one login and every refresh token descended from it.
     SessionId
 );
+id_type!(
+    /// Identifies an invitation.
+    InvitationId
+);

@@ -62,12 +62,20 @@ pub mod guard;
 #[cfg(feature = "engine")]
 pub mod hashing;
 pub mod ids;
+#[cfg(feature = "engine")]
+mod invitations;
 pub mod jwk;
 #[cfg(feature = "engine")]
 mod keys;
+#[cfg(feature = "engine")]
+pub mod links;
+#[cfg(feature = "engine")]
+pub mod mail;
 pub mod models;
 mod origin;
 pub mod password;
+#[cfg(feature = "engine")]
+mod password_reset;
 mod placement;
 pub mod rbac;
 #[cfg(any(feature = "jwks", feature = "introspection"))]
@@ -106,7 +114,11 @@ pub use email::Email;
 #[cfg(feature = "engine")]
 pub use engine::{Adam, TokenPair};
 pub use error::{Error, Result};
-pub use ids::{DealershipId, SessionId, UserId};
+pub use ids::{DealershipId, InvitationId, SessionId, UserId};
+#[cfg(feature = "engine")]
+pub use invitations::{
+    Invitation, InvitationLink, InvitationStatus, Invited, MailStatus, NewInvitation,
+};
 #[cfg(feature = "engine")]
 pub use keys::secret::{SecretKey, MIN_SECRET_LEN};
 #[cfg(feature = "engine")]
@@ -117,6 +129,8 @@ pub use models::{
 };
 pub use origin::ClientInfo;
 pub use password::{Password, PasswordPolicy};
+#[cfg(feature = "engine")]
+pub use password_reset::{ResetLink, ResetRequested};
 pub use placement::Placement;
 pub use rbac::Principal;
 pub use role::Role;

@@ -194,6 +194,32 @@ pub fn authorize_manage_sessions(p: &Principal, _target: &User) -> Result<()> {
     }
 }
 
+/// May `p` invite a user of `role` to `dealership`, or resend or revoke such an invitation?
+/// The same rule as creating the user (the invitation becomes one); returns the placement
+/// the invited user will have.
+pub fn authorize_invite(
+    p: &Principal,
+    role: Role,
+    dealership: Option<DealershipId>,
+) -> Result<Placement> {
+    authorize_create_user(p, role, dealership).map_err(|e| match e {
+        Error::Forbidden(_) if p.placement().sees_only_self() => {
+            Error::forbidden("F&I managers cannot invite users")
+        }
+        other => other,
+    })
+}
+
+/// May `p` list invitations? System admins (all) and dealer principals (their dealership's).
+pub fn authorize_list_invitations(p: &Principal) -> Result<()> {
+    match p.placement() {
+        Placement::FiManager(_) => Err(Error::forbidden(
+            "invitations are for system admins and dealer principals",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// May `p` export the access review, and of which users: system admins of everyone (or of
 /// the dealership they name), dealer principals of their own dealership's users (whatever
 /// dealership they name); F&I managers not at all.
@@ -336,6 +362,10 @@ pub fn permissions(placement: Placement) -> Permissions {
             authorize_access_review(&caller, None).is_ok(),
         ),
         (
+            "invitations.manage",
+            authorize_list_invitations(&caller).is_ok() && !assignable_roles.is_empty(),
+        ),
+        (
             "dealerships.create",
             authorize_manage_dealerships(&caller).is_ok(),
         ),
@@ -403,6 +433,7 @@ mod tests {
                 "users.sessions.manage",
                 "users.mfa.reset",
                 "users.review",
+                "invitations.manage",
                 "dealerships.create",
                 "dealerships.update",
                 "dealerships.delete",
@@ -424,6 +455,7 @@ mod tests {
                 "users.sessions.manage",
                 "users.mfa.reset",
                 "users.review",
+                "invitations.manage",
                 "dealerships.mfa_required.set",
                 "audit.read",
             ]

@@ -53,6 +53,15 @@ pub struct Settings {
     /// Audit events older than this are deleted, at most once a day
     /// (`AUDIT_RETENTION_DAYS`, default 365 days).
     pub audit_retention: Duration,
+    /// Whether mail is sent (`SMTP_URL` is set): invitations and password resets then queue
+    /// their mail in the outbox ([`crate::Adam::next_mail`]). Without it, an invitation hands its
+    /// link to the inviter and a password-reset request changes nothing.
+    pub mail_enabled: bool,
+    /// How long an invitation link works (`INVITATION_EXPIRE_HOURS`, default 72 hours).
+    pub invitation_ttl: Duration,
+    /// How long a password-reset link works (`PASSWORD_RESET_EXPIRE_MINUTES`, default 30
+    /// minutes).
+    pub password_reset_ttl: Duration,
     /// Where the engine reads the time ([`Clock::system`] by default; a
     /// [`crate::TestClock`]'s in tests, which move it instead of sleeping).
     pub clock: Clock,
@@ -110,6 +119,9 @@ impl Default for Settings {
             key_reload: crate::keys::keyring::RELOAD_EVERY,
             mfa_required_roles: Vec::new(),
             audit_retention: Duration::days(365),
+            mail_enabled: false,
+            invitation_ttl: Duration::hours(72),
+            password_reset_ttl: Duration::minutes(30),
             clock: Clock::system(),
         }
     }

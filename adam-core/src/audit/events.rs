@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::audit::store as audit;
 use crate::db::Tx;
 use crate::error::Result;
-use crate::ids::{DealershipId, SessionId};
+use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::{Dealership, User};
 pub(crate) use crate::user_ref::UserRef;
 
@@ -85,6 +85,16 @@ pub(crate) enum Check {
     Code,
 }
 
+/// What happened to an invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InvitationEvent {
+    Created,
+    Resent,
+    Revoked,
+    /// Accepted by the new user, who is the actor.
+    Accepted(UserId),
+}
+
 /// A security event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
@@ -138,6 +148,20 @@ pub(crate) enum Event {
     },
     DealershipCreated {
         dealership: DealershipId,
+    },
+    PasswordResetRequested {
+        user: UserRef,
+    },
+    PasswordResetCompleted {
+        user: UserRef,
+    },
+    /// `invitation.created`, `.resent`, `.revoked` or `.accepted` (whose actor is the new user).
+    Invitation {
+        what: InvitationEvent,
+        invitation: uuid::Uuid,
+        dealership: Option<DealershipId>,
+        email: String,
+        role: crate::role::Role,
     },
     DealershipUpdated {
         before: Box<Dealership>,
@@ -301,6 +325,30 @@ impl Event {
             }
             Self::UserPasswordChanged { user: u } => user("user.password_changed", u),
             Self::UserDeleted { user: u } => user("user.deleted", u),
+            Self::PasswordResetRequested { user: u } => user("password_reset.requested", u),
+            Self::PasswordResetCompleted { user: u } => {
+                user("password_reset.completed", u).by_subject()
+            }
+            Self::Invitation {
+                what,
+                invitation,
+                dealership,
+                email,
+                role,
+            } => {
+                let action = match what {
+                    InvitationEvent::Created => "invitation.created",
+                    InvitationEvent::Resent => "invitation.resent",
+                    InvitationEvent::Revoked => "invitation.revoked",
+                    InvitationEvent::Accepted(_) => "invitation.accepted",
+                };
+                let mut e = audit::NewEvent::about_invitation(action, *invitation, *dealership)
+                    .with(json!({ "email": email, "role": role.as_str() }));
+                if let InvitationEvent::Accepted(user) = what {
+                    e.actor = Some(*user);
+                }
+                e
+            }
             Self::DealershipCreated { dealership } => {
                 audit::NewEvent::about_dealership("dealership.created", *dealership)
             }

@@ -57,7 +57,7 @@ pub struct AuditActor {
 /// What an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditSubject {
-    /// `user` or `dealership`.
+    /// `user`, `dealership` or `invitation`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Its identifier.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::audit::{AuditActor, AuditCursor, AuditEvent, AuditFilter, AuditSubject};
 use crate::db::{bind_each, on_tx, ts, Bound, Tenant, Tx};
 use crate::error::{Error, Result};
-use crate::ids::{DealershipId, SessionId};
+use crate::ids::{DealershipId, SessionId, UserId};
 use crate::user_ref::UserRef;
 
 /// An event about to be written: what [`crate::audit::events::Event::row`] makes of an event.
@@ -23,6 +23,9 @@ pub(crate) struct NewEvent {
     pub(crate) session: Option<SessionId>,
     /// The subject (a user) is the actor when the unit of work acts for no one: signing in.
     pub(crate) subject_acts: bool,
+    /// The actor, when the unit of work acts for no one and the subject is not a user (an
+    /// invitation accepted by its new user).
+    pub(crate) actor: Option<UserId>,
     pub(crate) details: Value,
 }
 
@@ -35,6 +38,7 @@ impl NewEvent {
             former_dealership: None,
             session: None,
             subject_acts: false,
+            actor: None,
             details: Value::Object(serde_json::Map::new()),
         }
     }
@@ -51,6 +55,18 @@ impl NewEvent {
         Self {
             subject: Some(("dealership", d.as_uuid())),
             dealership: Some(d),
+            ..Self::new(action)
+        }
+    }
+
+    pub(crate) fn about_invitation(
+        action: &'static str,
+        invitation: Uuid,
+        dealership: Option<DealershipId>,
+    ) -> Self {
+        Self {
+            subject: Some(("invitation", invitation)),
+            dealership,
             ..Self::new(action)
         }
     }
@@ -98,12 +114,15 @@ impl Row {
     /// The row of `event` recorded in `tx`.
     pub(crate) fn new(tx: &Tx, event: &NewEvent) -> Self {
         let scope_actor = tx.scope.actor;
-        let actor = scope_actor.map(|(u, _)| u.as_uuid()).or_else(|| {
-            event
-                .subject_acts
-                .then_some(event.subject.map(|(_, id)| id))
-                .flatten()
-        });
+        let actor = scope_actor
+            .map(|(u, _)| u.as_uuid())
+            .or(event.actor.map(|u| u.as_uuid()))
+            .or_else(|| {
+                event
+                    .subject_acts
+                    .then_some(event.subject.map(|(_, id)| id))
+                    .flatten()
+            });
         Self {
             id: Uuid::new_v4(),
             at: ts(tx.now()),

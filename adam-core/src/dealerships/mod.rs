@@ -8,6 +8,7 @@ use crate::dealerships::store as dealerships;
 use crate::engine::Adam;
 use crate::error::{Error, Result};
 use crate::ids::DealershipId;
+use crate::invitations::store as invitations;
 use crate::models::{Dealership, DealershipPatch, NewDealership, Page, PageRequest};
 use crate::rbac::{self, Principal};
 use crate::sessions::revocation::{self, Change};
@@ -81,6 +82,9 @@ impl Adam {
             now,
         )
         .await?;
+        if before.is_active && !after.is_active {
+            invitations::revoke_in_dealership(&mut tx, id, now).await?;
+        }
         if !changed_dealership_fields(&before, &after).is_empty() {
             tx.record(Event::DealershipUpdated {
                 before: Box::new(before),

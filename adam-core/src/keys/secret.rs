@@ -87,6 +87,8 @@ pub(crate) enum Purpose {
     SigningKey,
     /// A user's TOTP secret.
     TotpSecret,
+    /// What a mail waiting in the outbox says (its link among it).
+    Mail,
 }
 
 impl Purpose {
@@ -94,6 +96,7 @@ impl Purpose {
         match self {
             Self::SigningKey => b"adam/v1/signing-key",
             Self::TotpSecret => b"adam/v1/totp-secret",
+            Self::Mail => b"adam/v1/mail",
         }
     }
 }

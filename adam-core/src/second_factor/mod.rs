@@ -8,7 +8,7 @@
 //! step later than the last one accepted, or a recovery code still unused. Of concurrent
 //! requests with one code, exactly one takes it.
 
-mod codes;
+pub(crate) mod codes;
 mod enrollment;
 mod recovery;
 pub(crate) mod second_step;

@@ -42,6 +42,8 @@ pub(crate) enum Change<'a> {
     MfaDisabled(&'a Principal),
     /// An admin or principal reset a user's second factor: every session of that user.
     MfaReset(UserId),
+    /// A user set a new password through a reset link: every session of theirs.
+    PasswordReset(UserId),
     /// A user is deleted: every session (the rows go with the user).
     UserDeleted(UserId),
     /// A dealership changed: deactivating it ends its users' sessions; requiring a second factor
@@ -93,6 +95,7 @@ impl Change<'_> {
                 SessionEnd::UserChanged,
             )),
             Change::MfaReset(user) => Some((Selector::OfUser(user), SessionEnd::MfaReset)),
+            Change::PasswordReset(id) => Some((Selector::OfUser(id), SessionEnd::UserChanged)),
             Change::UserDeleted(id) => Some((Selector::OfUser(id), SessionEnd::UserChanged)),
             Change::DealershipUpdated { before, after } => {
                 if before.is_active && !after.is_active {

@@ -11,6 +11,7 @@ use crate::dealerships::store as dealerships;
 use crate::engine::Adam;
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, UserId};
+use crate::invitations::store as invitations;
 use crate::models::{NewUser, Page, PageRequest, User, UserFilter, UserPatch};
 use crate::rbac::{self, Principal};
 use crate::sessions::revocation::{self, Change};
@@ -174,6 +175,10 @@ impl Adam {
             now,
         )
         .await?;
+        // Whoever may no longer invite this way leaves no invitation behind.
+        if (before.is_active && !after.is_active) || before.placement != after.placement {
+            invitations::revoke_by_inviter(&mut tx, id, now).await?;
+        }
         if password_changed {
             tx.record(Event::UserPasswordChanged {
                 user: UserRef::from(&after),

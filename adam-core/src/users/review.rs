@@ -73,11 +73,11 @@ impl Adam {
         Ok(AccessReview {
             items: rows
                 .into_iter()
-                .map(|(user, dealership_name)| ReviewEntry {
+                .map(|(user, dealership_name, invited_by)| ReviewEntry {
                     live_sessions: live.get(&user.id).copied().unwrap_or(0),
                     user,
                     dealership_name,
-                    invited_by: None,
+                    invited_by: invited_by.and_then(|e| Email::parse(&e).ok()),
                 })
                 .collect(),
             generated_at: now,

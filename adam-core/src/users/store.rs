@@ -372,6 +372,7 @@ pub(crate) async fn update(
          password_hash = COALESCE($6, password_hash), role = COALESCE($7, role), \
          is_active = COALESCE($8, is_active), \
          dealership_id = CASE WHEN $9 THEN $10 ELSE dealership_id END, updated_at = $11, \
+         email_verified_at = CASE WHEN $4 IS NULL OR $4 = email THEN email_verified_at END, \
          must_change_password = COALESCE($12, must_change_password) \
          WHERE id = $1 AND {SCOPED} RETURNING {COLUMNS}"
     );
@@ -437,16 +438,17 @@ pub(crate) async fn update(
 pub(crate) async fn review(
     tx: &mut Tx,
     dealership: Option<DealershipId>,
-) -> Result<Vec<(User, Option<String>)>> {
+) -> Result<Vec<(User, Option<String>, Option<String>)>> {
     #[derive(FromRow)]
     struct Row {
         #[sqlx(flatten)]
         user: UserRow,
         dealership_name: Option<String>,
+        invited_by_email: Option<String>,
     }
     let sql = format!(
         "SELECT x.*, (SELECT d.name FROM dealerships d WHERE d.id = x.dealership_id) \
-         AS dealership_name FROM (SELECT {COLUMNS} FROM users \
+         AS dealership_name FROM (SELECT {COLUMNS}, invited_by_email FROM users \
          WHERE {SCOPED} AND ($1 IS NULL OR dealership_id = $1)) x ORDER BY x.email"
     );
     let scope = tx.scope;
@@ -459,8 +461,40 @@ pub(crate) async fn review(
         fetch_all
     )?;
     rows.into_iter()
-        .map(|r| Ok((User::try_from(r.user)?, r.dealership_name)))
+        .map(|r| {
+            Ok((
+                User::try_from(r.user)?,
+                r.dealership_name,
+                r.invited_by_email,
+            ))
+        })
         .collect()
+}
+
+/// Notes that the user proved their email at `now` (accepting an invitation or completing a
+/// password reset; system scope).
+pub(crate) async fn email_proven(tx: &mut Tx, id: UserId, now: DateTime<Utc>) -> Result<()> {
+    const SQL: &str = "UPDATE users SET email_verified_at = $2 WHERE id = $1";
+    on_tx!(
+        tx,
+        sqlx::query(SQL).bind(id.as_uuid()).bind(ts(now)),
+        execute
+    )?;
+    Ok(())
+}
+
+/// Notes who invited the user, by their email as it is now (system scope).
+pub(crate) async fn invited_by(tx: &mut Tx, id: UserId, inviter: Option<UserId>) -> Result<()> {
+    const SQL: &str = "UPDATE users SET invited_by_email = \
+         (SELECT i.email FROM users i WHERE i.id = $2) WHERE id = $1";
+    on_tx!(
+        tx,
+        sqlx::query(SQL)
+            .bind(id.as_uuid())
+            .bind(inviter.map(|u| u.as_uuid())),
+        execute
+    )?;
+    Ok(())
 }
 
 /// Notes a completed sign-in of `id` at `now` (system scope).
