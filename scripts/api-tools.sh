@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The pinned Python tools of the API checks (scripts/api-conformance.sh), in a virtual
+# The pinned Python tools of the API checks (scripts/api-conformance.sh) and of the browser
+# tests (scripts/browser-e2e.sh: an SMTP server, WebDriver), in a virtual
 # environment under ~/.cache, installed when missing. scripts/test.sh starts it beside the build.
 set -euo pipefail
-tools=(schemathesis==4.32.5 openapi-python-client==0.26.2)
+tools=(schemathesis==4.32.5 openapi-python-client==0.26.2 aiosmtpd==1.4.6 selenium==4.50.0)
 venv="$HOME/.cache/adam-api-tools"
 
 installed=$("$venv/bin/pip" freeze 2>/dev/null || true)

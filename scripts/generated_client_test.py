@@ -37,6 +37,7 @@ from adam_client.api.auth import (  # noqa: E402
     post_api_v1_auth_introspect,
     post_api_v1_auth_logout,
     post_api_v1_auth_logout_all,
+    post_api_v1_auth_password_reset,
     post_api_v1_auth_refresh,
 )
 from adam_client.api.audit import get_api_v1_audit_events  # noqa: E402
@@ -52,14 +53,18 @@ from adam_client.api.dealerships import (  # noqa: E402
     post_api_v1_dealerships,
 )
 from adam_client.api.users import (  # noqa: E402
+    delete_api_v1_invitations_id,
     delete_api_v1_users_id,
     delete_api_v1_users_id_mfa,
     delete_api_v1_users_id_sessions,
+    get_api_v1_invitations,
     get_api_v1_users,
     get_api_v1_users_id,
     get_api_v1_users_id_sessions,
     get_api_v1_users_review,
     patch_api_v1_users_id,
+    post_api_v1_invitations,
+    post_api_v1_invitations_id_resend,
     post_api_v1_users,
 )
 from adam_client.models import (  # noqa: E402
@@ -73,12 +78,17 @@ from adam_client.models import (  # noqa: E402
     EnrolledTokenPair,
     Introspection,
     IntrospectRequest,
+    Invitation,
+    InvitationCreate,
+    InvitationStatus,
     Jwks,
     LoginRequest,
     MfaLoginRequest,
     MfaStatus,
     MfaTokenRequest,
     PagedDealership,
+    PagedInvitation,
+    PasswordResetRequest,
     PasswordChangeRequest,
     PasswordConfirmation,
     PagedUser,
@@ -350,5 +360,33 @@ assert next_page.items and next_page.items[0].id != first_page.items[0].id, next
 review = expect("GET /users/review", get_api_v1_users_review.sync_detailed(client=admin), 200, AccessReview)
 assert any(e.user.email == "admin@avataradam.com" and e.live_sessions >= 1 for e in review.items), review
 
+# Invitations (no SMTP_URL here: the answer holds the link) and a password reset request.
+invited = expect(
+    "POST /invitations",
+    post_api_v1_invitations.sync_detailed(
+        client=admin,
+        body=InvitationCreate(email=f"invitee-{uuid.uuid4().hex[:8]}@example.com", full_name="Invited Person", role=Role.SYSTEM_ADMIN),
+    ),
+    201,
+    Invitation,
+)
+assert invited.status == InvitationStatus.PENDING and "/invite/adam_inv_" in invited.invite_url, invited
+renewed = expect(
+    "POST /invitations/{id}/resend",
+    post_api_v1_invitations_id_resend.sync_detailed(invited.id, client=admin),
+    200,
+    Invitation,
+)
+assert renewed.invite_url != invited.invite_url, renewed
+listed = expect("GET /invitations", get_api_v1_invitations.sync_detailed(client=admin), 200, PagedInvitation)
+assert any(i.id == invited.id for i in listed.items), listed
+expect("DELETE /invitations/{id}", delete_api_v1_invitations_id.sync_detailed(invited.id, client=admin), 204, None)
+expect(
+    "POST /auth/password-reset",
+    post_api_v1_auth_password_reset.sync_detailed(client=anonymous, body=PasswordResetRequest(email="nobody@example.com")),
+    202,
+    None,
+)
+
 print(f"generated client: {len(called)} routes called, every answer parsed")
-assert len(set(called)) == 35, sorted(set(called))
+assert len(set(called)) == 40, sorted(set(called))

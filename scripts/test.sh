@@ -2,8 +2,8 @@
 # Runs every test of Adam: formatting, lints, unit, integration (SQLite and PostgreSQL), doc
 # tests, the desktop app's end-to-end tests in a real window, and the container image. On
 # Debian/Ubuntu it installs what the machine lacks (a C toolchain, PostgreSQL, WebKitGTK, Xvfb,
-# WebKitWebDriver, gnome-keyring, podman) when it can (root or sudo), and starts PostgreSQL if it
-# is installed but down.
+# WebKitWebDriver, gnome-keyring, podman, chromium and chromedriver) when it can (root or sudo),
+# and starts PostgreSQL if it is installed but down.
 #
 #   ADAM_TEST_POSTGRES_URL  maintenance database the tests create their own databases from
 #                           (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -40,6 +40,9 @@ command -v psql >/dev/null || desktop_packages+=(postgresql-client)
 command -v podman >/dev/null || desktop_packages+=(podman)
 command -v runc >/dev/null || desktop_packages+=(runc)
 command -v debootstrap >/dev/null || desktop_packages+=(debootstrap)
+# The browser pages are tested in Debian's chromium through chromedriver.
+command -v chromium >/dev/null || desktop_packages+=(chromium)
+command -v chromedriver >/dev/null || desktop_packages+=(chromium-driver)
 # schemathesis and a client generator run in a virtual environment the test script creates.
 python3 -c 'import ensurepip, venv' 2>/dev/null || desktop_packages+=(python3-venv)
 if [ "${#desktop_packages[@]}" -gt 0 ]; then
@@ -131,6 +134,8 @@ step "documentation builds without warnings" env RUSTDOCFLAGS="-D warnings" \
 await "$tools_pid" "$prep/tools.log"
 step "the API against its OpenAPI document: schemathesis (every role, both engines), a generated client" \
     bash scripts/api-conformance.sh
+step "browser pages and mail end to end (chromium, aiosmtpd, both engines)" \
+    bash scripts/browser-e2e.sh
 step "adam-desktop end to end (Xvfb, WebKitWebDriver, gnome-keyring, adam-server)" \
     bash adam-desktop/e2e/run.sh
 await "$base_pid" "$prep/base.log"

@@ -5,8 +5,8 @@ use poem_openapi::types::{ParseFromJSON, ToJSON};
 
 use crate::{
     AuditActor, AuditEvent, AuditPage, AuditSubject, Dealership, DealershipUpdate, Introspection,
-    Jwk, Jwks, MaybeUndefined, Paged, Role, Session, SessionList, TokenPair, User, UserCreate,
-    UserUpdate,
+    Invitation, InvitationCreate, InvitationStatus, Jwk, Jwks, MailStatus, MaybeUndefined, Paged,
+    Role, Session, SessionList, TokenPair, User, UserCreate, UserUpdate,
 };
 
 impl From<Role> for adam_core::Role {
@@ -145,6 +145,59 @@ impl UserCreate {
             dealership_id: self.dealership_id.map(Into::into),
             must_change_password: self.must_change_password.unwrap_or(false),
         })
+    }
+}
+
+impl InvitationCreate {
+    /// Validates into the core request.
+    pub fn into_core(self) -> Result<adam_core::NewInvitation, Error> {
+        Ok(adam_core::NewInvitation {
+            email: Email::parse(&self.email)?,
+            full_name: Name::parse("full_name", &self.full_name)?,
+            role: self.role.into(),
+            dealership_id: self.dealership_id.map(Into::into),
+        })
+    }
+}
+
+impl Invitation {
+    /// An invitation as the API writes it, with its link (`{public_url}/invite/{token}`) when
+    /// no mail carries it.
+    pub fn of(
+        i: adam_core::Invitation,
+        link: Option<&adam_core::links::LinkToken>,
+        public_url: &str,
+    ) -> Self {
+        Self {
+            id: i.id.as_uuid(),
+            email: i.email.into_string(),
+            full_name: i.full_name,
+            role: i.placement.role().into(),
+            dealership_id: i.placement.dealership_id().map(|d| d.as_uuid()),
+            invited_by: i.invited_by.map(|u| u.as_uuid()),
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            status: match i.status {
+                adam_core::InvitationStatus::Pending => InvitationStatus::Pending,
+                adam_core::InvitationStatus::Accepted => InvitationStatus::Accepted,
+                adam_core::InvitationStatus::Revoked => InvitationStatus::Revoked,
+                adam_core::InvitationStatus::Expired => InvitationStatus::Expired,
+            },
+            mail_status: match i.mail_status {
+                adam_core::MailStatus::NotSent => MailStatus::NotSent,
+                adam_core::MailStatus::Queued => MailStatus::Queued,
+                adam_core::MailStatus::Sent => MailStatus::Sent,
+                adam_core::MailStatus::Failed => MailStatus::Failed,
+            },
+            invite_url: link
+                .map(|t| format!("{}/invite/{}", public_url.trim_end_matches('/'), t.expose())),
+        }
+    }
+}
+
+impl From<adam_core::Invitation> for Invitation {
+    fn from(i: adam_core::Invitation) -> Self {
+        Self::of(i, None, "")
     }
 }
 

@@ -167,7 +167,8 @@ impl fmt::Debug for TokenPair {
 pub struct Permissions {
     /// Actions of the contract's vocabulary (`users.read`, `users.create`, `users.update`,
     /// `users.delete`, `users.sessions.manage`, `users.mfa.reset`, `dealerships.create`,
-    /// `dealerships.update`, `dealerships.delete`, `dealerships.mfa_required.set`, `audit.read`)
+    /// `dealerships.update`, `dealerships.delete`, `dealerships.mfa_required.set`, `audit.read`,
+    /// `users.review`, `invitations.manage`)
     /// that the caller may do to someone other than themself; empty for an F&I manager.
     pub actions: Vec<String>,
     /// The roles the caller may give a user.
@@ -430,6 +431,112 @@ impl fmt::Debug for UserCreate {
             .field("dealership_id", &self.dealership_id)
             .finish_non_exhaustive()
     }
+}
+
+/// Someone to invite (`POST /invitations`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct InvitationCreate {
+    /// Their email: the invitation goes there and becomes their sign-in.
+    pub email: String,
+    /// Their name.
+    pub full_name: String,
+    /// The role they will have.
+    pub role: Role,
+    /// Their dealership; required unless the role is `system_admin` (a principal may omit it:
+    /// their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dealership_id: Option<Uuid>,
+}
+
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationStatus {
+    /// Its link works.
+    Pending,
+    /// The invitee became a user.
+    Accepted,
+    /// Revoked by someone, or because its inviter or dealership changed.
+    Revoked,
+    /// Its link ran out (a resend opens it again).
+    Expired,
+}
+
+/// How an invitation's latest mail went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+#[serde(rename_all = "snake_case")]
+pub enum MailStatus {
+    /// No mail is sent (no `SMTP_URL`): the inviter hands `invite_url` over.
+    NotSent,
+    /// Waiting in the outbox, or being retried.
+    Queued,
+    /// Handed to the SMTP server.
+    Sent,
+    /// Given up after retrying for 24 hours.
+    Failed,
+}
+
+/// An invitation (never its link, except `invite_url` in the answer that made it when no mail
+/// is sent).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Invitation {
+    /// Identifier.
+    pub id: Uuid,
+    /// Who is invited.
+    pub email: String,
+    /// Their name.
+    pub full_name: String,
+    /// The role they will have.
+    pub role: Role,
+    /// Their dealership; null for a system admin.
+    pub dealership_id: Option<Uuid>,
+    /// The id of the user who invited them; null once that user is deleted.
+    pub invited_by: Option<Uuid>,
+    /// When it was made (UTC).
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    /// When its link stops working (UTC).
+    #[serde(serialize_with = "rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    /// Where it stands.
+    pub status: InvitationStatus,
+    /// How its latest mail went.
+    pub mail_status: MailStatus,
+    /// The link to hand to the invitee, in the answer of `POST /invitations` and of a resend
+    /// when no mail is sent (no `SMTP_URL`); absent otherwise. Shown once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
+    pub invite_url: Option<String>,
+}
+
+impl fmt::Debug for Invitation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invitation")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("status", &self.status)
+            .field("mail_status", &self.mail_status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A password reset request (`POST /auth/password-reset`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    /// The account's email, in any case.
+    pub email: String,
 }
 
 /// Changes to a user; absent fields stay as they are.

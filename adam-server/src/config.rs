@@ -112,6 +112,14 @@ pub struct Config {
     /// Argon2id cost of new password hashes ([`HashCost::OWASP`]; not read from the
     /// environment: tests use [`HashCost::TEST_ONLY`]).
     pub hash_cost: HashCost,
+    /// `SMTP_URL`: where mail goes; none, no mail is sent.
+    pub smtp: Option<crate::mail::SmtpUrl>,
+    /// `MAIL_FROM`, if given (otherwise [`Config::mail_from`] derives it from the public URL).
+    pub mail_from: Option<lettre::message::Mailbox>,
+    /// `INVITATION_EXPIRE_HOURS`.
+    pub invitation_expire_hours: i64,
+    /// `PASSWORD_RESET_EXPIRE_MINUTES`.
+    pub password_reset_expire_minutes: i64,
 }
 
 impl fmt::Debug for Config {
@@ -155,6 +163,13 @@ impl fmt::Debug for Config {
             .field("key_reload", &self.key_reload)
             .field("clock", &self.clock)
             .field("hash_cost", &self.hash_cost)
+            .field("smtp", &self.smtp)
+            .field("mail_from", &self.mail_from)
+            .field("invitation_expire_hours", &self.invitation_expire_hours)
+            .field(
+                "password_reset_expire_minutes",
+                &self.password_reset_expire_minutes,
+            )
             .finish()
     }
 }
@@ -322,7 +337,26 @@ impl Config {
             None => Vec::new(),
             Some(v) => parse_roles(&v)?,
         };
+        let smtp = var("SMTP_URL")
+            .map(|v| crate::mail::SmtpUrl::parse(&v).map_err(|e| bad("SMTP_URL", e)))
+            .transpose()?;
+        let mail_from = var("MAIL_FROM")
+            .map(|v| {
+                v.trim().parse::<lettre::message::Mailbox>().map_err(|e| {
+                    bad(
+                        "MAIL_FROM",
+                        format!("must be an address such as Adam <no-reply@example.com>: {e}"),
+                    )
+                })
+            })
+            .transpose()?;
+        let invitation_expire_hours = positive("INVITATION_EXPIRE_HOURS", 72, 24 * 30)?;
+        let password_reset_expire_minutes = positive("PASSWORD_RESET_EXPIRE_MINUTES", 30, 24 * 60)?;
         Ok(Self {
+            smtp,
+            mail_from,
+            invitation_expire_hours,
+            password_reset_expire_minutes,
             mfa_required_roles,
             secret_previous,
             public_url,
@@ -380,6 +414,9 @@ impl Config {
             hash_cost: self.hash_cost,
             key_rotation: (self.signing_key_rotation_days > 0)
                 .then(|| chrono::Duration::days(self.signing_key_rotation_days)),
+            mail_enabled: self.smtp.is_some(),
+            invitation_ttl: chrono::Duration::hours(self.invitation_expire_hours),
+            password_reset_ttl: chrono::Duration::minutes(self.password_reset_expire_minutes),
             ..Settings::default()
         })
     }
@@ -398,6 +435,42 @@ impl Config {
                 format!("http://{}", std::net::SocketAddr::new(host, self.port))
             }
         }
+    }
+
+    /// The sender of every mail: `MAIL_FROM`, or `Adam <no-reply@HOST>` with the host of the
+    /// public URL (`localhost` when that is an IP address).
+    pub fn mail_from(&self) -> Result<lettre::message::Mailbox, ConfigError> {
+        if let Some(from) = &self.mail_from {
+            return Ok(from.clone());
+        }
+        let issuer = self.issuer();
+        let host = url::Url::parse(&issuer)
+            .ok()
+            .and_then(|u| u.host().map(|h| h.to_owned()))
+            .ok_or_else(|| bad("PUBLIC_URL", "names no host for the sender of mail"))?;
+        // An address literal (`no-reply@[127.0.0.1]`) is valid SMTP but refused by many
+        // servers and by lettre: a server known only by its address sends as `localhost`.
+        let domain = match host {
+            url::Host::Domain(d) => d,
+            url::Host::Ipv4(_) | url::Host::Ipv6(_) => "localhost".to_owned(),
+        };
+        format!("Adam <no-reply@{domain}>").parse().map_err(|e| {
+            bad(
+                "MAIL_FROM",
+                format!("cannot be made from PUBLIC_URL ({e}): set it"),
+            )
+        })
+    }
+
+    /// What the mail sender needs, when `SMTP_URL` is set.
+    pub fn mail(&self) -> Result<Option<crate::mail::MailSettings>, ConfigError> {
+        let Some(smtp) = &self.smtp else {
+            return Ok(None);
+        };
+        Ok(Some(crate::mail::MailSettings {
+            smtp: smtp.clone(),
+            from: self.mail_from()?,
+        }))
     }
 
     /// The secret key (with the former one, if given): given, read from its file, or generated
@@ -657,6 +730,45 @@ mod tests {
         assert!(
             matches!(c.secret, SecretSource::File(ref p) if p == Path::new("adam.db.secret_key"))
         );
+        assert!(c.smtp.is_none() && c.mail().unwrap().is_none());
+        assert_eq!(
+            (c.invitation_expire_hours, c.password_reset_expire_minutes),
+            (72, 30)
+        );
+        assert_eq!(
+            c.mail_from().unwrap().to_string(),
+            "Adam <no-reply@localhost>"
+        );
+    }
+
+    #[test]
+    fn mail_settings_are_read_and_bad_ones_named() {
+        let c = config(&[
+            ("SMTP_URL", "smtp+plain://127.0.0.1:2525"),
+            ("PUBLIC_URL", "https://auth.premiumauto.com"),
+            ("INVITATION_EXPIRE_HOURS", "24"),
+        ])
+        .unwrap();
+        let mail = c.mail().unwrap().unwrap();
+        assert_eq!(mail.smtp.port, 2525);
+        assert_eq!(
+            mail.from.to_string(),
+            "Adam <no-reply@auth.premiumauto.com>"
+        );
+        assert!(c.settings().unwrap().mail_enabled);
+        assert_eq!(
+            c.settings().unwrap().invitation_ttl,
+            chrono::Duration::hours(24)
+        );
+        for (var, value) in [
+            ("SMTP_URL", "http://mail.example.com"),
+            ("MAIL_FROM", "not an address"),
+            ("PASSWORD_RESET_EXPIRE_MINUTES", "-5"),
+            ("INVITATION_EXPIRE_HOURS", "0"),
+        ] {
+            let e = config(&[(var, value)]).unwrap_err();
+            assert_eq!(e.variable, var, "{e}");
+        }
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub enum ApiError {
     /// The request conflicts with the current state (duplicate email, last admin, dealership in use).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
+    /// The link from a mail is expired, revoked or spent.
+    #[oai(status = 410, content_type = "application/problem+json")]
+    Gone(Json<Problem>),
     /// The body is larger than 64 KiB.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
@@ -123,6 +126,7 @@ impl ApiError {
             403 => Self::Forbidden(p),
             404 => Self::NotFound(p),
             409 => Self::Conflict(p),
+            410 => Self::Gone(p),
             413 => Self::PayloadTooLarge(p),
             422 => Self::Unprocessable(p),
             429 => Self::TooManyRequests(p, "60".into()),
@@ -253,6 +257,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::LinkUnusable(_) => StatusCode::GONE,
         Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -21,6 +21,8 @@ pub mod config;
 pub mod error;
 pub mod healthcheck;
 mod listen;
+pub mod mail;
+mod pages;
 
 pub use listen::ConnectionLimits;
 
@@ -89,6 +91,7 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
         // Without PUBLIC_URL (SQLite), the issuer is the address actually bound.
         config.port = addr.port();
+        config.mail().map_err(|e| e.to_string())?;
         let adam = connect(&config).await?;
         if options.migrate {
             let applied = adam.migrate_up().await.map_err(|e| one_line(&e))?;
@@ -143,7 +146,16 @@ const DRAIN_BYTES: u64 = 1024 * 1024;
 
 /// Builds the whole HTTP application for an engine and a configuration.
 pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
-    let api = api::service(&adam);
+    app_ringing(adam, config, &mail::Mailbell::default())
+}
+
+/// [`app`], whose requests that queue mail ring `bell`.
+fn app_ringing(
+    adam: Adam,
+    config: &Config,
+    bell: &mail::Mailbell,
+) -> impl Endpoint<Output = Response> {
+    let api = api::service(&adam, bell);
     let proxies = Arc::new(config.trusted_proxies.clone());
     let request_timeout = config.connections.request_timeout;
     let raw = api.spec();
@@ -165,7 +177,8 @@ pub fn app(adam: Adam, config: &Config) -> impl Endpoint<Output = Response> {
                     .body(json.clone())
             })),
         )
-        .nest("/", api)
+        .nest("/", api);
+    let route = pages::add(route, &adam)
         .at("/health", get(health))
         .at("/ready", get(ready))
         .data(adam)
@@ -301,7 +314,7 @@ async fn limit_body<E: Endpoint>(
 async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = loggable_path(req.uri().path());
     let request_id = req
         .header("x-request-id")
         .filter(|v| {
@@ -329,6 +342,19 @@ async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respo
         "request"
     );
     Ok(response)
+}
+
+/// A request's path as the log writes it: a link's token (a bearer secret in the path of
+/// `/invite/…` and `/reset/…`) is left out.
+fn loggable_path(path: &str) -> String {
+    for page in ["/invite/", "/reset/"] {
+        if let Some(token) = path.strip_prefix(page) {
+            if !token.is_empty() {
+                return format!("{page}…");
+            }
+        }
+    }
+    path.to_owned()
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
@@ -372,9 +398,26 @@ async fn serve(
             }
         })
     };
+    let bell = mail::Mailbell::default();
+    let sender = match config.mail() {
+        Ok(Some(settings)) => {
+            tracing::info!(smtp = ?settings.smtp, "mail is sent through SMTP_URL");
+            Some(tokio::spawn(mail::send_forever(
+                adam.clone(),
+                settings,
+                config.issuer(),
+                bell.clone(),
+            )))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "no mail is sent");
+            None
+        }
+    };
     let result = listen::serve(
         listener,
-        app(adam.clone(), config),
+        app_ringing(adam.clone(), config, &bell),
         config.connections,
         config.trusted_proxies.clone(),
         shutdown,
@@ -383,6 +426,9 @@ async fn serve(
     .await;
     purge.abort();
     keys.abort();
+    if let Some(sender) = sender {
+        sender.abort();
+    }
     adam.close().await;
     result
 }

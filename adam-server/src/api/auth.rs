@@ -7,8 +7,8 @@ use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 
 use super::schema::{
     EnrolledTokenPair, IntrospectRequest, Introspection, LoginRequest, MfaLoginRequest,
-    MfaTokenRequest, PasswordChangeRequest, RefreshRequest, SessionList, TokenPairOut,
-    TotpEnrollment, UserOut,
+    MfaTokenRequest, PasswordChangeRequest, PasswordResetRequest, RefreshRequest, SessionList,
+    TokenPairOut, TotpEnrollment, UserOut,
 };
 use super::serialized::Serialized;
 use super::strict::Strict;
@@ -19,6 +19,8 @@ use crate::error::ApiError;
 #[derive(Debug)]
 pub(crate) struct AuthApi {
     pub(crate) adam: Adam,
+    /// Wakes the mail sender when a request queued a mail.
+    pub(crate) bell: crate::mail::Mailbell,
 }
 
 /// A token pair, never to be stored by a cache (RFC 6749 §5.1).
@@ -91,6 +93,14 @@ pub(crate) enum NoContent {
     /// Done.
     #[oai(status = 204)]
     Done,
+}
+
+/// An answer that says only that the request was taken.
+#[derive(ApiResponse)]
+pub(crate) enum Accepted {
+    /// Taken: if the email belongs to an active account, a mail is on its way.
+    #[oai(status = 202)]
+    Accepted,
 }
 
 /// A token to introspect, as JSON or as a form (RFC 7662 uses a form).
@@ -247,6 +257,33 @@ impl AuthApi {
             .refresh_with(&body.0.refresh_token, &origin(req))
             .await?;
         Ok(pair.into())
+    }
+
+    /// Ask for a password reset
+    ///
+    /// 202 for any well-formed body, whether or not the account exists (nobody learns which
+    /// emails have accounts). For an active account, a mail with a link to `/reset/{token}`
+    /// (good for `PASSWORD_RESET_EXPIRE_MINUTES`, single use, the newest only). At most 3
+    /// requests per account and 20 per client address an hour send mail; more answer 202 and
+    /// send nothing. Without `SMTP_URL` nothing is sent and the server logs a warning.
+    #[oai(path = "/password-reset", method = "post")]
+    async fn password_reset(
+        &self,
+        req: &Request,
+        Json(body): Json<Strict<PasswordResetRequest>>,
+    ) -> Result<Accepted, ApiError> {
+        let done = self
+            .adam
+            .request_password_reset(&body.0.email, &origin(req))
+            .await?;
+        match done {
+            adam_core::ResetRequested::Queued => self.bell.ring(),
+            adam_core::ResetRequested::MailOff => tracing::warn!(
+                "a password reset was asked for, but no mail is sent: SMTP_URL is not set"
+            ),
+            adam_core::ResetRequested::Nothing => {}
+        }
+        Ok(Accepted::Accepted)
     }
 
     /// Sign out

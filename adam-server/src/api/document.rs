@@ -22,6 +22,8 @@ const STRICT_BODIES: &[&str] = &[
     "MfaLoginRequest",
     "MfaTokenRequest",
     "PasswordChangeRequest",
+    "InvitationCreate",
+    "PasswordResetRequest",
 ];
 
 /// The document poem-openapi generated (`spec`), completed; `password_min` is the configured
@@ -54,6 +56,8 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
             set(schemas, update, &field, json!({"nullable": true}));
         }
     }
+    // An invitation of a system admin has no dealership; one whose inviter was deleted no inviter.
+    always_present_or_null(schemas, "Invitation", &["dealership_id", "invited_by"]);
     // A session's address and program are null when unknown, and always present.
     always_present_or_null(schemas, "Session", &["ip", "user_agent"]);
     // So are an audit event's unknown or absent parts.

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod dealerships;
 pub(crate) mod document;
+mod invitations;
 mod mfa;
 pub mod schema;
 mod serialized;
@@ -18,8 +19,10 @@ mod users;
 mod well_known;
 
 pub(crate) use audit::AuditApi;
+pub(crate) use auth::origin;
 pub(crate) use auth::AuthApi;
 pub(crate) use dealerships::DealershipsApi;
+pub(crate) use invitations::InvitationsApi;
 pub(crate) use mfa::MfaApi;
 pub(crate) use users::UsersApi;
 pub(crate) use well_known::WellKnownApi;
@@ -71,18 +74,26 @@ type Apis = (
     AuthApi,
     MfaApi,
     UsersApi,
+    InvitationsApi,
     DealershipsApi,
     AuditApi,
     WellKnownApi,
 );
 
 /// The OpenAPI service of all resources, with their full paths (`/api/v1/…`, `/.well-known/…`).
-pub(crate) fn service(adam: &Adam) -> OpenApiService<Apis, ()> {
+pub(crate) fn service(adam: &Adam, bell: &crate::mail::Mailbell) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            AuthApi { adam: adam.clone() },
+            AuthApi {
+                adam: adam.clone(),
+                bell: bell.clone(),
+            },
             MfaApi { adam: adam.clone() },
             UsersApi { adam: adam.clone() },
+            InvitationsApi {
+                adam: adam.clone(),
+                bell: bell.clone(),
+            },
             DealershipsApi { adam: adam.clone() },
             AuditApi { adam: adam.clone() },
             WellKnownApi { adam: adam.clone() },

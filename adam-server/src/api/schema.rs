@@ -4,8 +4,8 @@
 pub(crate) use adam_api::{
     AccessReview, AuditPage, CodeRequest, Dealership as DealershipOut, DealershipCreate,
     DealershipUpdate, DisableTotpRequest, EnrolledTokenPair, IntrospectRequest, Introspection,
-    Jwks, LoginRequest, MfaLoginRequest, MfaStatus, MfaTokenRequest, Paged, PasswordChangeRequest,
-    PasswordConfirmation, RecoveryCodes, RefreshRequest, Role as RoleDto, ServerMetadata,
-    SessionList, TokenPair as TokenPairOut, TotpEnrollment, User as UserOut, UserCreate,
-    UserUpdate,
+    Invitation, InvitationCreate, Jwks, LoginRequest, MfaLoginRequest, MfaStatus, MfaTokenRequest,
+    Paged, PasswordChangeRequest, PasswordConfirmation, PasswordResetRequest, RecoveryCodes,
+    RefreshRequest, Role as RoleDto, ServerMetadata, SessionList, TokenPair as TokenPairOut,
+    TotpEnrollment, User as UserOut, UserCreate, UserUpdate,
 };

@@ -105,7 +105,8 @@ on_both_engines! {
         let admin = app.admin().await;
         let (s, p) = app.call(GET, "/api/v1/auth/permissions", Some(&admin.access), None).await;
         assert_eq!(s, StatusCode::OK);
-        assert_eq!(p["actions"].as_array().unwrap().len(), 12, "{p}");
+        assert_eq!(p["actions"].as_array().unwrap().len(), 13, "{p}");
+        assert!(p["actions"].as_array().unwrap().contains(&json!("invitations.manage")));
         assert_eq!(p["assignable_roles"], json!(["system_admin", "dealer_principal", "fi_manager"]));
         let principal = app.principal().await;
         let (_, p) = app.call(GET, "/api/v1/auth/permissions", Some(&principal.access), None).await;
@@ -115,6 +116,48 @@ on_both_engines! {
         let manager = app.manager().await;
         let (_, p) = app.call(GET, "/api/v1/auth/permissions", Some(&manager.access), None).await;
         assert_eq!(p, json!({"actions": [], "assignable_roles": []}));
+    }
+
+    async fn invitations_without_mail_hand_over_a_link_whose_page_spends_nothing(app: TestApp) {
+        let manager = app.manager().await;
+        let body = json!({"email": "new.hire@premiumauto.com", "full_name": "New Hire", "role": "fi_manager"});
+        let (s, _) = app.call(POST, "/api/v1/invitations", Some(&manager.access), Some(body.clone())).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let principal = app.principal().await;
+        let (s, made) = app.call(POST, "/api/v1/invitations", Some(&principal.access), Some(body.clone())).await;
+        assert_eq!(s, StatusCode::CREATED, "{made}");
+        assert_eq!((made["status"].as_str(), made["mail_status"].as_str()), (Some("pending"), Some("not_sent")));
+        let url = made["invite_url"].as_str().unwrap();
+        let path = &url[url.find("/invite/adam_inv_").expect("a link to the invitation page")..];
+        assert!(url.starts_with("http") && path.len() == "/invite/adam_inv_".len() + 43, "{url}");
+        let link = app.url(path);
+        let (s, _) = app.call(POST, "/api/v1/invitations", Some(&principal.access), Some(body)).await;
+        assert_eq!(s, StatusCode::CONFLICT, "one pending invitation per email");
+        // The page: opened twice, it spends nothing; it sends its security headers.
+        let http = reqwest::Client::new();
+        for _ in 0..2 {
+            let page = http.get(&link).send().await.unwrap();
+            assert_eq!(page.status(), StatusCode::OK);
+            let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+            assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+            assert!(page.text().await.unwrap().contains("name=\"csrf\""));
+        }
+        let id = made["id"].as_str().unwrap();
+        let (s, _) = app.call(DELETE, &format!("/api/v1/invitations/{id}"), Some(&principal.access), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let gone = http.get(&link).send().await.unwrap();
+        assert_eq!(gone.status(), StatusCode::GONE);
+        assert!(gone.text().await.unwrap().contains("withdrawn"));
+        let (_, listed) = app.call(GET, "/api/v1/invitations", Some(&principal.access), None).await;
+        assert_eq!(listed["items"][0]["status"], "revoked", "{listed}");
+        assert!(listed["items"][0].get("invite_url").is_none(), "a link is shown once");
+        // A reset request answers 202 whatever the email, and 422 for what cannot be one.
+        for email in ["manager@premiumauto.com", "nobody@premiumauto.com"] {
+            let (s, _) = app.call(POST, "/api/v1/auth/password-reset", None, Some(json!({"email": email}))).await;
+            assert_eq!(s, StatusCode::ACCEPTED);
+        }
+        let (s, _) = app.call(POST, "/api/v1/auth/password-reset", None, Some(json!({"email": "x"}))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     }
 
     async fn token_lifecycle(app: TestApp) {

@@ -1,0 +1,110 @@
+//! Pages served to a browser (contract: "Pages in the browser"): rendered on the server from
+//! askama templates, usable without JavaScript, each with a strict `Content-Security-Policy`,
+//! no framing, no referrer (their addresses hold link tokens), and an anti-forgery token in
+//! every form.
+//!
+//! Today: `/invite/{token}` and `/reset/{token}`, the pages of the links mailed to staff.
+
+mod csrf;
+mod links;
+
+use adam_core::Adam;
+use askama::Template;
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::{get, Endpoint, EndpointExt, Response, Route};
+
+/// The stylesheet of every page.
+const STYLESHEET: &str = include_str!("../../templates/pages/adam.css");
+
+/// What every page answer carries.
+const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+
+/// The pages' routes, added to the server's.
+pub(crate) fn add(route: Route, adam: &Adam) -> Route {
+    let state = links::Pages { adam: adam.clone() };
+    route
+        .at(
+            "/invite/:token",
+            page(
+                get(links::open_invitation).post(links::accept_invitation),
+                &state,
+            ),
+        )
+        .at(
+            "/reset/:token",
+            page(get(links::open_reset).post(links::complete_reset), &state),
+        )
+        .at("/assets/adam.css", page(get(stylesheet), &state))
+}
+
+/// A page's endpoint with the headers every page answer carries.
+fn page(
+    endpoint: impl Endpoint + 'static,
+    state: &links::Pages,
+) -> impl Endpoint<Output = Response> {
+    endpoint
+        .data(state.clone())
+        .map_to_response()
+        .after(|result| async move {
+            let mut response = result.unwrap_or_else(|e| e.into_response());
+            let h = response.headers_mut();
+            h.insert("content-security-policy", HeaderValue::from_static(CSP));
+            h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+            h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+            h.insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
+            h.entry(header::CACHE_CONTROL)
+                .or_insert(HeaderValue::from_static("no-store"));
+            Ok(response)
+        })
+}
+
+#[poem::handler]
+fn stylesheet() -> Response {
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(STYLESHEET)
+}
+
+/// A rendered template as an HTML answer with `status`.
+fn html(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => Response::builder()
+            .status(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a page failed");
+            Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .content_type("text/plain; charset=utf-8")
+                .body("internal error")
+        }
+    }
+}
+
+/// A page that only says something: how a step went, or why it cannot go on.
+#[derive(Template)]
+#[template(path = "pages/message.html")]
+struct Message<'a> {
+    title: &'a str,
+    text: &'a str,
+    next: Option<&'a str>,
+    good: bool,
+}
+
+/// [`Message`] as an answer.
+fn message(status: StatusCode, title: &str, text: &str, next: Option<&str>) -> Response {
+    html(
+        status,
+        &Message {
+            title,
+            text,
+            next,
+            good: status.is_success(),
+        },
+    )
+}

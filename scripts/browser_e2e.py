@@ -1,0 +1,377 @@
+"""The staff lifecycle by mail, end to end: a real adam-server (SQLite, then PostgreSQL) sends
+through a real SMTP server (aiosmtpd, in this process) and the links are followed in a real
+browser (Debian's chromium, headless, through chromedriver, with JavaScript off).
+
+    python browser_e2e.py ADAM_SERVER_BINARY
+
+Checks: an invitation mailed (text and HTML parts), opened twice (a mail scanner spends
+nothing), accepted with the keyboard only, the invitee signing in; a spent and a revoked link
+say so; a password reset mailed and completed (the old password stops working); no mail for an
+unknown email; a form posted without its anti-forgery token is refused and changes nothing;
+the pages' security headers. On PostgreSQL: two servers on one database send each mail exactly
+once, and a server stopped with mail still queued sends it after it starts again.
+"""
+
+import email
+import email.policy
+import http.cookiejar
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+from aiosmtpd.controller import Controller
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.keys import Keys
+
+SERVER = sys.argv[1]
+PG_ADMIN = os.environ.get("ADAM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+WORK = tempfile.mkdtemp(prefix="adam-browser-e2e-")
+PRINCIPAL = ("principal@premiumauto.com", "Principal123!")
+MANAGER = ("manager@premiumauto.com", "Manager123!")
+LINK = re.compile(r"https?://[^\s\"<>]+/(?:invite|reset)/adam_(?:inv|rst)_[A-Za-z0-9_-]+")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def until(what, check, timeout=30.0):
+    """Polls `check` until it returns something true, or fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class Inbox:
+    """What the SMTP server received, by recipient."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.messages.append((rcpt.lower(), message))
+        return "250 OK"
+
+    def to(self, address):
+        with self.lock:
+            return [m for (r, m) in self.messages if r == address.lower()]
+
+    def wait(self, address, count=1, timeout=30.0):
+        return until(f"{count} mail(s) to {address}", lambda: len(self.to(address)) >= count and self.to(address), timeout)
+
+
+def parts(message):
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    return text, html
+
+
+def link_in(message):
+    text, html = parts(message)
+    found = LINK.search(text)
+    assert found, text
+    assert found.group(0) in html, "the HTML part holds the same link"
+    return found.group(0)
+
+
+class Server:
+    """One adam-server process."""
+
+    def __init__(self, database_url, smtp_port, name, port=None):
+        self.port = port or free_port()
+        self.base = f"http://localhost:{self.port}"
+        self.log = open(os.path.join(WORK, f"{name}.log"), "ab")
+        self.env = dict(
+            os.environ,
+            DATABASE_URL=database_url,
+            SECRET_KEY="browser e2e secret key, at least thirty-two bytes",
+            PUBLIC_URL=self.base,
+            HOST="127.0.0.1",
+            PORT=str(self.port),
+            SMTP_URL=f"smtp+plain://127.0.0.1:{smtp_port}",
+            RUST_LOG="info",
+        )
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen([SERVER, "serve", "--seed"], env=self.env, stdout=self.log, stderr=self.log)
+        until(f"{self.base}/ready", self.ready)
+        return self
+
+    def ready(self):
+        try:
+            return urllib.request.urlopen(f"{self.base}/ready", timeout=1).status == 200
+        except OSError:
+            assert self.process.poll() is None, f"the server stopped: see {self.log.name}"
+            return False
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def call(self, method, path, body=None, token=None):
+        request = urllib.request.Request(f"{self.base}/api/v1{path}", method=method)
+        if body is not None:
+            request.data = json.dumps(body).encode()
+            request.add_header("content-type", "application/json")
+        if token:
+            request.add_header("authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                raw = r.read()
+                return r.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            return e.code, json.loads(raw) if raw else None
+
+    def login(self, who):
+        status, body = self.call("POST", "/auth/login", {"email": who[0], "password": who[1]})
+        return status, (body or {}).get("access_token")
+
+    def token(self, who):
+        status, token = self.login(who)
+        assert status == 200, (who[0], status)
+        return token
+
+    def invite(self, token, address, role="fi_manager"):
+        status, body = self.call(
+            "POST", "/invitations", {"email": address, "full_name": "New Hire", "role": role}, token
+        )
+        assert status == 201, (status, body)
+        assert body["mail_status"] == "queued" and "invite_url" not in body, body
+        return body
+
+
+def browser():
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    # The pages need no JavaScript: run them without.
+    options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    return webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
+
+
+def fill_with_keyboard(driver, *values):
+    """Types each value into the focused field and tabs on; Enter submits the form."""
+    for i, value in enumerate(values):
+        active = driver.switch_to.active_element
+        active.send_keys(value, Keys.ENTER if i == len(values) - 1 else Keys.TAB)
+
+
+def heading(driver):
+    try:
+        return driver.find_element(By.TAG_NAME, "h1").text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""  # the next page is on its way
+
+
+def lifecycle(server, inbox, driver, engine):
+    admin = server.token(PRINCIPAL)  # invites F&I managers to Premium Auto
+    # An invitation: mailed once, opened twice, accepted with the keyboard, then signs in.
+    invitee = f"new.hire.{engine}@premiumauto.com"
+    made = server.invite(admin, invitee)
+    [mail] = inbox.wait(invitee)
+    text, html = parts(mail)
+    assert "invited you" in text and "<a href=" in html, text
+    link = link_in(mail)
+    for _ in range(2):
+        driver.get(link)
+        assert heading(driver) == "Welcome to Adam", driver.page_source
+    assert driver.switch_to.active_element.get_attribute("id") == "new_password", "the form starts focused"
+    fill_with_keyboard(driver, "Chosen-Passw0rd-1", "Chosen-Passw0rd-1")
+    until("the account page", lambda: heading(driver) == "Your account is ready")
+    assert server.login((invitee, "Chosen-Passw0rd-1"))[0] == 200
+    status, listed = server.call("GET", "/invitations", token=admin)
+    assert [i["status"] for i in listed["items"] if i["id"] == made["id"]] == ["accepted"], listed
+    driver.get(link)
+    assert "used already" in driver.page_source, driver.page_source
+    # A revoked invitation's link says so.
+    other = f"withdrawn.{engine}@premiumauto.com"
+    withdrawn = server.invite(admin, other)
+    [mail] = inbox.wait(other)
+    assert server.call("DELETE", f"/invitations/{withdrawn['id']}", token=admin)[0] == 204
+    driver.get(link_in(mail))
+    assert "withdrawn" in driver.page_source, driver.page_source
+    # A password reset: same answer for an unknown email, mail for the known one only.
+    before = len(inbox.to(MANAGER[0]))
+    assert server.call("POST", "/auth/password-reset", {"email": "nobody@premiumauto.com"})[0] == 202
+    assert server.call("POST", "/auth/password-reset", {"email": MANAGER[0]})[0] == 202
+    mail = inbox.wait(MANAGER[0], count=before + 1)[-1]
+    driver.get(link_in(mail))
+    assert heading(driver) == "Choose a new password", driver.page_source
+    fill_with_keyboard(driver, "Reset-Passw0rd-2", "Reset-Passw0rd-2")
+    until("the reset's answer", lambda: heading(driver) == "Password changed")
+    assert server.login(MANAGER)[0] == 401, "the old password no longer works"
+    assert server.login((MANAGER[0], "Reset-Passw0rd-2"))[0] == 200
+    assert not inbox.to("nobody@premiumauto.com"), "no mail for an unknown email"
+    forged_form_changes_nothing(server, inbox)
+    server.log.flush()
+    with open(server.log.name, errors="replace") as f:
+        log = f.read()
+    assert "/reset/…" in log and "adam_rst_" not in log and "adam_inv_" not in log, "the log never holds a link"
+    print(f"browser e2e ({engine}): invitation, revoked and spent links, reset, anti-forgery: ok")
+
+
+def forged_form_changes_nothing(server, inbox):
+    before = len(inbox.to(PRINCIPAL[0]))
+    assert server.call("POST", "/auth/password-reset", {"email": PRINCIPAL[0]})[0] == 202
+    mail = inbox.wait(PRINCIPAL[0], count=before + 1)[-1]
+    link = link_in(mail)
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(link) as page:
+        headers = page.headers
+        body = page.read().decode()
+    csp = headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, csp
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer", headers
+    cookie = headers["set-cookie"]
+    assert cookie.startswith("__Host-adam_csrf=") and "Secure" in cookie and "HttpOnly" in cookie, cookie
+    csrf = re.search(r'name="csrf" value="([^"]+)"', body).group(1)
+    cookie_value = cookie.split(";")[0].split("=", 1)[1]
+    fields = {"new_password": "Forged-Passw0rd-3", "confirm": "Forged-Passw0rd-3"}
+    attempts = [
+        (fields, f"__Host-adam_csrf={cookie_value}"),  # no token in the form
+        (dict(fields, csrf=csrf), None),  # no cookie (another site's form)
+        (dict(fields, csrf="A" * 43), f"__Host-adam_csrf={cookie_value}"),  # a token of its own
+    ]
+    for form, cookie_header in attempts:
+        request = urllib.request.Request(link, data=urllib.parse.urlencode(form).encode(), method="POST")
+        request.add_header("content-type", "application/x-www-form-urlencoded")
+        if cookie_header:
+            request.add_header("cookie", cookie_header)
+        try:
+            urllib.request.urlopen(request)
+            raise AssertionError("a forged form was accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == 403, e.code
+    assert server.login(PRINCIPAL)[0] == 200, "the password is unchanged"
+    with opener.open(link) as page:
+        assert page.status == 200, "the link still works"
+
+
+def postgres_database():
+    name = f"adam_browser_{uuid.uuid4().hex[:12]}"
+    subprocess.run(["psql", "-q", PG_ADMIN, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return name, f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(name):
+    subprocess.run(["psql", "-q", PG_ADMIN, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], capture_output=True)
+
+
+def two_servers_send_each_mail_once(database_url, inbox):
+    a = Server(database_url, inbox.port, "pg-a").start()
+    b = Server(database_url, inbox.port, "pg-b").start()
+    try:
+        tokens = {a: a.token(PRINCIPAL), b: b.token(PRINCIPAL)}
+        addresses = [f"crowd{n}@premiumauto.com" for n in range(12)]
+        for n, address in enumerate(addresses):
+            server = a if n % 2 == 0 else b
+            server.invite(tokens[server], address)
+        for address in addresses:
+            inbox.wait(address)
+
+        def all_sent():
+            _, page = a.call("GET", "/invitations?limit=100", token=tokens[a])
+            return all(i["mail_status"] == "sent" for i in page["items"] if i["email"] in addresses)
+
+        until("every invitation marked sent", all_sent)
+        counts = {address: len(inbox.to(address)) for address in addresses}
+        assert set(counts.values()) == {1}, counts
+    finally:
+        a.stop()
+        b.stop()
+    print("browser e2e (postgres): two servers on one database sent each of 12 mails exactly once")
+
+
+def a_restart_sends_what_was_queued(database_url):
+    """The SMTP server is down when the mail is queued; the server stops; both come back; the
+    mail arrives (after the first retry's minute of backoff)."""
+    late = Inbox()
+    port = free_port()
+    server = Server(database_url, port, "pg-restart").start()
+    try:
+        address = "after.restart@premiumauto.com"
+        server.invite(server.token(PRINCIPAL), address)
+        server.stop()
+        controller = Controller(late, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            server.start()
+            late.wait(address, timeout=120)
+        finally:
+            controller.stop()
+    finally:
+        server.stop()
+    print("browser e2e (postgres): mail queued before a restart was sent after it")
+
+
+def main():
+    inbox = Inbox()
+    inbox.port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    driver = browser()
+    databases = []
+    try:
+        sqlite = Server(f"sqlite://{WORK}/adam.db", inbox.port, "sqlite").start()
+        try:
+            lifecycle(sqlite, inbox, driver, "sqlite")
+        finally:
+            sqlite.stop()
+        name, url = postgres_database()
+        databases.append(name)
+        pg = Server(url, inbox.port, "pg").start()
+        try:
+            lifecycle(pg, inbox, driver, "postgres")
+        finally:
+            pg.stop()
+        name, url = postgres_database()
+        databases.append(name)
+        two_servers_send_each_mail_once(url, inbox)
+        a_restart_sends_what_was_queued(url)
+    except BaseException:
+        for log in sorted(os.listdir(WORK)):
+            if log.endswith(".log"):
+                print(f"--- {log} (last lines)", file=sys.stderr)
+                with open(os.path.join(WORK, log), errors="replace") as f:
+                    print("".join(f.readlines()[-30:]), file=sys.stderr)
+        raise
+    finally:
+        driver.quit()
+        controller.stop()
+        for name in databases:
+            drop_database(name)
+
+
+if __name__ == "__main__":
+    main()
