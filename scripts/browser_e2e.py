@@ -42,6 +42,8 @@ PG_ADMIN = os.environ.get("ADAM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0
 WORK = tempfile.mkdtemp(prefix="adam-browser-e2e-")
 PRINCIPAL = ("principal@premiumauto.com", "Principal123!")
 MANAGER = ("manager@premiumauto.com", "Manager123!")
+# Where to save screenshots of the pages (the README's, in docs/), when set.
+SHOTS = os.environ.get("ADAM_SCREENSHOTS")
 LINK = re.compile(r"https?://[^\s\"<>]+/(?:invite|reset)/adam_(?:inv|rst)_[A-Za-z0-9_-]+")
 
 
@@ -186,6 +188,12 @@ def fill_with_keyboard(driver, *values):
         active.send_keys(value, Keys.ENTER if i == len(values) - 1 else Keys.TAB)
 
 
+def shot(driver, name):
+    if SHOTS:
+        driver.set_window_size(720, 640)
+        driver.save_screenshot(os.path.join(SHOTS, f"page-{name}.png"))
+
+
 def heading(driver):
     try:
         return driver.find_element(By.TAG_NAME, "h1").text
@@ -206,6 +214,7 @@ def lifecycle(server, inbox, driver, engine):
         driver.get(link)
         assert heading(driver) == "Welcome to Adam", driver.page_source
     assert driver.switch_to.active_element.get_attribute("id") == "new_password", "the form starts focused"
+    shot(driver, "invitation")
     fill_with_keyboard(driver, "Chosen-Passw0rd-1", "Chosen-Passw0rd-1")
     until("the account page", lambda: heading(driver) == "Your account is ready")
     assert server.login((invitee, "Chosen-Passw0rd-1"))[0] == 200
@@ -213,6 +222,7 @@ def lifecycle(server, inbox, driver, engine):
     assert [i["status"] for i in listed["items"] if i["id"] == made["id"]] == ["accepted"], listed
     driver.get(link)
     assert "used already" in driver.page_source, driver.page_source
+    shot(driver, "spent-link")
     # A revoked invitation's link says so.
     other = f"withdrawn.{engine}@premiumauto.com"
     withdrawn = server.invite(admin, other)
@@ -227,6 +237,7 @@ def lifecycle(server, inbox, driver, engine):
     mail = inbox.wait(MANAGER[0], count=before + 1)[-1]
     driver.get(link_in(mail))
     assert heading(driver) == "Choose a new password", driver.page_source
+    shot(driver, "reset")
     fill_with_keyboard(driver, "Reset-Passw0rd-2", "Reset-Passw0rd-2")
     until("the reset's answer", lambda: heading(driver) == "Password changed")
     assert server.login(MANAGER)[0] == 401, "the old password no longer works"

@@ -92,6 +92,12 @@ impl Application {
         // Without PUBLIC_URL (SQLite), the issuer is the address actually bound.
         config.port = addr.port();
         config.mail().map_err(|e| e.to_string())?;
+        if let Some(host) = plain_http_elsewhere(&config.issuer()) {
+            tracing::warn!(
+                "PUBLIC_URL is http:// on {host}: browsers drop the pages' Secure cookies over \
+                 plain HTTP except on localhost; use https://"
+            );
+        }
         let adam = connect(&config).await?;
         if options.migrate {
             let applied = adam.migrate_up().await.map_err(|e| one_line(&e))?;
@@ -344,6 +350,21 @@ async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respo
     Ok(response)
 }
 
+/// The host of an `http://` public URL that browsers do not treat as secure (anything but
+/// localhost and loopback addresses).
+fn plain_http_elsewhere(public_url: &str) -> Option<String> {
+    let url = url::Url::parse(public_url).ok()?;
+    if url.scheme() != "http" {
+        return None;
+    }
+    let loopback = match url.host()? {
+        url::Host::Domain(d) => d == "localhost" || d.ends_with(".localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    (!loopback).then(|| url.host_str().unwrap_or_default().to_owned())
+}
+
 /// A request's path as the log writes it: a link's token (a bearer secret in the path of
 /// `/invite/…` and `/reset/…`) is left out.
 fn loggable_path(path: &str) -> String {
@@ -454,4 +475,32 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_http_is_named_only_where_browsers_do_not_trust_it() {
+        use super::plain_http_elsewhere as warn;
+        assert_eq!(
+            warn("http://auth.example.com").as_deref(),
+            Some("auth.example.com")
+        );
+        assert_eq!(warn("http://10.0.0.5:8000").as_deref(), Some("10.0.0.5"));
+        for fine in [
+            "https://auth.example.com",
+            "http://localhost:8000",
+            "http://127.0.0.1:8000",
+            "http://[::1]:8000",
+        ] {
+            assert_eq!(warn(fine), None, "{fine}");
+        }
+    }
+
+    #[test]
+    fn link_tokens_never_reach_the_log() {
+        assert_eq!(super::loggable_path("/reset/adam_rst_secret"), "/reset/…");
+        assert_eq!(super::loggable_path("/invite/adam_inv_secret"), "/invite/…");
+        assert_eq!(super::loggable_path("/api/v1/users"), "/api/v1/users");
+    }
 }

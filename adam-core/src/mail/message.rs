@@ -76,7 +76,7 @@ mod token_text {
 /// A mail taken from the outbox to send now.
 #[derive(Debug, Clone)]
 pub struct OutgoingMail {
-    /// Its row; hand it back to [`Adam::mail_sent`] or [`Adam::mail_failed`].
+    /// Its row; hand it back to [`crate::Adam::mail_sent`] or [`crate::Adam::mail_failed`].
     pub id: Uuid,
     /// The recipient's address.
     pub to: String,
