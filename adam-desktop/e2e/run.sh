@@ -9,6 +9,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/adam-target}"
 if [ -z "${ADAM_E2E_IN_DBUS:-}" ]; then
     # The binaries the tests built, with their features: nothing to do after the tests.
     cargo test --workspace --all-targets --locked --no-run --quiet
+    # The test's SMTP server (aiosmtpd) lives in the Python tools' environment.
+    bash scripts/api-tools.sh
     # The session bus and the services it starts (portals, at-spi) chatter on stderr: keep that
     # in a file and show it only if the run fails.
     bus_log=$(mktemp)
@@ -41,7 +43,9 @@ export DISPLAY=":$(cat "$work/display")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 server_port=$(free_port)
+smtp_port=$(free_port) # the test listens there for the mail the server sends
 DATABASE_URL="sqlite://$work/adam.db" SECRET_KEY="e2e secret key, at least thirty-two bytes" PORT="$server_port" RUST_LOG=warn \
+    SMTP_URL="smtp+plain://127.0.0.1:$smtp_port" \
     "$CARGO_TARGET_DIR/debug/adam-server" serve --seed >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$server_port/ready" >/dev/null && break; sleep 0.1; done
@@ -55,8 +59,9 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$driver_port/status" >/dev/nu
 shots=adam-desktop/e2e/screenshots
 mkdir -p "$shots"
 status=0
-python3 adam-desktop/e2e/test_desktop.py --driver "http://127.0.0.1:$driver_port" \
-    --app "$CARGO_TARGET_DIR/debug/adam-desktop" --server "http://127.0.0.1:$server_port" --shots "$shots" || status=$?
+"$HOME/.cache/adam-api-tools/bin/python" adam-desktop/e2e/test_desktop.py --driver "http://127.0.0.1:$driver_port" \
+    --app "$CARGO_TARGET_DIR/debug/adam-desktop" --server "http://127.0.0.1:$server_port" --shots "$shots" \
+    --smtp-port "$smtp_port" || status=$?
 if [ "$status" != 0 ]; then
     echo "--- server log"; tail -n 30 "$work/server.log"
     echo "--- driver log"; tail -n 30 "$work/driver.log"

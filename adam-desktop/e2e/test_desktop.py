@@ -2,9 +2,14 @@
 """End-to-end test of adam-desktop in a real window, through W3C WebDriver (WebKitWebDriver).
 
 Run by run.sh, which provides Xvfb, a private D-Bus session with an unlocked gnome-keyring, a real
-adam-server on SQLite and WebKitWebDriver. Standard library only.
+adam-server on SQLite (sending mail to this test's SMTP server, aiosmtpd) and WebKitWebDriver.
+Standard library and aiosmtpd only.
 """
 import argparse
+import email
+import email.policy
+import re
+import threading
 import base64
 import hashlib
 import hmac
@@ -16,6 +21,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+
+from aiosmtpd.controller import Controller
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 ARGS = None
@@ -42,6 +49,27 @@ def http(method, url, body=None, token=None, timeout=60, user_agent=None):
             if attempt == 4:
                 raise
             time.sleep(0.5)
+
+
+class Inbox:
+    """The mail the server sent, as the SMTP server received it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.extend((r.lower(), message) for r in envelope.rcpt_tos)
+        return "250 OK"
+
+    def to(self, address):
+        with self.lock:
+            return [m for (r, m) in self.messages if r == address.lower()]
+
+
+INBOX = Inbox()
 
 
 class App:
@@ -472,6 +500,28 @@ def test_required_by_the_dealership_then_reset_by_an_admin():
         app.close()
 
 
+def test_forgot_password_mails_a_reset_link():
+    app = App()
+    try:
+        app.wait_screen("signin")
+        before = len(INBOX.to(MANAGER[0]))
+        app.js("document.getElementById('email').value = ''")
+        app.click("#forgot-password")
+        app.wait("asked for the email", lambda: "Type your email" in app.text("#signin-error"))
+        app.type("#email", MANAGER[0])
+        app.click("#forgot-password")
+        app.wait("the answer", lambda: "check your mail" in app.text("#forgot-done"))
+        app.shot("15-forgot-password")
+        app.wait("the mail", lambda: len(INBOX.to(MANAGER[0])) > before)
+        text = INBOX.to(MANAGER[0])[-1].get_body(preferencelist=("plain",)).get_content()
+        link = re.search(r"http://\S+/reset/adam_rst_[A-Za-z0-9_-]+", text).group(0)
+        assert link.startswith(ARGS.server), link
+        with urllib.request.urlopen(link) as page:
+            assert page.status == 200 and "Choose a new password" in page.read().decode(), "the link opens its page"
+    finally:
+        app.close()
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -479,7 +529,10 @@ def main():
     p.add_argument("--app", required=True)
     p.add_argument("--server", required=True)
     p.add_argument("--shots", required=True)
+    p.add_argument("--smtp-port", type=int, required=True)
     ARGS = p.parse_args()
+    smtp = Controller(INBOX, hostname="127.0.0.1", port=ARGS.smtp_port)
+    smtp.start()
     for name, fn in [
         ("sign in (wrong password first), see the profile, entry in the keyring", test_sign_in_and_profile),
         ("restart: signed in silently", test_restart_signs_in_silently),
@@ -490,8 +543,10 @@ def main():
         ("the Activity tab: newest first, pages, filters by action, person and date", test_activity_tab_filters_and_pages),
         ("second factor: enrolled on the profile, then a code and a recovery code at sign-in", test_second_factor_on_the_profile_and_at_sign_in),
         ("second factor: required by the dealership (enrollment at sign-in), reset by an admin", test_required_by_the_dealership_then_reset_by_an_admin),
+        ("forgot password: the request is sent and the mail with its link arrives", test_forgot_password_mails_a_reset_link),
     ]:
         check(name, fn)
+    smtp.stop()
     failed = sum(1 for _, e in RESULTS if e)
     print(f"{len(RESULTS) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

@@ -41,6 +41,12 @@ pub async fn sign_in(session: Shared<'_>, email: String, password: String) -> An
     session.begin_sign_in(&email, &password).await
 }
 
+/// "Forgot password?": asks the server to mail a reset link to `email`.
+#[tauri::command]
+pub async fn request_password_reset(session: Shared<'_>, email: String) -> Answer<()> {
+    session.request_password_reset(&email).await
+}
+
 /// The second step of a sign-in: six digits from the authenticator app, or a recovery code.
 #[tauri::command]
 pub async fn sign_in_code(session: Shared<'_>, code: String) -> Answer<SignInStep> {

@@ -326,6 +326,26 @@ impl Session {
             .map(SignInStep::SignedIn)
     }
 
+    /// Asks the server to mail a password-reset link (`POST /auth/password-reset`). The answer
+    /// is the same whether or not the account exists.
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), DesktopError> {
+        let server = self.server_url().await;
+        let resp = self
+            .http
+            .post(format!("{server}/api/v1/auth/password-reset"))
+            .json(&adam_api::PasswordResetRequest {
+                email: email.trim().to_owned(),
+            })
+            .send()
+            .await
+            .map_err(|_| DesktopError::Unreachable(server.clone()))?;
+        if resp.status() == StatusCode::ACCEPTED {
+            Ok(())
+        } else {
+            Err(error_from(resp).await)
+        }
+    }
+
     /// The second step of a sign-in: a code from the authenticator app, or a recovery code.
     /// A wrong one is [`DesktopError::CodeInvalid`] (try again); an expired sign-in
     /// [`DesktopError::SignInExpired`] (start again with the password).

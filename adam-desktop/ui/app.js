@@ -389,6 +389,25 @@ window.addEventListener("DOMContentLoaded", async () => {
       $("password").value = "";
     }
   });
+  $("forgot-password").addEventListener("click", async () => {
+    const email = $("email").value.trim();
+    $("signin-error").hidden = true;
+    $("forgot-done").hidden = true;
+    if (!email) {
+      $("signin-error").textContent = "Type your email first, then choose Forgot password.";
+      $("signin-error").hidden = false;
+      $("email").focus();
+      return;
+    }
+    try {
+      await invoke("request_password_reset", { email });
+      $("forgot-done").textContent = `If ${email} has an account, a link to choose a new password is on its way: check your mail.`;
+      $("forgot-done").hidden = false;
+    } catch (err) {
+      $("signin-error").textContent = message(err);
+      $("signin-error").hidden = false;
+    }
+  });
   $("code-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
