@@ -333,6 +333,7 @@ def a_restart_sends_what_was_queued(database_url):
     try:
         address = "after.restart@premiumauto.com"
         server.invite(server.token(PRINCIPAL), address)
+        until("the first attempt failed", lambda: b"sending a mail failed" in open(server.log.name, "rb").read())
         server.stop()
         controller = Controller(late, hostname="127.0.0.1", port=port)
         controller.start()

@@ -420,14 +420,16 @@ async fn serve(
         })
     };
     let bell = mail::Mailbell::default();
+    let (stop_sending, stop) = tokio::sync::watch::channel(false);
     let sender = match config.mail() {
         Ok(Some(settings)) => {
             tracing::info!(smtp = ?settings.smtp, "mail is sent through SMTP_URL");
-            Some(tokio::spawn(mail::send_forever(
+            Some(tokio::spawn(mail::send_until(
                 adam.clone(),
                 settings,
                 config.issuer(),
                 bell.clone(),
+                stop,
             )))
         }
         Ok(None) => None,
@@ -448,7 +450,16 @@ async fn serve(
     purge.abort();
     keys.abort();
     if let Some(sender) = sender {
-        sender.abort();
+        // The mail being sent is finished (so its claim does not hold it back for minutes), but
+        // a stuck SMTP server does not hold the shutdown for long.
+        let _ = stop_sending.send(true);
+        let abort = sender.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(10), sender)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
     }
     adam.close().await;
     result

@@ -39,12 +39,19 @@ pub struct MailSettings {
     pub from: lettre::message::Mailbox,
 }
 
-/// Sends the outbox until the task is aborted: each due mail once, in turn; sleeps until the
-/// next is due, a request rings `bell`, or [`POLL`] passes.
-pub async fn send_forever(adam: Adam, settings: MailSettings, public_url: String, bell: Mailbell) {
+/// Sends the outbox until `stop` says so: each due mail once, in turn; sleeps until the next is
+/// due, a request rings `bell`, or [`POLL`] passes. A mail being sent when `stop` comes is
+/// finished and its outcome recorded (otherwise its claim would hold it for minutes).
+pub async fn send_until(
+    adam: Adam,
+    settings: MailSettings,
+    public_url: String,
+    bell: Mailbell,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let transport = settings.smtp.transport();
     let writer = write::Writer::new(public_url);
-    loop {
+    while !*stop.borrow() {
         match adam.next_mail().await {
             Ok(Some(mail)) => {
                 let outcome = match writer.message(&settings.from, &mail) {
@@ -77,6 +84,7 @@ pub async fn send_forever(adam: Adam, settings: MailSettings, public_url: String
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = bell.0.notified() => {}
+                    _ = stop.changed() => {}
                 }
             }
             Err(e) => {
