@@ -10,6 +10,8 @@
 
 pub(crate) mod store;
 
+pub use crate::mail::MailStatus;
+
 use chrono::{DateTime, Utc};
 
 use crate::audit::events::{Event, InvitationEvent, UserRef};
@@ -69,41 +71,6 @@ impl InvitationStatus {
     }
 }
 
-/// How an invitation's latest mail went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MailStatus {
-    /// No mail is sent (no `SMTP_URL`): the inviter hands the link over.
-    NotSent,
-    /// Waiting in the outbox, or being retried.
-    Queued,
-    /// Handed to the SMTP server.
-    Sent,
-    /// Given up after retrying.
-    Failed,
-}
-
-impl MailStatus {
-    /// The contract's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NotSent => "not_sent",
-            Self::Queued => "queued",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "not_sent" => Ok(Self::NotSent),
-            "queued" => Ok(Self::Queued),
-            "sent" => Ok(Self::Sent),
-            "failed" => Ok(Self::Failed),
-            other => Err(Error::Internal(format!("unknown mail status {other:?}"))),
-        }
-    }
-}
-
 /// An invitation, as its inviter's side sees it (never its link).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {
@@ -152,8 +119,9 @@ pub struct InvitationLink {
     pub second_factor_required: bool,
 }
 
-fn to_invitation(row: store::Row, now: DateTime<Utc>) -> Result<Invitation> {
-    let status = if row.accepted_at.is_some() {
+/// Where an invitation stands at `now`: the one reading of its row's times.
+fn status_of(row: &store::Row, now: DateTime<Utc>) -> InvitationStatus {
+    if row.accepted_at.is_some() {
         InvitationStatus::Accepted
     } else if row.revoked_at.is_some() {
         InvitationStatus::Revoked
@@ -161,12 +129,21 @@ fn to_invitation(row: store::Row, now: DateTime<Utc>) -> Result<Invitation> {
         InvitationStatus::Expired
     } else {
         InvitationStatus::Pending
-    };
+    }
+}
+
+/// The role and dealership an invitation offers.
+fn placement_of(row: &store::Row) -> Result<Placement> {
+    Placement::new(parse_role(&row.role)?, row.dealership_id.map(Into::into))
+}
+
+fn to_invitation(row: store::Row, now: DateTime<Utc>) -> Result<Invitation> {
+    let status = status_of(&row, now);
     Ok(Invitation {
         id: row.id.into(),
         email: Email::parse(&row.email)?,
+        placement: placement_of(&row)?,
         full_name: row.full_name,
-        placement: Placement::new(parse_role(&row.role)?, row.dealership_id.map(Into::into))?,
         invited_by: row.invited_by.map(Into::into),
         created_at: row.created_at,
         expires_at: row.expires_at,
@@ -493,19 +470,16 @@ impl Adam {
         let Some(row) = row else {
             return Err(Error::LinkUnusable(LinkProblem::Unknown));
         };
-        let problem = if row.accepted_at.is_some() {
-            Some(LinkProblem::Spent)
-        } else if row.revoked_at.is_some() {
-            Some(LinkProblem::Revoked)
-        } else if row.lapsed_at.is_some() || row.expires_at <= now {
-            Some(LinkProblem::Expired)
-        } else {
-            None
+        let problem = match status_of(&row, now) {
+            InvitationStatus::Pending => None,
+            InvitationStatus::Accepted => Some(LinkProblem::Spent),
+            InvitationStatus::Revoked => Some(LinkProblem::Revoked),
+            InvitationStatus::Expired => Some(LinkProblem::Expired),
         };
         if let Some(p) = problem {
             return Err(Error::LinkUnusable(p));
         }
-        let placement = Placement::new(parse_role(&row.role)?, row.dealership_id.map(Into::into))?;
+        let placement = placement_of(&row)?;
         Ok((row, placement))
     }
 

@@ -85,3 +85,40 @@ pub struct OutgoingMail {
     /// Which attempt this is (1 for the first).
     pub attempt: u32,
 }
+
+/// How an invitation's latest mail went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailStatus {
+    /// No mail is sent (no `SMTP_URL`): the inviter hands the link over.
+    NotSent,
+    /// Waiting in the outbox, or being retried.
+    Queued,
+    /// Handed to the SMTP server.
+    Sent,
+    /// Given up after retrying.
+    Failed,
+}
+
+impl MailStatus {
+    /// The contract's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotSent => "not_sent",
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> crate::error::Result<Self> {
+        match s {
+            "not_sent" => Ok(Self::NotSent),
+            "queued" => Ok(Self::Queued),
+            "sent" => Ok(Self::Sent),
+            "failed" => Ok(Self::Failed),
+            other => Err(crate::error::Error::Internal(format!(
+                "unknown mail status {other:?}"
+            ))),
+        }
+    }
+}

@@ -18,7 +18,7 @@
 mod message;
 pub(crate) mod store;
 
-pub use message::{MailContent, MailKind, OutgoingMail};
+pub use message::{MailContent, MailKind, MailStatus, OutgoingMail};
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::db::{on_tx, ts, Conn, Tx};
 use crate::error::Result;
-use crate::mail::message::MailKind;
+use crate::mail::message::{MailKind, MailStatus};
 
 /// The wait before attempt `n + 1` after `n` failed ones: a minute, doubling, at most an hour.
 pub(crate) fn backoff(failed_attempts: u32) -> Duration {
@@ -84,18 +84,20 @@ pub(crate) async fn claim(
 
 /// How a mail's life ended.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Outcome {
+pub(crate) enum Outcome<'a> {
     /// Handed to the SMTP server.
     Sent,
     /// Not sent, and never to be: its link was withdrawn, or it cannot be opened.
     Dropped(&'static str),
+    /// Not sent in its time: the last attempt's error.
+    Failed(&'a str),
 }
 
 /// Ends a mail's life: its content is forgotten; a sent invitation says so.
 pub(crate) async fn finish(
     tx: &mut Tx,
     id: Uuid,
-    outcome: Outcome,
+    outcome: Outcome<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     match outcome {
@@ -103,17 +105,20 @@ pub(crate) async fn finish(
             const SQL: &str = "UPDATE mail_outbox SET sealed = NULL, sent_at = $2, \
                  claimed_until = NULL WHERE id = $1 AND sealed IS NOT NULL";
             on_tx!(tx, sqlx::query(SQL).bind(id).bind(ts(now)), execute)?;
-            set_invitation_status(tx, id, "sent").await
+            set_invitation_status(tx, id, MailStatus::Sent).await
         }
-        Outcome::Dropped(why) => {
+        Outcome::Dropped(error) | Outcome::Failed(error) => {
             const SQL: &str = "UPDATE mail_outbox SET sealed = NULL, failed_at = $2, \
                  claimed_until = NULL, last_error = $3 WHERE id = $1 AND sealed IS NOT NULL";
             on_tx!(
                 tx,
-                sqlx::query(SQL).bind(id).bind(ts(now)).bind(why),
+                sqlx::query(SQL).bind(id).bind(ts(now)).bind(error),
                 execute
             )?;
-            Ok(())
+            match outcome {
+                Outcome::Failed(_) => set_invitation_status(tx, id, MailStatus::Failed).await,
+                _ => Ok(()),
+            }
         }
     }
 }
@@ -156,14 +161,7 @@ pub(crate) async fn retry_or_give_up(
         )?;
         Ok(Some(next))
     } else {
-        const SQL: &str = "UPDATE mail_outbox SET sealed = NULL, failed_at = $2, \
-             claimed_until = NULL, last_error = $3 WHERE id = $1";
-        on_tx!(
-            tx,
-            sqlx::query(SQL).bind(id).bind(ts(now)).bind(error),
-            execute
-        )?;
-        set_invitation_status(tx, id, "failed").await?;
+        finish(tx, id, Outcome::Failed(error), now).await?;
         Ok(None)
     }
 }
@@ -173,10 +171,16 @@ pub(crate) async fn give_up_overdue(tx: &mut Tx, now: DateTime<Utc>) -> Result<(
     const OVERDUE: &str = "sealed IS NOT NULL AND give_up_at <= $1 \
          AND (claimed_until IS NULL OR claimed_until <= $1)";
     let status = format!(
-        "UPDATE invitations SET mail_status = 'failed' \
+        "UPDATE invitations SET mail_status = $2 \
          WHERE mail_id IN (SELECT id FROM mail_outbox WHERE {OVERDUE})"
     );
-    on_tx!(tx, sqlx::query(&status).bind(ts(now)), execute)?;
+    on_tx!(
+        tx,
+        sqlx::query(&status)
+            .bind(ts(now))
+            .bind(MailStatus::Failed.as_str()),
+        execute
+    )?;
     let fail = format!(
         "UPDATE mail_outbox SET sealed = NULL, failed_at = $1, claimed_until = NULL, \
          last_error = coalesce(last_error, 'not sent in time') WHERE {OVERDUE}"
@@ -220,8 +224,12 @@ pub(crate) async fn next_due(tx: &mut Tx) -> Result<Option<DateTime<Utc>>> {
     Ok(row.map(|(next, claimed)| claimed.map_or(next, |c| c.max(next))))
 }
 
-async fn set_invitation_status(tx: &mut Tx, mail: Uuid, status: &str) -> Result<()> {
+async fn set_invitation_status(tx: &mut Tx, mail: Uuid, status: MailStatus) -> Result<()> {
     const SQL: &str = "UPDATE invitations SET mail_status = $2 WHERE mail_id = $1";
-    on_tx!(tx, sqlx::query(SQL).bind(mail).bind(status), execute)?;
+    on_tx!(
+        tx,
+        sqlx::query(SQL).bind(mail).bind(status.as_str()),
+        execute
+    )?;
     Ok(())
 }

@@ -130,10 +130,7 @@ impl Adam {
 
     /// What the page of a reset link shows; opening it spends nothing.
     pub async fn open_password_reset(&self, token: &str) -> Result<ResetLink> {
-        let (_, user) = self.reset_of(token).await?;
-        let mut tx = self.begin_system(Intent::Read).await?;
-        let row = mfa::get(&mut tx, user).await?;
-        tx.commit().await?;
+        let (_, row) = self.reset_of(token).await?;
         Ok(ResetLink {
             email: Email::parse(&row.email)?,
             second_factor: row.totp_secret.is_some(),
@@ -153,14 +150,12 @@ impl Adam {
         code: Option<&str>,
         origin: &ClientInfo,
     ) -> Result<TokenPair> {
-        let (reset, user) = self.reset_of(token).await?;
+        let (reset, row) = self.reset_of(token).await?;
+        let user = row.user_id();
         let password = self
             .settings
             .password_policy
             .check_field("new_password", new_password.to_owned())?;
-        let mut tx = self.begin_system(Intent::Read).await?;
-        let row = mfa::get(&mut tx, user).await?;
-        tx.commit().await?;
         let proof = if row.totp_secret.is_some() {
             let code = code.filter(|c| !c.trim().is_empty()).ok_or_else(|| {
                 Error::invalid("code", "is required: this account has a second factor")
@@ -227,8 +222,9 @@ impl Adam {
         self.pair(live, refresh).await
     }
 
-    /// The reset a link's token names and its user, if the link still works; otherwise why not.
-    async fn reset_of(&self, token: &str) -> Result<(uuid::Uuid, UserId)> {
+    /// The reset a link's token names and its user (with their second factor), if the link
+    /// still works; otherwise why not.
+    async fn reset_of(&self, token: &str) -> Result<(uuid::Uuid, mfa::MfaRow)> {
         let digest = links::presented(token, PASSWORD_RESET_PREFIX)
             .ok_or(Error::LinkUnusable(LinkProblem::Unknown))?;
         let now = self.now();
@@ -251,7 +247,7 @@ impl Adam {
         };
         match problem {
             Some(p) => Err(Error::LinkUnusable(p)),
-            None => Ok((found.id, user)),
+            None => Ok((found.id, row)),
         }
     }
 }

@@ -57,6 +57,11 @@ impl fmt::Debug for MfaRow {
 
 impl MfaRow {
     /// The user, for the events about them.
+    /// The user's id.
+    pub(crate) fn user_id(&self) -> UserId {
+        self.id.into()
+    }
+
     pub(crate) fn subject(&self) -> crate::audit::events::UserRef {
         crate::audit::events::UserRef::stored(self.id, self.dealership_id)
     }
