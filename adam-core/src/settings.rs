@@ -62,6 +62,9 @@ pub struct Settings {
     /// How long a password-reset link works (`PASSWORD_RESET_EXPIRE_MINUTES`, default 30
     /// minutes).
     pub password_reset_ttl: Duration,
+    /// Active users with no sign-in, creation or reactivation for this long are deactivated
+    /// ([`crate::Adam::deactivate_inactive_users`]; `INACTIVE_USER_DAYS`, default off).
+    pub inactive_after: Option<Duration>,
     /// Where the engine reads the time ([`Clock::system`] by default; a
     /// [`crate::TestClock`]'s in tests, which move it instead of sleeping).
     pub clock: Clock,
@@ -122,6 +125,7 @@ impl Default for Settings {
             mail_enabled: false,
             invitation_ttl: Duration::hours(72),
             password_reset_ttl: Duration::minutes(30),
+            inactive_after: None,
             clock: Clock::system(),
         }
     }

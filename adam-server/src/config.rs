@@ -78,6 +78,9 @@ pub struct Config {
     pub session_max_minutes: i64,
     /// `AUDIT_RETENTION_DAYS`: audit events older than this are deleted (once a day).
     pub audit_retention_days: i64,
+    /// `INACTIVE_USER_DAYS`: users who have not signed in for this many days are deactivated
+    /// (once a day); 0 is off.
+    pub inactive_user_days: i64,
     /// `BACKEND_CORS_ORIGINS`.
     pub cors_origins: Vec<String>,
     /// `PASSWORD_MIN_LENGTH`.
@@ -143,6 +146,7 @@ impl fmt::Debug for Config {
             .field("refresh_token_expire_days", &self.refresh_token_expire_days)
             .field("session_max_minutes", &self.session_max_minutes)
             .field("audit_retention_days", &self.audit_retention_days)
+            .field("inactive_user_days", &self.inactive_user_days)
             .field("mfa_required_roles", &self.mfa_required_roles)
             .field("cors_origins", &self.cors_origins)
             .field("password_min_length", &self.password_min_length)
@@ -285,6 +289,7 @@ impl Config {
         let refresh_token_expire_days = positive("REFRESH_TOKEN_EXPIRE_DAYS", 7, 365)?;
         let session_max_minutes = positive("SESSION_MAX_MINUTES", 1440, 525_600)?;
         let audit_retention_days = positive("AUDIT_RETENTION_DAYS", 365, 36_500)?;
+        let inactive_user_days = whole("INACTIVE_USER_DAYS", 0, 0, 36_500)?;
         let password_min_length = positive(
             "PASSWORD_MIN_LENGTH",
             PasswordPolicy::MIN_LEN_FLOOR as i64,
@@ -380,6 +385,7 @@ impl Config {
             refresh_token_expire_days,
             session_max_minutes,
             audit_retention_days,
+            inactive_user_days,
             cors_origins,
             password_min_length,
             debug,
@@ -395,6 +401,8 @@ impl Config {
             refresh_token_ttl: chrono::Duration::days(self.refresh_token_expire_days),
             session_max: chrono::Duration::minutes(self.session_max_minutes),
             audit_retention: chrono::Duration::days(self.audit_retention_days),
+            inactive_after: (self.inactive_user_days > 0)
+                .then(|| chrono::Duration::days(self.inactive_user_days)),
             password_policy,
             refresh_reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace_seconds),
             hash_queue_timeout: self.hash_queue_timeout,
@@ -726,6 +734,7 @@ mod tests {
         assert_eq!(c.password_min_length, 8);
         assert_eq!(c.session_max_minutes, 1440);
         assert_eq!(c.audit_retention_days, 365);
+        assert_eq!(c.inactive_user_days, 0);
         assert!(c.cors_origins.is_empty() && !c.debug);
         assert!(
             matches!(c.secret, SecretSource::File(ref p) if p == Path::new("adam.db.secret_key"))
@@ -783,6 +792,8 @@ mod tests {
             ("REFRESH_TOKEN_EXPIRE_DAYS", "0"),
             ("SESSION_MAX_MINUTES", "0"),
             ("AUDIT_RETENTION_DAYS", "0"),
+            ("INACTIVE_USER_DAYS", "-1"),
+            ("INACTIVE_USER_DAYS", "a month"),
             ("SESSION_MAX_MINUTES", "a day"),
             ("PASSWORD_MIN_LENGTH", "4"),
             ("DEBUG", "maybe"),

@@ -402,6 +402,16 @@ async fn serve(
                     Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "purging old audit events failed"),
                 }
+                // INACTIVE_USER_DAYS: at start and hourly here, acted on once a day.
+                match adam.deactivate_inactive_users().await {
+                    Ok(Some(users)) => {
+                        for user in &users {
+                            tracing::info!(user = %user.id, "deactivated: no sign-in within INACTIVE_USER_DAYS");
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "deactivating inactive users failed"),
+                }
             }
         })
     };

@@ -136,9 +136,11 @@ pub(crate) enum Event {
     UserCreated {
         user: UserRef,
     },
+    /// `user.updated`; `reason` says why when nobody made the change (`"inactive"`).
     UserUpdated {
         before: Box<User>,
         after: Box<User>,
+        reason: Option<&'static str>,
     },
     UserPasswordChanged {
         user: UserRef,
@@ -294,10 +296,17 @@ impl Event {
                 e.with(json!({ "how": how.as_str() }))
             }
             Self::UserCreated { user: u } => user("user.created", u),
-            Self::UserUpdated { before, after } => {
+            Self::UserUpdated {
+                before,
+                after,
+                reason,
+            } => {
                 let fields = changed_fields(before, after);
                 let mut details = Map::new();
                 details.insert("fields".into(), json!(fields));
+                if let Some(reason) = reason {
+                    details.insert("reason".into(), json!(reason));
+                }
                 if before.role() != after.role() {
                     details.insert(
                         "role".into(),

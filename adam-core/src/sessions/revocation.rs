@@ -44,6 +44,8 @@ pub(crate) enum Change<'a> {
     MfaReset(UserId),
     /// A user set a new password through a reset link: every session of theirs.
     PasswordReset(UserId),
+    /// A user was deactivated for not signing in (`INACTIVE_USER_DAYS`): every session.
+    Inactive(UserId),
     /// A user is deleted: every session (the rows go with the user).
     UserDeleted(UserId),
     /// A dealership changed: deactivating it ends its users' sessions; requiring a second factor
@@ -96,7 +98,9 @@ impl Change<'_> {
             )),
             Change::MfaReset(user) => Some((Selector::OfUser(user), SessionEnd::MfaReset)),
             Change::PasswordReset(id) => Some((Selector::OfUser(id), SessionEnd::UserChanged)),
-            Change::UserDeleted(id) => Some((Selector::OfUser(id), SessionEnd::UserChanged)),
+            Change::UserDeleted(id) | Change::Inactive(id) => {
+                Some((Selector::OfUser(id), SessionEnd::UserChanged))
+            }
             Change::DealershipUpdated { before, after } => {
                 if before.is_active && !after.is_active {
                     Some((

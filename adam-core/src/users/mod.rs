@@ -1,5 +1,6 @@
 //! User use cases: create, get, list, update, delete, scoped to what the caller can see.
 
+mod inactive;
 mod review;
 pub(crate) mod store;
 
@@ -160,6 +161,7 @@ impl Adam {
             Event::UserUpdated {
                 before: Box::new(before.clone()),
                 after: Box::new(expected),
+                reason: None,
             }
             .row()
         });

@@ -371,6 +371,7 @@ pub(crate) async fn update(
         "UPDATE users SET email = COALESCE($4, email), full_name = COALESCE($5, full_name), \
          password_hash = COALESCE($6, password_hash), role = COALESCE($7, role), \
          is_active = COALESCE($8, is_active), \
+         reactivated_at = CASE WHEN $8 AND NOT is_active THEN $11 ELSE reactivated_at END, \
          dealership_id = CASE WHEN $9 THEN $10 ELSE dealership_id END, updated_at = $11, \
          email_verified_at = CASE WHEN $4 IS NULL OR $4 = email THEN email_verified_at END, \
          must_change_password = COALESCE($12, must_change_password) \
@@ -524,6 +525,40 @@ pub(crate) async fn delete(tx: &mut Tx, id: UserId) -> Result<()> {
         return Err(Error::NotFound);
     }
     Ok(())
+}
+
+/// An active user, and the later of their last sign-in, creation and last reactivation.
+#[derive(FromRow)]
+struct ActivityRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    reactivated_at: Option<DateTime<Utc>>,
+}
+
+/// Active users with no sign-in, creation or reactivation since `cutoff`, each with the latest
+/// of the three, the most recently active first.
+pub(crate) async fn inactive_since(
+    tx: &mut Tx,
+    cutoff: DateTime<Utc>,
+) -> Result<Vec<(User, DateTime<Utc>)>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, reactivated_at FROM users WHERE is_active = TRUE AND created_at < $1 \
+         AND (last_sign_in_at IS NULL OR last_sign_in_at < $1) \
+         AND (reactivated_at IS NULL OR reactivated_at < $1)"
+    );
+    let rows: Vec<ActivityRow> = on_tx!(tx, sqlx::query_as(&sql).bind(ts(cutoff)), fetch_all)?;
+    let mut found = rows
+        .into_iter()
+        .map(|r| {
+            let latest = [r.user.last_sign_in_at, r.reactivated_at]
+                .into_iter()
+                .flatten()
+                .fold(r.user.created_at, DateTime::max);
+            Ok((User::try_from(r.user)?, latest))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    found.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.id.as_uuid().cmp(&b.0.id.as_uuid())));
+    Ok(found)
 }
 
 /// Active system admins other than `id`, after locking every active admin's row (PostgreSQL) or
