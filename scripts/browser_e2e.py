@@ -5,15 +5,21 @@ browser (Debian's chromium, headless, through chromedriver, with JavaScript off)
     python browser_e2e.py ADAM_SERVER_BINARY
 
 Checks: an invitation mailed (text and HTML parts), opened twice (a mail scanner spends
-nothing), accepted with the keyboard only, the invitee signing in; a spent and a revoked link
+nothing), accepted with the keyboard only, the invitee signed in to /account; /signin with a
+password, then with an enrolled second factor (enrollment where the dealership requires it,
+the recovery codes shown once), signing out one and every session; a spent and a revoked link
 say so; a password reset mailed and completed (the old password stops working); no mail for an
 unknown email; a form posted without its anti-forgery token is refused and changes nothing;
 the pages' security headers. On PostgreSQL: two servers on one database send each mail exactly
 once, and a server stopped with mail still queued sends it after it starts again.
 """
 
+import base64
 import email
 import email.policy
+import hashlib
+import hmac
+import struct
 import http.cookiejar
 import json
 import os
@@ -40,6 +46,7 @@ from selenium.webdriver.common.keys import Keys
 SERVER = sys.argv[1]
 PG_ADMIN = os.environ.get("ADAM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 WORK = tempfile.mkdtemp(prefix="adam-browser-e2e-")
+ADMIN = ("admin@avataradam.com", "Admin123!@#")
 PRINCIPAL = ("principal@premiumauto.com", "Principal123!")
 MANAGER = ("manager@premiumauto.com", "Manager123!")
 # Where to save screenshots of the pages (the README's, in docs/), when set.
@@ -190,7 +197,7 @@ def fill_with_keyboard(driver, *values):
 
 def shot(driver, name):
     if SHOTS:
-        driver.set_window_size(720, 640)
+        driver.set_window_size(720, 900 if name in ("enroll", "account") else 640)
         driver.save_screenshot(os.path.join(SHOTS, f"page-{name}.png"))
 
 
@@ -199,6 +206,106 @@ def heading(driver):
         return driver.find_element(By.TAG_NAME, "h1").text
     except (NoSuchElementException, StaleElementReferenceException):
         return ""  # the next page is on its way
+
+
+def totp(key, at=None):
+    """RFC 6238: SHA-1, 6 digits, 30 s, of a base32 key."""
+    secret = base64.b32decode(key + "=" * (-len(key) % 8))
+    counter = int((time.time() if at is None else at) // 30)
+    digest = hmac.new(secret, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    number = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{number % 1_000_000:06d}"
+
+
+def text_of(driver, element_id):
+    try:
+        return driver.find_element(By.ID, element_id).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+def press(driver, element_id):
+    driver.find_element(By.ID, element_id).click()
+
+
+def session_cookie(driver):
+    found = [c for c in driver.get_cookies() if c["name"] == "__Host-adam_session"]
+    return found[0] if found else None
+
+
+def account_page(server, driver, email):
+    """Waits for /account showing `email`, and checks the session cookie's attributes."""
+    until("the account page", lambda: heading(driver) == "Your account" and text_of(driver, "who-email") == email)
+    cookie = session_cookie(driver)
+    assert cookie and cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax", cookie
+    assert cookie["path"] == "/" and not cookie.get("domain", "").startswith("."), cookie
+    assert driver.current_url == f"{server.base}/account", driver.current_url
+
+
+def sign_out(driver, button="sign-out"):
+    press(driver, button)
+    until("the sign-in page", lambda: heading(driver) == "Sign in")
+    assert session_cookie(driver) is None, "the session cookie is gone"
+
+
+def signin_pages(server, inbox, driver, engine):
+    """/signin: a wrong password, a password, and, in a dealership that requires a second
+    factor, an invitee who enrolls on the page and later signs in with a code."""
+    admin = server.token(ADMIN)
+    driver.get(f"{server.base}/account")
+    until("the sign-in page", lambda: heading(driver) == "Sign in")
+    assert driver.switch_to.active_element.get_attribute("id") == "email"
+    manager = (MANAGER[0], "Reset-Passw0rd-2")  # as the reset in `lifecycle` left it
+    fill_with_keyboard(driver, MANAGER[0], "not the password")
+    until("the one message", lambda: "Incorrect email or password" in text_of(driver, "form-error"))
+    shot(driver, "signin")
+    driver.find_element(By.ID, "password").send_keys(manager[1], Keys.ENTER)
+    account_page(server, driver, MANAGER[0])
+    shot(driver, "account")
+    token = server.token(manager)
+
+    def browser_sessions():
+        status, listed = server.call("GET", "/auth/sessions", token=token)
+        assert status == 200, listed
+        return [s for s in listed["items"] if "Chrome" in (s.get("user_agent") or "")]
+
+    assert len(browser_sessions()) == 1, "the browser's session is an ordinary session"
+    sign_out(driver)
+    assert browser_sessions() == [], "signing out ended it"
+
+    status, secure = server.call("POST", "/dealerships/", {"name": f"Secure Motors {engine}"}, admin)
+    assert status == 201, secure
+    status, _ = server.call("PATCH", f"/dealerships/{secure['id']}", {"mfa_required": True}, admin)
+    assert status == 200
+    invitee = f"careful.{engine}@securemotors.com"
+    status, made = server.call(
+        "POST",
+        "/invitations",
+        {"email": invitee, "full_name": "Careful Hire", "role": "fi_manager", "dealership_id": secure["id"]},
+        admin,
+    )
+    assert status == 201, made
+    driver.get(link_in(inbox.wait(invitee)[0]))
+    fill_with_keyboard(driver, "Careful-Passw0rd-1", "Careful-Passw0rd-1")
+    until("the enrollment step", lambda: heading(driver) == "Set up your second factor")
+    key = text_of(driver, "totp-key")
+    shot(driver, "enroll")
+    driver.find_element(By.ID, "code").send_keys(totp(key), Keys.ENTER)
+    until("the recovery codes", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#recovery-codes li")) == 10)
+    press_link = driver.find_element(By.LINK_TEXT, "Continue to your account")
+    press_link.click()
+    account_page(server, driver, invitee)
+    assert text_of(driver, "second-factor").startswith("On"), text_of(driver, "second-factor")
+    sign_out(driver, "sign-out-everywhere")
+    # Later: password, then the code (the next period's, so it is not the one just used).
+    driver.get(f"{server.base}/signin")
+    fill_with_keyboard(driver, invitee, "Careful-Passw0rd-1")
+    until("the code step", lambda: driver.find_elements(By.ID, "code"))
+    driver.find_element(By.ID, "code").send_keys(totp(key, time.time() + 30), Keys.ENTER)
+    account_page(server, driver, invitee)
+    sign_out(driver)
+    print(f"browser e2e ({engine}): sign-in, second factor enrolled and used, sign-out: ok")
 
 
 def lifecycle(server, inbox, driver, engine):
@@ -216,7 +323,8 @@ def lifecycle(server, inbox, driver, engine):
     assert driver.switch_to.active_element.get_attribute("id") == "new_password", "the form starts focused"
     shot(driver, "invitation")
     fill_with_keyboard(driver, "Chosen-Passw0rd-1", "Chosen-Passw0rd-1")
-    until("the account page", lambda: heading(driver) == "Your account is ready")
+    account_page(server, driver, invitee)
+    sign_out(driver)
     assert server.login((invitee, "Chosen-Passw0rd-1"))[0] == 200
     status, listed = server.call("GET", "/invitations", token=admin)
     assert [i["status"] for i in listed["items"] if i["id"] == made["id"]] == ["accepted"], listed
@@ -239,7 +347,8 @@ def lifecycle(server, inbox, driver, engine):
     assert heading(driver) == "Choose a new password", driver.page_source
     shot(driver, "reset")
     fill_with_keyboard(driver, "Reset-Passw0rd-2", "Reset-Passw0rd-2")
-    until("the reset's answer", lambda: heading(driver) == "Password changed")
+    account_page(server, driver, MANAGER[0])
+    sign_out(driver)
     assert server.login(MANAGER)[0] == 401, "the old password no longer works"
     assert server.login((MANAGER[0], "Reset-Passw0rd-2"))[0] == 200
     assert not inbox.to("nobody@premiumauto.com"), "no mail for an unknown email"
@@ -358,6 +467,7 @@ def main():
         sqlite = Server(f"sqlite://{WORK}/adam.db", inbox.port, "sqlite").start()
         try:
             lifecycle(sqlite, inbox, driver, "sqlite")
+            signin_pages(sqlite, inbox, driver, "sqlite")
         finally:
             sqlite.stop()
         name, url = postgres_database()
@@ -365,6 +475,7 @@ def main():
         pg = Server(url, inbox.port, "pg").start()
         try:
             lifecycle(pg, inbox, driver, "postgres")
+            signin_pages(pg, inbox, driver, "postgres")
         finally:
             pg.stop()
         name, url = postgres_database()

@@ -140,7 +140,7 @@ pub use second_factor::{
     MFA_TOKEN_TTL_SECONDS,
 };
 #[cfg(feature = "engine")]
-pub use sessions::SessionInfo;
+pub use sessions::{BrowserSession, SessionInfo, BROWSER_SESSION_PREFIX};
 #[cfg(feature = "engine")]
 pub use settings::Settings;
 #[cfg(feature = "engine")]

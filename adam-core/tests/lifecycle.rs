@@ -67,6 +67,34 @@ async fn page_of(adam: &Adam, who: &adam_core::Principal) -> Vec<adam_core::Invi
 }
 
 on_both_engines! {
+    async fn a_browser_session_is_an_ordinary_session_held_by_a_secret(db: TestDb) {
+        let pair = db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        let session = db.authenticate(&pair.access_token).await.unwrap().session_id();
+        let held = db.open_browser_session(pair).await.unwrap();
+        let token = held.token.expose().to_owned();
+        assert!(token.starts_with(adam_core::BROWSER_SESSION_PREFIX) && token.len() == 9 + 43);
+        assert!(!format!("{held:?}").contains(&token[9..]), "Debug hides the secret");
+        assert!(held.expires_at > db.clock.now() + Duration::hours(23), "until SESSION_MAX_MINUTES");
+        let (me, user) = db.browser_principal(&token).await.unwrap();
+        assert_eq!((me.session_id(), user.email.as_str()), (session, MANAGER.0));
+        let listed = db.my_sessions(&me).await.unwrap();
+        assert_eq!(listed.iter().filter(|s| s.current).count(), 1, "listed like any session");
+        for bad in ["", "adam_ses_", &token[..40], &format!("{token}x"), "adam_rst_AAAA"] {
+            assert!(matches!(db.browser_principal(bad).await, Err(Error::Unauthorized(_))), "{bad}");
+        }
+        // Ended by anyone's rule (here: the manager deactivated), it holds nothing any more.
+        let admin = db.admin().await;
+        db.update_user(&admin, me.user_id(), UserPatch { is_active: Some(false), ..UserPatch::default() }).await.unwrap();
+        assert!(matches!(db.browser_principal(&token).await, Err(Error::Unauthorized(_))));
+        db.update_user(&admin, me.user_id(), UserPatch { is_active: Some(true), ..UserPatch::default() }).await.unwrap();
+        assert!(db.browser_principal(&token).await.is_err(), "the deactivation ended the session for good");
+        // A session's time runs out for the browser too.
+        let pair = db.login(MANAGER.0, MANAGER.1).await.unwrap();
+        let held = db.open_browser_session(pair).await.unwrap();
+        db.clock.advance(Duration::hours(25));
+        assert!(db.browser_principal(held.token.expose()).await.is_err());
+    }
+
     async fn a_reset_without_mail_does_nothing_and_says_so_to_the_log_only(db: TestDb) {
         let said = db.request_password_reset(MANAGER.0, &here()).await.unwrap();
         assert_eq!(said, ResetRequested::MailOff);

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from aiosmtpd.controller import Controller
@@ -522,6 +523,95 @@ def test_forgot_password_mails_a_reset_link():
         app.close()
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def accept_invitation(link, password):
+    """What the invitee's browser does with the link: opens the page, sends its form."""
+    with urllib.request.urlopen(link) as page:
+        cookie = page.headers["set-cookie"].split(";")[0]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.read().decode()).group(1)
+    form = urllib.parse.urlencode({"csrf": csrf, "new_password": password, "confirm": password}).encode()
+    request = urllib.request.Request(link, data=form, method="POST")
+    request.add_header("cookie", cookie)
+    try:
+        urllib.request.build_opener(NoRedirect).open(request)
+        raise AssertionError("accepting should send the browser to /account")
+    except urllib.error.HTTPError as e:
+        assert e.code == 303 and e.headers["location"] == "/account", (e.code, e.headers)
+
+
+def invitation_link(address, count=1):
+    text = INBOX.to(address)[count - 1].get_body(preferencelist=("plain",)).get_content()
+    return re.search(r"http://\S+/invite/adam_inv_[A-Za-z0-9_-]+", text).group(0)
+
+
+def link_status(link):
+    try:
+        with urllib.request.urlopen(link) as page:
+            return page.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+ADMIN = ("admin@avataradam.com", "Admin123!@#")
+
+
+def test_invitations_in_the_users_tab():
+    # A dealership that requires no second factor (Premium Auto does by now).
+    status, admin = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": ADMIN[0], "password": ADMIN[1]})
+    assert status == 200, admin
+    status, northside = http("POST", f"{ARGS.server}/api/v1/dealerships/", {"name": "Northside Motors"}, token=admin["access_token"])
+    assert status == 201, northside
+    app = App()
+    try:
+        app.sign_in(*ADMIN)
+        app.click("#tab-users")
+        app.wait("the invitations card", lambda: app.screen_is("invitations-card"))
+        row = 'tr[data-email="%s"]'
+        pick = "document.getElementById('invite-dealership').value = arguments[0]"
+        app.wait("the dealerships", lambda: app.js("return document.querySelectorAll('#invite-dealership option').length") >= 2)
+        # Invite Omar; the mail arrives; he chooses a password in the browser and signs in here.
+        app.type("#invite-name", "Omar Newhire")
+        app.type("#invite-email", "omar@premiumauto.com")
+        app.js(pick, northside["id"])
+        app.click("#invite-submit")
+        app.wait("the message", lambda: "Invitation mailed to omar@premiumauto.com" in app.text("#app-message"))
+        app.wait("the pending row", lambda: app.js(f"return !!document.querySelector('#invitations-body {row % 'omar@premiumauto.com'}')"))
+        app.wait("the mail", lambda: INBOX.to("omar@premiumauto.com"))
+        # A second invitation, resent (the first link stops working) and then revoked.
+        app.type("#invite-name", "Rita Maybe")
+        app.type("#invite-email", "rita@premiumauto.com")
+        app.js(pick, northside["id"])
+        app.click("#invite-submit")
+        app.wait("the mail", lambda: INBOX.to("rita@premiumauto.com"))
+        app.wait("the row", lambda: app.js(f"return !!document.querySelector('#invitations-body {row % 'rita@premiumauto.com'}')"))
+        app.js("document.getElementById('invite-form').scrollIntoView()")
+        app.shot("16-invitations")
+        first = invitation_link("rita@premiumauto.com")
+        app.click(f"#invitations-body {row % 'rita@premiumauto.com'} button.resend-invitation")
+        app.wait("the new mail", lambda: len(INBOX.to("rita@premiumauto.com")) == 2)
+        second = invitation_link("rita@premiumauto.com", 2)
+        assert link_status(first) == 410 and link_status(second) == 200, "the resent link replaced the old"
+        app.click(f"#invitations-body {row % 'rita@premiumauto.com'} button.revoke-invitation")
+        app.wait("the row gone", lambda: app.js(f"return !document.querySelector('#invitations-body {row % 'rita@premiumauto.com'}')"))
+        assert link_status(second) == 410, "a revoked invitation's link works no more"
+        app.no_tokens_in_page()
+        app.click("#signout")
+        app.wait_screen("signin")
+
+        accept_invitation(invitation_link("omar@premiumauto.com"), "Omar-chosen-passphrase-1")
+        app.sign_in("omar@premiumauto.com", "Omar-chosen-passphrase-1")
+        app.wait("the profile", lambda: "omar@premiumauto.com" in app.text("#profile-email"))
+        assert keyring_entries() == [f"omar@premiumauto.com @ {ARGS.server}"], keyring_entries()
+        app.click("#signout")
+        app.wait_screen("signin")
+    finally:
+        app.close()
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -544,6 +634,7 @@ def main():
         ("second factor: enrolled on the profile, then a code and a recovery code at sign-in", test_second_factor_on_the_profile_and_at_sign_in),
         ("second factor: required by the dealership (enrollment at sign-in), reset by an admin", test_required_by_the_dealership_then_reset_by_an_admin),
         ("forgot password: the request is sent and the mail with its link arrives", test_forgot_password_mails_a_reset_link),
+        ("invitations: an admin invites (mailed), resends and revokes; the invitee sets a password in the browser and signs in", test_invitations_in_the_users_tab),
     ]:
         check(name, fn)
     smtp.stop()

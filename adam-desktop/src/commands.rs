@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use adam_api::{
-    AuditPage, CodeRequest, Dealership, DealershipUpdate, DisableTotpRequest, MfaStatus, Paged,
-    PasswordConfirmation, RecoveryCodes, Role, SessionList, TotpEnrollment, User, UserCreate,
-    UserUpdate,
+    AuditPage, CodeRequest, Dealership, DealershipUpdate, DisableTotpRequest, Invitation,
+    InvitationCreate, MfaStatus, Paged, PasswordConfirmation, RecoveryCodes, Role, SessionList,
+    TotpEnrollment, User, UserCreate, UserUpdate,
 };
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -281,6 +281,60 @@ pub async fn create_user(session: Shared<'_>, user: NewUserForm) -> Answer<User>
         must_change_password: user.must_change_password,
     };
     session.call(Method::POST, "/users/", Some(&body)).await
+}
+
+/// A new invitation, as the form sends it.
+#[derive(Debug, Deserialize)]
+pub struct InvitationForm {
+    email: String,
+    full_name: String,
+    role: Role,
+    dealership_id: Option<String>,
+}
+
+/// Invite someone by mail (admins and principals): the answer holds `invite_url` to hand over
+/// when the server sends no mail.
+#[tauri::command]
+pub async fn invite_user(session: Shared<'_>, invitation: InvitationForm) -> Answer<Invitation> {
+    let dealership_id = match invitation.dealership_id.filter(|d| !d.is_empty()) {
+        None => None,
+        Some(d) => Some(id_of(&d, "dealership_id: not a dealership id")?),
+    };
+    let body = InvitationCreate {
+        email: invitation.email,
+        full_name: invitation.full_name,
+        role: invitation.role,
+        dealership_id,
+    };
+    session
+        .call(Method::POST, "/invitations", Some(&body))
+        .await
+}
+
+/// The invitations I can see, newest first.
+#[tauri::command]
+pub async fn list_invitations(session: Shared<'_>) -> Answer<Paged<Invitation>> {
+    session
+        .call(Method::GET, "/invitations?limit=100", NO_BODY)
+        .await
+}
+
+/// Send an invitation again: a new link, the old one void, a new expiry.
+#[tauri::command]
+pub async fn resend_invitation(session: Shared<'_>, id: String) -> Answer<Invitation> {
+    let id = id_of(&id, "not an invitation id")?;
+    session
+        .call(Method::POST, &format!("/invitations/{id}/resend"), NO_BODY)
+        .await
+}
+
+/// Withdraw an invitation: its link stops working.
+#[tauri::command]
+pub async fn revoke_invitation(session: Shared<'_>, id: String) -> Answer<()> {
+    let id = id_of(&id, "not an invitation id")?;
+    session
+        .call_no_content(Method::DELETE, &format!("/invitations/{id}"))
+        .await
 }
 
 /// Export the access review (who can reach customer information) as CSV into the downloads

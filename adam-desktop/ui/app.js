@@ -358,10 +358,55 @@ async function loadUsers() {
     return tr;
   }));
   roleOptions($("new-user-role"), "fi_manager");
+  roleOptions($("invite-role"), "fi_manager");
+  $("invite-dealership").replaceChildren(...dealerships.map((d) => { const o = document.createElement("option"); o.value = d.id; o.textContent = d.name; return o; }));
+  $("invite-dealership-label").hidden = Boolean(me.dealership_id);
+  await loadInvitations(names);
   const ds = $("new-user-dealership");
   ds.replaceChildren(...dealerships.map((d) => { const o = document.createElement("option"); o.value = d.id; o.textContent = d.name; return o; }));
   // Users without a dealership (system admins) place new users in one.
   $("new-user-dealership-label").hidden = Boolean(me.dealership_id);
+}
+
+const MAIL_STATES = { not_sent: "Not sent (link handed over)", queued: "Queued", sent: "Sent", failed: "Failed" };
+
+/** Shows the link of an invitation when the server sends no mail (the answer holds it once). */
+function showInviteLink(invitation) {
+  $("invite-link").hidden = !invitation.invite_url;
+  $("invite-url").textContent = invitation.invite_url || "";
+}
+
+async function loadInvitations(names) {
+  $("invitations-card").hidden = !may("invitations.manage");
+  if (!may("invitations.manage")) return;
+  const data = await guarded(() => invoke("list_invitations"));
+  if (!data) return;
+  const pending = data.items.filter((i) => i.status === "pending");
+  $("invitations-body").replaceChildren(...pending.map((i) => {
+    const tr = document.createElement("tr");
+    tr.dataset.email = i.email;
+    const cell = (text) => { const td = document.createElement("td"); td.textContent = text; return td; };
+    const actions = document.createElement("td");
+    const resend = document.createElement("button");
+    resend.type = "button";
+    resend.className = "resend-invitation";
+    resend.textContent = "Resend";
+    resend.addEventListener("click", async () => {
+      const again = await guarded(() => invoke("resend_invitation", { id: i.id }));
+      if (again) { showInviteLink(again); flash(`A new invitation link for ${i.email}; the old one no longer works.`, false); loadUsers(); }
+    });
+    const revoke = document.createElement("button");
+    revoke.type = "button";
+    revoke.className = "revoke-invitation danger-outline";
+    revoke.textContent = "Revoke";
+    revoke.addEventListener("click", async () => {
+      const done = await guarded(() => invoke("revoke_invitation", { id: i.id }));
+      if (done !== undefined) { flash(`The invitation of ${i.email} is revoked.`, false); loadUsers(); }
+    });
+    actions.append(resend, " ", revoke);
+    tr.append(cell(i.email), cell(i.full_name), cell(ROLE_NAMES[i.role] || i.role), cell(names[i.dealership_id] || (i.dealership_id ? "—" : "All")), cell(when(i.expires_at)), cell(MAIL_STATES[i.mail_status] || i.mail_status), actions);
+    return tr;
+  }));
 }
 
 async function changeUser(id, changes, done) {
@@ -515,6 +560,23 @@ window.addEventListener("DOMContentLoaded", async () => {
     $("current-password").value = $("new-password").value = "";
     if (done !== undefined) flash("Password changed. Your other devices have been signed out.", false);
   });
+  $("invite-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const invitation = {
+      email: $("invite-email").value,
+      full_name: $("invite-name").value,
+      role: $("invite-role").value,
+      dealership_id: !me.dealership_id && $("invite-role").value !== "system_admin" ? $("invite-dealership").value : null,
+    };
+    const made = await guarded(() => invoke("invite_user", { invitation }));
+    if (made) {
+      for (const id of ["invite-email", "invite-name"]) $(id).value = "";
+      showInviteLink(made);
+      flash(made.invite_url ? `Invitation for ${made.email} made: hand over the link below.` : `Invitation mailed to ${made.email}.`, false);
+      loadUsers();
+    }
+  });
+  $("invite-copy").addEventListener("click", () => copyText($("invite-url").textContent));
   $("new-user-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const user = {

@@ -1,10 +1,13 @@
 //! Sessions as their users see them: listing one's own and ending one, and, for admins and
 //! principals, listing and ending a user's.
 
+mod browser;
 mod lifecycle;
 pub mod refresh;
 pub(crate) mod revocation;
 pub(crate) mod store;
+
+pub use browser::{BrowserSession, BROWSER_SESSION_PREFIX};
 
 use chrono::{DateTime, Utc};
 

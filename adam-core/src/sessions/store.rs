@@ -354,6 +354,36 @@ pub(crate) async fn live_now(
     }
 }
 
+/// The session a browser's cookie (`digest`) holds, if it is not ended and its refresh token's
+/// lifetime has not passed.
+pub(crate) async fn of_browser(
+    tx: &mut Tx,
+    digest: &TokenDigest,
+    now: DateTime<Utc>,
+) -> Result<Option<SessionId>> {
+    const SQL: &str = "SELECT s.id FROM sessions s WHERE s.browser_token_hash = $1 \
+         AND s.revoked_at IS NULL AND EXISTS (SELECT 1 FROM refresh_tokens r \
+         WHERE r.session_id = s.id AND r.expires_at > $2)";
+    let row: Option<(Uuid,)> = on_tx!(
+        tx,
+        sqlx::query_as(SQL).bind(&digest.0).bind(ts(now)),
+        fetch_optional
+    )?;
+    Ok(row.map(|(id,)| id.into()))
+}
+
+/// When `session` ends unless refreshed (its newest refresh token's expiry), if after `now`.
+pub(crate) async fn refreshable_until(
+    tx: &mut Tx,
+    session: SessionId,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>> {
+    const SQL: &str = "SELECT MAX(expires_at) FROM refresh_tokens WHERE session_id = $1";
+    let (until,): (Option<DateTime<Utc>>,) =
+        on_tx!(tx, sqlx::query_as(SQL).bind(session.as_uuid()), fetch_one)?;
+    Ok(until.filter(|u| *u > now))
+}
+
 /// Notes that a session was used (a refresh) at `now`.
 pub(crate) async fn touch(tx: &mut Tx, session: SessionId, now: DateTime<Utc>) -> Result<()> {
     const SQL: &str = "UPDATE sessions SET last_used_at = $2 WHERE id = $1";

@@ -2,15 +2,15 @@
 //! (GET) shows its form and spends nothing, however often a mail scanner opens it; only
 //! submitting the form, with its anti-forgery token, does.
 
-use adam_core::{Adam, Error, SignIn};
+use adam_core::{Adam, Error};
 use askama::Template;
-use poem::http::{header, StatusCode};
+use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{handler, Request, Response};
 use serde::Deserialize;
 
 use super::csrf::Csrf;
-use super::{html, message};
+use super::{forged, form_html, message};
 use crate::api::origin;
 
 /// What the pages' handlers share.
@@ -44,18 +44,10 @@ pub(crate) struct Submitted {
 }
 
 const UNUSABLE: &str = "This link cannot be used";
-const FORGED: &str = "This form could not be checked: it was not sent from this page, or your \
-                      browser refused its cookie. Open the link from your mail again.";
 
-/// The form page, with the anti-forgery cookie set where the browser has none yet.
-fn form_page(req: &Request, status: StatusCode, mut form: PasswordForm<'_>) -> Response {
-    let csrf = Csrf::for_form(req);
-    form.csrf.clone_from(&csrf.token);
-    let mut response = html(status, &form);
-    if let Some(cookie) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
+/// The form page, with the browser's anti-forgery token.
+fn form_page(req: &Request, status: StatusCode, form: PasswordForm<'_>) -> Response {
+    form_html(req, status, |csrf| PasswordForm { csrf, ..form })
 }
 
 /// The answer to an error of the engine on a link's page (`form` re-shows the form for input
@@ -83,37 +75,13 @@ fn failed(e: Error, form: impl FnOnce(String) -> Response) -> Response {
             None,
         ),
         Error::Conflict(reason) => message(StatusCode::CONFLICT, UNUSABLE, &reason, None),
-        other => {
-            let status = crate::error::status_of(&other);
-            tracing::error!(error = %other, "a link's page failed");
-            message(
-                status,
-                "Something went wrong",
-                "The server could not finish this; nothing was changed. Try again shortly.",
-                None,
-            )
-        }
+        other => super::failed(&other),
     }
 }
 
 /// The two passwords of the form, the same and present, or what to say.
 fn chosen(form: &Submitted) -> Result<&str, String> {
-    match (form.new_password.as_deref(), form.confirm.as_deref()) {
-        (Some(p), Some(c)) if p == c => Ok(p),
-        (Some(_), Some(_)) => Err("The two passwords differ.".into()),
-        _ => Err("Password: is required.".into()),
-    }
-}
-
-/// Signs out the session a completed link opened: the pages keep no session of their own yet,
-/// so none is left behind that nobody holds.
-async fn drop_session(adam: &Adam, pair: adam_core::TokenPair, req: &Request) {
-    if let Err(e) = adam
-        .logout_with(pair.refresh_token.expose(), &origin(req))
-        .await
-    {
-        tracing::warn!(error = %e, "ending the session of a completed link failed");
-    }
+    super::chosen(form.new_password.as_deref(), form.confirm.as_deref())
 }
 
 // ---- /reset/{token} ----
@@ -175,7 +143,7 @@ pub(crate) async fn complete_reset(
     Form(submitted): Form<Submitted>,
 ) -> Response {
     if !Csrf::matches(req, submitted.csrf.as_deref()) {
-        return message(StatusCode::FORBIDDEN, "Not sent", FORGED, None);
+        return forged();
     }
     let adam = &pages.adam;
     let link = match adam.open_password_reset(&token).await {
@@ -199,15 +167,8 @@ pub(crate) async fn complete_reset(
         .complete_password_reset(&token, password, code, &origin(req))
         .await
     {
-        Ok(pair) => {
-            drop_session(adam, pair, req).await;
-            message(
-                StatusCode::OK,
-                "Password changed",
-                "Your new password is set, and every earlier session has ended.",
-                Some("Sign in with it in the Adam app."),
-            )
-        }
+        // Every earlier session has ended; this browser is signed in to `/account` only.
+        Ok(pair) => super::session::start(adam, pair).await,
         Err(e) => failed(e, again),
     }
 }
@@ -265,7 +226,7 @@ pub(crate) async fn accept_invitation(
     Form(submitted): Form<Submitted>,
 ) -> Response {
     if !Csrf::matches(req, submitted.csrf.as_deref()) {
-        return message(StatusCode::FORBIDDEN, "Not sent", FORGED, None);
+        return forged();
     }
     let adam = &pages.adam;
     let link = match adam.open_invitation(&token).await {
@@ -284,23 +245,9 @@ pub(crate) async fn accept_invitation(
         Err(error) => return again(error),
     };
     match adam.accept_invitation(&token, password, &origin(req)).await {
+        // Signed in to `/account`, or, where a second factor is required, on to enrolling it.
         Ok(signed_in) => {
-            let next = match signed_in {
-                SignIn::Tokens(pair) => {
-                    drop_session(adam, pair, req).await;
-                    "Sign in with your email and this password in the Adam app."
-                }
-                _ => {
-                    "Sign in with your email and this password in the Adam app: it sets up \
-                      your second factor first, as your dealership requires."
-                }
-            };
-            message(
-                StatusCode::CREATED,
-                "Your account is ready",
-                &format!("Welcome, {}.", link.full_name),
-                Some(next),
-            )
+            super::signin::advance(req, adam, signed_in, link.email.as_str(), Vec::new()).await
         }
         Err(e) => failed(e, again),
     }

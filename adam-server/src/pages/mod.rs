@@ -3,12 +3,16 @@
 //! no framing, no referrer (their addresses hold link tokens), and an anti-forgery token in
 //! every form.
 //!
-//! Today: `/invite/{token}` and `/reset/{token}`, the pages of the links mailed to staff.
+//! `/signin` and `/account` (with the browser session in `__Host-adam_session`), and
+//! `/invite/{token}` and `/reset/{token}`, the pages of the links mailed to staff.
 
+mod account;
 mod csrf;
 mod links;
+mod session;
+mod signin;
 
-use adam_core::Adam;
+use adam_core::{Adam, Error};
 use askama::Template;
 use poem::http::{header, HeaderValue, StatusCode};
 use poem::{get, Endpoint, EndpointExt, Response, Route};
@@ -33,6 +37,14 @@ pub(crate) fn add(route: Route, adam: &Adam) -> Route {
         .at(
             "/reset/:token",
             page(get(links::open_reset).post(links::complete_reset), &state),
+        )
+        .at(
+            "/signin",
+            page(get(signin::show).post(signin::submit), &state),
+        )
+        .at(
+            "/account",
+            page(get(account::show).post(account::submit), &state),
         )
         .at("/assets/adam.css", page(get(stylesheet), &state))
 }
@@ -67,6 +79,68 @@ fn stylesheet() -> Response {
         .content_type("text/css; charset=utf-8")
         .header(header::CACHE_CONTROL, "public, max-age=3600")
         .body(STYLESHEET)
+}
+
+/// The value of the request's cookie `name`, if it sent one.
+fn cookie(req: &poem::Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The answer to a form posted without its anti-forgery token: 403, nothing changed.
+fn forged() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        "Not sent",
+        "This form could not be checked: it was not sent from this page, or your browser \
+         refused its cookie. Open the page again and send it from there.",
+        None,
+    )
+}
+
+/// The page for an error the user cannot correct on the form: the API's status for it, and
+/// nothing of the server's internals.
+fn failed(e: &Error) -> Response {
+    let status = crate::error::status_of(e);
+    if status.is_server_error() {
+        tracing::error!(error = %e, "a page failed");
+    }
+    message(
+        status,
+        "Something went wrong",
+        "The server could not finish this; nothing was changed. Try again shortly.",
+        None,
+    )
+}
+
+/// The two passwords of a form, the same and present, or what to say.
+fn chosen<'a>(password: Option<&'a str>, confirm: Option<&str>) -> Result<&'a str, String> {
+    match (password, confirm) {
+        (Some(p), Some(c)) if p == c => Ok(p),
+        (Some(_), Some(_)) => Err("The two passwords differ.".into()),
+        _ => Err("Password: is required.".into()),
+    }
+}
+
+/// A page with a form, rendered with the browser's anti-forgery token (`page` receives it), the
+/// cookie set where the browser has none yet.
+fn form_html<T: Template>(
+    req: &poem::Request,
+    status: StatusCode,
+    page: impl FnOnce(String) -> T,
+) -> Response {
+    let csrf = csrf::Csrf::for_form(req);
+    let mut response = html(status, &page(csrf.token));
+    if let Some(cookie) = csrf.set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// A rendered template as an HTML answer with `status`.

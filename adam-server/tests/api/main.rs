@@ -9,6 +9,7 @@ mod helpers;
 mod keys;
 mod limits;
 mod mfa;
+mod pages;
 mod processes;
 mod refresh;
 mod sessions;

@@ -1,0 +1,155 @@
+//! `/account`, the same for every role: who you are, your second factor, your sessions (sign
+//! out one, or all), sign out. Administration stays in the desktop app and the API.
+
+use adam_core::{Principal, SessionId, User};
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{Data, Form};
+use poem::{handler, Request, Response};
+use serde::Deserialize;
+
+use super::csrf::Csrf;
+use super::links::Pages;
+use super::session::{self, see_other};
+use super::{forged, form_html, message};
+
+/// One session in the list.
+struct SessionLine {
+    id: String,
+    created_at: String,
+    from: String,
+    two_step: bool,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "pages/account.html")]
+struct AccountPage {
+    title: &'static str,
+    csrf: String,
+    name: String,
+    email: String,
+    role: &'static str,
+    second_factor: &'static str,
+    sessions: Vec<SessionLine>,
+}
+
+/// A submitted account form.
+#[derive(Deserialize)]
+pub(crate) struct Submitted {
+    csrf: Option<String>,
+    action: Option<String>,
+    session: Option<String>,
+}
+
+/// A user agent as a line of the list: its first 48 characters.
+fn short_agent(agent: &str) -> String {
+    match agent.char_indices().nth(48) {
+        Some((at, _)) => format!("{}…", &agent[..at]),
+        None => agent.to_owned(),
+    }
+}
+
+fn role_name(user: &User) -> &'static str {
+    match user.role() {
+        adam_core::Role::SystemAdmin => "System admin",
+        adam_core::Role::DealerPrincipal => "Dealer principal",
+        adam_core::Role::FiManager => "F&I manager",
+    }
+}
+
+#[handler]
+pub(crate) async fn show(req: &Request, Data(pages): Data<&Pages>) -> Response {
+    let adam = &pages.adam;
+    let Some((me, user)) = session::signed_in(adam, req).await else {
+        return see_other("/signin");
+    };
+    let (mfa, sessions) = match tokio::try_join!(adam.mfa_status(&me), adam.my_sessions(&me)) {
+        Ok(both) => both,
+        Err(e) => return super::failed(&e),
+    };
+    let second_factor = match (mfa.totp_enabled, mfa.required) {
+        (true, _) => "On (an authenticator app)",
+        (false, true) => "Off, but required: you will set it up at the next sign-in",
+        (false, false) => "Off",
+    };
+    let sessions = sessions
+        .into_iter()
+        .map(|s| SessionLine {
+            id: s.id.to_string(),
+            created_at: s.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            from: [s.ip, s.user_agent.as_deref().map(short_agent)]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
+            two_step: s.amr.has_second_factor(),
+            current: s.id == me.session_id(),
+        })
+        .collect();
+    form_html(req, StatusCode::OK, |csrf| AccountPage {
+        title: "Your account",
+        csrf,
+        name: user.full_name.clone(),
+        email: user.email.as_str().to_owned(),
+        role: role_name(&user),
+        second_factor,
+        sessions,
+    })
+}
+
+#[handler]
+pub(crate) async fn submit(
+    req: &Request,
+    Data(pages): Data<&Pages>,
+    Form(form): Form<Submitted>,
+) -> Response {
+    if !Csrf::matches(req, form.csrf.as_deref()) {
+        return forged();
+    }
+    let adam = &pages.adam;
+    let Some((me, _)) = session::signed_in(adam, req).await else {
+        return see_other("/signin");
+    };
+    let ended = match form.action.as_deref() {
+        Some("logout") => adam.end_my_session(&me, me.session_id()).await,
+        Some("logout_all") => adam.logout_all(&me).await,
+        Some("end") => {
+            let Some(id) = form
+                .session
+                .as_deref()
+                .and_then(|s| s.parse::<SessionId>().ok())
+            else {
+                return unknown_action();
+            };
+            return match adam.end_my_session(&me, id).await {
+                Ok(()) => see_other("/account"),
+                Err(e) => super::failed(&e),
+            };
+        }
+        _ => return unknown_action(),
+    };
+    signed_out(&me, ended)
+}
+
+fn unknown_action() -> Response {
+    message(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Not understood",
+        "This form asked for something the account page does not do; nothing was changed.",
+        None,
+    )
+}
+
+/// After signing this browser out: back to `/signin`, the cookie forgotten.
+fn signed_out(me: &Principal, ended: adam_core::Result<()>) -> Response {
+    match ended {
+        Ok(()) => {
+            tracing::debug!(session = %me.session_id(), "signed out in the browser");
+            let mut response = see_other("/signin");
+            session::forget(&mut response);
+            response
+        }
+        Err(e) => super::failed(&e),
+    }
+}

@@ -1,0 +1,239 @@
+//! `/signin`: email and password, then the code (or a recovery code), enrollment where a
+//! second factor is required, and a new password where one was set by someone else; then the
+//! browser session and `/account`. Every step answers as the API does (the same throttles, the
+//! same one message for a failed sign-in); the step tokens travel in the form, the session's
+//! tokens never reach the page.
+
+use adam_core::{Adam, Error, SignIn};
+use askama::Template;
+use poem::http::{header, StatusCode};
+use poem::web::{Data, Form};
+use poem::{handler, Request, Response};
+use serde::Deserialize;
+
+use super::csrf::Csrf;
+use super::links::Pages;
+use super::session;
+use super::{forged, form_html};
+use crate::api::origin;
+
+/// The step a sign-in form is at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    Password,
+    Code,
+    Enroll,
+    NewPassword,
+    /// Signed in; the page shows the recovery codes of a new second factor.
+    Done,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Code => "code",
+            Self::Enroll => "enroll",
+            Self::NewPassword => "new_password",
+            Self::Done => "done",
+        }
+    }
+
+    fn is_done(self) -> bool {
+        self == Self::Done
+    }
+}
+
+/// The sign-in page at one of its steps.
+#[derive(Template)]
+#[template(path = "pages/signin.html")]
+pub(super) struct SignInPage {
+    title: &'static str,
+    step: Step,
+    error: Option<String>,
+    csrf: String,
+    email: String,
+    mfa_token: Option<String>,
+    qr_svg: Option<String>,
+    secret: Option<String>,
+    recovery_codes: Vec<String>,
+    min_length: usize,
+}
+
+impl SignInPage {
+    fn at(step: Step, email: &str, mfa_token: Option<&str>) -> Self {
+        Self {
+            title: match step {
+                Step::Password | Step::Code => "Sign in",
+                Step::Enroll => "Set up your second factor",
+                Step::NewPassword => "Choose your password",
+                Step::Done => "Signed in",
+            },
+            step,
+            error: None,
+            csrf: String::new(),
+            email: email.to_owned(),
+            mfa_token: mfa_token.map(str::to_owned),
+            qr_svg: None,
+            secret: None,
+            recovery_codes: Vec::new(),
+            min_length: 0,
+        }
+    }
+
+    fn saying(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+}
+
+/// A submitted sign-in form; fields a browser left out are `None`.
+#[derive(Deserialize)]
+pub(crate) struct Submitted {
+    csrf: Option<String>,
+    step: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    mfa_token: Option<String>,
+    code: Option<String>,
+    new_password: Option<String>,
+    confirm: Option<String>,
+}
+
+/// The page, with the browser's anti-forgery token.
+pub(super) fn render(req: &Request, status: StatusCode, page: SignInPage) -> Response {
+    form_html(req, status, |csrf| SignInPage { csrf, ..page })
+}
+
+/// What a step's error shows: the form again where the user can correct it, else a page.
+fn refused(req: &Request, e: &Error, again: SignInPage) -> Response {
+    match e {
+        Error::InvalidCredentials
+        | Error::MfaCodeInvalid
+        | Error::TooManyAttempts { .. }
+        | Error::Busy { .. }
+        | Error::Invalid { .. } => {
+            render(req, crate::error::status_of(e), again.saying(e.to_string()))
+        }
+        Error::MfaTokenInvalid => render(
+            req,
+            StatusCode::UNAUTHORIZED,
+            SignInPage::at(Step::Password, "", None)
+                .saying("This sign-in took too long or was finished already: start again."),
+        ),
+        other => super::failed(other),
+    }
+}
+
+/// Where a sign-in goes after a step: the session, or the next step's form. `codes` are the
+/// recovery codes of a second factor turned on in this step (shown once, with the next form or
+/// before going on).
+pub(super) async fn advance(
+    req: &Request,
+    adam: &Adam,
+    next: SignIn,
+    email: &str,
+    codes: Vec<String>,
+) -> Response {
+    let mut page = match next {
+        SignIn::Tokens(pair) if codes.is_empty() => return session::start(adam, pair).await,
+        SignIn::Tokens(pair) => {
+            let mut page = SignInPage::at(Step::Done, email, None);
+            page.recovery_codes = codes;
+            let mut response = render(req, StatusCode::OK, page);
+            match session::cookie(adam, pair).await {
+                Ok(cookie) => response.headers_mut().append(header::SET_COOKIE, cookie),
+                Err(e) => return super::failed(&e),
+            };
+            return response;
+        }
+        SignIn::CodeRequired(token) => SignInPage::at(Step::Code, email, Some(token.expose())),
+        SignIn::EnrollmentRequired(token) => {
+            let enrollment = match adam.enroll_at_sign_in(token.expose()).await {
+                Ok(e) => e,
+                Err(e) => return refused(req, &e, SignInPage::at(Step::Password, email, None)),
+            };
+            let mut page = SignInPage::at(Step::Enroll, email, Some(token.expose()));
+            page.qr_svg = Some(enrollment.qr_svg);
+            page.secret = Some(enrollment.secret.to_string());
+            page
+        }
+        SignIn::PasswordChangeRequired(token) => {
+            let mut page = SignInPage::at(Step::NewPassword, email, Some(token.expose()));
+            page.min_length = adam.password_policy().min_len();
+            page
+        }
+    };
+    page.recovery_codes = codes;
+    render(req, StatusCode::OK, page)
+}
+
+#[handler]
+pub(crate) async fn show(req: &Request, Data(pages): Data<&Pages>) -> Response {
+    if session::signed_in(&pages.adam, req).await.is_some() {
+        return session::see_other("/account");
+    }
+    render(
+        req,
+        StatusCode::OK,
+        SignInPage::at(Step::Password, "", None),
+    )
+}
+
+#[handler]
+pub(crate) async fn submit(
+    req: &Request,
+    Data(pages): Data<&Pages>,
+    Form(form): Form<Submitted>,
+) -> Response {
+    if !Csrf::matches(req, form.csrf.as_deref()) {
+        return forged();
+    }
+    let adam = &pages.adam;
+    let origin = origin(req);
+    let email = form.email.as_deref().unwrap_or("").trim();
+    let token = form.mfa_token.as_deref().unwrap_or("");
+    let code = form.code.as_deref().unwrap_or("").trim();
+    match form.step.as_deref() {
+        Some("code") => match adam.sign_in_with_code(token, code, &origin).await {
+            Ok(next) => advance(req, adam, next, email, Vec::new()).await,
+            Err(e) => refused(req, &e, SignInPage::at(Step::Code, email, Some(token))),
+        },
+        Some("enroll") => match adam
+            .confirm_enrollment_at_sign_in(token, code, &origin)
+            .await
+        {
+            Ok(enrolled) => {
+                let codes = enrolled.recovery_codes.codes().to_vec();
+                advance(req, adam, enrolled.signed_in, email, codes).await
+            }
+            // The authenticator has the key already: the form asks for the code again only.
+            Err(e) => refused(req, &e, SignInPage::at(Step::Enroll, email, Some(token))),
+        },
+        Some("new_password") => {
+            let mut again = SignInPage::at(Step::NewPassword, email, Some(token));
+            again.min_length = adam.password_policy().min_len();
+            let password =
+                match super::chosen(form.new_password.as_deref(), form.confirm.as_deref()) {
+                    Ok(p) => p,
+                    Err(error) => {
+                        return render(req, StatusCode::UNPROCESSABLE_ENTITY, again.saying(error))
+                    }
+                };
+            match adam
+                .change_password_at_sign_in(token, password, &origin)
+                .await
+            {
+                Ok(pair) => session::start(adam, pair).await,
+                Err(e) => refused(req, &e, again),
+            }
+        }
+        _ => {
+            let password = form.password.as_deref().unwrap_or("");
+            match adam.sign_in(email, password, &origin).await {
+                Ok(next) => advance(req, adam, next, email, Vec::new()).await,
+                Err(e) => refused(req, &e, SignInPage::at(Step::Password, email, None)),
+            }
+        }
+    }
+}

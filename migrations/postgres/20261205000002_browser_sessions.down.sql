@@ -1,0 +1,2 @@
+DROP INDEX sessions_browser_token_idx;
+ALTER TABLE sessions DROP COLUMN browser_token_hash;
