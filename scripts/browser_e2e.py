@@ -40,7 +40,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.keys import Keys
 
 SERVER = sys.argv[1]
@@ -204,7 +204,7 @@ def shot(driver, name):
 def heading(driver):
     try:
         return driver.find_element(By.TAG_NAME, "h1").text
-    except (NoSuchElementException, StaleElementReferenceException):
+    except WebDriverException:  # gone, stale, or a page on its way
         return ""  # the next page is on its way
 
 
@@ -221,7 +221,7 @@ def totp(key, at=None):
 def text_of(driver, element_id):
     try:
         return driver.find_element(By.ID, element_id).text
-    except (NoSuchElementException, StaleElementReferenceException):
+    except WebDriverException:  # gone, stale, or a page on its way
         return ""
 
 

@@ -79,37 +79,144 @@ fn failed(e: Error, form: impl FnOnce(String) -> Response) -> Response {
     }
 }
 
-/// The two passwords of the form, the same and present, or what to say.
-fn chosen(form: &Submitted) -> Result<&str, String> {
-    super::chosen(form.new_password.as_deref(), form.confirm.as_deref())
+/// A kind of mailed link: how its page opens it, what its form says, and what submitting the
+/// form does. Opening and submitting are the same for both kinds ([`open`], [`submit`]).
+trait Link: Sized {
+    /// What the link's page shows, read without spending it.
+    async fn open(adam: &Adam, token: &str) -> adam_core::Result<Self>;
+    /// The form, with `error` when it is shown again.
+    fn form<'a>(&'a self, adam: &Adam, token: &str, error: Option<String>) -> PasswordForm<'a>;
+    /// Spends the link with the chosen `password` (and `code`, where asked for).
+    async fn spend(
+        &self,
+        adam: &Adam,
+        req: &Request,
+        token: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> adam_core::Result<Response>;
 }
 
-// ---- /reset/{token} ----
+/// The page of a link: its form, or why it cannot be used. Spends nothing.
+async fn open<L: Link>(req: &Request, adam: &Adam, token: &str) -> Response {
+    match L::open(adam, token).await {
+        Ok(link) => form_page(req, StatusCode::OK, link.form(adam, token, None)),
+        Err(e) => failed(e, |_| message(StatusCode::GONE, UNUSABLE, "", None)),
+    }
+}
 
-fn reset_form<'a>(
-    adam: &Adam,
-    token: &str,
-    email: &'a str,
-    ask_code: bool,
-    error: Option<String>,
-) -> PasswordForm<'a> {
-    PasswordForm {
-        title: "Choose a new password",
-        intro: format!(
-            "For {email}. Setting it signs you out everywhere{}.",
-            if ask_code {
-                "; your second factor is asked too"
-            } else {
-                ""
-            }
-        ),
-        error,
-        action: format!("/reset/{token}"),
-        csrf: String::new(),
-        email,
-        min_length: adam.password_policy().min_len(),
-        ask_code,
-        submit: "Set the new password",
+/// A submitted link form: checked against its anti-forgery cookie, then the link spent.
+async fn submit<L: Link>(req: &Request, adam: &Adam, token: &str, form: &Submitted) -> Response {
+    if !Csrf::matches(req, form.csrf.as_deref()) {
+        return forged();
+    }
+    let link = match L::open(adam, token).await {
+        Ok(link) => link,
+        Err(e) => return failed(e, |_| message(StatusCode::GONE, UNUSABLE, "", None)),
+    };
+    let again = |error: String| {
+        form_page(
+            req,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            link.form(adam, token, Some(error)),
+        )
+    };
+    let password = match super::chosen(form.new_password.as_deref(), form.confirm.as_deref()) {
+        Ok(p) => p,
+        Err(error) => return again(error),
+    };
+    let code = form.code.as_deref().filter(|c| !c.trim().is_empty());
+    match link.spend(adam, req, token, password, code).await {
+        Ok(done) => done,
+        Err(e) => failed(e, again),
+    }
+}
+
+/// `/reset/{token}`.
+impl Link for adam_core::ResetLink {
+    async fn open(adam: &Adam, token: &str) -> adam_core::Result<Self> {
+        adam.open_password_reset(token).await
+    }
+
+    fn form<'a>(&'a self, adam: &Adam, token: &str, error: Option<String>) -> PasswordForm<'a> {
+        PasswordForm {
+            title: "Choose a new password",
+            intro: format!(
+                "For {}. Setting it signs you out everywhere{}.",
+                self.email.as_str(),
+                if self.second_factor {
+                    "; your second factor is asked too"
+                } else {
+                    ""
+                }
+            ),
+            error,
+            action: format!("/reset/{token}"),
+            csrf: String::new(),
+            email: self.email.as_str(),
+            min_length: adam.password_policy().min_len(),
+            ask_code: self.second_factor,
+            submit: "Set the new password",
+        }
+    }
+
+    async fn spend(
+        &self,
+        adam: &Adam,
+        req: &Request,
+        token: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> adam_core::Result<Response> {
+        let pair = adam
+            .complete_password_reset(token, password, code, &origin(req))
+            .await?;
+        // Every earlier session has ended; this browser is signed in to `/account` only.
+        Ok(super::session::start(adam, pair).await)
+    }
+}
+
+/// `/invite/{token}`.
+impl Link for adam_core::InvitationLink {
+    async fn open(adam: &Adam, token: &str) -> adam_core::Result<Self> {
+        adam.open_invitation(token).await
+    }
+
+    fn form<'a>(&'a self, adam: &Adam, token: &str, error: Option<String>) -> PasswordForm<'a> {
+        let place = match &self.dealership_name {
+            Some(d) => format!(" at {d}"),
+            None => String::new(),
+        };
+        PasswordForm {
+            title: "Welcome to Adam",
+            intro: format!(
+                "{}, choose the password you will sign in with as {}{place}.",
+                self.full_name,
+                self.email.as_str()
+            ),
+            error,
+            action: format!("/invite/{token}"),
+            csrf: String::new(),
+            email: self.email.as_str(),
+            min_length: adam.password_policy().min_len(),
+            ask_code: false,
+            submit: "Create my account",
+        }
+    }
+
+    async fn spend(
+        &self,
+        adam: &Adam,
+        req: &Request,
+        token: &str,
+        password: &str,
+        _code: Option<&str>,
+    ) -> adam_core::Result<Response> {
+        let signed_in = adam
+            .accept_invitation(token, password, &origin(req))
+            .await?;
+        // Signed in to `/account`, or, where a second factor is required, on to enrolling it.
+        Ok(super::signin::advance(req, adam, signed_in, self.email.as_str(), Vec::new()).await)
     }
 }
 
@@ -119,20 +226,7 @@ pub(crate) async fn open_reset(
     Path(token): Path<String>,
     Data(pages): Data<&Pages>,
 ) -> Response {
-    match pages.adam.open_password_reset(&token).await {
-        Ok(link) => form_page(
-            req,
-            StatusCode::OK,
-            reset_form(
-                &pages.adam,
-                &token,
-                link.email.as_str(),
-                link.second_factor,
-                None,
-            ),
-        ),
-        Err(e) => failed(e, |_| message(StatusCode::GONE, UNUSABLE, "", None)),
-    }
+    open::<adam_core::ResetLink>(req, &pages.adam, &token).await
 }
 
 #[handler]
@@ -140,66 +234,9 @@ pub(crate) async fn complete_reset(
     req: &Request,
     Path(token): Path<String>,
     Data(pages): Data<&Pages>,
-    Form(submitted): Form<Submitted>,
+    Form(form): Form<Submitted>,
 ) -> Response {
-    if !Csrf::matches(req, submitted.csrf.as_deref()) {
-        return forged();
-    }
-    let adam = &pages.adam;
-    let link = match adam.open_password_reset(&token).await {
-        Ok(link) => link,
-        Err(e) => return failed(e, |_| message(StatusCode::GONE, UNUSABLE, "", None)),
-    };
-    let email = link.email.as_str().to_owned();
-    let again = |error: String| {
-        form_page(
-            req,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            reset_form(adam, &token, &email, link.second_factor, Some(error)),
-        )
-    };
-    let password = match chosen(&submitted) {
-        Ok(p) => p,
-        Err(error) => return again(error),
-    };
-    let code = submitted.code.as_deref().filter(|c| !c.trim().is_empty());
-    match adam
-        .complete_password_reset(&token, password, code, &origin(req))
-        .await
-    {
-        // Every earlier session has ended; this browser is signed in to `/account` only.
-        Ok(pair) => super::session::start(adam, pair).await,
-        Err(e) => failed(e, again),
-    }
-}
-
-// ---- /invite/{token} ----
-
-fn invitation_form<'a>(
-    adam: &Adam,
-    token: &str,
-    link: &'a adam_core::InvitationLink,
-    error: Option<String>,
-) -> PasswordForm<'a> {
-    let place = match &link.dealership_name {
-        Some(d) => format!(" at {d}"),
-        None => String::new(),
-    };
-    PasswordForm {
-        title: "Welcome to Adam",
-        intro: format!(
-            "{}, choose the password you will sign in with as {}{place}.",
-            link.full_name,
-            link.email.as_str()
-        ),
-        error,
-        action: format!("/invite/{token}"),
-        csrf: String::new(),
-        email: link.email.as_str(),
-        min_length: adam.password_policy().min_len(),
-        ask_code: false,
-        submit: "Create my account",
-    }
+    submit::<adam_core::ResetLink>(req, &pages.adam, &token, &form).await
 }
 
 #[handler]
@@ -208,14 +245,7 @@ pub(crate) async fn open_invitation(
     Path(token): Path<String>,
     Data(pages): Data<&Pages>,
 ) -> Response {
-    match pages.adam.open_invitation(&token).await {
-        Ok(link) => form_page(
-            req,
-            StatusCode::OK,
-            invitation_form(&pages.adam, &token, &link, None),
-        ),
-        Err(e) => failed(e, |_| message(StatusCode::GONE, UNUSABLE, "", None)),
-    }
+    open::<adam_core::InvitationLink>(req, &pages.adam, &token).await
 }
 
 #[handler]
@@ -223,32 +253,7 @@ pub(crate) async fn accept_invitation(
     req: &Request,
     Path(token): Path<String>,
     Data(pages): Data<&Pages>,
-    Form(submitted): Form<Submitted>,
+    Form(form): Form<Submitted>,
 ) -> Response {
-    if !Csrf::matches(req, submitted.csrf.as_deref()) {
-        return forged();
-    }
-    let adam = &pages.adam;
-    let link = match adam.open_invitation(&token).await {
-        Ok(link) => link,
-        Err(e) => return failed(e, |_| message(StatusCode::GONE, UNUSABLE, "", None)),
-    };
-    let again = |error: String| {
-        form_page(
-            req,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            invitation_form(adam, &token, &link, Some(error)),
-        )
-    };
-    let password = match chosen(&submitted) {
-        Ok(p) => p,
-        Err(error) => return again(error),
-    };
-    match adam.accept_invitation(&token, password, &origin(req)).await {
-        // Signed in to `/account`, or, where a second factor is required, on to enrolling it.
-        Ok(signed_in) => {
-            super::signin::advance(req, adam, signed_in, link.email.as_str(), Vec::new()).await
-        }
-        Err(e) => failed(e, again),
-    }
+    submit::<adam_core::InvitationLink>(req, &pages.adam, &token, &form).await
 }
