@@ -23,7 +23,7 @@ pub fn config_for(url: &str, extra: &[(&str, &str)]) -> Config {
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
-    let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+    let mut config = Config::from_vars(vars).expect("test config");
     config.hash_cost = adam_core::hashing::HashCost::TEST_ONLY;
     config
 }

@@ -1,4 +1,7 @@
-//! Configuration from the environment (and `.env`), validated once at start-up.
+//! Configuration from the environment (and `.env`), validated once at start-up: read by serde
+//! ([`env::Env`]), then checked across variables here.
+
+mod env;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -12,20 +15,21 @@ use adam_core::{Engine, PasswordPolicy, SecretKey, Settings, StoreOptions};
 
 use crate::client::TrustedProxies;
 use crate::listen::ConnectionLimits;
+use env::{whole, Env, Origins, PublicUrl, Roles, SqlIdentifier, Var};
 
 /// A configuration value that stops start-up; its `Display` is the one line the user sees.
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {reason}")]
 pub struct ConfigError {
     /// The variable at fault.
-    pub variable: &'static str,
+    pub variable: String,
     /// What is wrong with it.
     pub reason: String,
 }
 
 fn bad(variable: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
-        variable,
+        variable: variable.to_owned(),
         reason: reason.into(),
     }
 }
@@ -195,19 +199,24 @@ fn redact_url_password(url: &str) -> String {
 }
 
 impl Config {
-    /// Reads the process environment.
+    /// Reads the process environment (variables whose name or value is not UTF-8 are not
+    /// Adam's).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::from_vars(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
     }
 
-    /// Reads configuration through `get` (the environment, or a map in tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let debug = match var("DEBUG") {
-            None => false,
-            Some(v) => parse_bool(&v).ok_or_else(|| bad("DEBUG", "must be true or false"))?,
-        };
-        let database_url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://adam.db".into());
+    /// Reads configuration from `vars` (name, value): the environment, or a list in tests.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env::read(vars)?;
+        let debug = env.debug.is_some_and(|Var(d)| d);
+        let database_url = env
+            .database_url
+            .map_or_else(|| "sqlite://adam.db".to_owned(), |Var(u)| u);
         let engine = Engine::of_url(&database_url).map_err(|_| {
             bad(
                 "DATABASE_URL",
@@ -217,16 +226,18 @@ impl Config {
         if engine == Engine::Postgres {
             url_host_check(&database_url)?;
         }
-        let secret = match var("SECRET_KEY") {
-            Some(key) => {
-                if key.len() < adam_core::MIN_SECRET_LEN && !debug {
-                    return Err(bad(
-                        "SECRET_KEY",
-                        "must be at least 32 bytes (a shorter key is allowed only with DEBUG=true)",
-                    ));
-                }
-                SecretSource::Given(key)
+        let long_enough = |variable: &'static str, key: String| {
+            if key.len() < adam_core::MIN_SECRET_LEN && !debug {
+                Err(bad(
+                    variable,
+                    "must be at least 32 bytes (a shorter key is allowed only with DEBUG=true)",
+                ))
+            } else {
+                Ok(key)
             }
+        };
+        let secret = match env.secret_key {
+            Some(Var(key)) => SecretSource::Given(long_enough("SECRET_KEY", key)?),
             None => match engine {
                 Engine::Postgres => {
                     return Err(bad(
@@ -240,17 +251,12 @@ impl Config {
                 },
             },
         };
-        let secret_previous = match var("SECRET_KEY_PREVIOUS") {
-            Some(key) if key.len() < adam_core::MIN_SECRET_LEN && !debug => {
-                return Err(bad(
-                    "SECRET_KEY_PREVIOUS",
-                    "must be at least 32 bytes (a shorter key is allowed only with DEBUG=true)",
-                ))
-            }
-            other => other,
-        };
-        let public_url = match var("PUBLIC_URL") {
-            Some(u) => Some(parse_public_url(&u)?),
+        let secret_previous = env
+            .secret_key_previous
+            .map(|Var(key)| long_enough("SECRET_KEY_PREVIOUS", key))
+            .transpose()?;
+        let public_url = match env.public_url {
+            Some(Var(PublicUrl(u))) => Some(u),
             None if engine == Engine::Postgres => {
                 return Err(bad(
                     "PUBLIC_URL",
@@ -260,134 +266,59 @@ impl Config {
             }
             None => None,
         };
-        let host = match var("HOST") {
-            None => IpAddr::from([127, 0, 0, 1]),
-            Some(h) => h
-                .trim()
-                .parse()
-                .map_err(|_| bad("HOST", "must be an IP address such as 127.0.0.1 or 0.0.0.0"))?,
-        };
-        let port = match var("PORT") {
-            None => 8000,
-            Some(p) => p
-                .trim()
-                .parse()
-                .map_err(|_| bad("PORT", "must be a number from 0 to 65535"))?,
-        };
-        let whole = |name: &'static str, default: i64, min: i64, max: i64| match var(name) {
-            None => Ok(default),
-            Some(v) => match v.trim().parse::<i64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(bad(
-                    name,
-                    format!("must be a whole number from {min} to {max}"),
-                )),
-            },
-        };
-        let positive = |name, default, max| whole(name, default, 1, max);
-        let access_token_expire_minutes = positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30, 24 * 60)?;
-        let refresh_token_expire_days = positive("REFRESH_TOKEN_EXPIRE_DAYS", 7, 365)?;
-        let session_max_minutes = positive("SESSION_MAX_MINUTES", 1440, 525_600)?;
-        let audit_retention_days = positive("AUDIT_RETENTION_DAYS", 365, 36_500)?;
-        let inactive_user_days = whole("INACTIVE_USER_DAYS", 0, 0, 36_500)?;
-        let password_min_length = positive(
-            "PASSWORD_MIN_LENGTH",
-            PasswordPolicy::MIN_LEN_FLOOR as i64,
-            PasswordPolicy::MAX_LEN as i64,
-        )? as usize;
-        if password_min_length < PasswordPolicy::MIN_LEN_FLOOR {
-            return Err(bad("PASSWORD_MIN_LENGTH", "must be at least 8"));
-        }
-        let cors_origins = var("BACKEND_CORS_ORIGINS")
-            .map(|v| parse_origins(&v))
-            .transpose()?
-            .unwrap_or_default();
-        let database_app_role = match var("DATABASE_APP_ROLE") {
-            None => StoreOptions::default().app_role,
-            Some(r) if is_sql_identifier(r.trim()) => r.trim().to_owned(),
-            Some(_) => {
-                return Err(bad(
-                    "DATABASE_APP_ROLE",
-                    "must be a lower-case SQL identifier (letters, digits and _)",
-                ))
-            }
-        };
-        let login_max_failures = positive("LOGIN_MAX_FAILURES", 10, 10_000)? as u32;
-        let login_failure_window_minutes = positive("LOGIN_FAILURE_WINDOW_MINUTES", 15, 24 * 60)?;
-        let login_max_failures_per_ip =
-            positive("LOGIN_MAX_FAILURES_PER_IP", 100, 1_000_000)? as u32;
-        let trusted_proxies = match var("TRUSTED_PROXIES") {
-            None => TrustedProxies::default(),
-            Some(v) => TrustedProxies::parse(&v).map_err(|e| {
-                bad(
-                    "TRUSTED_PROXIES",
-                    format!("must be comma-separated networks (CIDR): {e}"),
-                )
-            })?,
-        };
-        let refresh_reuse_grace_seconds = whole("REFRESH_REUSE_GRACE_SECONDS", 10, 0, 300)?;
-        let seconds = |name, default, max| {
-            positive(name, default, max).map(|n| Duration::from_secs(n.unsigned_abs()))
-        };
-        let connections = ConnectionLimits {
-            max_connections: positive("MAX_CONNECTIONS", 4096, 1_000_000)? as usize,
-            max_per_address: positive("MAX_CONNECTIONS_PER_ADDRESS", 256, 1_000_000)? as usize,
-            request_timeout: seconds("REQUEST_TIMEOUT_SECONDS", 30, 3600)?,
-            header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", 10, 3600)?,
-            idle_timeout: seconds("IDLE_TIMEOUT_SECONDS", 60, 3600)?,
-        };
-        let hash_queue_timeout = seconds("HASH_QUEUE_TIMEOUT_SECONDS", 10, 600)?;
-        let signing_key_rotation_days = whole("SIGNING_KEY_ROTATION_DAYS", 30, 0, 3650)?;
-        let mfa_required_roles = match var("MFA_REQUIRED_ROLES") {
-            None => Vec::new(),
-            Some(v) => parse_roles(&v)?,
-        };
-        let smtp = var("SMTP_URL")
-            .map(|v| crate::mail::SmtpUrl::parse(&v).map_err(|e| bad("SMTP_URL", e)))
-            .transpose()?;
-        let mail_from = var("MAIL_FROM")
-            .map(|v| {
-                v.trim().parse::<lettre::message::Mailbox>().map_err(|e| {
-                    bad(
-                        "MAIL_FROM",
-                        format!("must be an address such as Adam <no-reply@example.com>: {e}"),
-                    )
-                })
-            })
-            .transpose()?;
-        let invitation_expire_hours = positive("INVITATION_EXPIRE_HOURS", 72, 24 * 30)?;
-        let password_reset_expire_minutes = positive("PASSWORD_RESET_EXPIRE_MINUTES", 30, 24 * 60)?;
+        let seconds = |n: i64| Duration::from_secs(n.unsigned_abs());
         Ok(Self {
-            smtp,
-            mail_from,
-            invitation_expire_hours,
-            password_reset_expire_minutes,
-            mfa_required_roles,
+            smtp: env.smtp_url.map(|Var(s)| s),
+            mail_from: env.mail_from.map(|Var(m)| m),
+            invitation_expire_hours: whole(&env.invitation_expire_hours, 72),
+            password_reset_expire_minutes: whole(&env.password_reset_expire_minutes, 30),
+            mfa_required_roles: env
+                .mfa_required_roles
+                .map(|Var(Roles(r))| r)
+                .unwrap_or_default(),
             secret_previous,
             public_url,
-            signing_key_rotation_days,
-            connections,
-            hash_queue_timeout,
+            signing_key_rotation_days: whole(&env.signing_key_rotation_days, 30),
+            connections: ConnectionLimits {
+                max_connections: whole(&env.max_connections, 4096).unsigned_abs() as usize,
+                max_per_address: whole(&env.max_connections_per_address, 256).unsigned_abs()
+                    as usize,
+                request_timeout: seconds(whole(&env.request_timeout_seconds, 30)),
+                header_read_timeout: seconds(whole(&env.header_read_timeout_seconds, 10)),
+                idle_timeout: seconds(whole(&env.idle_timeout_seconds, 60)),
+            },
+            hash_queue_timeout: seconds(whole(&env.hash_queue_timeout_seconds, 10)),
             key_reload: adam_core::keyring::RELOAD_EVERY,
             clock: adam_core::Clock::system(),
             hash_cost: HashCost::OWASP,
             database_url,
-            database_app_role,
-            refresh_reuse_grace_seconds,
-            login_max_failures,
-            login_failure_window_minutes,
-            login_max_failures_per_ip,
-            trusted_proxies,
+            database_app_role: env.database_app_role.map_or_else(
+                || StoreOptions::default().app_role,
+                |Var(SqlIdentifier(r))| r,
+            ),
+            refresh_reuse_grace_seconds: whole(&env.refresh_reuse_grace_seconds, 10),
+            login_max_failures: whole(&env.login_max_failures, 10).unsigned_abs() as u32,
+            login_failure_window_minutes: whole(&env.login_failure_window_minutes, 15),
+            login_max_failures_per_ip: whole(&env.login_max_failures_per_ip, 100).unsigned_abs()
+                as u32,
+            trusted_proxies: env.trusted_proxies.map(|Var(t)| t).unwrap_or_default(),
             secret,
-            host,
-            port,
-            access_token_expire_minutes,
-            refresh_token_expire_days,
-            session_max_minutes,
-            audit_retention_days,
-            inactive_user_days,
-            cors_origins,
-            password_min_length,
+            host: env.host.map_or(IpAddr::from([127, 0, 0, 1]), |Var(h)| h),
+            port: env.port.map_or(8000, |Var(p)| p),
+            access_token_expire_minutes: whole(&env.access_token_expire_minutes, 30),
+            refresh_token_expire_days: whole(&env.refresh_token_expire_days, 7),
+            session_max_minutes: whole(&env.session_max_minutes, 1440),
+            audit_retention_days: whole(&env.audit_retention_days, 365),
+            inactive_user_days: whole(&env.inactive_user_days, 0),
+            cors_origins: env
+                .backend_cors_origins
+                .map(|Var(Origins(o))| o)
+                .unwrap_or_default(),
+            password_min_length: whole(
+                &env.password_min_length,
+                PasswordPolicy::MIN_LEN_FLOOR as i64,
+            )
+            .unsigned_abs() as usize,
             debug,
         })
     }
@@ -509,43 +440,6 @@ impl Config {
     }
 }
 
-/// `PUBLIC_URL`: an http(s) URL with a host and no query or fragment; the trailing `/` dropped.
-fn parse_public_url(v: &str) -> Result<String, ConfigError> {
-    let v = v.trim().trim_end_matches('/');
-    let ok = v
-        .split_once("://")
-        .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
-        .is_some_and(|(_, rest)| {
-            let host = rest.split('/').next().unwrap_or_default();
-            !host.is_empty()
-                && !rest.contains(|c: char| c.is_whitespace() || c == '?' || c == '#')
-                && !host.contains('@')
-        });
-    if ok {
-        Ok(v.to_owned())
-    } else {
-        Err(bad(
-            "PUBLIC_URL",
-            format!("{v:?} is not a URL such as https://auth.example.com"),
-        ))
-    }
-}
-
-fn is_sql_identifier(s: &str) -> bool {
-    s.len() <= 63
-        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 fn url_host_check(url: &str) -> Result<(), ConfigError> {
     // `postgres://` followed by something: the driver reports finer errors when it connects.
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or_default();
@@ -553,28 +447,6 @@ fn url_host_check(url: &str) -> Result<(), ConfigError> {
         return Err(bad("DATABASE_URL", "is not a valid PostgreSQL URL"));
     }
     Ok(())
-}
-
-fn parse_origins(v: &str) -> Result<Vec<String>, ConfigError> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(|o| {
-            let o = o.trim_end_matches('/');
-            let ok = (o.starts_with("http://") || o.starts_with("https://"))
-                && !o.contains(char::is_whitespace)
-                && o.split_once("://")
-                    .is_some_and(|(_, h)| !h.is_empty() && !h.contains('/'));
-            if ok {
-                Ok(o.to_owned())
-            } else {
-                Err(bad(
-                    "BACKEND_CORS_ORIGINS",
-                    format!("{o:?} is not an origin such as https://app.example.com"),
-                ))
-            }
-        })
-        .collect()
 }
 
 /// The file path of a SQLite URL, or `None` for an in-memory database.
@@ -668,24 +540,6 @@ fn load_or_create_key(path: &Path) -> Result<String, ConfigError> {
     }
 }
 
-/// `MFA_REQUIRED_ROLES`: comma-separated role names (`system_admin`, `dealer_principal`,
-/// `fi_manager`); empty entries are skipped.
-fn parse_roles(v: &str) -> Result<Vec<adam_core::Role>, ConfigError> {
-    let mut roles = Vec::new();
-    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let role = name.parse::<adam_core::Role>().map_err(|_| {
-            bad(
-                "MFA_REQUIRED_ROLES",
-                "must be comma-separated roles: system_admin, dealer_principal, fi_manager",
-            )
-        })?;
-        if !roles.contains(&role) {
-            roles.push(role);
-        }
-    }
-    Ok(roles)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,7 +573,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        Config::from_vars(map)
     }
 
     #[test]
