@@ -18,6 +18,7 @@ use tokio::io::AsyncReadExt;
 mod api;
 pub mod client;
 pub mod config;
+mod cookie_mode;
 pub mod error;
 pub mod healthcheck;
 mod listen;
@@ -164,6 +165,9 @@ fn app_ringing(
     let api = api::service(&adam, bell);
     let proxies = Arc::new(config.trusted_proxies.clone());
     let request_timeout = config.connections.request_timeout;
+    let refresh_lifetime = Duration::from_secs(
+        u64::try_from(config.refresh_token_expire_days).unwrap_or(1) * 24 * 3600,
+    );
     let raw = api.spec();
     let document = Arc::new(api::document::complete(&raw, config.password_min_length));
     // The document's text is made once; the documentation pages show it, not poem-openapi's
@@ -196,7 +200,8 @@ fn app_ringing(
         .around(move |ep, req| client::refuse_unreadable_forwarding(ep, req, proxies.clone()))
         .catch_all_error(error::render)
         .map_to_response()
-        .around(move |ep, req| allow_header(ep, req, document.clone()));
+        .around(move |ep, req| allow_header(ep, req, document.clone()))
+        .around(move |ep, req| async move { cookie_mode::layer(&ep, req, refresh_lifetime).await });
     let with_cors = if config.cors_origins.is_empty() {
         inner.boxed()
     } else {
@@ -210,7 +215,7 @@ fn cors(origins: &[String]) -> Cors {
         .allow_origins(origins.iter().map(String::as_str))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers(["authorization", "content-type"])
+        .allow_headers(["authorization", "content-type", cookie_mode::HEADER])
         .max_age(600)
 }
 

@@ -135,6 +135,10 @@ impl AuthApi {
     /// accounts answer 429 with `Retry-After`. A user with a second factor gets, for the right
     /// password, 401 of type `/problems/mfa-required` with an `mfa_token` for
     /// `/auth/login/mfa`; one who must enroll first, `/problems/mfa-enrollment-required`.
+    ///
+    /// A web client may send `Adam-Refresh: cookie` here and on every route that answers a
+    /// token pair: the answer then has no `refresh_token`, which is set instead in the cookie
+    /// `__Host-adam_refresh` (HttpOnly, Secure, SameSite=Strict).
     #[oai(path = "/login", method = "post")]
     async fn login(
         &self,
@@ -245,7 +249,10 @@ impl AuthApi {
     /// Refresh tokens
     ///
     /// Spends the refresh token and returns a new pair of the same session. Presenting a spent
-    /// token again revokes the whole session (401).
+    /// token again revokes the whole session (401). A web client in cookie mode sends no body
+    /// and the header `Adam-Refresh: cookie`: the token is read from `__Host-adam_refresh` (the
+    /// cookie without the header: 403), and a refusal other than
+    /// `/problems/refresh-token-already-rotated` clears the cookie.
     #[oai(path = "/refresh", method = "post")]
     async fn refresh(
         &self,
@@ -288,7 +295,9 @@ impl AuthApi {
 
     /// Sign out
     ///
-    /// Revokes the session of the refresh token. An unknown token also answers 204.
+    /// Revokes the session of the refresh token. An unknown token also answers 204. A web client
+    /// in cookie mode sends no body and the header `Adam-Refresh: cookie`; the cookie is
+    /// cleared.
     #[oai(path = "/logout", method = "post")]
     async fn logout(
         &self,

@@ -135,12 +135,23 @@ async fn cors_follows_backend_cors_origins() {
         app.req(Method::OPTIONS, "/api/v1/auth/login", None)
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type")
+            .header(
+                "access-control-request-headers",
+                "content-type, adam-refresh",
+            )
             .send()
     };
     let ok = preflight(allowed).await.unwrap();
     assert_eq!(ok.headers()["access-control-allow-origin"], allowed);
     assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
+    let headers = ok.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("adam-refresh"),
+        "cookie mode's header may cross: {headers}"
+    );
     let other = preflight("https://evil.example.com").await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
     // Without BACKEND_CORS_ORIGINS: no cross-origin access at all.

@@ -4,6 +4,7 @@
 
 mod audit;
 mod connections;
+mod cookie_mode;
 mod document;
 mod helpers;
 mod keys;
