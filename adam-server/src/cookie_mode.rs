@@ -47,15 +47,7 @@ fn asks(req: &Request) -> bool {
 
 /// The refresh cookie the request carries, if any.
 fn cookie(req: &Request) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
-        .filter(|v| !v.is_empty())
+    crate::cookies::read(req, COOKIE).filter(|v| !v.is_empty())
 }
 
 /// Whether the request has no body (a browser's `fetch` without one sends `Content-Length: 0`).

@@ -19,6 +19,7 @@ mod api;
 pub mod client;
 pub mod config;
 mod cookie_mode;
+mod cookies;
 pub mod error;
 pub mod healthcheck;
 mod listen;

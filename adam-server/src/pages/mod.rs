@@ -81,17 +81,7 @@ fn stylesheet() -> Response {
         .body(STYLESHEET)
 }
 
-/// The value of the request's cookie `name`, if it sent one.
-fn cookie(req: &poem::Request, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_owned())
-}
+use crate::cookies::read as cookie;
 
 /// The answer to a form posted without its anti-forgery token: 403, nothing changed.
 fn forged() -> Response {
