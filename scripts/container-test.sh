@@ -128,6 +128,14 @@ for n in $(seq "$inflight"); do
         -H 'content-type: application/json' -d "$login" >"$context/inflight.$n"
      date +%s%N >"$context/answered.$n") &
 done
+# In flight: every connection made (a busy machine may take a while to start 30 curls; one not
+# yet connected at the signal is not in flight), then a moment for the server to read them.
+for _ in $(seq 250); do
+    connected=$(ss -Htn state established "( dport = :${ports[0]} )" | wc -l)
+    answered=$(find "$context" -name 'answered.*' | wc -l)
+    [ $((connected + answered)) -ge "$inflight" ] && break
+    sleep 0.02
+done
 sleep 0.1
 signalled=$(date +%s%N)
 pm kill --signal TERM "${containers[0]}" >/dev/null

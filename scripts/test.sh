@@ -34,6 +34,7 @@ command -v gnome-keyring-daemon >/dev/null || desktop_packages+=(gnome-keyring)
 command -v secret-tool >/dev/null || desktop_packages+=(libsecret-tools)
 command -v dbus-run-session >/dev/null || desktop_packages+=(dbus)
 command -v curl >/dev/null || desktop_packages+=(curl)
+command -v ss >/dev/null || desktop_packages+=(iproute2) # the container test counts connections
 command -v psql >/dev/null || desktop_packages+=(postgresql-client)
 # The container image is built and run with podman (runc: crun cannot set limits on some hosts;
 # debootstrap makes the base image where no registry is reachable).
