@@ -292,6 +292,11 @@ fn verify_with(candidate: &str, parsed: &PasswordHash<'_>, memory: &mut [Block])
     Some(Output::new(&out).ok()? == expected)
 }
 
+/// Byte-wise equality without an early exit (codes, secrets' digests).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

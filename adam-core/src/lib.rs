@@ -72,6 +72,8 @@ pub mod links;
 #[cfg(feature = "engine")]
 pub mod mail;
 pub mod models;
+#[cfg(feature = "engine")]
+pub mod oauth_clients;
 mod origin;
 pub mod password;
 #[cfg(feature = "engine")]

@@ -409,6 +409,17 @@ pub(crate) fn removes_an_active_admin(before: &User, after: Option<(Placement, b
     was && !stays
 }
 
+/// Who may register, change and delete OpenID Connect clients: system admins.
+pub(crate) fn authorize_manage_clients(caller: &Principal) -> Result<()> {
+    if caller.role() == Role::SystemAdmin {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "only system admins manage OpenID Connect clients",
+        ))
+    }
+}
+
 /// The answer when the last active system admin would go.
 pub(crate) fn last_admin() -> Error {
     Error::conflict("the last active system admin cannot be deleted, deactivated or demoted")

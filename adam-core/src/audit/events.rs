@@ -95,6 +95,14 @@ pub(crate) enum InvitationEvent {
     Accepted(UserId),
 }
 
+/// What happened to an OpenID Connect client (`oauth_client.created`, `.updated`, `.deleted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientEvent {
+    Created,
+    Updated,
+    Deleted,
+}
+
 /// A security event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
@@ -168,6 +176,13 @@ pub(crate) enum Event {
     DealershipUpdated {
         before: Box<Dealership>,
         after: Box<Dealership>,
+    },
+    /// A client registered, changed (`fields`: what; `secret` for a new secret) or deleted.
+    OAuthClient {
+        what: ClientEvent,
+        id: uuid::Uuid,
+        client_id: String,
+        fields: Vec<&'static str>,
     },
     DealershipDeleted {
         dealership: DealershipId,
@@ -391,6 +406,24 @@ impl Event {
                 next,
             } => audit::NewEvent::new("keys.rotated")
                 .with(json!({ "retired": retired, "current": current, "next": next })),
+            Self::OAuthClient {
+                what,
+                id,
+                client_id,
+                fields,
+            } => {
+                let action = match what {
+                    ClientEvent::Created => "oauth_client.created",
+                    ClientEvent::Updated => "oauth_client.updated",
+                    ClientEvent::Deleted => "oauth_client.deleted",
+                };
+                let details = if fields.is_empty() {
+                    json!({ "client_id": client_id })
+                } else {
+                    json!({ "client_id": client_id, "fields": fields })
+                };
+                audit::NewEvent::about_client(action, *id).with(details)
+            }
             Self::KeysRevoked { kid, state } => audit::NewEvent::new("keys.revoked")
                 .with(json!({ "kid": kid, "state": state.as_str() })),
         }

@@ -71,6 +71,13 @@ impl NewEvent {
         }
     }
 
+    pub(crate) fn about_client(action: &'static str, client: Uuid) -> Self {
+        Self {
+            subject: Some(("oauth_client", client)),
+            ..Self::new(action)
+        }
+    }
+
     pub(crate) fn by_subject(self) -> Self {
         Self {
             subject_acts: true,

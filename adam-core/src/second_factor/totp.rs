@@ -83,7 +83,7 @@ impl TotpSecret {
                 continue;
             };
             let expected = format!("{:06}", self.code_at(counter, DIGITS));
-            if constant_time_eq(expected.as_bytes(), typed.as_bytes()) {
+            if crate::hashing::constant_time_eq(expected.as_bytes(), typed.as_bytes()) {
                 found = Some(step);
             }
         }
@@ -106,11 +106,6 @@ fn parse_code(code: &str) -> Option<&str> {
 /// Whether `code` has the shape of a TOTP code (six digits) rather than a recovery code.
 pub(crate) fn looks_like_totp(code: &str) -> bool {
     parse_code(code.trim()).is_some()
-}
-
-/// Byte-wise equality without an early exit.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The `otpauth://totp/…` URI of `secret` for `account` (Key Uri Format: issuer, SHA1, 6
