@@ -41,6 +41,14 @@ from adam_client.api.auth import (  # noqa: E402
     post_api_v1_auth_refresh,
 )
 from adam_client.api.audit import get_api_v1_audit_events  # noqa: E402
+from adam_client.api.clients import (  # noqa: E402
+    delete_api_v1_oauth_clients_client_id,
+    get_api_v1_oauth_clients,
+    get_api_v1_oauth_clients_client_id,
+    patch_api_v1_oauth_clients_client_id,
+    post_api_v1_oauth_clients,
+    post_api_v1_oauth_clients_client_id_secret,
+)
 from adam_client.api.discovery import (  # noqa: E402
     get_well_known_jwks_json,
     get_well_known_oauth_authorization_server,
@@ -86,6 +94,9 @@ from adam_client.models import (  # noqa: E402
     MfaLoginRequest,
     MfaStatus,
     MfaTokenRequest,
+    OAuthClient,
+    OAuthClientCreate,
+    OAuthClientUpdate,
     PagedDealership,
     PagedInvitation,
     PasswordResetRequest,
@@ -388,5 +399,49 @@ expect(
     None,
 )
 
+# OpenID Connect clients: registered (the secret shown once), read, changed, renewed, deleted.
+made = expect(
+    "POST /oauth-clients",
+    post_api_v1_oauth_clients.sync_detailed(
+        client=admin,
+        body=OAuthClientCreate(name="Training portal", redirect_uris=["https://training.dealer.example/cb"]),
+    ),
+    201,
+    OAuthClient,
+)
+assert made.client_secret.startswith("adam_cs_"), made
+read = expect(
+    "GET /oauth-clients/{client_id}",
+    get_api_v1_oauth_clients_client_id.sync_detailed(made.client_id, client=admin),
+    200,
+    OAuthClient,
+)
+assert not read.client_secret, read
+changed = expect(
+    "PATCH /oauth-clients/{client_id}",
+    patch_api_v1_oauth_clients_client_id.sync_detailed(
+        made.client_id, client=admin, body=OAuthClientUpdate(first_party=True)
+    ),
+    200,
+    OAuthClient,
+)
+assert changed.first_party, changed
+renewed_client = expect(
+    "POST /oauth-clients/{client_id}/secret",
+    post_api_v1_oauth_clients_client_id_secret.sync_detailed(made.client_id, client=admin),
+    200,
+    OAuthClient,
+)
+assert renewed_client.client_secret != made.client_secret
+clients = get_api_v1_oauth_clients.sync_detailed(client=admin)
+called.append("GET /oauth-clients")
+assert clients.status_code == 200 and any(c.client_id == "adam-desktop" for c in clients.parsed), clients
+expect(
+    "DELETE /oauth-clients/{client_id}",
+    delete_api_v1_oauth_clients_client_id.sync_detailed(made.client_id, client=admin),
+    204,
+    None,
+)
+
 print(f"generated client: {len(called)} routes called, every answer parsed")
-assert len(set(called)) == 40, sorted(set(called))
+assert len(set(called)) == 46, sorted(set(called))

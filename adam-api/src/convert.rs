@@ -4,10 +4,107 @@ use adam_core::{Email, Error, Name, PasswordPolicy};
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 
 use crate::{
-    AuditActor, AuditEvent, AuditPage, AuditSubject, Dealership, DealershipUpdate, Introspection,
-    Invitation, InvitationCreate, InvitationStatus, Jwk, Jwks, MailStatus, MaybeUndefined, Paged,
-    Role, Session, SessionList, TokenPair, User, UserCreate, UserUpdate,
+    AuditActor, AuditEvent, AuditPage, AuditSubject, Dealership, DealershipUpdate, IdTokenAlg,
+    Introspection, Invitation, InvitationCreate, InvitationStatus, Jwk, Jwks, MailStatus,
+    MaybeUndefined, OAuthClient, OAuthClientCreate, OAuthClientUpdate, Paged, Role, Session,
+    SessionList, TokenPair, User, UserCreate, UserUpdate,
 };
+use adam_core::oauth_clients as clients;
+
+impl From<IdTokenAlg> for clients::IdTokenAlg {
+    fn from(a: IdTokenAlg) -> Self {
+        match a {
+            IdTokenAlg::EdDsa => Self::EdDSA,
+            IdTokenAlg::Rs256 => Self::RS256,
+        }
+    }
+}
+
+impl From<clients::IdTokenAlg> for IdTokenAlg {
+    fn from(a: clients::IdTokenAlg) -> Self {
+        match a {
+            clients::IdTokenAlg::EdDSA => Self::EdDsa,
+            clients::IdTokenAlg::RS256 => Self::Rs256,
+        }
+    }
+}
+
+impl OAuthClient {
+    /// A client as the API writes it, with its secret when it was just issued.
+    pub fn of(c: clients::OAuthClient, secret: Option<&adam_core::links::LinkToken>) -> Self {
+        let uris = |list: Vec<clients::RedirectUri>| list.into_iter().map(String::from).collect();
+        Self {
+            client_id: c.client_id,
+            name: c.name,
+            redirect_uris: uris(c.redirect_uris),
+            post_logout_redirect_uris: uris(c.post_logout_redirect_uris),
+            backchannel_logout_uri: c.backchannel_logout_uri.map(String::from),
+            public: c.public,
+            first_party: c.first_party,
+            allowed_roles: c.allowed_roles.into_iter().map(Into::into).collect(),
+            dealership_ids: c.dealership_ids.into_iter().map(|d| d.as_uuid()).collect(),
+            id_token_signed_response_alg: c.id_token_alg.into(),
+            created_at: c.created_at,
+            client_secret: secret.map(|s| s.expose().to_owned()),
+        }
+    }
+}
+
+impl OAuthClientCreate {
+    /// Into the core request (the URIs are checked by the engine, naming their field).
+    pub fn into_core(self) -> Result<clients::NewClient, Error> {
+        Ok(clients::NewClient {
+            client_id: self.client_id,
+            name: Name::parse("name", &self.name)?,
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris.unwrap_or_default(),
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            public: self.public.unwrap_or(false),
+            first_party: self.first_party.unwrap_or(false),
+            allowed_roles: self
+                .allowed_roles
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            dealership_ids: self
+                .dealership_ids
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            id_token_alg: self.id_token_signed_response_alg.unwrap_or_default().into(),
+        })
+    }
+}
+
+impl OAuthClientUpdate {
+    /// Into the core change.
+    pub fn into_core(self) -> Result<clients::ClientPatch, Error> {
+        Ok(clients::ClientPatch {
+            name: self
+                .name
+                .as_deref()
+                .map(|n| Name::parse("name", n))
+                .transpose()?,
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            backchannel_logout_uri: match self.backchannel_logout_uri {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(u) => Some(Some(u)),
+            },
+            first_party: self.first_party,
+            allowed_roles: self
+                .allowed_roles
+                .map(|r| r.into_iter().map(Into::into).collect()),
+            dealership_ids: self
+                .dealership_ids
+                .map(|d| d.into_iter().map(Into::into).collect()),
+            id_token_alg: self.id_token_signed_response_alg.map(Into::into),
+        })
+    }
+}
 
 impl From<Role> for adam_core::Role {
     fn from(r: Role) -> Self {

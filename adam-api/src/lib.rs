@@ -616,6 +616,133 @@ pub struct DealershipCreate {
     pub name: String,
 }
 
+/// How a client's ID tokens are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+pub enum IdTokenAlg {
+    /// Ed25519 (the default).
+    #[default]
+    #[cfg_attr(feature = "openapi", oai(rename = "EdDSA"))]
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+    /// RSA with SHA-256, for clients that accept nothing else.
+    #[cfg_attr(feature = "openapi", oai(rename = "RS256"))]
+    #[serde(rename = "RS256")]
+    Rs256,
+}
+
+/// An OpenID Connect client (`/oauth-clients`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct OAuthClient {
+    /// The protocol's client id.
+    pub client_id: String,
+    /// The application's name (shown on the consent page).
+    pub name: String,
+    /// Where authorization answers may go: matched exactly, but for the port of a loopback IP
+    /// literal.
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where back-channel logout tokens are posted; null for none.
+    pub backchannel_logout_uri: Option<String>,
+    /// A public client (single-page or native app) has no secret.
+    pub public: bool,
+    /// A first-party client asks no consent; its access tokens are good at `/api/v1`.
+    pub first_party: bool,
+    /// The roles that may sign in to it; empty: every role.
+    pub allowed_roles: Vec<Role>,
+    /// The dealerships whose staff may sign in to it; empty: every dealership.
+    pub dealership_ids: Vec<Uuid>,
+    /// How its ID tokens are signed.
+    pub id_token_signed_response_alg: IdTokenAlg,
+    /// When it was registered (UTC).
+    pub created_at: DateTime<Utc>,
+    /// A confidential client's secret: only in the answer that registered it or gave it a new
+    /// one, shown that once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
+    pub client_secret: Option<String>,
+}
+
+impl fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("client_id", &self.client_id)
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client to register.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientCreate {
+    /// 3 to 64 of `a-z 0-9 . _ -`; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The application's name.
+    pub name: String,
+    /// At least one: `https://…`, or `http://127.0.0.1…` / `http://[::1]…` (any port).
+    pub redirect_uris: Vec<String>,
+    /// The same rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// The same rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// No secret (default false: a secret is issued and shown once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<bool>,
+    /// Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_party: Option<bool>,
+    /// Default: every role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_roles: Option<Vec<Role>>,
+    /// Default: every dealership.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dealership_ids: Option<Vec<Uuid>>,
+    /// Default `EdDSA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<IdTokenAlg>,
+}
+
+/// Changes to a client; absent or null leaves a field as it is (but `backchannel_logout_uri`,
+/// which null removes).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(feature = "openapi", oai(deny_unknown_fields))]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientUpdate {
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New redirect URIs (at least one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uris: Option<Vec<String>>,
+    /// New post-logout redirect URIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// A new back-channel logout URI; null: none.
+    #[serde(default, skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub backchannel_logout_uri: MaybeUndefined<String>,
+    /// First party or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_party: Option<bool>,
+    /// New allowed roles (empty: every role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_roles: Option<Vec<Role>>,
+    /// New dealerships (empty: every dealership).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dealership_ids: Option<Vec<Uuid>>,
+    /// A new ID token algorithm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<IdTokenAlg>,
+}
+
 /// Changes to a dealership.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]

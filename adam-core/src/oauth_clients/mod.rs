@@ -194,11 +194,11 @@ impl Adam {
         Ok(all)
     }
 
-    /// One client (system admins), or [`Error::NotFound`].
-    pub async fn client(&self, caller: &Principal, id: Uuid) -> Result<OAuthClient> {
+    /// One client by `client_id` (system admins), or [`Error::NotFound`].
+    pub async fn client(&self, caller: &Principal, client_id: &str) -> Result<OAuthClient> {
         rbac::authorize_manage_clients(caller)?;
         let mut tx = self.begin_system_for(caller, Intent::Read).await?;
-        let found = store::get(&mut tx, id).await?;
+        let found = store::get(&mut tx, client_id).await?;
         tx.commit().await?;
         Ok(found)
     }
@@ -207,12 +207,12 @@ impl Adam {
     pub async fn update_client(
         &self,
         caller: &Principal,
-        id: Uuid,
+        client_id: &str,
         patch: ClientPatch,
     ) -> Result<OAuthClient> {
         rbac::authorize_manage_clients(caller)?;
         let mut tx = self.begin_system_for(caller, Intent::Write).await?;
-        let before = store::get(&mut tx, id).await?;
+        let before = store::get(&mut tx, client_id).await?;
         let mut after = before.clone();
         if let Some(name) = patch.name {
             after.name = name.as_str().to_owned();
@@ -247,7 +247,7 @@ impl Adam {
         store::save(&mut tx, &after, None, false).await?;
         tx.record(Event::OAuthClient {
             what: ClientEvent::Updated,
-            id,
+            id: after.id,
             client_id: after.client_id.clone(),
             fields,
         })
@@ -258,10 +258,14 @@ impl Adam {
 
     /// Gives a confidential client a new secret (shown once); the old one stops working at
     /// once. A public client has none: [`Error::Conflict`].
-    pub async fn new_client_secret(&self, caller: &Principal, id: Uuid) -> Result<Registered> {
+    pub async fn new_client_secret(
+        &self,
+        caller: &Principal,
+        client_id: &str,
+    ) -> Result<Registered> {
         rbac::authorize_manage_clients(caller)?;
         let mut tx = self.begin_system_for(caller, Intent::Write).await?;
-        let mut client = store::get(&mut tx, id).await?;
+        let mut client = store::get(&mut tx, client_id).await?;
         if client.public {
             return Err(Error::conflict("a public client has no secret"));
         }
@@ -270,7 +274,7 @@ impl Adam {
         store::save(&mut tx, &client, Some(&secret.digest()), false).await?;
         tx.record(Event::OAuthClient {
             what: ClientEvent::Updated,
-            id,
+            id: client.id,
             client_id: client.client_id.clone(),
             fields: vec!["secret"],
         })
@@ -283,14 +287,14 @@ impl Adam {
     }
 
     /// Deletes a client (system admins).
-    pub async fn delete_client(&self, caller: &Principal, id: Uuid) -> Result<()> {
+    pub async fn delete_client(&self, caller: &Principal, client_id: &str) -> Result<()> {
         rbac::authorize_manage_clients(caller)?;
         let mut tx = self.begin_system_for(caller, Intent::Write).await?;
-        let client = store::get(&mut tx, id).await?;
-        store::delete(&mut tx, id).await?;
+        let client = store::get(&mut tx, client_id).await?;
+        store::delete(&mut tx, client.id).await?;
         tx.record(Event::OAuthClient {
             what: ClientEvent::Deleted,
-            id,
+            id: client.id,
             client_id: client.client_id,
             fields: Vec::new(),
         })

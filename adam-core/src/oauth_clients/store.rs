@@ -130,10 +130,10 @@ pub(crate) async fn list(tx: &mut Tx) -> Result<Vec<OAuthClient>> {
     rows.into_iter().map(OAuthClient::try_from).collect()
 }
 
-/// A client by Adam's id, or [`Error::NotFound`].
-pub(crate) async fn get(tx: &mut Tx, id: Uuid) -> Result<OAuthClient> {
-    let sql = format!("SELECT {COLUMNS} FROM oauth_clients WHERE id = $1");
-    let row: Option<Row> = on_tx!(tx, sqlx::query_as(&sql).bind(id), fetch_optional)?;
+/// A client by its `client_id`, or [`Error::NotFound`].
+pub(crate) async fn get(tx: &mut Tx, client_id: &str) -> Result<OAuthClient> {
+    let sql = format!("SELECT {COLUMNS} FROM oauth_clients WHERE client_id = $1");
+    let row: Option<Row> = on_tx!(tx, sqlx::query_as(&sql).bind(client_id), fetch_optional)?;
     row.ok_or(Error::NotFound)?.try_into()
 }
 

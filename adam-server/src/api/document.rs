@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 
 /// Request bodies that refuse unknown properties (`deny_unknown_fields`).
 const STRICT_BODIES: &[&str] = &[
+    "OAuthClientCreate",
+    "OAuthClientUpdate",
     "LoginRequest",
     "RefreshRequest",
     "UserCreate",
@@ -47,7 +49,7 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
         &["dealership_name", "last_sign_in_at", "invited_by"],
     );
     // In a change, null is "unchanged" (and for a user's dealership, "none").
-    for update in ["UserUpdate", "DealershipUpdate"] {
+    for update in ["UserUpdate", "DealershipUpdate", "OAuthClientUpdate"] {
         let fields: Vec<String> = schemas[update]["properties"]
             .as_object()
             .map(|p| p.keys().cloned().collect())
@@ -58,6 +60,7 @@ pub(crate) fn complete(spec: &str, password_min: usize) -> Value {
     }
     // An invitation of a system admin has no dealership; one whose inviter was deleted no inviter.
     always_present_or_null(schemas, "Invitation", &["dealership_id", "invited_by"]);
+    always_present_or_null(schemas, "OAuthClient", &["backchannel_logout_uri"]);
     // A session's address and program are null when unknown, and always present.
     always_present_or_null(schemas, "Session", &["ip", "user_agent"]);
     // So are an audit event's unknown or absent parts.

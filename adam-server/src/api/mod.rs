@@ -12,6 +12,7 @@ mod dealerships;
 pub(crate) mod document;
 mod invitations;
 mod mfa;
+mod oauth_clients;
 pub mod schema;
 mod serialized;
 mod strict;
@@ -24,6 +25,7 @@ pub(crate) use auth::AuthApi;
 pub(crate) use dealerships::DealershipsApi;
 pub(crate) use invitations::InvitationsApi;
 pub(crate) use mfa::MfaApi;
+pub(crate) use oauth_clients::OAuthClientsApi;
 pub(crate) use users::UsersApi;
 pub(crate) use well_known::WellKnownApi;
 
@@ -38,6 +40,8 @@ pub(crate) enum ApiTags {
     Dealerships,
     /// The audit log: who signed in, who changed what, which sessions ended.
     Audit,
+    /// The applications that sign staff in through Adam (OpenID Connect clients).
+    Clients,
     /// Signing keys and server metadata, for services that check Adam's tokens themselves.
     Discovery,
 }
@@ -77,6 +81,7 @@ type Apis = (
     InvitationsApi,
     DealershipsApi,
     AuditApi,
+    OAuthClientsApi,
     WellKnownApi,
 );
 
@@ -96,6 +101,7 @@ pub(crate) fn service(adam: &Adam, bell: &crate::mail::Mailbell) -> OpenApiServi
             },
             DealershipsApi { adam: adam.clone() },
             AuditApi { adam: adam.clone() },
+            OAuthClientsApi { adam: adam.clone() },
             WellKnownApi { adam: adam.clone() },
         ),
         "Adam",

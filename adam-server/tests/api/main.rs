@@ -10,6 +10,7 @@ mod helpers;
 mod keys;
 mod limits;
 mod mfa;
+mod oauth_clients;
 mod pages;
 mod processes;
 mod refresh;
