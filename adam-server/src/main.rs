@@ -47,6 +47,62 @@ enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Register, list, renew and remove OpenID Connect clients.
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsAction {
+    /// Register a client; a confidential client's secret is printed once.
+    Add {
+        /// The application's name (shown on the consent page).
+        #[arg(long)]
+        name: String,
+        /// The client_id to use (3 to 64 of a-z 0-9 . _ -); generated when absent.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// A redirect URI (https, or http on 127.0.0.1 or [::1]); repeat for more.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A post-logout redirect URI; repeat for more.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Where back-channel logout tokens are posted.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// A public client (a single-page or native app): no secret.
+        #[arg(long)]
+        public: bool,
+        /// A first-party client: no consent page; its access tokens are good at /api/v1.
+        #[arg(long)]
+        first_party: bool,
+        /// A role that may sign in (system_admin, dealer_principal, fi_manager); repeat for
+        /// more; none: every role.
+        #[arg(long = "allowed-role")]
+        allowed_roles: Vec<adam_core::Role>,
+        /// How its ID tokens are signed: EdDSA (the default) or RS256.
+        #[arg(long, default_value = "EdDSA", value_parser = id_token_alg)]
+        id_token_alg: adam_core::oauth_clients::IdTokenAlg,
+    },
+    /// Every client: client_id, public or confidential, first party, name, redirect URIs.
+    List,
+    /// A new secret for a confidential client, printed once; the old one stops working.
+    NewSecret {
+        /// The client's client_id.
+        client_id: String,
+    },
+    /// Remove a client.
+    Remove {
+        /// The client's client_id.
+        client_id: String,
+    },
+}
+
+fn id_token_alg(text: &str) -> Result<adam_core::oauth_clients::IdTokenAlg, String> {
+    adam_core::oauth_clients::IdTokenAlg::parse(text).ok_or_else(|| "EdDSA or RS256".to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -312,6 +368,10 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 ),
             }
         }
+        Command::Clients { action } => {
+            let adam = adam_server::connect(&config).await?;
+            clients(&adam, action).await.map_err(one_line)?;
+        }
         Command::Serve(args) => {
             let options = StartOptions {
                 migrate: !args.no_migrate,
@@ -323,6 +383,73 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             app.run_until(adam_server::shutdown_signal())
                 .await
                 .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// `adam-server clients …`: the operator's side of the client registry.
+async fn clients(adam: &adam_core::Adam, action: ClientsAction) -> adam_core::Result<()> {
+    use adam_core::oauth_clients::NewClient;
+    let show_secret = |done: &adam_core::oauth_clients::Registered| match &done.secret {
+        Some(secret) => println!(
+            "client_id: {}\nclient_secret: {} (shown this once)",
+            done.client.client_id,
+            secret.expose()
+        ),
+        None => println!("client_id: {} (public: no secret)", done.client.client_id),
+    };
+    match action {
+        ClientsAction::Add {
+            name,
+            client_id,
+            redirect_uris,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            public,
+            first_party,
+            allowed_roles,
+            id_token_alg,
+        } => {
+            let done = adam
+                .operator_register_client(NewClient {
+                    client_id,
+                    name: adam_core::Name::parse("name", &name)?,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    backchannel_logout_uri,
+                    public,
+                    first_party,
+                    allowed_roles,
+                    dealership_ids: Vec::new(),
+                    id_token_alg,
+                })
+                .await?;
+            show_secret(&done);
+        }
+        ClientsAction::List => {
+            for c in adam.operator_clients().await? {
+                let uris: Vec<&str> = c.redirect_uris.iter().map(|u| u.as_str()).collect();
+                println!(
+                    "{:<24} {:<12} {:<11} {:<28} {}",
+                    c.client_id,
+                    if c.public { "public" } else { "confidential" },
+                    if c.first_party {
+                        "first-party"
+                    } else {
+                        "third-party"
+                    },
+                    c.name,
+                    uris.join(" ")
+                );
+            }
+        }
+        ClientsAction::NewSecret { client_id } => {
+            show_secret(&adam.operator_new_client_secret(&client_id).await?);
+        }
+        ClientsAction::Remove { client_id } => {
+            adam.operator_delete_client(&client_id).await?;
+            println!("removed {client_id}");
         }
     }
     Ok(())

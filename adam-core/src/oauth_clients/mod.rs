@@ -140,7 +140,54 @@ impl Adam {
     /// Registers a client (system admins). A confidential client receives its secret here,
     /// once; a `client_id` in use is [`Error::Conflict`].
     pub async fn register_client(&self, caller: &Principal, new: NewClient) -> Result<Registered> {
-        rbac::authorize_manage_clients(caller)?;
+        self.register_client_by(Some(caller), new).await
+    }
+
+    /// [`Adam::register_client`] for the server's operator (`adam-server clients add`): acts for
+    /// no user; the audit event has no actor.
+    pub async fn operator_register_client(&self, new: NewClient) -> Result<Registered> {
+        self.register_client_by(None, new).await
+    }
+
+    /// Every registered client, for the server's operator (`adam-server clients list`).
+    pub async fn operator_clients(&self) -> Result<Vec<OAuthClient>> {
+        self.clients_by(None).await
+    }
+
+    /// [`Adam::new_client_secret`] for the server's operator.
+    pub async fn operator_new_client_secret(&self, client_id: &str) -> Result<Registered> {
+        self.new_client_secret_by(None, client_id).await
+    }
+
+    /// [`Adam::delete_client`] for the server's operator.
+    pub async fn operator_delete_client(&self, client_id: &str) -> Result<()> {
+        self.delete_client_by(None, client_id).await
+    }
+
+    /// A unit of work on the clients: a system admin's (checked), or the operator's.
+    async fn clients_tx(
+        &self,
+        caller: Option<&Principal>,
+        intent: Intent,
+    ) -> Result<crate::db::Tx> {
+        match caller {
+            Some(caller) => {
+                rbac::authorize_manage_clients(caller)?;
+                self.begin_system_for(caller, intent).await
+            }
+            None => self.begin_system(intent).await,
+        }
+    }
+
+    async fn register_client_by(
+        &self,
+        caller: Option<&Principal>,
+        new: NewClient,
+    ) -> Result<Registered> {
+        // Who may ask comes first: nobody else learns what a valid client would be.
+        if let Some(caller) = caller {
+            rbac::authorize_manage_clients(caller)?;
+        }
         // As stored (microseconds), so that what this returns is what a read returns.
         let now = ts(self.now());
         let client = OAuthClient {
@@ -166,7 +213,7 @@ impl Adam {
             updated_at: now,
         };
         let secret = (!client.public).then(|| LinkToken::generate(CLIENT_SECRET_PREFIX));
-        let mut tx = self.begin_system_for(caller, Intent::Write).await?;
+        let mut tx = self.clients_tx(caller, Intent::Write).await?;
         store::save(
             &mut tx,
             &client,
@@ -187,8 +234,11 @@ impl Adam {
 
     /// Every registered client (system admins), by `client_id`.
     pub async fn clients(&self, caller: &Principal) -> Result<Vec<OAuthClient>> {
-        rbac::authorize_manage_clients(caller)?;
-        let mut tx = self.begin_system_for(caller, Intent::Read).await?;
+        self.clients_by(Some(caller)).await
+    }
+
+    async fn clients_by(&self, caller: Option<&Principal>) -> Result<Vec<OAuthClient>> {
+        let mut tx = self.clients_tx(caller, Intent::Read).await?;
         let all = store::list(&mut tx).await?;
         tx.commit().await?;
         Ok(all)
@@ -196,8 +246,8 @@ impl Adam {
 
     /// One client by `client_id` (system admins), or [`Error::NotFound`].
     pub async fn client(&self, caller: &Principal, client_id: &str) -> Result<OAuthClient> {
-        rbac::authorize_manage_clients(caller)?;
-        let mut tx = self.begin_system_for(caller, Intent::Read).await?;
+        let caller = Some(caller);
+        let mut tx = self.clients_tx(caller, Intent::Read).await?;
         let found = store::get(&mut tx, client_id).await?;
         tx.commit().await?;
         Ok(found)
@@ -210,8 +260,8 @@ impl Adam {
         client_id: &str,
         patch: ClientPatch,
     ) -> Result<OAuthClient> {
-        rbac::authorize_manage_clients(caller)?;
-        let mut tx = self.begin_system_for(caller, Intent::Write).await?;
+        let caller = Some(caller);
+        let mut tx = self.clients_tx(caller, Intent::Write).await?;
         let before = store::get(&mut tx, client_id).await?;
         let mut after = before.clone();
         if let Some(name) = patch.name {
@@ -263,8 +313,15 @@ impl Adam {
         caller: &Principal,
         client_id: &str,
     ) -> Result<Registered> {
-        rbac::authorize_manage_clients(caller)?;
-        let mut tx = self.begin_system_for(caller, Intent::Write).await?;
+        self.new_client_secret_by(Some(caller), client_id).await
+    }
+
+    async fn new_client_secret_by(
+        &self,
+        caller: Option<&Principal>,
+        client_id: &str,
+    ) -> Result<Registered> {
+        let mut tx = self.clients_tx(caller, Intent::Write).await?;
         let mut client = store::get(&mut tx, client_id).await?;
         if client.public {
             return Err(Error::conflict("a public client has no secret"));
@@ -288,8 +345,11 @@ impl Adam {
 
     /// Deletes a client (system admins).
     pub async fn delete_client(&self, caller: &Principal, client_id: &str) -> Result<()> {
-        rbac::authorize_manage_clients(caller)?;
-        let mut tx = self.begin_system_for(caller, Intent::Write).await?;
+        self.delete_client_by(Some(caller), client_id).await
+    }
+
+    async fn delete_client_by(&self, caller: Option<&Principal>, client_id: &str) -> Result<()> {
+        let mut tx = self.clients_tx(caller, Intent::Write).await?;
         let client = store::get(&mut tx, client_id).await?;
         store::delete(&mut tx, client.id).await?;
         tx.record(Event::OAuthClient {

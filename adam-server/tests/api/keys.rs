@@ -246,7 +246,7 @@ impl adam_testkit::Fixture for QuickKeys {
 }
 
 /// Runs `adam-server ARGS` on the server's database: (success, stdout, stderr).
-async fn cli(
+pub(crate) async fn cli(
     app: &TestApp,
     args: &[&str],
     secret: &str,

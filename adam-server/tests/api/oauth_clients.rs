@@ -66,3 +66,32 @@ on_both_engines! {
         assert_eq!(s, StatusCode::NOT_FOUND);
     }
 }
+
+on_both_engines! {
+    async fn the_cli_registers_lists_renews_and_removes_clients(app: TestApp) {
+        let run = |args: &'static [&'static str]| crate::keys::cli(&app, args, crate::helpers::SECRET, None);
+        let (ok, out, err) = run(&[
+            "clients", "add", "--name", "Analytics", "--client-id", "analytics",
+            "--redirect-uri", "https://analytics.dealer.example/cb", "--allowed-role", "dealer_principal",
+        ])
+        .await;
+        assert!(ok, "{err}");
+        assert!(out.contains("client_id: analytics") && out.contains("client_secret: adam_cs_"), "{out}");
+        let (ok, _, err) = run(&["clients", "add", "--name", "Bad", "--redirect-uri", "http://analytics.example/cb"]).await;
+        assert!(!ok && err.lines().count() == 1 && err.contains("redirect_uris"), "{err}");
+        let (ok, list, _) = run(&["clients", "list"]).await;
+        assert!(ok && list.contains("analytics") && list.contains("adam-desktop"), "{list}");
+        let (ok, renewed, _) = run(&["clients", "new-secret", "analytics"]).await;
+        assert!(ok && renewed.contains("client_secret: adam_cs_") && renewed != out, "{renewed}");
+        let (ok, _, _) = run(&["clients", "remove", "analytics"]).await;
+        assert!(ok);
+        let (ok, list, _) = run(&["clients", "list"]).await;
+        assert!(ok && !list.contains("analytics"), "{list}");
+        // The operator acted for no user: the events have no actor.
+        let admin = app.admin().await;
+        let (_, events) = app
+            .call(crate::GET, "/api/v1/audit-events?action=oauth_client.created", Some(&admin.access), None)
+            .await;
+        assert_eq!(events["items"][0]["actor"], serde_json::Value::Null, "{events}");
+    }
+}
