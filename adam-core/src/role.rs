@@ -36,6 +36,15 @@ impl Role {
         }
     }
 
+    /// The role's name in a sentence, as people read it (`F&I manager`).
+    pub fn in_words(&self) -> &'static str {
+        match self {
+            Role::SystemAdmin => "system admin",
+            Role::DealerPrincipal => "dealer principal",
+            Role::FiManager => "F&I manager",
+        }
+    }
+
     /// Whether users of this role belong to a dealership (all but the system admin do).
     pub fn has_dealership(&self) -> bool {
         !matches!(self, Role::SystemAdmin)

@@ -91,14 +91,11 @@ fn uris(field: &'static str, list: &[String], at_least_one: bool) -> Result<Vec<
     if list.len() > MAX_URIS {
         return Err(Error::invalid(field, "has more than 20 URIs"));
     }
-    let mut out: Vec<RedirectUri> = Vec::with_capacity(list.len());
-    for text in list {
-        let uri = RedirectUri::parse(text).map_err(|reason| Error::invalid(field, reason))?;
-        if !out.contains(&uri) {
-            out.push(uri);
-        }
-    }
-    Ok(out)
+    let parsed = list
+        .iter()
+        .map(|text| RedirectUri::parse(text).map_err(|reason| Error::invalid(field, reason)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(dedup(parsed))
 }
 
 fn one_uri(field: &'static str, text: Option<&str>) -> Result<Option<RedirectUri>> {

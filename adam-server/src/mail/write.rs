@@ -65,7 +65,7 @@ impl Writer {
             full_name: &c.full_name,
             link: format!("{}/{page}/{}", self.public_url, c.token.expose()),
             expires: c.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-            role: c.role.map_or("", role_name),
+            role: c.role.map_or("", |r| r.in_words()),
             dealership: c.dealership_name.as_deref(),
             invited_by: c.invited_by.as_deref(),
         };
@@ -95,13 +95,5 @@ impl Writer {
             .subject(subject)
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| e.to_string())
-    }
-}
-
-fn role_name(role: adam_core::Role) -> &'static str {
-    match role {
-        adam_core::Role::SystemAdmin => "system admin",
-        adam_core::Role::DealerPrincipal => "dealer principal",
-        adam_core::Role::FiManager => "F&I manager",
     }
 }

@@ -29,7 +29,7 @@ struct AccountPage {
     csrf: String,
     name: String,
     email: String,
-    role: &'static str,
+    role: String,
     second_factor: &'static str,
     sessions: Vec<SessionLine>,
 }
@@ -50,12 +50,14 @@ fn short_agent(agent: &str) -> String {
     }
 }
 
-fn role_name(user: &User) -> &'static str {
-    match user.role() {
-        adam_core::Role::SystemAdmin => "System admin",
-        adam_core::Role::DealerPrincipal => "Dealer principal",
-        adam_core::Role::FiManager => "F&I manager",
-    }
+/// The user's role as the page lists it, capitalised (`Dealer principal`).
+fn role_name(user: &User) -> String {
+    let words = user.role().in_words();
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[handler]

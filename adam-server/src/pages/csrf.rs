@@ -21,7 +21,7 @@ pub(super) struct Csrf {
 }
 
 fn from_cookie(req: &Request) -> Option<String> {
-    super::cookie(req, COOKIE).filter(|v| {
+    crate::cookies::read(req, COOKIE).filter(|v| {
         v.len() == 43
             && v.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -81,8 +81,6 @@ fn stylesheet() -> Response {
         .body(STYLESHEET)
 }
 
-use crate::cookies::read as cookie;
-
 /// The answer to a form posted without its anti-forgery token: 403, nothing changed.
 fn forged() -> Response {
     message(

@@ -6,14 +6,12 @@ use adam_core::{Adam, Principal, TokenPair, User};
 use poem::http::{header, HeaderValue, StatusCode};
 use poem::{Request, Response};
 
-use super::cookie as read_cookie;
-
 /// The cookie's name.
 pub(super) const COOKIE: &str = "__Host-adam_session";
 
 /// Who the browser is signed in as, if its cookie holds a live session.
 pub(super) async fn signed_in(adam: &Adam, req: &Request) -> Option<(Principal, User)> {
-    let value = read_cookie(req, COOKIE)?;
+    let value = crate::cookies::read(req, COOKIE)?;
     adam.browser_principal(&value).await.ok()
 }
 
