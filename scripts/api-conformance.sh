@@ -4,7 +4,9 @@
 #   SQLite and on PostgreSQL; settings, and the answers the contract gives to schema-valid
 #   requests, are in schemathesis.toml at the repository root;
 # - a client generated from the document (openapi-python-client) calls every route and parses
-#   every answer with its generated models (scripts/generated_client_test.py).
+#   every answer with its generated models (scripts/generated_client_test.py);
+# - a relying party written with authlib walks the OpenID Connect code flow
+#   (scripts/oidc_authlib_test.py).
 # Uses the debug adam-server the tests built, and pinned tools in a virtual environment it
 # creates under ~/.cache.
 #
@@ -110,5 +112,10 @@ mkdir -p "$work/client"
     --output-path "$work/client/adam_client" --meta none >"$work/generate.log" 2>&1 \
     || { failed=1; cat "$work/generate.log"; }
 "$venv/bin/python" scripts/generated_client_test.py "$base" "$work/client" || failed=1
+stop
+
+echo "==> a relying party written with authlib signs a manager in through OpenID Connect"
+start sqlite "$work/server.authlib.log"
+"$venv/bin/python" scripts/oidc_authlib_test.py "$base" || { failed=1; tail -n 30 "$work/server.authlib.log"; }
 stop
 exit "$failed"

@@ -3,7 +3,7 @@
 # tests (scripts/browser-e2e.sh: an SMTP server, WebDriver), in a virtual
 # environment under ~/.cache, installed when missing. scripts/test.sh starts it beside the build.
 set -euo pipefail
-tools=(schemathesis==4.32.5 openapi-python-client==0.26.2 aiosmtpd==1.4.6 selenium==4.50.0)
+tools=(schemathesis==4.32.5 openapi-python-client==0.26.2 aiosmtpd==1.4.6 selenium==4.50.0 authlib==1.9.6)
 venv="$HOME/.cache/adam-api-tools"
 
 installed=$("$venv/bin/pip" freeze 2>/dev/null || true)

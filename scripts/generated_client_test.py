@@ -52,6 +52,13 @@ from adam_client.api.clients import (  # noqa: E402
 from adam_client.api.discovery import (  # noqa: E402
     get_well_known_jwks_json,
     get_well_known_oauth_authorization_server,
+    get_well_known_openid_configuration,
+)
+from adam_client.api.open_id_connect import (  # noqa: E402
+    get_oauth2_userinfo,
+    post_oauth2_revoke,
+    post_oauth2_token,
+    post_oauth2_userinfo,
 )
 from adam_client.api.dealerships import (  # noqa: E402
     delete_api_v1_dealerships_id,
@@ -97,6 +104,8 @@ from adam_client.models import (  # noqa: E402
     OAuthClient,
     OAuthClientCreate,
     OAuthClientUpdate,
+    OAuthError,
+    OpenIdConfiguration,
     PagedDealership,
     PagedInvitation,
     PasswordResetRequest,
@@ -107,13 +116,16 @@ from adam_client.models import (  # noqa: E402
     Problem,
     RecoveryCodes,
     RefreshRequest,
+    RevokeRequest,
     Role,
     ServerMetadata,
     SessionList,
     TokenPair,
+    TokenRequest,
     TotpEnrollment,
     User,
     UserCreate,
+    UserInfoForm,
     UserUpdate,
 )
 
@@ -443,5 +455,34 @@ expect(
     None,
 )
 
+# The OpenID Connect provider's JSON endpoints (the code flow itself is walked by a real
+# relying party library in scripts/oidc_authlib_test.py): discovery, and each endpoint's
+# documented refusal, parsed.
+discovery = expect(
+    "GET /.well-known/openid-configuration",
+    get_well_known_openid_configuration.sync_detailed(client=anonymous),
+    200,
+    OpenIdConfiguration,
+)
+assert discovery.code_challenge_methods_supported == ["S256"], discovery
+refused = expect(
+    "POST /oauth2/token",
+    post_oauth2_token.sync_detailed(
+        client=anonymous, body=TokenRequest(grant_type="authorization_code", client_id="no-such-client")
+    ),
+    401,
+    OAuthError,
+)
+assert refused.error == "invalid_client", refused
+expect("GET /oauth2/userinfo", get_oauth2_userinfo.sync_detailed(client=admin), 401, None)
+expect("POST /oauth2/userinfo", post_oauth2_userinfo.sync_detailed(client=admin, body=UserInfoForm()), 401, None)
+refused = expect(
+    "POST /oauth2/revoke",
+    post_oauth2_revoke.sync_detailed(client=anonymous, body=RevokeRequest(token="x", client_id="no-such-client")),
+    401,
+    OAuthError,
+)
+assert refused.error == "invalid_client", refused
+
 print(f"generated client: {len(called)} routes called, every answer parsed")
-assert len(set(called)) == 46, sorted(set(called))
+assert len(set(called)) == 51, sorted(set(called))

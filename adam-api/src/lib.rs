@@ -1128,6 +1128,101 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
+/// The OpenID Connect provider's metadata (OpenID Connect Discovery 1.0 §3), at
+/// `/.well-known/openid-configuration`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct OpenIdConfiguration {
+    /// The issuer: the server's public URL, the ID tokens' `iss`.
+    pub issuer: String,
+    /// Where the browser signs in (`/oauth2/authorize`).
+    pub authorization_endpoint: String,
+    /// Where codes and refresh tokens are exchanged (`/oauth2/token`).
+    pub token_endpoint: String,
+    /// Where an access token reads the user's claims (`/oauth2/userinfo`).
+    pub userinfo_endpoint: String,
+    /// The signing keys.
+    pub jwks_uri: String,
+    /// RFC 7009 revocation (`/oauth2/revoke`).
+    pub revocation_endpoint: String,
+    /// RP-Initiated Logout (`/oauth2/logout`).
+    pub end_session_endpoint: String,
+    /// `["code"]`.
+    pub response_types_supported: Vec<String>,
+    /// `["query"]`.
+    pub response_modes_supported: Vec<String>,
+    /// `["authorization_code", "refresh_token"]`.
+    pub grant_types_supported: Vec<String>,
+    /// `["public"]`.
+    pub subject_types_supported: Vec<String>,
+    /// The ID tokens' algorithms.
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// `openid`, `profile`, `email`, `offline_access`.
+    pub scopes_supported: Vec<String>,
+    /// The claims ID tokens and userinfo carry.
+    pub claims_supported: Vec<String>,
+    /// `["S256"]`: PKCE is required of every client, `plain` refused.
+    pub code_challenge_methods_supported: Vec<String>,
+    /// `client_secret_basic`, `client_secret_post`, and `none` for public clients.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// As for the token endpoint.
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// `none` and `login`.
+    pub prompt_values_supported: Vec<String>,
+    /// RFC 9207: every authorization response carries `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+    /// Whether clients may register a back-channel logout URI.
+    pub backchannel_logout_supported: bool,
+    /// Whether logout tokens carry `sid`.
+    pub backchannel_logout_session_supported: bool,
+}
+
+impl OpenIdConfiguration {
+    /// The document of the provider at `issuer`, signing ID tokens with `algorithms`.
+    pub fn of(issuer: &str, algorithms: &[&str]) -> Self {
+        let list = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let auth_methods = list(&["client_secret_basic", "client_secret_post", "none"]);
+        Self {
+            issuer: issuer.to_owned(),
+            authorization_endpoint: format!("{issuer}/oauth2/authorize"),
+            token_endpoint: format!("{issuer}/oauth2/token"),
+            userinfo_endpoint: format!("{issuer}/oauth2/userinfo"),
+            jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+            revocation_endpoint: format!("{issuer}/oauth2/revoke"),
+            end_session_endpoint: format!("{issuer}/oauth2/logout"),
+            response_types_supported: list(&["code"]),
+            response_modes_supported: list(&["query"]),
+            grant_types_supported: list(&["authorization_code", "refresh_token"]),
+            subject_types_supported: list(&["public"]),
+            id_token_signing_alg_values_supported: list(algorithms),
+            scopes_supported: list(&["openid", "profile", "email", "offline_access"]),
+            claims_supported: list(&[
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "amr",
+                "sid",
+                "email",
+                "email_verified",
+                "name",
+                "role",
+                "dealership_id",
+            ]),
+            code_challenge_methods_supported: list(&["S256"]),
+            token_endpoint_auth_methods_supported: auth_methods.clone(),
+            revocation_endpoint_auth_methods_supported: auth_methods,
+            prompt_values_supported: list(&["none", "login"]),
+            authorization_response_iss_parameter_supported: true,
+            backchannel_logout_supported: false,
+            backchannel_logout_session_supported: false,
+        }
+    }
+}
+
 /// Authorization server metadata (RFC 8414), the part Adam has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]

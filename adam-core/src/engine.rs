@@ -153,6 +153,7 @@ impl Adam {
         let mut tx = self.db.begin(Scope::system(), Intent::Write).await?;
         let tokens = crate::sessions::store::purge_expired(&mut tx, before).await?;
         crate::second_factor::store::purge_challenges(&mut tx, before).await?;
+        crate::oidc::store::purge_codes(&mut tx, before).await?;
         crate::signin::throttle::store::purge(&mut tx, before).await?;
         crate::signin::throttle::store::purge_notices(&mut tx, before).await?;
         tx.commit().await?;

@@ -74,6 +74,8 @@ pub mod mail;
 pub mod models;
 #[cfg(feature = "engine")]
 pub mod oauth_clients;
+#[cfg(feature = "engine")]
+pub mod oidc;
 mod origin;
 pub mod password;
 #[cfg(feature = "engine")]

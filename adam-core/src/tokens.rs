@@ -59,6 +59,13 @@ pub(crate) struct AccessClaims {
     pub(crate) aud: String,
     /// Unique token id.
     pub(crate) jti: Uuid,
+    /// The OpenID Connect client the token was issued to (RFC 9068 §2.2); absent for the API's
+    /// own tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client_id: Option<String>,
+    /// The scopes granted to that client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scope: Option<String>,
 }
 
 impl AccessClaims {
@@ -156,9 +163,21 @@ impl Signer {
 
     /// Signs `claims` as an access token (JWS compact serialization, RFC 7515 §7.1).
     pub(crate) fn sign(&self, claims: &AccessClaims) -> Result<String> {
+        self.sign_encoded(&self.header, claims)
+    }
+
+    /// Signs `claims` as a JWT of type `typ` (an ID token's `JWT`, a logout token's
+    /// `logout+jwt`): never an access token's type, so neither can pass for the other.
+    pub(crate) fn sign_as(&self, typ: &str, claims: &impl Serialize) -> Result<String> {
+        debug_assert_ne!(typ, ACCESS_TOKEN_TYPE);
+        let header = serde_json::json!({ "alg": ALGORITHM, "typ": typ, "kid": self.kid });
+        self.sign_encoded(&B64.encode(header.to_string()), claims)
+    }
+
+    fn sign_encoded(&self, header: &str, claims: &impl Serialize) -> Result<String> {
         let claims = serde_json::to_vec(claims)
-            .map_err(|e| Error::Internal(format!("encoding access token claims: {e}")))?;
-        let mut token = format!("{}.{}", self.header, B64.encode(claims));
+            .map_err(|e| Error::Internal(format!("encoding token claims: {e}")))?;
+        let mut token = format!("{header}.{}", B64.encode(claims));
         let signature = self.pair.sign(token.as_bytes());
         token.push('.');
         token.push_str(&B64.encode(signature.as_ref()));
@@ -219,6 +238,12 @@ impl TokenAudience {
     /// The audience of every Adam access token.
     pub const AUDIENCE: &'static str = "adam-api";
 
+    /// The audience of the access tokens of OpenID Connect clients that are not first-party:
+    /// good at the userinfo endpoint only, never at the API.
+    pub fn userinfo_audience(&self) -> String {
+        format!("{}/oauth2/userinfo", self.issuer)
+    }
+
     /// Tokens issued by the server at `public_url` (trailing `/` dropped) for Adam's API.
     pub fn of_issuer(public_url: &str) -> Self {
         Self {
@@ -269,6 +294,8 @@ impl AccessTokenIssuer {
             iss: self.names.issuer.clone(),
             aud: self.names.audience.clone(),
             jti: Uuid::new_v4(),
+            client_id: None,
+            scope: None,
         }
     }
 }
@@ -371,6 +398,14 @@ impl AccessTokenVerifier {
             names,
             validation,
         }
+    }
+
+    /// A verifier that also accepts tokens for `also` (the userinfo endpoint's audience, where
+    /// the tokens of clients that are not first-party are good too).
+    pub(crate) fn also_for(mut self, also: &str) -> Self {
+        self.validation
+            .set_audience(&[self.names.audience.as_str(), also]);
+        self
     }
 
     /// The issuer and audience this verifier insists on.

@@ -30,6 +30,9 @@ pub(crate) enum SessionEnd {
     Admin,
     /// An admin or principal reset the user's second factor.
     MfaReset,
+    /// An OpenID Connect client's grant ended alone: the client revoked its token, or a code
+    /// was presented twice.
+    GrantRevoked,
 }
 
 impl SessionEnd {
@@ -43,6 +46,7 @@ impl SessionEnd {
             Self::Revoked => "revoked",
             Self::Admin => "admin",
             Self::MfaReset => "mfa_reset",
+            Self::GrantRevoked => "grant_revoked",
         }
     }
 }

@@ -95,6 +95,9 @@ pub(crate) struct Loaded {
     at: Instant,
     signer: Signer,
     verifier: AccessTokenVerifier,
+    /// The verifier of the userinfo endpoint: also the tokens of clients that are not
+    /// first-party. Never through the cache, so none of those reaches the API by it.
+    userinfo: AccessTokenVerifier,
     jwks: JwkSet,
     keys: Vec<SigningKeyInfo>,
     cache: VerifiedCache,
@@ -132,6 +135,11 @@ impl Loaded {
         let claims = self.verifier.claims_at(token, now)?;
         self.cache.put(digest, &claims, now);
         Ok(claims)
+    }
+
+    /// The verified claims of `token` as the userinfo endpoint takes them, as of `now`.
+    pub(crate) fn userinfo_claims(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims> {
+        self.userinfo.claims_at(token, now)
     }
 }
 
@@ -508,6 +516,8 @@ impl KeyRing {
         Ok(Loaded {
             at: Instant::now(),
             verifier: AccessTokenVerifier::new(&jwks, self.policy.names.clone()),
+            userinfo: AccessTokenVerifier::new(&jwks, self.policy.names.clone())
+                .also_for(&self.policy.names.userinfo_audience()),
             signer,
             jwks,
             keys,

@@ -22,6 +22,7 @@ use crate::models::Name;
 use crate::rbac::{self, Principal};
 use crate::role::Role;
 use crate::sessions::refresh::TokenDigest;
+use crate::sessions::revocation::{self, Change};
 
 /// Prefix of a client secret.
 pub const CLIENT_SECRET_PREFIX: &str = "adam_cs_";
@@ -349,6 +350,13 @@ impl Adam {
         let mut tx = self.clients_tx(caller, Intent::Write).await?;
         let client = store::get(&mut tx, client_id).await?;
         store::delete(&mut tx, client.id).await?;
+        // Its grants end with it (and the consents given to it go with its row).
+        revocation::apply(
+            &mut tx,
+            Change::ClientDeleted(&client.client_id),
+            self.now(),
+        )
+        .await?;
         tx.record(Event::OAuthClient {
             what: ClientEvent::Deleted,
             id: client.id,

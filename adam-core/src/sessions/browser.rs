@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::links::{presented, LinkToken};
 use crate::models::User;
 use crate::rbac::Principal;
+use crate::sessions::revocation::{self, Change};
 use crate::sessions::store as sessions;
 
 /// Prefix of a browser session's secret.
@@ -63,6 +64,46 @@ impl Adam {
             .ok_or_else(|| Error::unauthorized("session is no longer valid"))?;
         tx.commit().await?;
         Ok(BrowserSession { token, expires_at })
+    }
+
+    /// [`Adam::open_browser_session`] in a browser that may hold a session already (its
+    /// cookie's value, `previous`): the same user signing in again (`prompt=login`, `max_age`)
+    /// re-authenticates that session (its `auth_time` and `amr` become the new sign-in's, and
+    /// the session `pair` opened is dropped unused), so the browser keeps its cookie (`None`);
+    /// another user ends that session, with its grants, and the browser receives the new one.
+    pub async fn open_browser_session_over(
+        &self,
+        pair: TokenPair,
+        previous: Option<&str>,
+    ) -> Result<Option<BrowserSession>> {
+        let Some(previous) = previous else {
+            return self.open_browser_session(pair).await.map(Some);
+        };
+        let Ok((before, _)) = self.browser_principal(previous).await else {
+            return self.open_browser_session(pair).await.map(Some);
+        };
+        let claims = self.keys.claims(&pair.access_token).await?;
+        let now = self.now();
+        let mut tx = self.begin_system(Intent::Write).await?;
+        if before.user_id() == claims.sub {
+            const AGAIN: &str = "UPDATE sessions SET authenticated_at = $2, amr = $3 \
+                 WHERE id = $1 AND revoked_at IS NULL";
+            const DROP: &str = "DELETE FROM sessions WHERE id = $1";
+            on_tx!(
+                tx,
+                sqlx::query(AGAIN)
+                    .bind(before.session_id().as_uuid())
+                    .bind(crate::db::ts(now))
+                    .bind(claims.amr.stored()),
+                execute
+            )?;
+            on_tx!(tx, sqlx::query(DROP).bind(claims.sid.as_uuid()), execute)?;
+            tx.commit().await?;
+            return Ok(None);
+        }
+        revocation::apply(&mut tx, Change::BrowserSignedOver(before.session_id()), now).await?;
+        tx.commit().await?;
+        self.open_browser_session(pair).await.map(Some)
     }
 
     /// The caller a browser's session cookie stands for, and their profile: the session must

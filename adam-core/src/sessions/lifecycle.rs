@@ -10,7 +10,7 @@ use crate::origin::ClientInfo;
 use crate::rbac::Principal;
 use crate::sessions::refresh::{RefreshToken, TokenDigest};
 use crate::sessions::revocation::{self, Change};
-use crate::sessions::store::{self as sessions, Spend};
+use crate::sessions::store::{self as sessions, LiveSession, Spend};
 use crate::tokens::AccessClaims;
 use crate::users::store as users;
 
@@ -37,13 +37,28 @@ impl Adam {
         refresh_token: &str,
         origin: &ClientInfo,
     ) -> Result<TokenPair> {
+        let (live, next) = self
+            .rotate_refresh_token(refresh_token, None, origin)
+            .await?;
+        self.pair(live, next).await
+    }
+
+    /// Spends a refresh token of `client` (`None`: the API's own) and adds the next one: the
+    /// rotation and reuse rules of [`Adam::refresh`], for the API and the OpenID Connect token
+    /// endpoint alike. A token of the other kind is refused and stays as it was.
+    pub(crate) async fn rotate_refresh_token(
+        &self,
+        refresh_token: &str,
+        client: Option<&str>,
+        origin: &ClientInfo,
+    ) -> Result<(LiveSession, RefreshToken)> {
         let rejected = || Error::unauthorized("invalid refresh token");
         if refresh_token.is_empty() || refresh_token.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(rejected());
         }
         let now = self.now();
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
-        match sessions::spend(&mut tx, &TokenDigest::of(refresh_token), now).await? {
+        match sessions::spend(&mut tx, &TokenDigest::of(refresh_token), client, now).await? {
             Spend::Unknown => Err(rejected()),
             Spend::AlreadySpent {
                 session,
@@ -83,20 +98,28 @@ impl Adam {
                 };
                 let next = RefreshToken::generate();
                 sessions::touch(&mut tx, session, now).await?;
+                // A grant's next token lives no longer than the one it replaces (its browser
+                // session's lifetime bounds it).
+                let mut until = live
+                    .ends_at
+                    .map_or(now + self.settings.refresh_token_ttl, |end| {
+                        (now + self.settings.refresh_token_ttl).min(end)
+                    });
+                if client.is_some() {
+                    until = until.min(expires_at);
+                }
                 sessions::add_refresh_token(
                     &mut tx,
                     session,
                     live.placement,
+                    client,
                     &next.digest(),
-                    live.ends_at
-                        .map_or(now + self.settings.refresh_token_ttl, |end| {
-                            (now + self.settings.refresh_token_ttl).min(end)
-                        }),
+                    until,
                     now,
                 )
                 .await?;
                 tx.commit().await?;
-                self.pair(live, next).await
+                Ok((live, next))
             }
         }
     }

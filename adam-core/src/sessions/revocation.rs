@@ -48,6 +48,15 @@ pub(crate) enum Change<'a> {
     Inactive(UserId),
     /// A user is deleted: every session (the rows go with the user).
     UserDeleted(UserId),
+    /// An OpenID Connect client's grant ends alone (the client revoked a token of it, or a code
+    /// was presented twice): that grant, and its browser session lives on.
+    GrantEnded(SessionId),
+    /// Another user signed in in the browser of a session: that session, with its grants.
+    BrowserSignedOver(SessionId),
+    /// A user withdrew their consent to a client (`/account`): their grants of that client.
+    AppRevoked(&'a Principal, &'a str),
+    /// A client was deleted: every grant of it.
+    ClientDeleted(&'a str),
     /// A dealership changed: deactivating it ends its users' sessions; requiring a second factor
     /// ends those signed in without one.
     DealershipUpdated {
@@ -67,6 +76,18 @@ impl Change<'_> {
                 Some((Selector::OfUser(caller.user_id()), SessionEnd::LogoutAll))
             }
             Change::RefreshReused(session) => Some((Selector::Session(session), SessionEnd::Reuse)),
+            Change::GrantEnded(grant) => Some((Selector::Session(grant), SessionEnd::GrantRevoked)),
+            Change::BrowserSignedOver(session) => {
+                Some((Selector::Session(session), SessionEnd::Logout))
+            }
+            Change::AppRevoked(caller, client) => Some((
+                Selector::OfClient(client.to_owned(), Some(caller.user_id())),
+                SessionEnd::GrantRevoked,
+            )),
+            Change::ClientDeleted(client) => Some((
+                Selector::OfClient(client.to_owned(), None),
+                SessionEnd::GrantRevoked,
+            )),
             Change::SessionEnded(caller, session) => Some((
                 Selector::SessionOf(session, caller.user_id()),
                 SessionEnd::Revoked,

@@ -59,6 +59,8 @@ pub(crate) enum Selector {
     OfDealership(DealershipId),
     /// Every session of a dealership's users signed in without a second factor.
     OfDealershipPasswordOnly(DealershipId),
+    /// The grants of an OpenID Connect client: of one user, or of everyone.
+    OfClient(String, Option<UserId>),
 }
 
 /// Ends the live sessions `which` names; returns their ids.
@@ -76,15 +78,26 @@ pub(crate) async fn end(
     const OF_USER: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
         AND user_id = $2 RETURNING id, user_id, dealership_id";
     const OF_USER_EXCEPT: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND user_id = $2 AND id <> $3 RETURNING id, user_id, dealership_id";
+        AND user_id = $2 AND id <> $3 AND (parent_id IS NULL OR parent_id <> $3) \
+        RETURNING id, user_id, dealership_id";
     // A session carries the dealership its user had at sign-in; moving a user ends their
     // sessions, so every live session's copy is current.
     const OF_DEALERSHIP: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
         AND dealership_id = $2 RETURNING id, user_id, dealership_id";
     const OF_DEALERSHIP_PASSWORD_ONLY: &str = "UPDATE sessions SET revoked_at = $1 \
         WHERE revoked_at IS NULL AND dealership_id = $2 AND amr = 'pwd' RETURNING id, user_id, dealership_id";
+    const OF_CLIENT: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND client_id = $2 AND ($3 IS NULL OR user_id = $3) RETURNING id, user_id, dealership_id";
     let now = ts(now);
     let rows: Vec<(Uuid, Uuid, Option<Uuid>)> = match which {
+        Selector::OfClient(client, user) => on_tx!(
+            tx,
+            sqlx::query_as(OF_CLIENT)
+                .bind(now)
+                .bind(client)
+                .bind(user.map(|u| u.as_uuid())),
+            fetch_all
+        )?,
         Selector::Session(s) => on_tx!(
             tx,
             sqlx::query_as(ONE).bind(now).bind(s.as_uuid()),
@@ -127,13 +140,26 @@ pub(crate) async fn end(
             fetch_all
         )?,
     };
-    Ok(rows
+    let mut ended: Vec<(SessionId, UserRef)> = rows
         .into_iter()
-        .map(|(id, user, dealership)| {
-            let owner = UserRef::stored(user, dealership);
-            (id.into(), owner)
-        })
-        .collect())
+        .map(|(id, user, dealership)| (id.into(), UserRef::stored(user, dealership)))
+        .collect();
+    // A session's grants (the tokens of the applications signed in through it) end with it.
+    const GRANTS: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
+        AND parent_id = $2 RETURNING id, user_id, dealership_id";
+    for parent in ended.iter().map(|(id, _)| *id).collect::<Vec<_>>() {
+        let grants: Vec<(Uuid, Uuid, Option<Uuid>)> = on_tx!(
+            tx,
+            sqlx::query_as(GRANTS).bind(now).bind(parent.as_uuid()),
+            fetch_all
+        )?;
+        ended.extend(
+            grants
+                .into_iter()
+                .map(|(id, user, dealership)| (id.into(), UserRef::stored(user, dealership))),
+        );
+    }
+    Ok(ended)
 }
 
 /// Where and how a session was opened, as its user sees it in their list of sessions.
@@ -170,20 +196,22 @@ pub(crate) async fn create(
             .bind(origin.amr.stored()),
         execute
     )?;
-    add_refresh_token(tx, session, user.placement, first, expires_at, now).await
+    add_refresh_token(tx, session, user.placement, None, first, expires_at, now).await
 }
 
-/// Adds a refresh token to a session.
+/// Adds a refresh token to a session: the API's (`client` `None`), or a client's, good only
+/// at that client's token endpoint.
 pub(crate) async fn add_refresh_token(
     tx: &mut Tx,
     session: SessionId,
     placement: Placement,
+    client: Option<&str>,
     token: &TokenDigest,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    const SQL: &str = "INSERT INTO refresh_tokens \
-        (token_hash, session_id, dealership_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+    const SQL: &str = "INSERT INTO refresh_tokens (token_hash, session_id, dealership_id, \
+        issued_at, expires_at, client_id) VALUES ($1, $2, $3, $4, $5, $6)";
     on_tx!(
         tx,
         sqlx::query(SQL)
@@ -191,7 +219,8 @@ pub(crate) async fn add_refresh_token(
             .bind(session.as_uuid())
             .bind(placement.dealership_id().map(|d| d.as_uuid()))
             .bind(ts(now))
-            .bind(ts(expires_at)),
+            .bind(ts(expires_at))
+            .bind(client),
         execute
     )?;
     Ok(())
@@ -215,20 +244,27 @@ pub(crate) enum Spend {
     Unknown,
 }
 
-/// Spends a refresh token. The conditional UPDATE is the race's referee: the database lets
-/// exactly one transaction flip `spent_at` from NULL.
+/// Spends a refresh token of `client` (`None`: the API's own). The conditional UPDATE is the
+/// race's referee: the database lets exactly one transaction flip `spent_at` from NULL. A
+/// token of another kind is [`Spend::Unknown`] and stays as it was.
 pub(crate) async fn spend(
     tx: &mut Tx,
     presented: &TokenDigest,
+    client: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Spend> {
-    const SPEND: &str = "UPDATE refresh_tokens SET spent_at = $2 \
-        WHERE token_hash = $1 AND spent_at IS NULL RETURNING session_id, expires_at";
+    const SPEND: &str = "UPDATE refresh_tokens SET spent_at = $2 WHERE token_hash = $1 \
+        AND spent_at IS NULL AND coalesce(client_id, '') = $3 RETURNING session_id, expires_at";
     const FIND: &str = "SELECT t.session_id, t.spent_at, s.user_id, s.dealership_id \
-        FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1";
+        FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+        WHERE t.token_hash = $1 AND coalesce(t.client_id, '') = $2";
+    let client = client.unwrap_or("");
     let spent: Option<(Uuid, DateTime<Utc>)> = on_tx!(
         tx,
-        sqlx::query_as(SPEND).bind(&presented.0).bind(ts(now)),
+        sqlx::query_as(SPEND)
+            .bind(&presented.0)
+            .bind(ts(now))
+            .bind(client),
         fetch_optional
     )?;
     if let Some((session, expires_at)) = spent {
@@ -239,7 +275,11 @@ pub(crate) async fn spend(
     }
     /// Session, when spent, its user and the user's dealership.
     type Known = (Uuid, Option<DateTime<Utc>>, Uuid, Option<Uuid>);
-    let known: Option<Known> = on_tx!(tx, sqlx::query_as(FIND).bind(&presented.0), fetch_optional)?;
+    let known: Option<Known> = on_tx!(
+        tx,
+        sqlx::query_as(FIND).bind(&presented.0).bind(client),
+        fetch_optional
+    )?;
     Ok(match known {
         Some((session, spent_at, user, dealership)) => Spend::AlreadySpent {
             session: session.into(),
@@ -410,12 +450,15 @@ pub(crate) struct SessionRow {
 }
 
 /// The rows of the view `live_sessions` with when their newest refresh token expires
-/// (`expires_at`), then `$tail`: what the sessions lists read.
+/// (`expires_at`), but grants (a grant is part of its browser session, not a session of its
+/// own in the user's eyes), filtered by `$tail`: what the sessions lists read.
 macro_rules! listed {
     ($tail:literal) => {
         concat!(
             "SELECT v.*, (SELECT MAX(r.expires_at) FROM refresh_tokens r \
-             WHERE r.session_id = v.session_id) AS expires_at FROM live_sessions v ",
+             WHERE r.session_id = v.session_id) AS expires_at FROM live_sessions v \
+             WHERE NOT EXISTS (SELECT 1 FROM sessions g WHERE g.id = v.session_id \
+             AND g.parent_id IS NOT NULL) AND ",
             $tail
         )
     };
@@ -433,8 +476,7 @@ pub(crate) async fn live_counts(
         live: LiveRow,
         expires_at: Option<DateTime<Utc>>,
     }
-    const SQL: &str =
-        listed!("WHERE ($1 IS NULL OR v.dealership_id = $1) AND ($2 IS NULL OR v.id = $2)");
+    const SQL: &str = listed!("($1 IS NULL OR v.dealership_id = $1) AND ($2 IS NULL OR v.id = $2)");
     let scope = tx.scope;
     let rows: Vec<Row> = on_tx!(
         tx,
@@ -473,7 +515,7 @@ pub(crate) async fn of_user(
         user_agent: Option<String>,
         expires_at: Option<DateTime<Utc>>,
     }
-    const SQL: &str = listed!("WHERE v.id = $1 ORDER BY v.session_created_at DESC, v.session_id");
+    const SQL: &str = listed!("v.id = $1 ORDER BY v.session_created_at DESC, v.session_id");
     let rows: Vec<Row> = on_tx!(tx, sqlx::query_as(SQL).bind(user.as_uuid()), fetch_all)?;
     let mut live = Vec::with_capacity(rows.len());
     for row in rows {

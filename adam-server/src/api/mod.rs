@@ -12,6 +12,7 @@ mod dealerships;
 pub(crate) mod document;
 mod invitations;
 mod mfa;
+mod oauth2;
 mod oauth_clients;
 pub mod schema;
 mod serialized;
@@ -25,6 +26,7 @@ pub(crate) use auth::AuthApi;
 pub(crate) use dealerships::DealershipsApi;
 pub(crate) use invitations::InvitationsApi;
 pub(crate) use mfa::MfaApi;
+pub(crate) use oauth2::OAuth2Api;
 pub(crate) use oauth_clients::OAuthClientsApi;
 pub(crate) use users::UsersApi;
 pub(crate) use well_known::WellKnownApi;
@@ -44,6 +46,8 @@ pub(crate) enum ApiTags {
     Clients,
     /// Signing keys and server metadata, for services that check Adam's tokens themselves.
     Discovery,
+    /// The OpenID Connect provider's token, userinfo and revocation endpoints.
+    OpenIdConnect,
 }
 
 /// An access token from `/auth/login` or `/auth/refresh`, checked against the live session on
@@ -82,6 +86,7 @@ type Apis = (
     DealershipsApi,
     AuditApi,
     OAuthClientsApi,
+    OAuth2Api,
     WellKnownApi,
 );
 
@@ -102,6 +107,7 @@ pub(crate) fn service(adam: &Adam, bell: &crate::mail::Mailbell) -> OpenApiServi
             DealershipsApi { adam: adam.clone() },
             AuditApi { adam: adam.clone() },
             OAuthClientsApi { adam: adam.clone() },
+            OAuth2Api { adam: adam.clone() },
             WellKnownApi { adam: adam.clone() },
         ),
         "Adam",

@@ -5,7 +5,7 @@ use adam_core::Adam;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
-use super::schema::{Jwks, ServerMetadata};
+use super::schema::{Jwks, OpenIdConfiguration, ServerMetadata};
 use super::ApiTags;
 use crate::error::ApiError;
 
@@ -49,6 +49,16 @@ impl WellKnownApi {
             Json((&keys).into()),
             format!("public, max-age={}", jwks_max_age(&self.adam)),
         ))
+    }
+
+    /// OpenID Connect discovery
+    ///
+    /// The provider's endpoints and what it supports (OpenID Connect Discovery 1.0): the code
+    /// flow with PKCE `S256`, ID tokens signed `EdDSA`.
+    #[oai(path = "/openid-configuration", method = "get")]
+    async fn openid_configuration(&self) -> Json<OpenIdConfiguration> {
+        let issuer = &self.adam.settings().token_audience.issuer;
+        Json(OpenIdConfiguration::of(issuer, &["EdDSA"]))
     }
 
     /// Server metadata (RFC 8414)

@@ -1,5 +1,5 @@
 //! `/account`, the same for every role: who you are, your second factor, your sessions (sign
-//! out one, or all), sign out. Administration stays in the desktop app and the API.
+//! out one, or all), the applications you allowed (withdraw one), sign out. Administration stays in the desktop app and the API.
 
 use adam_core::{Principal, SessionId, User};
 use askama::Template;
@@ -32,6 +32,14 @@ struct AccountPage {
     role: String,
     second_factor: &'static str,
     sessions: Vec<SessionLine>,
+    apps: Vec<AppLine>,
+}
+
+/// An application the user allowed (OpenID Connect consent).
+struct AppLine {
+    client_id: String,
+    name: String,
+    allowed_at: String,
 }
 
 /// A submitted account form.
@@ -40,6 +48,7 @@ pub(crate) struct Submitted {
     csrf: Option<String>,
     action: Option<String>,
     session: Option<String>,
+    client_id: Option<String>,
 }
 
 /// A user agent as a line of the list: its first 48 characters.
@@ -66,10 +75,22 @@ pub(crate) async fn show(req: &Request, Data(pages): Data<&Pages>) -> Response {
     let Some((me, user)) = session::signed_in(adam, req).await else {
         return see_other("/signin");
     };
-    let (mfa, sessions) = match tokio::try_join!(adam.mfa_status(&me), adam.my_sessions(&me)) {
-        Ok(both) => both,
+    let (mfa, sessions, apps) = match tokio::try_join!(
+        adam.mfa_status(&me),
+        adam.my_sessions(&me),
+        adam.allowed_apps(&me)
+    ) {
+        Ok(all) => all,
         Err(e) => return super::failed(&e),
     };
+    let apps = apps
+        .into_iter()
+        .map(|a| AppLine {
+            client_id: a.client_id,
+            name: a.name,
+            allowed_at: a.allowed_at.format("%Y-%m-%d").to_string(),
+        })
+        .collect();
     let second_factor = match (mfa.totp_enabled, mfa.required) {
         (true, _) => "On (an authenticator app)",
         (false, true) => "Off, but required: you will set it up at the next sign-in",
@@ -97,6 +118,7 @@ pub(crate) async fn show(req: &Request, Data(pages): Data<&Pages>) -> Response {
         role: role_name(&user),
         second_factor,
         sessions,
+        apps,
     })
 }
 
@@ -126,6 +148,15 @@ pub(crate) async fn submit(
             };
             return match adam.end_my_session(&me, id).await {
                 Ok(()) => see_other("/account"),
+                Err(e) => super::failed(&e),
+            };
+        }
+        Some("revoke_app") => {
+            let Some(client) = form.client_id.as_deref() else {
+                return unknown_action();
+            };
+            return match adam.revoke_app(&me, client).await {
+                Ok(()) | Err(adam_core::Error::NotFound) => see_other("/account"),
                 Err(e) => super::failed(&e),
             };
         }

@@ -172,7 +172,7 @@ impl Link for adam_core::ResetLink {
             .complete_password_reset(token, password, code, &origin(req))
             .await?;
         // Every earlier session has ended; this browser is signed in to `/account` only.
-        Ok(super::session::start(adam, pair).await)
+        Ok(super::session::start(req, adam, pair, None).await)
     }
 }
 
@@ -216,7 +216,10 @@ impl Link for adam_core::InvitationLink {
             .accept_invitation(token, password, &origin(req))
             .await?;
         // Signed in to `/account`, or, where a second factor is required, on to enrolling it.
-        Ok(super::signin::advance(req, adam, signed_in, self.email.as_str(), Vec::new()).await)
+        Ok(
+            super::signin::advance(req, adam, signed_in, self.email.as_str(), Vec::new(), None)
+                .await,
+        )
     }
 }
 

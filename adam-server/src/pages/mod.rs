@@ -3,12 +3,15 @@
 //! no framing, no referrer (their addresses hold link tokens), and an anti-forgery token in
 //! every form.
 //!
-//! `/signin` and `/account` (with the browser session in `__Host-adam_session`), and
-//! `/invite/{token}` and `/reset/{token}`, the pages of the links mailed to staff.
+//! `/signin` and `/account` (with the browser session in `__Host-adam_session`),
+//! `/invite/{token}` and `/reset/{token}`, the pages of the links mailed to staff, and the
+//! OpenID Connect provider's browser steps, `/oauth2/authorize` and `/oauth2/logout`.
 
 mod account;
+mod authorize;
 mod csrf;
 mod links;
+mod logout;
 mod session;
 mod signin;
 
@@ -45,6 +48,14 @@ pub(crate) fn add(route: Route, adam: &Adam) -> Route {
         .at(
             "/account",
             page(get(account::show).post(account::submit), &state),
+        )
+        .at(
+            "/oauth2/authorize",
+            page(get(authorize::show).post(authorize::submit), &state),
+        )
+        .at(
+            "/oauth2/logout",
+            page(get(logout::show).post(logout::submit), &state),
         )
         .at("/assets/adam.css", page(get(stylesheet), &state))
 }

@@ -23,10 +23,28 @@ pub(super) fn see_other(to: &str) -> Response {
         .finish()
 }
 
+/// The browser's session after a sign-in: the secret its cookie holds now, and the
+/// `Set-Cookie` to send when that is a new one.
+pub(super) struct Opened {
+    pub(super) secret: String,
+    pub(super) set_cookie: Option<HeaderValue>,
+}
+
 /// Hands the session a sign-in opened to the browser: the `Set-Cookie` that holds it until the
-/// session ends at the latest. The tokens never reach the page.
-pub(super) async fn cookie(adam: &Adam, pair: TokenPair) -> adam_core::Result<HeaderValue> {
-    let session = adam.open_browser_session(pair).await?;
+/// session ends at the latest. The tokens never reach the page. A browser signed in as the
+/// same user already keeps its session, now re-authenticated
+/// ([`adam_core::Adam::open_browser_session_over`]).
+pub(super) async fn open(req: &Request, adam: &Adam, pair: TokenPair) -> adam_core::Result<Opened> {
+    let previous = crate::cookies::read(req, COOKIE);
+    let Some(session) = adam
+        .open_browser_session_over(pair, previous.as_deref())
+        .await?
+    else {
+        return Ok(Opened {
+            secret: previous.unwrap_or_default(),
+            set_cookie: None,
+        });
+    };
     let seconds = (session.expires_at - adam.settings().clock.now())
         .num_seconds()
         .max(0);
@@ -34,20 +52,43 @@ pub(super) async fn cookie(adam: &Adam, pair: TokenPair) -> adam_core::Result<He
         "{COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={seconds}",
         session.token.expose()
     );
-    HeaderValue::from_str(&cookie)
-        .map_err(|_| adam_core::Error::Internal("a session cookie is not a header value".into()))
+    let set_cookie = HeaderValue::from_str(&cookie)
+        .map_err(|_| adam_core::Error::Internal("a session cookie is not a header value".into()))?;
+    Ok(Opened {
+        secret: session.token.expose().to_owned(),
+        set_cookie: Some(set_cookie),
+    })
 }
 
-/// [`cookie`], then on to `/account`.
-pub(super) async fn start(adam: &Adam, pair: TokenPair) -> Response {
-    match cookie(adam, pair).await {
-        Ok(cookie) => {
-            let mut response = see_other("/account");
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-            response
-        }
-        Err(e) => super::failed(&e),
+/// [`open`], only the `Set-Cookie`.
+pub(super) async fn cookie(
+    req: &Request,
+    adam: &Adam,
+    pair: TokenPair,
+) -> adam_core::Result<Option<HeaderValue>> {
+    open(req, adam, pair).await.map(|o| o.set_cookie)
+}
+
+/// [`open`], then on to the application an OpenID Connect request (`authorize`) names, or to
+/// `/account`.
+pub(super) async fn start(
+    req: &Request,
+    adam: &Adam,
+    pair: TokenPair,
+    authorize: Option<&str>,
+) -> Response {
+    let opened = match open(req, adam, pair).await {
+        Ok(o) => o,
+        Err(e) => return super::failed(&e),
+    };
+    let mut response = match authorize {
+        Some(query) => super::authorize::after_sign_in(req, adam, query, &opened.secret).await,
+        None => see_other("/account"),
+    };
+    if let Some(cookie) = opened.set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    response
 }
 
 /// Makes the browser forget its session cookie.

@@ -7,7 +7,7 @@
 use adam_core::{Adam, Error, SignIn};
 use askama::Template;
 use poem::http::{header, StatusCode};
-use poem::web::{Data, Form};
+use poem::web::{Data, Form, Query};
 use poem::{handler, Request, Response};
 use serde::Deserialize;
 
@@ -58,6 +58,9 @@ pub(super) struct SignInPage {
     secret: Option<String>,
     recovery_codes: Vec<String>,
     min_length: usize,
+    /// The OpenID Connect request this sign-in continues (its query string), carried through
+    /// every step.
+    authorize: Option<String>,
 }
 
 impl SignInPage {
@@ -78,7 +81,13 @@ impl SignInPage {
             secret: None,
             recovery_codes: Vec::new(),
             min_length: 0,
+            authorize: None,
         }
+    }
+
+    fn for_request(mut self, authorize: Option<&str>) -> Self {
+        self.authorize = authorize.map(str::to_owned);
+        self
     }
 
     fn saying(mut self, error: impl Into<String>) -> Self {
@@ -98,6 +107,13 @@ pub(crate) struct Submitted {
     code: Option<String>,
     new_password: Option<String>,
     confirm: Option<String>,
+    authorize: Option<String>,
+}
+
+/// The query of `/signin`: the OpenID Connect request it continues.
+#[derive(Deserialize)]
+pub(crate) struct SignInQuery {
+    authorize: Option<String>,
 }
 
 /// The page, with the browser's anti-forgery token.
@@ -107,6 +123,7 @@ pub(super) fn render(req: &Request, status: StatusCode, page: SignInPage) -> Res
 
 /// What a step's error shows: the form again where the user can correct it, else a page.
 fn refused(req: &Request, e: &Error, again: SignInPage) -> Response {
+    let authorize = again.authorize.clone();
     match e {
         Error::InvalidCredentials
         | Error::MfaCodeInvalid
@@ -119,6 +136,7 @@ fn refused(req: &Request, e: &Error, again: SignInPage) -> Response {
             req,
             StatusCode::UNAUTHORIZED,
             SignInPage::at(Step::Password, "", None)
+                .for_request(authorize.as_deref())
                 .saying("This sign-in took too long or was finished already: start again."),
         ),
         other => super::failed(other),
@@ -127,22 +145,32 @@ fn refused(req: &Request, e: &Error, again: SignInPage) -> Response {
 
 /// Where a sign-in goes after a step: the session, or the next step's form. `codes` are the
 /// recovery codes of a second factor turned on in this step (shown once, with the next form or
-/// before going on).
+/// before going on). With `authorize`, the finished sign-in goes on to the application.
 pub(super) async fn advance(
     req: &Request,
     adam: &Adam,
     next: SignIn,
     email: &str,
     codes: Vec<String>,
+    authorize: Option<&str>,
 ) -> Response {
     let mut page = match next {
-        SignIn::Tokens(pair) if codes.is_empty() => return session::start(adam, pair).await,
+        SignIn::Tokens(pair) if codes.is_empty() => {
+            return session::start(req, adam, pair, authorize).await
+        }
         SignIn::Tokens(pair) => {
-            let mut page = SignInPage::at(Step::Done, email, None);
+            let mut page = SignInPage::at(Step::Done, email, None).for_request(
+                authorize
+                    .map(super::authorize::without_reauthentication)
+                    .as_deref(),
+            );
             page.recovery_codes = codes;
             let mut response = render(req, StatusCode::OK, page);
-            match session::cookie(adam, pair).await {
-                Ok(cookie) => response.headers_mut().append(header::SET_COOKIE, cookie),
+            match session::cookie(req, adam, pair).await {
+                Ok(Some(cookie)) => {
+                    response.headers_mut().append(header::SET_COOKIE, cookie);
+                }
+                Ok(None) => {}
                 Err(e) => return super::failed(&e),
             };
             return response;
@@ -151,7 +179,13 @@ pub(super) async fn advance(
         SignIn::EnrollmentRequired(token) => {
             let enrollment = match adam.enroll_at_sign_in(token.expose()).await {
                 Ok(e) => e,
-                Err(e) => return refused(req, &e, SignInPage::at(Step::Password, email, None)),
+                Err(e) => {
+                    return refused(
+                        req,
+                        &e,
+                        SignInPage::at(Step::Password, email, None).for_request(authorize),
+                    )
+                }
             };
             let mut page = SignInPage::at(Step::Enroll, email, Some(token.expose()));
             page.qr_svg = Some(enrollment.qr_svg);
@@ -165,18 +199,30 @@ pub(super) async fn advance(
         }
     };
     page.recovery_codes = codes;
-    render(req, StatusCode::OK, page)
+    render(req, StatusCode::OK, page.for_request(authorize))
 }
 
 #[handler]
-pub(crate) async fn show(req: &Request, Data(pages): Data<&Pages>) -> Response {
-    if session::signed_in(&pages.adam, req).await.is_some() {
+pub(crate) async fn show(
+    req: &Request,
+    Data(pages): Data<&Pages>,
+    Query(query): Query<SignInQuery>,
+) -> Response {
+    let authorize = query
+        .authorize
+        .filter(|q| q.len() <= super::authorize::MAX_QUERY);
+    // Signed in already: the account, unless an application asks for a new sign-in.
+    if authorize.is_none() && session::signed_in(&pages.adam, req).await.is_some() {
         return session::see_other("/account");
     }
+    let hint = authorize
+        .as_deref()
+        .and_then(super::authorize::login_hint)
+        .unwrap_or_default();
     render(
         req,
         StatusCode::OK,
-        SignInPage::at(Step::Password, "", None),
+        SignInPage::at(Step::Password, &hint, None).for_request(authorize.as_deref()),
     )
 }
 
@@ -194,10 +240,18 @@ pub(crate) async fn submit(
     let email = form.email.as_deref().unwrap_or("").trim();
     let token = form.mfa_token.as_deref().unwrap_or("");
     let code = form.code.as_deref().unwrap_or("").trim();
+    let authorize = form
+        .authorize
+        .as_deref()
+        .filter(|q| q.len() <= super::authorize::MAX_QUERY);
     match form.step.as_deref() {
         Some("code") => match adam.sign_in_with_code(token, code, &origin).await {
-            Ok(next) => advance(req, adam, next, email, Vec::new()).await,
-            Err(e) => refused(req, &e, SignInPage::at(Step::Code, email, Some(token))),
+            Ok(next) => advance(req, adam, next, email, Vec::new(), authorize).await,
+            Err(e) => refused(
+                req,
+                &e,
+                SignInPage::at(Step::Code, email, Some(token)).for_request(authorize),
+            ),
         },
         Some("enroll") => match adam
             .confirm_enrollment_at_sign_in(token, code, &origin)
@@ -205,13 +259,18 @@ pub(crate) async fn submit(
         {
             Ok(enrolled) => {
                 let codes = enrolled.recovery_codes.codes().to_vec();
-                advance(req, adam, enrolled.signed_in, email, codes).await
+                advance(req, adam, enrolled.signed_in, email, codes, authorize).await
             }
             // The authenticator has the key already: the form asks for the code again only.
-            Err(e) => refused(req, &e, SignInPage::at(Step::Enroll, email, Some(token))),
+            Err(e) => refused(
+                req,
+                &e,
+                SignInPage::at(Step::Enroll, email, Some(token)).for_request(authorize),
+            ),
         },
         Some("new_password") => {
-            let mut again = SignInPage::at(Step::NewPassword, email, Some(token));
+            let mut again =
+                SignInPage::at(Step::NewPassword, email, Some(token)).for_request(authorize);
             again.min_length = adam.password_policy().min_len();
             let password =
                 match super::chosen(form.new_password.as_deref(), form.confirm.as_deref()) {
@@ -224,15 +283,19 @@ pub(crate) async fn submit(
                 .change_password_at_sign_in(token, password, &origin)
                 .await
             {
-                Ok(pair) => session::start(adam, pair).await,
+                Ok(pair) => session::start(req, adam, pair, authorize).await,
                 Err(e) => refused(req, &e, again),
             }
         }
         _ => {
             let password = form.password.as_deref().unwrap_or("");
             match adam.sign_in(email, password, &origin).await {
-                Ok(next) => advance(req, adam, next, email, Vec::new()).await,
-                Err(e) => refused(req, &e, SignInPage::at(Step::Password, email, None)),
+                Ok(next) => advance(req, adam, next, email, Vec::new(), authorize).await,
+                Err(e) => refused(
+                    req,
+                    &e,
+                    SignInPage::at(Step::Password, email, None).for_request(authorize),
+                ),
             }
         }
     }

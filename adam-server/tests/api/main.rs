@@ -11,6 +11,7 @@ mod keys;
 mod limits;
 mod mfa;
 mod oauth_clients;
+mod oidc;
 mod pages;
 mod processes;
 mod refresh;
