@@ -78,7 +78,7 @@ LAYERS = [
     ("use cases: the engine's methods, by concept",
      ["signin", "second_factor", "sessions", "sessions/lifecycle", "keys", "users", "dealerships", "audit/log",
       "seed/run", "signin/new_password", "users/review", "second_factor/enrollment", "second_factor/second_step", "second_factor/codes",
-      "mail", "invitations", "password_reset", "sessions/browser", "users/inactive", "oauth_clients", "oidc"]),
+      "mail", "invitations", "password_reset", "sessions/browser", "users/inactive", "oauth_clients", "oidc", "oidc/backchannel"]),
 ]
 
 

@@ -1217,8 +1217,8 @@ impl OpenIdConfiguration {
             revocation_endpoint_auth_methods_supported: auth_methods,
             prompt_values_supported: list(&["none", "login"]),
             authorization_response_iss_parameter_supported: true,
-            backchannel_logout_supported: false,
-            backchannel_logout_session_supported: false,
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         }
     }
 }

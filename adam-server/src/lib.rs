@@ -16,6 +16,7 @@ use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response,
 use tokio::io::AsyncReadExt;
 
 mod api;
+mod backchannel;
 pub mod client;
 pub mod config;
 mod cookie_mode;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod healthcheck;
 mod listen;
 pub mod mail;
+mod outbox;
 mod pages;
 
 pub use listen::ConnectionLimits;
@@ -454,6 +456,10 @@ async fn serve(
             None
         }
     };
+    let logouts = tokio::spawn(backchannel::deliver_until(
+        adam.clone(),
+        stop_sending.subscribe(),
+    ));
     let result = listen::serve(
         listener,
         app_ringing(adam.clone(), config, &bell),
@@ -465,6 +471,14 @@ async fn serve(
     .await;
     purge.abort();
     keys.abort();
+    let _ = stop_sending.send(true);
+    let abort = logouts.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(10), logouts)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
     if let Some(sender) = sender {
         // The mail being sent is finished (so its claim does not hold it back for minutes), but
         // a stuck SMTP server does not hold the shutdown for long.

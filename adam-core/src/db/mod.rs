@@ -160,11 +160,14 @@ pub(crate) enum Intent {
     Write,
 }
 
-/// The connection pool, and the clock every unit of work reads the time from.
+/// The connection pool, the clock every unit of work reads the time from, and the outbox bell.
 #[derive(Debug, Clone)]
 pub(crate) struct Db {
     pub(crate) pool: Pool,
     clock: Clock,
+    /// Rung after a unit of work that queued something for a sender of this process (a
+    /// back-channel logout) commits, so that it goes out at once.
+    pub(crate) outbox_bell: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The connection pool of one engine.
@@ -196,6 +199,9 @@ pub(crate) struct Tx {
     /// Where the request came from, for the events the unit of work records.
     pub(crate) origin: crate::origin::ClientInfo,
     clock: Clock,
+    /// Rung at commit when [`Tx::ring_after_commit`] was asked for.
+    bell: std::sync::Arc<tokio::sync::Notify>,
+    ring: bool,
 }
 
 /// Runs `$query.$method(executor).await` on whichever engine `$tx` belongs to. With `execute`,
@@ -247,11 +253,20 @@ impl Tx {
         self.clock.now()
     }
 
+    /// Asks that the outbox bell ring once this unit of work has committed: it queued
+    /// something a sender should send now.
+    pub(crate) fn ring_after_commit(&mut self) {
+        self.ring = true;
+    }
+
     /// Commits the unit of work.
     pub(crate) async fn commit(self) -> Result<()> {
         match self.conn {
             Conn::Pg(c) => c.commit().await?,
             Conn::Lite(c) => c.commit().await?,
+        }
+        if self.ring {
+            self.bell.notify_one();
         }
         Ok(())
     }
@@ -373,6 +388,7 @@ impl Db {
                         app_role: options.app_role.clone(),
                     },
                     clock,
+                    outbox_bell: Default::default(),
                 })
             }
             Engine::Sqlite => {
@@ -410,6 +426,7 @@ impl Db {
                 Ok(Self {
                     pool: Pool::Lite { pool },
                     clock,
+                    outbox_bell: Default::default(),
                 })
             }
         }
@@ -455,6 +472,8 @@ impl Db {
             scope,
             origin: crate::origin::ClientInfo::default(),
             clock: self.clock.clone(),
+            bell: self.outbox_bell.clone(),
+            ring: false,
         })
     }
 

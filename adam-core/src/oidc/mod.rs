@@ -11,6 +11,7 @@
 //! - A client that is not first-party receives access tokens for the userinfo endpoint only
 //!   ([`crate::tokens::TokenAudience::userinfo_audience`]); a first-party client's are good at the API.
 
+mod backchannel;
 mod id_token;
 pub(crate) mod pkce;
 pub(crate) mod store;
@@ -33,6 +34,7 @@ use crate::sessions::refresh::{RefreshToken, TokenDigest};
 use crate::sessions::revocation::{self, Change};
 use crate::sessions::store::{self as sessions, LiveSession};
 use crate::tokens::TokenAudience;
+pub use backchannel::{LogoutDelivery, LogoutOutcome, LOGOUT_CLAIM_SECONDS, LOGOUT_GIVE_UP_HOURS};
 use id_token::IdClaims;
 pub use id_token::IdTokenHint;
 use store::{CodeRow, CodeSpend, Parent};

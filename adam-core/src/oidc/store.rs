@@ -291,3 +291,151 @@ pub(crate) async fn grant_of_refresh(
     )?;
     Ok(row.map(|(id,)| id.into()))
 }
+
+/// Queues a back-channel logout of browser session `sid` (user `sub`) for `client`, if the
+/// client has a back-channel logout URI and is not told of this session already; whether it
+/// queued one. Sessions end in their ender's scope: on PostgreSQL the function
+/// `adam_queue_backchannel_logout` (migration `20261205000005_backchannel_logout`) enters the
+/// system scope for this one statement.
+pub(crate) async fn queue_logout(
+    tx: &mut Tx,
+    client: &str,
+    sid: SessionId,
+    sub: UserId,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    const PG: &str = "SELECT adam_queue_backchannel_logout($1, $2, $3, $4, $5)";
+    const LITE: &str = "INSERT INTO backchannel_logouts (id, client_id, sid, sub, created_at, \
+        next_attempt_at, attempts) SELECT $1, client_id, $3, $4, $5, $5, 0 FROM oauth_clients \
+        WHERE client_id = $2 AND backchannel_logout_uri IS NOT NULL \
+        ON CONFLICT (client_id, sid) DO NOTHING";
+    let id = Uuid::new_v4();
+    let now = ts(now);
+    match &mut tx.conn {
+        crate::db::Conn::Pg(c) => {
+            let (queued,): (bool,) = sqlx::query_as(PG)
+                .bind(id)
+                .bind(client)
+                .bind(sid.as_uuid())
+                .bind(sub.as_uuid())
+                .bind(now)
+                .fetch_one(&mut **c)
+                .await?;
+            Ok(queued)
+        }
+        crate::db::Conn::Lite(c) => {
+            let done = sqlx::query(LITE)
+                .bind(id)
+                .bind(client)
+                .bind(sid.as_uuid())
+                .bind(sub.as_uuid())
+                .bind(now)
+                .execute(&mut **c)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        }
+    }
+}
+
+/// A back-channel logout claimed for an attempt.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub(crate) struct LogoutRow {
+    pub(crate) id: Uuid,
+    pub(crate) client_id: String,
+    pub(crate) sid: Uuid,
+    pub(crate) sub: Uuid,
+    pub(crate) attempts: i32,
+    pub(crate) uri: String,
+}
+
+/// What makes a back-channel logout due: not done, its time come, not claimed by a server now.
+const LOGOUT_DUE: &str = "done_at IS NULL AND next_attempt_at <= $1 \
+    AND (claimed_until IS NULL OR claimed_until <= $1)";
+
+/// Claims the oldest due back-channel logout until `until`, counting the attempt; those given
+/// up on (created before `give_up_before`) are ended on the way.
+pub(crate) async fn claim_logout(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    give_up_before: DateTime<Utc>,
+) -> Result<Option<LogoutRow>> {
+    const GIVE_UP: &str = "UPDATE backchannel_logouts SET done_at = $1, \
+        last_error = coalesce(last_error, 'not delivered in time') \
+        WHERE done_at IS NULL AND created_at < $2";
+    on_tx!(
+        tx,
+        sqlx::query(GIVE_UP).bind(ts(now)).bind(ts(give_up_before)),
+        execute
+    )?;
+    let lock = match tx.conn {
+        crate::db::Conn::Pg(_) => "FOR UPDATE SKIP LOCKED",
+        crate::db::Conn::Lite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE backchannel_logouts SET claimed_until = $2, attempts = attempts + 1 \
+         WHERE id = (SELECT id FROM backchannel_logouts WHERE {LOGOUT_DUE} \
+         ORDER BY next_attempt_at, id LIMIT 1 {lock}) AND {LOGOUT_DUE} \
+         RETURNING id, client_id, sid, sub, attempts, \
+         (SELECT c.backchannel_logout_uri FROM oauth_clients c \
+          WHERE c.client_id = backchannel_logouts.client_id) AS uri"
+    );
+    let row: Option<(Uuid, String, Uuid, Uuid, i32, Option<String>)> = on_tx!(
+        tx,
+        sqlx::query_as(&sql).bind(ts(now)).bind(ts(until)),
+        fetch_optional
+    )?;
+    Ok(match row {
+        Some((id, client_id, sid, sub, attempts, Some(uri))) => Some(LogoutRow {
+            id,
+            client_id,
+            sid,
+            sub,
+            attempts,
+            uri,
+        }),
+        // The client dropped its back-channel URI meanwhile: nothing to tell.
+        Some((id, ..)) => {
+            finish_logout(tx, id, None, now, None).await?;
+            None
+        }
+        None => None,
+    })
+}
+
+/// Records an attempt's outcome: delivered (or refused for good: `retry_at` `None`), or to be
+/// tried again at `retry_at`, with the error.
+pub(crate) async fn finish_logout(
+    tx: &mut Tx,
+    id: Uuid,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    const DONE: &str = "UPDATE backchannel_logouts SET done_at = $2, claimed_until = NULL, \
+        last_error = $3 WHERE id = $1";
+    const AGAIN: &str = "UPDATE backchannel_logouts SET next_attempt_at = $2, \
+        claimed_until = NULL, last_error = $3 WHERE id = $1";
+    match retry_at {
+        None => on_tx!(
+            tx,
+            sqlx::query(DONE).bind(id).bind(ts(now)).bind(error),
+            execute
+        )?,
+        Some(at) => on_tx!(
+            tx,
+            sqlx::query(AGAIN).bind(id).bind(ts(at)).bind(error),
+            execute
+        )?,
+    };
+    Ok(())
+}
+
+/// When the next back-channel logout is due, if any is waiting.
+pub(crate) async fn next_logout_due(tx: &mut Tx) -> Result<Option<DateTime<Utc>>> {
+    const SQL: &str = "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > \
+        next_attempt_at THEN claimed_until ELSE next_attempt_at END) \
+        FROM backchannel_logouts WHERE done_at IS NULL";
+    let (at,): (Option<DateTime<Utc>>,) = on_tx!(tx, sqlx::query_as(SQL), fetch_one)?;
+    Ok(at)
+}

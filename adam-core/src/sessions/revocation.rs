@@ -12,6 +12,7 @@ use crate::db::Tx;
 use crate::error::Result;
 use crate::ids::{SessionId, UserId};
 use crate::models::{Dealership, User};
+use crate::oidc::store as oidc;
 use crate::rbac::Principal;
 use crate::sessions::refresh::TokenDigest;
 use crate::sessions::store::{self as sessions, Selector};
@@ -148,9 +149,24 @@ pub(crate) async fn apply(tx: &mut Tx, change: Change<'_>, now: DateTime<Utc>) -
         return Ok(0);
     };
     let ended = sessions::end(tx, &which, now).await?;
-    for &(session, user) in &ended {
-        tx.record(Event::SessionEnded { session, user, how })
-            .await?;
+    // Clients are told when the session they were signed in through ends (Back-Channel Logout),
+    // not when their own grant ends alone: they asked for that, or it was withdrawn from them.
+    let tell_clients = !matches!(
+        change,
+        Change::GrantEnded(_) | Change::AppRevoked(..) | Change::ClientDeleted(_)
+    );
+    for e in &ended {
+        tx.record(Event::SessionEnded {
+            session: e.session,
+            user: e.user,
+            how,
+        })
+        .await?;
+        if let (true, Some((parent, client))) = (tell_clients, &e.grant_of) {
+            if oidc::queue_logout(tx, client, *parent, e.user.id, now).await? {
+                tx.ring_after_commit();
+            }
+        }
     }
     Ok(ended.len())
 }

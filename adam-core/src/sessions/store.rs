@@ -63,33 +63,51 @@ pub(crate) enum Selector {
     OfClient(String, Option<UserId>),
 }
 
-/// Ends the live sessions `which` names; returns their ids.
-pub(crate) async fn end(
-    tx: &mut Tx,
-    which: &Selector,
-    now: DateTime<Utc>,
-) -> Result<Vec<(SessionId, UserRef)>> {
+/// A session [`end`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ended {
+    pub(crate) session: SessionId,
+    pub(crate) user: UserRef,
+    /// For a grant: its browser session and its client.
+    pub(crate) grant_of: Option<(SessionId, String)>,
+}
+
+/// A row an `UPDATE … RETURNING` of [`end`] answers.
+type EndedRow = (Uuid, Uuid, Option<Uuid>, Option<Uuid>, Option<String>);
+
+impl From<EndedRow> for Ended {
+    fn from((id, user, dealership, parent, client): EndedRow) -> Self {
+        Self {
+            session: id.into(),
+            user: UserRef::stored(user, dealership),
+            grant_of: parent.zip(client).map(|(p, c)| (p.into(), c)),
+        }
+    }
+}
+
+/// Ends the live sessions `which` names, and the grants made in them; returns what it ended.
+pub(crate) async fn end(tx: &mut Tx, which: &Selector, now: DateTime<Utc>) -> Result<Vec<Ended>> {
     const ONE: &str =
-        "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND id = $2 RETURNING id, user_id, dealership_id";
+        "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND id = $2 RETURNING id, user_id, dealership_id, parent_id, client_id";
     const ONE_OF_USER: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND id = $2 AND user_id = $3 RETURNING id, user_id, dealership_id";
+        AND id = $2 AND user_id = $3 RETURNING id, user_id, dealership_id, parent_id, client_id";
     const OF_TOKEN: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND id IN (SELECT session_id FROM refresh_tokens WHERE token_hash = $2) RETURNING id, user_id, dealership_id";
+        AND id IN (SELECT session_id FROM refresh_tokens WHERE token_hash = $2) RETURNING id, user_id, dealership_id, parent_id, client_id";
     const OF_USER: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND user_id = $2 RETURNING id, user_id, dealership_id";
+        AND user_id = $2 RETURNING id, user_id, dealership_id, parent_id, client_id";
     const OF_USER_EXCEPT: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
         AND user_id = $2 AND id <> $3 AND (parent_id IS NULL OR parent_id <> $3) \
-        RETURNING id, user_id, dealership_id";
+        RETURNING id, user_id, dealership_id, parent_id, client_id";
     // A session carries the dealership its user had at sign-in; moving a user ends their
     // sessions, so every live session's copy is current.
     const OF_DEALERSHIP: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND dealership_id = $2 RETURNING id, user_id, dealership_id";
+        AND dealership_id = $2 RETURNING id, user_id, dealership_id, parent_id, client_id";
     const OF_DEALERSHIP_PASSWORD_ONLY: &str = "UPDATE sessions SET revoked_at = $1 \
-        WHERE revoked_at IS NULL AND dealership_id = $2 AND amr = 'pwd' RETURNING id, user_id, dealership_id";
+        WHERE revoked_at IS NULL AND dealership_id = $2 AND amr = 'pwd' RETURNING id, user_id, dealership_id, parent_id, client_id";
     const OF_CLIENT: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND client_id = $2 AND ($3 IS NULL OR user_id = $3) RETURNING id, user_id, dealership_id";
+        AND client_id = $2 AND ($3 IS NULL OR user_id = $3) RETURNING id, user_id, dealership_id, parent_id, client_id";
     let now = ts(now);
-    let rows: Vec<(Uuid, Uuid, Option<Uuid>)> = match which {
+    let rows: Vec<EndedRow> = match which {
         Selector::OfClient(client, user) => on_tx!(
             tx,
             sqlx::query_as(OF_CLIENT)
@@ -140,24 +158,22 @@ pub(crate) async fn end(
             fetch_all
         )?,
     };
-    let mut ended: Vec<(SessionId, UserRef)> = rows
-        .into_iter()
-        .map(|(id, user, dealership)| (id.into(), UserRef::stored(user, dealership)))
-        .collect();
+    let mut ended: Vec<Ended> = rows.into_iter().map(Ended::from).collect();
     // A session's grants (the tokens of the applications signed in through it) end with it.
     const GRANTS: &str = "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL \
-        AND parent_id = $2 RETURNING id, user_id, dealership_id";
-    for parent in ended.iter().map(|(id, _)| *id).collect::<Vec<_>>() {
-        let grants: Vec<(Uuid, Uuid, Option<Uuid>)> = on_tx!(
+        AND parent_id = $2 RETURNING id, user_id, dealership_id, parent_id, client_id";
+    let parents: Vec<SessionId> = ended
+        .iter()
+        .filter(|e| e.grant_of.is_none())
+        .map(|e| e.session)
+        .collect();
+    for parent in parents {
+        let grants: Vec<EndedRow> = on_tx!(
             tx,
             sqlx::query_as(GRANTS).bind(now).bind(parent.as_uuid()),
             fetch_all
         )?;
-        ended.extend(
-            grants
-                .into_iter()
-                .map(|(id, user, dealership)| (id.into(), UserRef::stored(user, dealership))),
-        );
+        ended.extend(grants.into_iter().map(Ended::from));
     }
     Ok(ended)
 }

@@ -250,17 +250,15 @@ fn complete_operation(path: &str, op: &mut Value) {
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
-    let problem = responses.get("400").and_then(|r| r.get("content")).cloned();
-    if has_body {
-        if let Some(content) = problem {
-            responses.insert(
-                "415".into(),
-                json!({
-                    "description": "The body is not of a media type the operation accepts.",
-                    "content": content,
-                }),
-            );
-        }
+    // The OpenID Connect endpoints read any body as a form (their RFCs' errors, not 415).
+    if has_body && !path.starts_with("/oauth2/") {
+        responses.insert(
+            "415".into(),
+            json!({
+                "description": "The body is not of a media type the operation accepts.",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }),
+        );
     }
     for (status, answer) in responses.iter_mut() {
         if answer["description"].as_str().is_some_and(str::is_empty) {

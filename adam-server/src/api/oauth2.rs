@@ -9,13 +9,89 @@ use adam_core::oidc::{GrantTokens, UserInfo as CoreUserInfo};
 use adam_core::{Adam, Error};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use poem::Request;
-use poem_openapi::payload::{Form, Json};
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem::{Request, RequestBody};
+use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
+};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::ApiTags;
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
+
+/// A form body as these endpoints read it: whatever the `Content-Type`, a body that is not a
+/// readable form is `None`, answered `invalid_request` in the RFC's form (not the API's
+/// problem documents).
+pub(crate) struct OAuthForm<T>(Option<T>);
+
+impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for OAuthForm<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "application/x-www-form-urlencoded",
+                schema: T::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        _request: &'a Request,
+        body: &mut RequestBody,
+        _options: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        let bytes = body.take()?.into_vec().await?;
+        Ok(Self(serde_urlencoded::from_bytes(&bytes).ok()))
+    }
+}
+
+/// The server's own trouble, the only answers of these endpoints outside their RFCs.
+#[derive(Debug, ApiResponse)]
+pub(crate) enum ServerTrouble {
+    /// The body is larger than 64 KiB.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// Something failed on our side; details are in the server log.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The database is unavailable; wait `Retry-After` seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(
+        Json<Problem>,
+        /// Seconds to wait before trying again.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
+}
+
+impl From<Error> for ServerTrouble {
+    fn from(e: Error) -> Self {
+        match ApiError::from(e) {
+            ApiError::Unavailable(p, after) => Self::Unavailable(p, after),
+            ApiError::PayloadTooLarge(p) => Self::PayloadTooLarge(p),
+            ApiError::Internal(p) => Self::Internal(p),
+            other => {
+                tracing::error!(answer = ?other, "an OpenID Connect endpoint met an error it does not expect");
+                Self::Internal(Json(Problem::new(
+                    poem::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error",
+                )))
+            }
+        }
+    }
+}
 
 /// The OpenID Connect endpoints that answer JSON.
 #[derive(Debug)]
@@ -255,7 +331,7 @@ async fn client_of(
     req: &Request,
     form_id: Option<&str>,
     form_secret: Option<&str>,
-) -> Result<Option<OAuthClient>, ApiError> {
+) -> Result<Option<OAuthClient>, ServerTrouble> {
     let basic = req
         .header("authorization")
         .and_then(|h| h.strip_prefix("Basic "))
@@ -307,8 +383,14 @@ impl OAuth2Api {
     async fn token(
         &self,
         req: &Request,
-        Form(body): Form<TokenRequest>,
-    ) -> Result<TokenAnswer, ApiError> {
+        OAuthForm(body): OAuthForm<TokenRequest>,
+    ) -> Result<TokenAnswer, ServerTrouble> {
+        let Some(body) = body else {
+            return Ok(TokenAnswer::refused(
+                "invalid_request",
+                "the body is not a form",
+            ));
+        };
         let Some(client) = client_of(
             &self.adam,
             req,
@@ -376,7 +458,7 @@ impl OAuth2Api {
     /// The signed-in user's claims, as the access token's scopes allow, while the grant it
     /// belongs to lives. The token goes in `Authorization: Bearer`.
     #[oai(path = "/userinfo", method = "get")]
-    async fn userinfo(&self, req: &Request) -> Result<UserInfoAnswer, ApiError> {
+    async fn userinfo(&self, req: &Request) -> Result<UserInfoAnswer, ServerTrouble> {
         self.answer_userinfo(bearer(req)).await
     }
 
@@ -387,9 +469,10 @@ impl OAuth2Api {
     async fn userinfo_post(
         &self,
         req: &Request,
-        Form(body): Form<UserInfoForm>,
-    ) -> Result<UserInfoAnswer, ApiError> {
-        let token = match (bearer(req), body.access_token) {
+        OAuthForm(body): OAuthForm<UserInfoForm>,
+    ) -> Result<UserInfoAnswer, ServerTrouble> {
+        let form_token = body.and_then(|b| b.access_token);
+        let token = match (bearer(req), form_token) {
             (Some(_), Some(_)) => None,
             (Some(t), None) => Some(t),
             (None, form) => form,
@@ -406,8 +489,14 @@ impl OAuth2Api {
     async fn revoke(
         &self,
         req: &Request,
-        Form(body): Form<RevokeRequest>,
-    ) -> Result<RevokeAnswer, ApiError> {
+        OAuthForm(body): OAuthForm<RevokeRequest>,
+    ) -> Result<RevokeAnswer, ServerTrouble> {
+        let Some(body) = body else {
+            return Ok(RevokeAnswer::Refused(OAuthError::new(
+                "invalid_request",
+                "the body is not a form",
+            )));
+        };
         let _ = &body.token_type_hint;
         let Some(client) = client_of(
             &self.adam,
@@ -441,7 +530,10 @@ fn bearer(req: &Request) -> Option<String> {
 }
 
 impl OAuth2Api {
-    async fn answer_userinfo(&self, token: Option<String>) -> Result<UserInfoAnswer, ApiError> {
+    async fn answer_userinfo(
+        &self,
+        token: Option<String>,
+    ) -> Result<UserInfoAnswer, ServerTrouble> {
         let Some(token) = token else {
             return Ok(UserInfoAnswer::Unauthorized("Bearer realm=\"adam\"".into()));
         };

@@ -74,18 +74,8 @@ pub async fn send_until(
                 }
             }
             Ok(None) => {
-                let wait = match adam.next_mail_due().await {
-                    Ok(Some(at)) => (at - adam.settings().clock.now())
-                        .to_std()
-                        .unwrap_or(Duration::ZERO)
-                        .min(POLL),
-                    _ => POLL,
-                };
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = bell.0.notified() => {}
-                    _ = stop.changed() => {}
-                }
+                let due = adam.next_mail_due().await;
+                crate::outbox::wait_for_next(&adam, due, POLL, &bell.0, &mut stop).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "reading the outbox failed");

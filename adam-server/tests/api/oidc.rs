@@ -558,3 +558,69 @@ on_both_engines! {
         assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only the API's: {listed}");
     }
 }
+
+/// A relying party's back-channel logout endpoint on a free loopback port: every body POSTed to
+/// it, answered with `status`.
+async fn receiver(status: u16) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use poem::{handler, post, EndpointExt, Route};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    #[handler]
+    async fn take(
+        body: String,
+        poem::web::Data(tx): poem::web::Data<&(tokio::sync::mpsc::UnboundedSender<String>, u16)>,
+    ) -> poem::http::StatusCode {
+        let _ = tx.0.send(body);
+        poem::http::StatusCode::from_u16(tx.1).unwrap()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Route::new().at("/bc", post(take)).data((tx, status));
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+    tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(app).await });
+    (format!("http://127.0.0.1:{port}/bc"), rx)
+}
+
+on_both_engines! {
+    async fn signing_out_at_adam_tells_the_portal_by_back_channel(app: TestApp) {
+        let (uri, mut delivered) = receiver(200).await;
+        let admin = app.admin().await;
+        let body = json!({
+            "client_id": "training-portal", "name": "Portal", "redirect_uris": [PORTAL],
+            "backchannel_logout_uri": uri, "first_party": true,
+        });
+        let (s, made) = app.call(POST, "/api/v1/oauth-clients", Some(&admin.access), Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{made}");
+        let secret = made["client_secret"].as_str().unwrap().to_owned();
+        let mut browser = Browser::new(&app);
+        let p = pkce("bc");
+        let start = browser.get(&authorize_url("training-portal", PORTAL, "openid", &p, &[])).await;
+        let back = sign_in_for(&mut browser, &location(&start), MANAGER).await;
+        let code = params_of(&location(&back))["code"].clone();
+        let (s, tokens) = token(&app, &code_form(&code, &p.verifier, PORTAL), Some(("training-portal", &secret))).await;
+        assert_eq!(s, StatusCode::OK);
+        let sid = claims(tokens["id_token"].as_str().unwrap())["sid"].clone();
+
+        // Sign out everywhere on the account page.
+        let page = browser.get("/account").await.text().await.unwrap();
+        let csrf = field(&page, "csrf");
+        let out = browser.post("/account", &[("csrf", &csrf), ("action", "logout_all")]).await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+
+        let form = tokio::time::timeout(std::time::Duration::from_secs(20), delivered.recv()).await.expect("a logout token arrives").unwrap();
+        let token = params_of(&format!("?{form}"))["logout_token"].clone();
+        let (header, claims_of) = (header_of(&token), claims(&token));
+        assert_eq!((header["typ"].as_str(), header["alg"].as_str()), (Some("logout+jwt"), Some("EdDSA")));
+        assert_eq!(claims_of["sid"], sid);
+        assert_eq!(claims_of["aud"], "training-portal");
+        // Signed by a published key (checked with an Ed25519 implementation that is not ours).
+        let (_, jwks) = app.call(GET, "/.well-known/jwks.json", None, None).await;
+        let key = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).unwrap();
+        let public = ed25519_compact::PublicKey::from_slice(&B64.decode(key["x"].as_str().unwrap()).unwrap()).unwrap();
+        let (signed, signature) = token.rsplit_once('.').unwrap();
+        let signature = ed25519_compact::Signature::from_slice(&B64.decode(signature).unwrap()).unwrap();
+        public.verify(signed, &signature).unwrap();
+        // Once.
+        let again = tokio::time::timeout(std::time::Duration::from_millis(300), delivered.recv()).await;
+        assert!(again.is_err(), "told once");
+    }
+}
