@@ -10,7 +10,8 @@ password, then with an enrolled second factor (enrollment where the dealership r
 the recovery codes shown once), signing out one and every session; a spent and a revoked link
 say so; a password reset mailed and completed (the old password stops working); no mail for an
 unknown email; a form posted without its anti-forgery token is refused and changes nothing;
-the pages' security headers. On PostgreSQL: two servers on one database send each mail exactly
+the pages' security headers; OpenID Connect single sign-on into two applications (enrollment,
+consent, prompt=login with a recovery code) ending in back-channel logout of both. On PostgreSQL: two servers on one database send each mail exactly
 once, and a server stopped with mail still queued sends it after it starts again.
 """
 
@@ -197,7 +198,7 @@ def fill_with_keyboard(driver, *values):
 
 def shot(driver, name):
     if SHOTS:
-        driver.set_window_size(720, 900 if name in ("enroll", "account") else 640)
+        driver.set_window_size(720, 900 if name in ("enroll", "account", "consent") else 640)
         driver.save_screenshot(os.path.join(SHOTS, f"page-{name}.png"))
 
 
@@ -307,6 +308,167 @@ def signin_pages(server, inbox, driver, engine):
     sign_out(driver)
     print(f"browser e2e ({engine}): sign-in, second factor enrolled and used, sign-out: ok")
 
+
+class RelyingParty:
+    """A web application that signs staff in through Adam (a confidential client): its redirect
+    URI exchanges the code at the token endpoint; its back-channel URI takes logout tokens."""
+
+    def __init__(self, server, client_id, first_party):
+        import http.server
+
+        self.server, self.client_id = server, client_id
+        self.signed_in, self.logged_out, self.verifier = None, [], None
+        party = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                url = urllib.parse.urlsplit(self.path)
+                if url.path != "/cb":  # the browser's favicon
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                query = dict(urllib.parse.parse_qsl(url.query))
+                party.signed_in = party.exchange(query)
+                body = f"<h1>{party.client_id}</h1><p id='who'>{party.signed_in['email']}</p>".encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/html")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers["content-length"])).decode()))
+                party.logged_out.append(form["logout_token"])
+                self.send_response(200)
+                self.end_headers()
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.http.server_address[1]}"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        admin = server.token(ADMIN)
+        status, made = server.call(
+            "POST",
+            "/oauth-clients",
+            {
+                "client_id": client_id,
+                "name": client_id.replace("-", " ").title(),
+                "redirect_uris": [f"{self.base}/cb"],
+                "backchannel_logout_uri": f"{self.base}/bc",
+                "first_party": first_party,
+            },
+            admin,
+        )
+        assert status == 201, made
+        self.secret = made["client_secret"]
+
+    def authorize_url(self, **extra):
+        self.verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(self.verifier.encode()).digest()).rstrip(b"=").decode()
+        query = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": f"{self.base}/cb",
+            "scope": "openid email profile",
+            "state": "s-" + self.client_id,
+            "nonce": "n-" + self.client_id,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            **extra,
+        }
+        return f"{self.server.base}/oauth2/authorize?{urllib.parse.urlencode(query)}"
+
+    def exchange(self, query):
+        assert query.get("state") == "s-" + self.client_id and query.get("iss") == self.server.base, query
+        request = urllib.request.Request(
+            f"{self.server.base}/oauth2/token",
+            data=urllib.parse.urlencode(
+                {
+                    "grant_type": "authorization_code",
+                    "code": query["code"],
+                    "redirect_uri": f"{self.base}/cb",
+                    "code_verifier": self.verifier,
+                }
+            ).encode(),
+        )
+        basic = base64.b64encode(f"{self.client_id}:{self.secret}".encode()).decode()
+        request.add_header("authorization", f"Basic {basic}")
+        with urllib.request.urlopen(request, timeout=30) as r:
+            tokens = json.loads(r.read())
+        claims = json.loads(base64.urlsafe_b64decode(tokens["id_token"].split(".")[1] + "=="))
+        assert claims["nonce"] == "n-" + self.client_id and claims["aud"] == self.client_id, claims
+        return claims
+
+    def stop(self):
+        self.http.shutdown()
+
+
+def single_sign_on(server, driver, engine):
+    """OpenID Connect in a real browser: a user who must use a second factor opens the portal,
+    signs in at Adam (enrolling on the way), allows the portal (consent), opens the analytics app
+    without a password, is asked again with prompt=login (a recovery code as the second step),
+    and signing out everywhere at Adam reaches both applications by back-channel logout."""
+    admin = server.token(ADMIN)
+    status, secure = server.call("POST", "/dealerships/", {"name": f"SSO Motors {engine}"}, admin)
+    assert status == 201, secure
+    status, _ = server.call("PATCH", f"/dealerships/{secure['id']}", {"mfa_required": True}, admin)
+    assert status == 200
+    who = (f"sso.{engine}@ssomotors.com", "Sso-Passw0rd-1")
+    status, made = server.call(
+        "POST",
+        "/users/",
+        {"email": who[0], "password": who[1], "full_name": "Single Sign", "role": "fi_manager", "dealership_id": secure["id"]},
+        admin,
+    )
+    assert status == 201, made
+    portal = RelyingParty(server, f"training-portal-{engine}", first_party=False)
+    analytics = RelyingParty(server, f"analytics-{engine}", first_party=True)
+    try:
+        driver.get(portal.authorize_url())
+        until("the sign-in page", lambda: heading(driver) == "Sign in")
+        fill_with_keyboard(driver, who[0], who[1])
+        until("the enrollment step", lambda: heading(driver) == "Set up your second factor")
+        key = text_of(driver, "totp-key")
+        driver.find_element(By.ID, "code").send_keys(totp(key), Keys.ENTER)
+        until("the recovery codes", lambda: len(driver.find_elements(By.CSS_SELECTOR, "#recovery-codes li")) == 10)
+        codes = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#recovery-codes li")]
+        driver.find_element(By.LINK_TEXT, "Continue to the application").click()
+        until("the consent page", lambda: heading(driver) == "Allow this application?")
+        assert "your email address" in driver.find_element(By.ID, "shares").text
+        shot(driver, "consent")
+        press(driver, "allow")
+        until("the portal", lambda: text_of(driver, "who") == who[0])
+        assert portal.signed_in["amr"] == ["pwd", "otp"], portal.signed_in
+
+        # Single sign-on: the second application without a password or a question.
+        driver.get(analytics.authorize_url())
+        until("the analytics app", lambda: text_of(driver, "who") == who[0])
+        assert analytics.signed_in["sid"] == portal.signed_in["sid"], "one Adam session"
+
+        # prompt=login: the password again, a recovery code as the second step, the same session.
+        driver.get(analytics.authorize_url(prompt="login"))
+        until("the sign-in page", lambda: heading(driver) == "Sign in")
+        fill_with_keyboard(driver, who[0], who[1])
+        until("the code step", lambda: driver.find_elements(By.ID, "code"))
+        driver.find_element(By.ID, "code").send_keys(codes[0], Keys.ENTER)
+        until("the analytics app", lambda: text_of(driver, "who") == who[0])
+        assert analytics.signed_in["sid"] == portal.signed_in["sid"], "re-authenticated in the same session"
+        assert analytics.signed_in["auth_time"] >= portal.signed_in["auth_time"]
+
+        # Signing out everywhere at Adam signs the user out of both applications.
+        driver.get(f"{server.base}/account")
+        account_page(server, driver, who[0])
+        sign_out(driver, "sign-out-everywhere")
+        until("both back-channel logouts", lambda: portal.logged_out and analytics.logged_out)
+        for party in (portal, analytics):
+            header = json.loads(base64.urlsafe_b64decode(party.logged_out[0].split(".")[0] + "=="))
+            claims = json.loads(base64.urlsafe_b64decode(party.logged_out[0].split(".")[1] + "=="))
+            assert header["typ"] == "logout+jwt" and claims["sid"] == portal.signed_in["sid"], (header, claims)
+    finally:
+        portal.stop()
+        analytics.stop()
+    print(f"browser e2e ({engine}): single sign-on into two applications, prompt=login, back-channel logout: ok")
 
 def lifecycle(server, inbox, driver, engine):
     admin = server.token(PRINCIPAL)  # invites F&I managers to Premium Auto
@@ -468,6 +630,7 @@ def main():
         try:
             lifecycle(sqlite, inbox, driver, "sqlite")
             signin_pages(sqlite, inbox, driver, "sqlite")
+            single_sign_on(sqlite, driver, "sqlite")
         finally:
             sqlite.stop()
         name, url = postgres_database()
@@ -476,6 +639,7 @@ def main():
         try:
             lifecycle(pg, inbox, driver, "postgres")
             signin_pages(pg, inbox, driver, "postgres")
+            single_sign_on(pg, driver, "postgres")
         finally:
             pg.stop()
         name, url = postgres_database()

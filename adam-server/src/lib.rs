@@ -25,6 +25,7 @@ pub mod error;
 pub mod healthcheck;
 mod listen;
 pub mod mail;
+mod oidc_cors;
 mod outbox;
 mod pages;
 
@@ -191,6 +192,7 @@ fn app_ringing(
             })),
         )
         .nest("/", api);
+    let for_cors = adam.clone();
     let route = pages::add(route, &adam)
         .at("/health", get(health))
         .at("/ready", get(ready))
@@ -210,7 +212,9 @@ fn app_ringing(
     } else {
         inner.with(cors(&config.cors_origins)).boxed()
     };
-    with_cors.around(access_log)
+    with_cors
+        .around(move |ep, req| oidc_cors::layer(ep, req, for_cors.clone()))
+        .around(access_log)
 }
 
 fn cors(origins: &[String]) -> Cors {

@@ -616,6 +616,19 @@ impl Adam {
         ))
     }
 
+    /// Every registered redirect URI, of every client: the origins whose pages may call the
+    /// discovery, key, token, userinfo and revocation endpoints from a browser (CORS).
+    pub async fn redirect_uris(&self) -> Result<Vec<String>> {
+        let mut tx = self.begin_system(Intent::Read).await?;
+        let all = clients::list(&mut tx).await?;
+        tx.commit().await?;
+        Ok(all
+            .into_iter()
+            .flat_map(|c| c.redirect_uris)
+            .map(|u| u.as_str().to_owned())
+            .collect())
+    }
+
     /// The applications the caller allowed (consent), newest first.
     pub async fn allowed_apps(&self, caller: &Principal) -> Result<Vec<AllowedApp>> {
         let mut tx = self.begin_system(Intent::Read).await?;

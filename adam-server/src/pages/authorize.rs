@@ -6,7 +6,7 @@
 //! An unknown client or a redirect URI the client did not register shows an error page and never
 //! redirects; every other error redirects with `error`, `state` and `iss`.
 
-use adam_core::oauth_clients::OAuthClient;
+use adam_core::oauth_clients::{IdTokenAlg, OAuthClient};
 use adam_core::oidc::{AuthorizationRequest, Scopes};
 use adam_core::{Adam, Error, Principal, User};
 use askama::Template;
@@ -193,6 +193,14 @@ impl Params {
         };
         let refuse =
             |error: &str, description: &str| Err(Box::new(back.error(issuer, error, description)));
+        // RS256 ID tokens need an RSA key in the key set, which this server does not make yet:
+        // such a client is told so rather than handed EdDSA tokens it did not register for.
+        if client.id_token_alg == IdTokenAlg::RS256 {
+            return refuse(
+                "unauthorized_client",
+                "this server signs ID tokens with EdDSA only; register the client with EdDSA",
+            );
+        }
         if self.response_type.as_deref() != Some("code") {
             return refuse(
                 "unsupported_response_type",
@@ -317,7 +325,7 @@ async fn decide(
         return checked.back().error(issuer, error, why);
     }
     let request = params.to_query();
-    form_html(req, StatusCode::OK, |csrf| AskPage {
+    let mut page = form_html(req, StatusCode::OK, |csrf| AskPage {
         title: if consent {
             "Allow this application?"
         } else {
@@ -333,7 +341,14 @@ async fn decide(
         } else {
             Vec::new()
         },
-    })
+    });
+    super::form_leads_to(&mut page, &checked.request.redirect_uri);
+    page
+}
+
+/// Where an authorization request (its query) would send the browser back to, as written.
+pub(super) fn redirect_uri_of(query: &str) -> Option<String> {
+    parse(query).redirect_uri
 }
 
 /// An authorization request from its parameters.

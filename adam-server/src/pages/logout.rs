@@ -6,7 +6,7 @@
 
 use adam_core::Adam;
 use askama::Template;
-use poem::http::{header, StatusCode};
+use poem::http::StatusCode;
 use poem::web::{Data, Form, Query};
 use poem::{handler, Request, Response};
 use serde::Deserialize;
@@ -147,10 +147,9 @@ async fn logout(req: &Request, adam: &Adam, params: Params, posted: bool) -> Res
             .or_else(|| hint.map(|h| h.client_id)),
         state: params.state.clone(),
     });
-    response
-        .headers_mut()
-        .entry(header::CACHE_CONTROL)
-        .or_insert(poem::http::HeaderValue::from_static("no-store"));
+    if let Some(uri) = &params.post_logout_redirect_uri {
+        super::form_leads_to(&mut response, uri);
+    }
     response
 }
 

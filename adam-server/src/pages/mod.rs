@@ -71,7 +71,9 @@ fn page(
         .after(|result| async move {
             let mut response = result.unwrap_or_else(|e| e.into_response());
             let h = response.headers_mut();
-            h.insert("content-security-policy", HeaderValue::from_static(CSP));
+            // A page whose form leads on to an application says so itself ([`form_leads_to`]).
+            h.entry("content-security-policy")
+                .or_insert(HeaderValue::from_static(CSP));
             h.insert("x-frame-options", HeaderValue::from_static("DENY"));
             h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
             h.insert(
@@ -82,6 +84,29 @@ fn page(
                 .or_insert(HeaderValue::from_static("no-store"));
             Ok(response)
         })
+}
+
+/// Lets the forms of `response` lead on to `uri`'s origin: browsers hold the redirect that
+/// follows a form's submission to `form-action` too, and the sign-in, consent and sign-out forms
+/// of an OpenID Connect request end in a redirect to the application. Only the server ever
+/// redirects there, and only to a URI the application registered.
+fn form_leads_to(response: &mut Response, uri: &str) {
+    let Ok(url) = url::Url::parse(uri) else {
+        return;
+    };
+    let origin = url.origin().ascii_serialization();
+    if origin == "null" || origin.contains([';', ',', '\'', ' ']) {
+        return;
+    }
+    let csp = CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert("content-security-policy", value);
+    }
 }
 
 #[poem::handler]

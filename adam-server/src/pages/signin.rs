@@ -118,7 +118,15 @@ pub(crate) struct SignInQuery {
 
 /// The page, with the browser's anti-forgery token.
 pub(super) fn render(req: &Request, status: StatusCode, page: SignInPage) -> Response {
-    form_html(req, status, |csrf| SignInPage { csrf, ..page })
+    let back_to = page
+        .authorize
+        .as_deref()
+        .and_then(super::authorize::redirect_uri_of);
+    let mut response = form_html(req, status, |csrf| SignInPage { csrf, ..page });
+    if let Some(uri) = back_to {
+        super::form_leads_to(&mut response, &uri);
+    }
+    response
 }
 
 /// What a step's error shows: the form again where the user can correct it, else a page.

@@ -317,6 +317,10 @@ on_both_engines! {
         // Signed in, the portal (not first-party) asks for consent, naming itself and the scopes.
         let consent = sign_in_for(&mut browser, &to_signin, MANAGER).await;
         assert!(browser.jar.contains_key("__Host-adam_session"));
+        // Its form may lead on to the portal (browsers hold a form's redirect to form-action),
+        // and nowhere else; no framing.
+        let csp = consent.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("form-action 'self' https://training.dealer.example;") && csp.contains("frame-ancestors 'none'"), "{csp}");
         let page = consent.text().await.unwrap();
         assert!(page.contains("F&#38;I training portal") && page.contains("your email address"), "{page}");
         // The consent form without its anti-forgery token changes nothing.
@@ -512,6 +516,14 @@ on_both_engines! {
         assert_eq!(denied.status(), StatusCode::SEE_OTHER);
         assert_eq!(params_of(&location(&denied))["error"], "access_denied");
 
+        // A client registered for RS256 ID tokens is told this server signs EdDSA only.
+        let admin = app.admin().await;
+        let rs = json!({"client_id": "rs-portal", "name": "RS", "redirect_uris": [PORTAL], "id_token_signed_response_alg": "RS256"});
+        let (s, _) = app.call(POST, "/api/v1/oauth-clients", Some(&admin.access), Some(rs)).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let resp = browser.get(&authorize_url("rs-portal", PORTAL, "openid", &p, &[])).await;
+        assert_eq!(params_of(&location(&resp))["error"], "unauthorized_client");
+
         // A post-logout URI the client did not register is never followed.
         let mut q = url::form_urlencoded::Serializer::for_suffix(String::from("/oauth2/logout?"), 15);
         q.append_pair("client_id", "training-portal").append_pair("post_logout_redirect_uri", "https://evil.example/");
@@ -622,5 +634,33 @@ on_both_engines! {
         // Once.
         let again = tokio::time::timeout(std::time::Duration::from_millis(300), delivered.recv()).await;
         assert!(again.is_err(), "told once");
+    }
+}
+
+on_both_engines! {
+    async fn pages_of_registered_applications_may_call_the_json_endpoints_without_credentials(app: TestApp) {
+        register_portal(&app, json!([])).await;
+        let origin_of = |origin: &str, path: &str, preflight: bool| {
+            let method = if preflight { reqwest::Method::OPTIONS } else { reqwest::Method::GET };
+            let mut r = app.client.request(method, app.url(path)).header("origin", origin);
+            if preflight {
+                r = r.header("access-control-request-method", "POST").header("access-control-request-headers", "content-type");
+            }
+            r.send()
+        };
+        for path in ["/.well-known/openid-configuration", "/.well-known/jwks.json", "/oauth2/token", "/oauth2/userinfo", "/oauth2/revoke"] {
+            let pre = origin_of("https://training.dealer.example", path, true).await.unwrap();
+            assert_eq!(pre.status(), StatusCode::NO_CONTENT, "{path}");
+            assert_eq!(pre.headers()["access-control-allow-origin"], "https://training.dealer.example");
+            assert!(pre.headers().get("access-control-allow-credentials").is_none(), "never with credentials");
+            let other = origin_of("https://evil.example", path, true).await.unwrap();
+            assert!(other.headers().get("access-control-allow-origin").is_none(), "{path}");
+        }
+        let doc = origin_of("https://training.dealer.example", "/.well-known/openid-configuration", false).await.unwrap();
+        assert_eq!(doc.status(), StatusCode::OK);
+        assert_eq!(doc.headers()["access-control-allow-origin"], "https://training.dealer.example");
+        // The API's own routes are not opened to them.
+        let api = origin_of("https://training.dealer.example", "/api/v1/auth/me", false).await.unwrap();
+        assert!(api.headers().get("access-control-allow-origin").is_none());
     }
 }
