@@ -60,7 +60,7 @@ pm image inspect "$image" --format '{{json .Config.Healthcheck}}' | grep -q heal
 psql -q "$pg_admin" -c "CREATE DATABASE $db" >/dev/null
 url="${pg_admin%/*}/$db"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# The sign-in limits are raised: the drain test below starts 30 sign-ins at once from one
+# The sign-in limits are raised: the drain test below starts 80 sign-ins at once from one
 # address, and the throttle reserves a slot per attempt before checking it.
 env_args=(-e "DATABASE_URL=$url" -e "SECRET_KEY=container test secret key, at least 32 bytes"
     -e "PUBLIC_URL=http://adam.test" -e "RUST_LOG=warn"
@@ -122,14 +122,16 @@ say "SQLite default: signed in; the volume holds $kept"
 # SIGTERM while sign-ins are in flight (each an argon2 check of tens of milliseconds, queued on
 # the hashing threads): every one is answered, some of them after the signal, then the server
 # exits 0.
-inflight=30
+inflight=80
 for n in $(seq "$inflight"); do
     (curl -s -o /dev/null -w '%{http_code}\n' -X POST "http://127.0.0.1:${ports[0]}/api/v1/auth/login" \
         -H 'content-type: application/json' -d "$login" >"$context/inflight.$n"
      date +%s%N >"$context/answered.$n") &
 done
-# In flight: every connection made (a busy machine may take a while to start 30 curls; one not
+# In flight: every connection made (a busy machine may take a while to start them all; one not
 # yet connected at the signal is not in flight), then a moment for the server to read them.
+# Eighty, so that some are still queued on the hashing threads when the signal lands even on
+# an idle machine (thirty were once all answered before it).
 for _ in $(seq 250); do
     connected=$(ss -Htn state established "( dport = :${ports[0]} )" | wc -l)
     answered=$(find "$context" -name 'answered.*' | wc -l)

@@ -132,3 +132,56 @@ on_both_engines! {
         assert!(db.next_backchannel_logout().await.unwrap().is_none());
     }
 }
+
+on_both_engines! {
+    async fn of_two_servers_exchanging_one_code_at_once_exactly_one_gets_tokens(db: TestDb) {
+        let admin = db.admin().await;
+        let client = db.register_client(&admin, portal(None)).await.unwrap().client;
+        let pair = db.login("manager@premiumauto.com", "Manager123!").await.unwrap();
+        let browser = db.open_browser_session(pair).await.unwrap();
+        let (me, _) = db.browser_principal(browser.token.expose()).await.unwrap();
+        let challenge = B64.encode(Sha256::digest(VERIFIER.as_bytes()));
+        let request = AuthorizationRequest::new(client.clone(), REDIRECT, Scopes::parse("openid").unwrap(), &challenge, None).unwrap();
+        let other = db.db.engine_with(adam_testkit::settings_on(&db.clock)).await;
+        for _ in 0..5 {
+            let code = db.issue_code(&me, &request, false).await.unwrap();
+            let (a, b) = tokio::join!(
+                db.exchange_code(&client, code.expose(), REDIRECT, VERIFIER),
+                other.exchange_code(&client, code.expose(), REDIRECT, VERIFIER),
+            );
+            let won: Vec<_> = [a, b].into_iter().filter_map(Result::ok).collect();
+            assert_eq!(won.len(), 1, "a code is exchanged once");
+        }
+    }
+
+    async fn consent_is_per_user_and_a_user_the_client_does_not_admit_gets_no_code(db: TestDb) {
+        let admin = db.admin().await;
+        let mut new = portal(None);
+        new.first_party = false;
+        new.allowed_roles = vec![adam_core::Role::FiManager];
+        let client = db.register_client(&admin, new).await.unwrap().client;
+        let challenge = B64.encode(Sha256::digest(VERIFIER.as_bytes()));
+        let request = AuthorizationRequest::new(client.clone(), REDIRECT, Scopes::parse("openid email").unwrap(), &challenge, None).unwrap();
+        let browser_of = |email: &'static str, password: &'static str| {
+            let db = &db;
+            async move {
+                let pair = db.login(email, password).await.unwrap();
+                let browser = db.open_browser_session(pair).await.unwrap();
+                db.browser_principal(browser.token.expose()).await.unwrap().0
+            }
+        };
+        let manager = browser_of("manager@premiumauto.com", "Manager123!").await;
+        assert!(db.consent_needed(&manager, &client, request.scopes).await.unwrap());
+        assert!(matches!(db.issue_code(&manager, &request, false).await, Err(Error::Forbidden(_))), "no consent, no code");
+        db.issue_code(&manager, &request, true).await.unwrap();
+        assert!(!db.consent_needed(&manager, &client, request.scopes).await.unwrap(), "asked once");
+        let wider = Scopes::parse("openid email profile").unwrap();
+        assert!(db.consent_needed(&manager, &client, wider).await.unwrap(), "more scopes ask again");
+        let principal = browser_of("principal@premiumauto.com", "Principal123!").await;
+        assert!(matches!(db.issue_code(&principal, &request, true).await, Err(Error::Forbidden(_))), "not in allowed_roles");
+        // Withdrawn on /account: asked again, and the grants end.
+        db.revoke_app(&manager, "training-portal").await.unwrap();
+        assert!(db.consent_needed(&manager, &client, request.scopes).await.unwrap());
+        assert_eq!(db.allowed_apps(&manager).await.unwrap().len(), 0);
+    }
+}
