@@ -51,7 +51,13 @@ pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$server_port/ready" >/dev/null && break; sleep 0.1; done
 
 driver_port=$(free_port)
+# The app's "system browser" ($BROWSER, RFC 8252) is chromium driven by WebDriver, signing in as
+# the manager (adam-desktop/e2e/system_browser.py).
+printf '#!/bin/sh\nexec "%s" "%s" "$1" >>"%s" 2>&1\n' "$HOME/.cache/adam-api-tools/bin/python" \
+    "$PWD/adam-desktop/e2e/system_browser.py" "$work/browser.log" >"$work/browser"
+chmod +x "$work/browser"
 ADAM_SERVER_URL="http://127.0.0.1:$server_port" TAURI_WEBVIEW_AUTOMATION=true \
+    BROWSER="$work/browser" ADAM_E2E_BROWSER_LOGIN="manager@premiumauto.com:Manager123!" \
     WebKitWebDriver --port="$driver_port" >"$work/driver.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$driver_port/status" >/dev/null && break; sleep 0.1; done
@@ -65,5 +71,6 @@ status=0
 if [ "$status" != 0 ]; then
     echo "--- server log"; tail -n 30 "$work/server.log"
     echo "--- driver log"; tail -n 30 "$work/driver.log"
+    if [ -f "$work/browser.log" ]; then echo "--- system browser log"; tail -n 30 "$work/browser.log"; fi
 fi
 exit "$status"

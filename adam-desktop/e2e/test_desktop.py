@@ -227,6 +227,31 @@ def test_sign_out_removes_the_keyring_entry():
         app.close()
 
 
+def test_sign_in_with_the_browser():
+    """RFC 8252: the system browser ($BROWSER: chromium through WebDriver) signs in at Adam and
+    comes back to the app's loopback port; the grant's refresh token goes to the keyring, a
+    restart refreshes it at the token endpoint, and "Sign out" ends this app's grant only."""
+    app = App()
+    try:
+        app.wait_screen("signin")
+        app.click("#browser-signin")
+        app.wait("the profile", lambda: app.screen_is("app") and app.text("#profile-email") == MANAGER[0], timeout=90)
+        app.no_tokens_in_page()
+        app.shot("05b-signed-in-with-the-browser")
+        assert keyring_entries() == [f"{MANAGER[0]} @ {ARGS.server}"], keyring_entries()
+    finally:
+        app.close()
+    app = App()
+    try:
+        app.wait_screen("app")
+        assert app.text("#profile-email") == MANAGER[0]
+        app.click("#signout")
+        app.wait_screen("signin")
+        assert keyring_entries() == [], keyring_entries()
+    finally:
+        app.close()
+
+
 def test_revoked_session_lands_on_sign_in():
     app = App()
     try:
@@ -627,6 +652,7 @@ def main():
         ("sign in (wrong password first), see the profile, entry in the keyring", test_sign_in_and_profile),
         ("restart: signed in silently", test_restart_signs_in_silently),
         ("sign out removes the keyring entry", test_sign_out_removes_the_keyring_entry),
+        ("sign in with the browser (RFC 8252): back at the app, keyring, restart, sign out", test_sign_in_with_the_browser),
         ("revoked on the server: sign-in screen, entry removed", test_revoked_session_lands_on_sign_in),
         ("my sessions: another device listed and signed out", test_my_sessions_and_signing_out_another_device),
         ("a principal creates an F&I manager, signs them out everywhere; sign out everywhere; a password set for her is changed at sign-in", test_principal_creates_an_fi_manager),

@@ -5,6 +5,7 @@ with_commands! {
     set_server_url,
     restore_session,
     sign_in,
+    sign_in_with_browser,
     request_password_reset,
     sign_in_code,
     sign_in_enroll,

@@ -41,6 +41,12 @@ pub async fn sign_in(session: Shared<'_>, email: String, password: String) -> An
     session.begin_sign_in(&email, &password).await
 }
 
+/// "Sign in with your browser": the system browser signs in at Adam (RFC 8252).
+#[tauri::command]
+pub async fn sign_in_with_browser(session: Shared<'_>) -> Answer<Profile> {
+    session.sign_in_with_browser().await
+}
+
 /// "Forgot password?": asks the server to mail a reset link to `email`.
 #[tauri::command]
 pub async fn request_password_reset(session: Shared<'_>, email: String) -> Answer<()> {

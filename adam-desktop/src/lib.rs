@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tauri::Manager;
 
+pub mod browser_sign_in;
 pub mod commands;
 pub mod error;
 pub mod session;

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
+use crate::browser_sign_in;
 use crate::error::DesktopError;
 use crate::vault::Vault;
 
@@ -504,6 +505,29 @@ impl Session {
         }
     }
 
+    /// Signs in through the system browser ([`browser_sign_in`]): the grant's refresh token
+    /// goes to the keyring as a password sign-in's does.
+    pub async fn sign_in_with_browser(&self) -> Result<Profile, DesktopError> {
+        let server = self.server_url().await;
+        let pair = browser_sign_in::sign_in(&self.http, &server).await?;
+        let me: User = {
+            let resp = self
+                .http
+                .get(format!("{server}/api/v1/auth/me"))
+                .bearer_auth(&pair.access_token)
+                .send()
+                .await
+                .map_err(|_| DesktopError::Unreachable(server.clone()))?;
+            if !resp.status().is_success() {
+                return Err(error_from(resp).await);
+            }
+            resp.json()
+                .await
+                .map_err(|e| DesktopError::Other(e.to_string()))?
+        };
+        self.establish(&server, me.email, pair).await
+    }
+
     /// Keeps a new sign-in's tokens (the refresh token in the keyring) and answers the profile.
     async fn establish(
         &self,
@@ -533,6 +557,12 @@ impl Session {
         let server = self.server_url().await;
         let taken = self.active.lock().await.take();
         let account = match taken {
+            Some(a) if a.refresh.starts_with(browser_sign_in::GRANT_PREFIX) => {
+                // Signed in through the browser: this app's grant ends, the browser stays
+                // signed in to Adam and to the other applications.
+                browser_sign_in::revoke(&self.http, &server, &a.refresh).await;
+                Some(a.account)
+            }
             Some(a) => {
                 let _ = self
                     .http
@@ -773,6 +803,9 @@ impl Session {
     }
 
     async fn exchange(&self, server: &str, refresh: &str) -> Result<TokenPair, DesktopError> {
+        if refresh.starts_with(browser_sign_in::GRANT_PREFIX) {
+            return browser_sign_in::refresh(&self.http, server, refresh).await;
+        }
         let resp = self
             .http
             .post(format!("{server}/api/v1/auth/refresh"))

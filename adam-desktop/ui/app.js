@@ -434,6 +434,21 @@ window.addEventListener("DOMContentLoaded", async () => {
       $("password").value = "";
     }
   });
+  $("browser-signin").addEventListener("click", async () => {
+    const button = $("browser-signin");
+    button.disabled = true;
+    $("signin-error").hidden = true;
+    $("browser-waiting").hidden = false;
+    try {
+      toApp(await invoke("sign_in_with_browser"));
+    } catch (err) {
+      $("signin-error").textContent = message(err);
+      $("signin-error").hidden = false;
+    } finally {
+      button.disabled = false;
+      $("browser-waiting").hidden = true;
+    }
+  });
   $("forgot-password").addEventListener("click", async () => {
     const email = $("email").value.trim();
     $("signin-error").hidden = true;
