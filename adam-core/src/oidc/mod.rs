@@ -26,6 +26,7 @@ use crate::engine::Adam;
 use crate::error::{Error, Result};
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::links::{presented, LinkToken};
+use crate::models::User;
 use crate::oauth_clients::store as clients;
 use crate::oauth_clients::OAuthClient;
 use crate::rbac::Principal;
@@ -372,7 +373,7 @@ impl Adam {
         } else {
             None
         };
-        let Some((live, _)) = found.filter(|(l, _)| client.admits(l.placement)) else {
+        let Some((live, user)) = found.filter(|(l, _)| client.admits(l.placement)) else {
             tx.commit().await?;
             return Err(refused("invalid code"));
         };
@@ -401,6 +402,7 @@ impl Adam {
         let refresh = self
             .grant_refresh_token(&mut tx, grant, row.session_id, &live, client, now)
             .await?;
+        let verified = store::email_verified(&mut tx, live.user_id).await?;
         tx.commit().await?;
         let live = LiveSession {
             session_id: grant,
@@ -409,6 +411,7 @@ impl Adam {
         self.grant_tokens(
             client,
             &live,
+            (&user, verified),
             row.session_id,
             authenticated_at,
             scopes,
@@ -464,6 +467,8 @@ impl Adam {
             .await?;
         let mut tx = self.begin_system(Intent::Read).await?;
         let grant = store::grant(&mut tx, live.session_id).await?;
+        let user = crate::users::store::get(&mut tx, live.user_id).await?;
+        let verified = store::email_verified(&mut tx, live.user_id).await?;
         tx.commit().await?;
         let grant = grant
             .filter(|g| g.client_id == client.client_id)
@@ -475,6 +480,7 @@ impl Adam {
         self.grant_tokens(
             client,
             &live,
+            (&user, verified),
             grant.parent_id,
             grant.authenticated_at,
             scopes,
@@ -484,12 +490,14 @@ impl Adam {
         .await
     }
 
-    /// Signs a grant's access and ID tokens.
+    /// Signs a grant's access and ID tokens for `user` (as read with the grant, and whether
+    /// their email was proved).
     #[allow(clippy::too_many_arguments)]
     async fn grant_tokens(
         &self,
         client: &OAuthClient,
         live: &LiveSession,
+        user: (&User, bool),
         parent: SessionId,
         authenticated_at: DateTime<Utc>,
         scopes: Scopes,
@@ -510,13 +518,6 @@ impl Adam {
         if !client.first_party {
             access.aud = names.userinfo_audience();
         }
-        let user = {
-            let mut tx = self.begin_system(Intent::Read).await?;
-            let user = crate::users::store::get(&mut tx, live.user_id).await;
-            let verified = store::email_verified(&mut tx, live.user_id).await?;
-            tx.commit().await?;
-            (user?, verified)
-        };
         let id = IdClaims {
             iss: &names.issuer,
             sub: live.user_id,

@@ -82,18 +82,12 @@ struct Back<'a> {
 
 impl Back<'_> {
     fn with(&self, issuer: &str, pairs: &[(&str, &str)]) -> Response {
-        let mut url = self.redirect_uri.to_owned();
-        url.push(if url.contains('?') { '&' } else { '?' });
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in pairs {
-            query.append_pair(k, v);
-        }
+        let mut all = pairs.to_vec();
         if let Some(state) = self.state {
-            query.append_pair("state", state);
+            all.push(("state", state));
         }
-        query.append_pair("iss", issuer);
-        url.push_str(&query.finish());
-        see_other(&url)
+        all.push(("iss", issuer));
+        see_other(&super::with_query(self.redirect_uri, &all))
     }
 
     fn error(&self, issuer: &str, error: &str, description: &str) -> Response {

@@ -73,16 +73,8 @@ async fn destination(
     {
         return Err(refused());
     }
-    let mut to = uri.to_owned();
-    if let Some(state) = &params.state {
-        to.push(if to.contains('?') { '&' } else { '?' });
-        to.push_str(
-            &url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("state", state)
-                .finish(),
-        );
-    }
-    Ok(Some(to))
+    let state: Vec<(&str, &str)> = params.state.iter().map(|s| ("state", s.as_str())).collect();
+    Ok(Some(super::with_query(uri, &state)))
 }
 
 /// Ends the browser's session (if any) and goes on.

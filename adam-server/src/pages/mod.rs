@@ -109,6 +109,19 @@ fn form_leads_to(response: &mut Response, uri: &str) {
     }
 }
 
+/// `uri` with `pairs` added to its query (form-encoded), as an application's redirect and
+/// post-logout URIs receive them.
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(pairs);
+    let query = query.finish();
+    if query.is_empty() {
+        return uri.to_owned();
+    }
+    let joint = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{joint}{query}")
+}
+
 #[poem::handler]
 fn stylesheet() -> Response {
     Response::builder()
