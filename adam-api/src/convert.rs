@@ -401,12 +401,29 @@ impl From<Option<adam_core::Introspection>> for Introspection {
 
 impl From<&adam_core::jwk::Jwk> for Jwk {
     fn from(k: &adam_core::jwk::Jwk) -> Self {
+        use adam_core::jwk::PublicKey;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        use base64::Engine as _;
+        let (kty, crv, x, n, e) = match k.key() {
+            PublicKey::Ed25519(x) => (
+                "OKP",
+                Some("Ed25519".into()),
+                Some(B64.encode(x)),
+                None,
+                None,
+            ),
+            PublicKey::Rsa { n, e } => {
+                ("RSA", None, None, Some(B64.encode(n)), Some(B64.encode(e)))
+            }
+        };
         Self {
-            kty: "OKP".into(),
-            crv: "Ed25519".into(),
-            x: k.x(),
+            kty: kty.into(),
+            crv,
+            x,
+            n,
+            e,
             kid: k.kid().to_owned(),
-            alg: "EdDSA".into(),
+            alg: k.alg().into(),
             use_: "sig".into(),
         }
     }

@@ -1100,19 +1100,31 @@ impl Introspection {
     }
 }
 
-/// One public signing key (RFC 7517, RFC 8037).
+/// One public signing key (RFC 7517; Ed25519 as RFC 8037, RSA as RFC 7518 §6.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct Jwk {
-    /// Always `OKP`.
+    /// `OKP` (Ed25519) or `RSA`.
     pub kty: String,
-    /// Always `Ed25519`.
-    pub crv: String,
-    /// The public key, base64url.
-    pub x: String,
+    /// `Ed25519`, for an `OKP` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
+    pub crv: Option<String>,
+    /// The Ed25519 public key, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
+    pub x: Option<String>,
+    /// The RSA modulus, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
+    pub n: Option<String>,
+    /// The RSA public exponent, base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", oai(skip_serializing_if_is_none))]
+    pub e: Option<String>,
     /// The key id: the RFC 7638 thumbprint.
     pub kid: String,
-    /// Always `EdDSA`.
+    /// `EdDSA` (access and ID tokens) or `RS256` (the ID tokens of clients registered so).
     pub alg: String,
     /// Always `sig`.
     #[serde(rename = "use")]

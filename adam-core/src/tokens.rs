@@ -116,10 +116,12 @@ impl fmt::Debug for Signer {
     }
 }
 
-/// A freshly generated key pair: the private key as PKCS#8 (to be sealed), and its public JWK.
+/// A freshly generated key pair: the private key as PKCS#8 (to be sealed), its public JWK, and
+/// the public key as stored (`signing_keys.public_key`).
 pub(crate) struct NewKeyPair {
     pub(crate) pkcs8: Zeroizing<Vec<u8>>,
     pub(crate) jwk: Jwk,
+    pub(crate) public: Vec<u8>,
 }
 
 impl Signer {
@@ -140,6 +142,7 @@ impl Signer {
         Ok(NewKeyPair {
             pkcs8,
             jwk: Jwk::new(public),
+            public: public.to_vec(),
         })
     }
 
@@ -175,14 +178,26 @@ impl Signer {
     }
 
     fn sign_encoded(&self, header: &str, claims: &impl Serialize) -> Result<String> {
-        let claims = serde_json::to_vec(claims)
-            .map_err(|e| Error::Internal(format!("encoding token claims: {e}")))?;
-        let mut token = format!("{header}.{}", B64.encode(claims));
-        let signature = self.pair.sign(token.as_bytes());
-        token.push('.');
-        token.push_str(&B64.encode(signature.as_ref()));
-        Ok(token)
+        compact_jws(header, claims, |input| {
+            Ok(self.pair.sign(input).as_ref().to_vec())
+        })
     }
+}
+
+/// A JWS in compact serialization (RFC 7515 §7.1): the encoded `header`, the claims, and what
+/// `sign` makes of the two.
+pub(crate) fn compact_jws(
+    header: &str,
+    claims: &impl Serialize,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
+) -> Result<String> {
+    let claims = serde_json::to_vec(claims)
+        .map_err(|e| Error::Internal(format!("encoding token claims: {e}")))?;
+    let mut token = format!("{header}.{}", B64.encode(claims));
+    let signature = sign(token.as_bytes())?;
+    token.push('.');
+    token.push_str(&B64.encode(signature));
+    Ok(token)
 }
 
 /// What the benchmarks measure of signing, which is otherwise the engine's alone.
@@ -199,7 +214,7 @@ pub mod bench {
         /// A new key pair and claims for a dealer principal.
         pub fn new() -> Self {
             let pair = Signer::generate().expect("key generation");
-            let signer = Signer::from_pkcs8(pair.jwk.kid(), &pair.pkcs8, pair.jwk.public_key())
+            let signer = Signer::from_pkcs8(pair.jwk.kid(), &pair.pkcs8, &pair.public)
                 .expect("a fresh key parses");
             let claims = AccessTokenIssuer::new(TokenAudience::default(), Duration::minutes(30))
                 .claims(
@@ -377,12 +392,12 @@ impl RawHeader {
 
 impl AccessTokenVerifier {
     /// A verifier that accepts only tokens for `names` signed by one of the Ed25519 keys of
-    /// `jwks`.
+    /// `jwks` (its RSA keys sign ID tokens, never access tokens).
     pub fn new(jwks: &JwkSet, names: TokenAudience) -> Self {
         let keys = jwks
             .keys
             .iter()
-            .map(|k| (k.kid().to_owned(), DecodingKey::from_ed_der(k.public_key())))
+            .filter_map(|k| Some((k.kid().to_owned(), DecodingKey::from_ed_der(k.ed25519()?))))
             .collect();
         // The algorithm is ours, never the token's. Time claims are checked by us against an
         // explicit `now` (jsonwebtoken's defaults: 60 s leeway, nbf unchecked).
@@ -486,7 +501,7 @@ mod tests {
     fn fixture() -> Fixture {
         let pair = Signer::generate().unwrap();
         let signer =
-            Signer::from_pkcs8(pair.jwk.kid(), &pair.pkcs8, pair.jwk.public_key()).unwrap();
+            Signer::from_pkcs8(pair.jwk.kid(), &pair.pkcs8, pair.jwk.ed25519().unwrap()).unwrap();
         Fixture {
             signer,
             jwk: pair.jwk,
@@ -647,10 +662,11 @@ mod tests {
         let t = theirs.token_at(now);
         assert!(unauthorized(ours.verifier().claims_at(&t, now)));
         // Signed by their key, labelled with our kid.
-        let forged = Signer::from_pkcs8(ours.jwk.kid(), &theirs.pkcs8, theirs.jwk.public_key())
-            .unwrap()
-            .sign(&ours.claims_at(now))
-            .unwrap();
+        let forged =
+            Signer::from_pkcs8(ours.jwk.kid(), &theirs.pkcs8, theirs.jwk.ed25519().unwrap())
+                .unwrap()
+                .sign(&ours.claims_at(now))
+                .unwrap();
         assert_eq!(parts(&forged).0["kid"], ours.jwk.kid());
         assert!(unauthorized(ours.verifier().claims_at(&forged, now)));
     }
@@ -660,19 +676,19 @@ mod tests {
         let f = fixture();
         let now = Utc::now();
         let (mut h, p, _) = parts(&f.token_at(now));
-        let x = B64.encode(f.jwk.public_key());
+        let x = B64.encode(f.jwk.ed25519().unwrap());
         let jwk_json = serde_json::to_string(&f.jwk).unwrap();
         // SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): a fixed prefix, then the key.
         let mut spki = vec![
             0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
         ];
-        spki.extend_from_slice(f.jwk.public_key());
+        spki.extend_from_slice(f.jwk.ed25519().unwrap());
         let pem = format!(
             "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
             base64::engine::general_purpose::STANDARD.encode(&spki)
         );
         let encodings: [&[u8]; 6] = [
-            f.jwk.public_key(),
+            f.jwk.ed25519().unwrap(),
             x.as_bytes(),
             jwk_json.as_bytes(),
             &spki,
@@ -699,7 +715,7 @@ mod tests {
             h["alg"] = alg.into();
             let refused = f
                 .verifier()
-                .claims_at(&hs256(&h, &p, f.jwk.public_key()), now);
+                .claims_at(&hs256(&h, &p, f.jwk.ed25519().unwrap()), now);
             assert!(
                 matches!(&refused, Err(Error::Unauthorized(r)) if r == "unexpected signing algorithm"),
                 "{alg}: {refused:?}"
@@ -785,8 +801,8 @@ mod tests {
     fn a_private_key_that_does_not_match_its_public_half_is_refused() {
         let a = fixture();
         let b = fixture();
-        assert!(Signer::from_pkcs8("x", &a.pkcs8, b.jwk.public_key()).is_err());
-        assert!(Signer::from_pkcs8("x", b"not a key", a.jwk.public_key()).is_err());
+        assert!(Signer::from_pkcs8("x", &a.pkcs8, b.jwk.ed25519().unwrap()).is_err());
+        assert!(Signer::from_pkcs8("x", b"not a key", a.jwk.ed25519().unwrap()).is_err());
     }
 
     proptest! {

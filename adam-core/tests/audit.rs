@@ -476,7 +476,7 @@ on_both_engines! {
         let e = &rotated[0];
         assert!(e.actor.is_none() && e.subject.is_none() && e.dealership_id.is_none(), "{e:?}");
         assert_eq!(e.details, serde_json::json!({
-            "retired": first, "current": next, "next": state(&keys, "next"),
+            "alg": "EdDSA", "retired": first, "current": next, "next": state(&keys, "next"),
         }));
         assert!(db.revoke_signing_key("no-such-kid").await.is_err());
         db.revoke_signing_key(&first).await.unwrap();

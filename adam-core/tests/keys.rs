@@ -9,7 +9,8 @@ mod support;
 use adam_testkit::{ADMIN, MANAGER};
 use std::time::Duration as StdDuration;
 
-use adam_core::keyring::KeyState;
+use adam_core::keyring::{KeyState, SigningAlg};
+use adam_core::oauth_clients::{IdTokenAlg, NewClient};
 use adam_core::tokens::AccessTokenVerifier;
 use adam_core::{Adam, Amr, Error, Role, SecretKey, Settings};
 use adam_testkit::{on_both_engines, SECRET};
@@ -47,6 +48,56 @@ async fn connect(db: &TestDb, secret: SecretKey) -> Adam {
 }
 
 on_both_engines! {
+    async fn rsa_keys_come_with_the_first_rs256_client_then_rotate_and_revoke_beside_the_others(db: TestDb) {
+        let of = |keys: &[adam_core::keyring::SigningKeyInfo], alg, state| -> Vec<String> {
+            keys.iter().filter(|k| k.alg == alg && k.state == state).map(|k| k.kid.clone()).collect()
+        };
+        let keys = db.signing_keys().await.unwrap();
+        assert!(keys.iter().all(|k| k.alg == SigningAlg::EdDSA), "none before a client needs them");
+        let admin = db.admin().await;
+        let client = NewClient {
+            client_id: Some("analytics".into()),
+            name: adam_core::Name::parse("name", "Analytics").unwrap(),
+            redirect_uris: vec!["https://analytics.dealer.example/cb".into()],
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
+            public: false,
+            first_party: false,
+            allowed_roles: Vec::new(),
+            dealership_ids: Vec::new(),
+            id_token_alg: IdTokenAlg::RS256,
+        };
+        db.register_client(&admin, client).await.unwrap();
+        let keys = db.signing_keys().await.unwrap();
+        let (rsa_current, rsa_next) = (of(&keys, SigningAlg::RS256, KeyState::Current), of(&keys, SigningAlg::RS256, KeyState::Next));
+        assert_eq!((rsa_current.len(), rsa_next.len()), (1, 1), "{keys:?}");
+        let ed_current = of(&keys, SigningAlg::EdDSA, KeyState::Current);
+        let jwks = db.jwks().await.unwrap();
+        assert_eq!(jwks.find(&rsa_current[0]).unwrap().alg(), "RS256");
+        assert!(jwks.find(&rsa_next[0]).is_some());
+        // Access tokens are still signed, and only verified, with the Ed25519 keys.
+        let pair = db.login(ADMIN.0, ADMIN.1).await.unwrap();
+        assert_eq!(kid(&pair.access_token), ed_current[0]);
+
+        // A rotation rotates both algorithms, each on its own pair, in one step.
+        let rotations = db.rotate_signing_keys(true).await.unwrap();
+        let algs: Vec<SigningAlg> = rotations.iter().map(|r| r.alg).collect();
+        assert_eq!(algs, [SigningAlg::EdDSA, SigningAlg::RS256]);
+        assert_eq!((&rotations[1].retired, &rotations[1].current), (&rsa_current[0], &rsa_next[0]));
+        let keys = db.signing_keys().await.unwrap();
+        assert_eq!(of(&keys, SigningAlg::RS256, KeyState::Current), vec![rsa_next[0].clone()]);
+        assert_eq!(of(&keys, SigningAlg::EdDSA, KeyState::Current), vec![rotations[0].current.clone()]);
+
+        // Revoking the current RSA key promotes the RSA next key; the Ed25519 keys stay.
+        let ed_before = of(&keys, SigningAlg::EdDSA, KeyState::Current);
+        assert_eq!(db.revoke_signing_key(&rsa_next[0]).await.unwrap(), KeyState::Current);
+        let keys = db.signing_keys().await.unwrap();
+        assert_eq!(of(&keys, SigningAlg::RS256, KeyState::Current), vec![rotations[1].next.clone()]);
+        assert_eq!(of(&keys, SigningAlg::RS256, KeyState::Next).len(), 1);
+        assert_eq!(of(&keys, SigningAlg::EdDSA, KeyState::Current), ed_before);
+        assert!(db.jwks().await.unwrap().find(&rsa_next[0]).is_none());
+    }
+
     async fn a_fresh_database_has_one_current_and_one_next_key(db: TestDb) {
         let current = kid_of_state(&db, KeyState::Current).await;
         let next = kid_of_state(&db, KeyState::Next).await;
@@ -70,7 +121,9 @@ on_both_engines! {
         assert!(matches!(&refused, Err(Error::Conflict(m)) if m.contains("--force")), "{refused:?}");
         assert_eq!(kid_of_state(&db, KeyState::Current).await, vec![current.clone()]);
 
-        let rotation = db.rotate_signing_keys(true).await.unwrap();
+        let rotations = db.rotate_signing_keys(true).await.unwrap();
+        assert_eq!(rotations.len(), 1, "no RSA keys until a client needs them");
+        let rotation = &rotations[0];
         assert_eq!((&rotation.retired, &rotation.current), (&current, &next));
         assert_ne!(rotation.next, next);
         // Tokens signed before still work, in full and offline; new ones use the former next key.

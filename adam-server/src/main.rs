@@ -299,13 +299,14 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 KeysAction::List => {
                     let keys = adam.signing_keys().await.map_err(one_line)?;
                     println!(
-                        "{:<43}  {:<7}  {:<20}  {:<20}  {:<20}  published until",
-                        "kid", "state", "created", "activated", "retired"
+                        "{:<43}  {:<5}  {:<7}  {:<20}  {:<20}  {:<20}  published until",
+                        "kid", "alg", "state", "created", "activated", "retired"
                     );
                     for k in keys {
                         println!(
-                            "{:<43}  {:<7}  {:<20}  {:<20}  {:<20}  {}",
+                            "{:<43}  {:<5}  {:<7}  {:<20}  {:<20}  {:<20}  {}",
                             k.kid,
+                            k.alg,
                             k.state,
                             when(Some(k.created_at)),
                             when(k.activated_at),
@@ -316,11 +317,12 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 }
                 KeysAction::Rotate { force } => {
                     adam.open_signing_keys().await.map_err(one_line)?;
-                    let r = adam.rotate_signing_keys(force).await.map_err(one_line)?;
-                    println!(
-                        "rotated: {} now signs; {} retired (verifies until its tokens expire); {} is next",
-                        r.current, r.retired, r.next
-                    );
+                    for r in adam.rotate_signing_keys(force).await.map_err(one_line)? {
+                        println!(
+                            "rotated {}: {} now signs; {} retired (verifies until its tokens expire); {} is next",
+                            r.alg, r.current, r.retired, r.next
+                        );
+                    }
                 }
                 KeysAction::Revoke { kid } => {
                     adam.open_signing_keys().await.map_err(one_line)?;

@@ -192,6 +192,7 @@ pub(crate) enum Event {
         dealership: DealershipId,
     },
     KeysRotated {
+        alg: crate::keys::state::SigningAlg,
         retired: String,
         current: String,
         next: String,
@@ -405,11 +406,13 @@ impl Event {
                 audit::NewEvent::about_dealership("dealership.deleted", *dealership)
             }
             Self::KeysRotated {
+                alg,
                 retired,
                 current,
                 next,
-            } => audit::NewEvent::new("keys.rotated")
-                .with(json!({ "retired": retired, "current": current, "next": next })),
+            } => audit::NewEvent::new("keys.rotated").with(json!({
+                "alg": alg.as_str(), "retired": retired, "current": current, "next": next
+            })),
             Self::OAuthClient {
                 what,
                 id,

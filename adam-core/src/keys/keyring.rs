@@ -1,7 +1,8 @@
 //! The signing keys as the engine holds them: loaded from the database, reloaded every
 //! [`RELOAD_EVERY`], made when missing, rotated when due, and the rules of rotation.
 //!
-//! Rules (the contract's "Signing keys"):
+//! Rules (the contract's "Signing keys"), for each algorithm on its own (Ed25519 always; RSA once
+//! a client registered for RS256 ID tokens needs it):
 //! - there is always one `current` key (it signs) and one `next` key (published, not signing);
 //! - a rotation retires the current key, promotes the next one and makes a new next one; the
 //!   next key may sign only after it has been published for [`crate::Settings::key_publish_lead`]
@@ -13,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -23,6 +25,7 @@ use crate::audit::events::Event;
 use crate::db::{Db, Intent, Scope, Tx};
 use crate::error::{Error, Result};
 use crate::jwk::{Jwk, JwkSet};
+use crate::keys::rsa::{RsaSigner, EXPONENT};
 use crate::keys::secret::{SealedBy, Sealer};
 use crate::keys::store::{self as signing_keys, KeyRow};
 use crate::tokens::{AccessClaims, AccessTokenVerifier, Signer, TokenAudience, LEEWAY_SECONDS};
@@ -41,13 +44,15 @@ const CACHE_CAPACITY: usize = 10_000;
 /// have not reloaded yet may sign with it for up to [`RELOAD_EVERY`].
 const RETIRED_MARGIN: Duration = Duration::minutes(2);
 
-pub use crate::keys::state::KeyState;
+pub use crate::keys::state::{KeyState, SigningAlg};
 
 /// A signing key as `adam-server keys list` shows it: never its private half.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyInfo {
     /// The key id (RFC 7638 thumbprint of the public key).
     pub kid: String,
+    /// What it signs with.
+    pub alg: SigningAlg,
     /// Its state.
     pub state: KeyState,
     /// When it was made (and published).
@@ -60,9 +65,11 @@ pub struct SigningKeyInfo {
     pub published_until: Option<DateTime<Utc>>,
 }
 
-/// What a rotation did.
+/// What a rotation did to the keys of one algorithm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {
+    /// The algorithm of the keys.
+    pub alg: SigningAlg,
     /// The key that was current and is now retired.
     pub retired: String,
     /// The former next key, now current.
@@ -94,6 +101,8 @@ pub(crate) struct KeyPolicy {
 pub(crate) struct Loaded {
     at: Instant,
     signer: Signer,
+    /// The RS256 signer of ID tokens, once RSA keys exist.
+    rs256: Option<RsaSigner>,
     verifier: AccessTokenVerifier,
     /// The verifier of the userinfo endpoint: also the tokens of clients that are not
     /// first-party. Never through the cache, so none of those reaches the API by it.
@@ -115,6 +124,25 @@ impl fmt::Debug for Loaded {
 impl Loaded {
     pub(crate) fn signer(&self) -> &Signer {
         &self.signer
+    }
+
+    /// Signs `claims` as a JWT of type `typ` (an ID token, a logout token) with `alg`.
+    /// [`Error::Internal`] for RS256 when there is no RSA key: callers ask for
+    /// [`KeyRing::get_for`] first.
+    pub(crate) fn sign_as(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &impl serde::Serialize,
+    ) -> Result<String> {
+        match alg {
+            SigningAlg::EdDSA => self.signer.sign_as(typ, claims),
+            SigningAlg::RS256 => self
+                .rs256
+                .as_ref()
+                .ok_or_else(|| Error::Internal("no RSA signing key".into()))?
+                .sign_as(typ, claims),
+        }
     }
 
     pub(crate) fn jwks(&self) -> &JwkSet {
@@ -179,6 +207,8 @@ pub(crate) struct KeyRing {
     policy: KeyPolicy,
     loaded: RwLock<Option<Arc<Loaded>>>,
     reloading: tokio::sync::Mutex<()>,
+    /// Whether this engine was asked for RS256: RSA keys are made when missing.
+    rsa_wanted: AtomicBool,
 }
 
 impl fmt::Debug for KeyRing {
@@ -197,6 +227,7 @@ impl KeyRing {
             policy,
             loaded: RwLock::new(None),
             reloading: tokio::sync::Mutex::new(()),
+            rsa_wanted: AtomicBool::new(false),
         }
     }
 
@@ -221,6 +252,18 @@ impl KeyRing {
                 }
             }
         }
+    }
+
+    /// The key set, with a current key of `alg`: RSA keys are made (and published) the first
+    /// time RS256 is asked for; from then on they are kept, rotated and revoked as the Ed25519
+    /// keys are.
+    pub(crate) async fn get_for(&self, alg: SigningAlg) -> Result<Arc<Loaded>> {
+        let keys = self.get().await?;
+        if alg == SigningAlg::EdDSA || keys.rs256.is_some() {
+            return Ok(keys);
+        }
+        self.rsa_wanted.store(true, Ordering::Relaxed);
+        self.reload().await
     }
 
     /// Reloads now, whatever the age of the set.
@@ -259,18 +302,19 @@ impl KeyRing {
     async fn reload_locked(&self) -> Result<Arc<Loaded>> {
         let now = self.db.now();
         let mut rows = self.read(now).await?;
-        let complete = |rows: &[KeyRow]| {
-            rows.iter().any(|r| r.state == KeyState::Current)
-                && rows.iter().any(|r| r.state == KeyState::Next)
-        };
-        if !complete(&rows) {
+        if !self.complete(&rows) {
             self.make_missing(now).await?;
             rows = self.read(now).await?;
         }
-        if self.rotation_due(&rows, now) {
+        if self
+            .algs(&rows)
+            .any(|alg| self.rotation_due(&rows, alg, now))
+        {
             match self.rotate_as(Rotate::WhenDue, now).await {
-                Ok(r) => {
-                    tracing::info!(retired = %r.retired, current = %r.current, "rotated the signing keys")
+                Ok(done) => {
+                    for r in done {
+                        tracing::info!(alg = %r.alg, retired = %r.retired, current = %r.current, "rotated the signing keys");
+                    }
                 }
                 // Another server rotated first, or the next key is too young yet.
                 Err(Error::Conflict(_)) => {}
@@ -292,12 +336,28 @@ impl KeyRing {
         Ok(rows)
     }
 
-    fn rotation_due(&self, rows: &[KeyRow], now: DateTime<Utc>) -> bool {
+    /// The algorithms whose keys are kept: Ed25519 always, RSA once asked for or made.
+    fn algs<'a>(&self, rows: &'a [KeyRow]) -> impl Iterator<Item = SigningAlg> + 'a {
+        let rsa = self.rsa_wanted.load(Ordering::Relaxed)
+            || rows.iter().any(|r| r.alg == SigningAlg::RS256);
+        std::iter::once(SigningAlg::EdDSA).chain(rsa.then_some(SigningAlg::RS256))
+    }
+
+    /// Whether every algorithm kept has its current and next key.
+    fn complete(&self, rows: &[KeyRow]) -> bool {
+        self.algs(rows).all(|alg| {
+            [KeyState::Current, KeyState::Next]
+                .into_iter()
+                .all(|state| find(rows, alg, state).is_some())
+        })
+    }
+
+    fn rotation_due(&self, rows: &[KeyRow], alg: SigningAlg, now: DateTime<Utc>) -> bool {
         let Some(every) = self.policy.rotate_after else {
             return false;
         };
-        let current = rows.iter().find(|r| r.state == KeyState::Current);
-        let next = rows.iter().find(|r| r.state == KeyState::Next);
+        let current = find(rows, alg, KeyState::Current);
+        let next = find(rows, alg, KeyState::Next);
         match (current, next) {
             (Some(c), Some(n)) => {
                 c.activated_at.unwrap_or(c.created_at) + every <= now
@@ -307,62 +367,101 @@ impl KeyRing {
         }
     }
 
-    /// A new key, sealed, stored in `state`; `None` when another transaction stored a key in
-    /// that state first.
+    /// A new key of `alg`, sealed, stored in `state`; `None` when another transaction stored a
+    /// key of that algorithm in that state first.
     async fn store_new(
         &self,
         tx: &mut Tx,
+        alg: SigningAlg,
         state: KeyState,
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
-        let pair = Signer::generate()?;
+        let pair = match alg {
+            SigningAlg::EdDSA => Signer::generate()?,
+            SigningAlg::RS256 => RsaSigner::generate()?,
+        };
         let kid = pair.jwk.kid().to_owned();
         let sealed = self.sealer.seal(&pair.pkcs8, kid.as_bytes())?;
-        match signing_keys::insert(tx, &kid, state, pair.jwk.public_key(), &sealed, now).await {
+        match signing_keys::insert(tx, &kid, alg, state, &pair.public, &sealed, now).await {
             Ok(()) => Ok(Some(kid)),
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Makes the current and next keys if either is missing (a new database). Servers starting
-    /// together race; the loser's insert breaks the one-key-per-state index and it reads the
-    /// winner's keys.
+    /// Makes the current and next keys of every algorithm kept if either is missing (a new
+    /// database, the first RS256 client). Servers starting together race; the loser's insert
+    /// breaks the one-key-per-state index and it reads the winner's keys.
     async fn make_missing(&self, now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.begin(Intent::Write).await?;
         let rows = signing_keys::in_use(&mut tx, now).await?;
-        for state in [KeyState::Current, KeyState::Next] {
-            if rows.iter().any(|r| r.state == state) {
-                continue;
-            }
-            match self.store_new(&mut tx, state, now).await? {
-                Some(kid) => tracing::info!(%kid, %state, "made a signing key"),
-                // Another server made them: use its keys.
-                None => return Ok(()),
+        let algs: Vec<SigningAlg> = self.algs(&rows).collect();
+        for alg in algs {
+            for state in [KeyState::Current, KeyState::Next] {
+                if find(&rows, alg, state).is_some() {
+                    continue;
+                }
+                match self.store_new(&mut tx, alg, state, now).await? {
+                    Some(kid) => tracing::info!(%kid, %alg, %state, "made a signing key"),
+                    // Another server made them: use its keys.
+                    None => return Ok(()),
+                }
             }
         }
         tx.commit().await
     }
 
-    /// Rotates: the next key becomes current, the current one retired, a new next is made.
-    /// Refused ([`Error::Conflict`]) when the next key has been published for less than the
-    /// publication lead (unless `force`), or when another server rotated since we read.
-    pub(crate) async fn rotate(&self, force: bool, now: DateTime<Utc>) -> Result<Rotation> {
+    /// Rotates the keys of every algorithm: the next key becomes current, the current one
+    /// retired, a new next is made. Refused ([`Error::Conflict`]) when a next key has been
+    /// published for less than the publication lead (unless `force`), or when another server
+    /// rotated since we read.
+    pub(crate) async fn rotate(&self, force: bool, now: DateTime<Utc>) -> Result<Vec<Rotation>> {
         self.rotate_as(Rotate::ByHand { force }, now).await
     }
 
-    async fn rotate_as(&self, how: Rotate, now: DateTime<Utc>) -> Result<Rotation> {
-        let force = matches!(how, Rotate::ByHand { force: true });
+    /// One transaction for all algorithms: by hand, every one; when due, those that are.
+    async fn rotate_as(&self, how: Rotate, now: DateTime<Utc>) -> Result<Vec<Rotation>> {
         let mut tx = self.begin(Intent::Write).await?;
         let rows = signing_keys::in_use(&mut tx, now).await?;
-        // Due, judged by what this transaction reads: a server that saw the rotation due
-        // before another one made it must not rotate the fresh key again.
-        if how == Rotate::WhenDue && !self.rotation_due(&rows, now) {
+        let algs: Vec<SigningAlg> = self.algs(&rows).collect();
+        let mut done = Vec::with_capacity(algs.len());
+        for alg in algs {
+            // Due, judged by what this transaction reads: a server that saw the rotation due
+            // before another one made it must not rotate the fresh key again.
+            if how == Rotate::WhenDue && !self.rotation_due(&rows, alg, now) {
+                continue;
+            }
+            done.push(self.rotate_alg(&mut tx, &rows, alg, how, now).await?);
+        }
+        if done.is_empty() {
             return Err(Error::conflict("another server rotated the keys just now"));
         }
+        signing_keys::drop_expired(&mut tx, now).await?;
+        for r in &done {
+            tx.record(Event::KeysRotated {
+                alg: r.alg,
+                retired: r.retired.clone(),
+                current: r.current.clone(),
+                next: r.next.clone(),
+            })
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn rotate_alg(
+        &self,
+        tx: &mut Tx,
+        rows: &[KeyRow],
+        alg: SigningAlg,
+        how: Rotate,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation> {
+        let force = matches!(how, Rotate::ByHand { force: true });
         let (Some(current), Some(next)) = (
-            rows.iter().find(|r| r.state == KeyState::Current),
-            rows.iter().find(|r| r.state == KeyState::Next),
+            find(rows, alg, KeyState::Current),
+            find(rows, alg, KeyState::Next),
         ) else {
             return Err(Error::conflict(
                 "there is no current and next key yet; start the server once first",
@@ -371,33 +470,26 @@ impl KeyRing {
         let published = now - next.created_at;
         if !force && published < self.policy.publish_lead {
             return Err(Error::conflict(format!(
-                "the next key {} has been published for {} s; it may sign only after {} s (the \
-                 JWKS max-age), so every client has it: try again later, or use --force",
+                "the next {alg} key {} has been published for {} s; it may sign only after {} s \
+                 (the JWKS max-age), so every client has it: try again later, or use --force",
                 next.kid,
                 published.num_seconds().max(0),
                 self.policy.publish_lead.num_seconds()
             )));
         }
         let drop_after = now + self.policy.token_ttl + RETIRED_MARGIN;
-        if signing_keys::retire_current(&mut tx, &current.kid, now, drop_after).await? != 1 {
+        if signing_keys::retire_current(tx, &current.kid, now, drop_after).await? != 1 {
             return Err(Error::conflict("another server rotated the keys just now"));
         }
-        if signing_keys::promote_next(&mut tx, &next.kid, now).await? != 1 {
+        if signing_keys::promote_next(tx, &next.kid, now).await? != 1 {
             return Err(Error::conflict("another server rotated the keys just now"));
         }
         let new_next = self
-            .store_new(&mut tx, KeyState::Next, now)
+            .store_new(tx, alg, KeyState::Next, now)
             .await?
             .ok_or_else(|| Error::conflict("another server rotated the keys just now"))?;
-        signing_keys::drop_expired(&mut tx, now).await?;
-        tx.record(Event::KeysRotated {
-            retired: current.kid.clone(),
-            current: next.kid.clone(),
-            next: new_next.clone(),
-        })
-        .await?;
-        tx.commit().await?;
         Ok(Rotation {
+            alg,
             retired: current.kid.clone(),
             current: next.kid.clone(),
             next: new_next,
@@ -413,20 +505,18 @@ impl KeyRing {
         let Some(row) = rows.iter().find(|r| r.kid == kid) else {
             return Err(Error::NotFound);
         };
-        let state = row.state;
+        let (alg, state) = (row.alg, row.state);
         if signing_keys::delete(&mut tx, kid).await? != 1 {
             return Err(Error::NotFound);
         }
         match state {
             KeyState::Current => {
-                let next = rows
-                    .iter()
-                    .find(|r| r.state == KeyState::Next)
+                let next = find(&rows, alg, KeyState::Next)
                     .ok_or_else(|| Error::Internal("no next key to promote".into()))?;
                 signing_keys::promote_next(&mut tx, &next.kid, now).await?;
-                self.replace_next(&mut tx, now).await?;
+                self.replace_next(&mut tx, alg, now).await?;
             }
-            KeyState::Next => self.replace_next(&mut tx, now).await?,
+            KeyState::Next => self.replace_next(&mut tx, alg, now).await?,
             KeyState::Retired => {}
         }
         tx.record(Event::KeysRevoked {
@@ -438,8 +528,8 @@ impl KeyRing {
         Ok(state)
     }
 
-    async fn replace_next(&self, tx: &mut Tx, now: DateTime<Utc>) -> Result<()> {
-        self.store_new(tx, KeyState::Next, now)
+    async fn replace_next(&self, tx: &mut Tx, alg: SigningAlg, now: DateTime<Utc>) -> Result<()> {
+        self.store_new(tx, alg, KeyState::Next, now)
             .await?
             .map(drop)
             .ok_or_else(|| Error::conflict("another server changed the keys just now"))
@@ -450,16 +540,24 @@ impl KeyRing {
     /// one clear line.
     async fn open(&self, rows: Vec<KeyRow>) -> Result<Loaded> {
         let mut signer = None;
+        let mut rs256 = None;
         let mut jwks = JwkSet::default();
         let mut keys = Vec::with_capacity(rows.len());
         let mut reseal = Vec::new();
         for row in rows {
             let state = row.state;
-            let public: [u8; 32] =
-                row.public_key.as_slice().try_into().map_err(|_| {
-                    Error::Internal(format!("signing key {}: bad public key", row.kid))
-                })?;
-            let jwk = Jwk::new(public);
+            let bad = || Error::Internal(format!("signing key {}: bad public key", row.kid));
+            let jwk = match row.alg {
+                SigningAlg::EdDSA => {
+                    Jwk::new(row.public_key.as_slice().try_into().map_err(|_| bad())?)
+                }
+                SigningAlg::RS256 => {
+                    if row.public_key.len() < crate::jwk::RSA_MIN_MODULUS_LEN {
+                        return Err(bad());
+                    }
+                    Jwk::rsa(&row.public_key, &EXPONENT)
+                }
+            };
             if jwk.kid() != row.kid {
                 return Err(Error::Internal(format!(
                     "signing key {}: its kid is not its thumbprint",
@@ -486,14 +584,26 @@ impl KeyRing {
                             self.sealer.seal(&o.plaintext, row.kid.as_bytes())?,
                         ));
                     }
-                    if state == KeyState::Current {
-                        signer = Some(Signer::from_pkcs8(&row.kid, &o.plaintext, &public)?);
+                    match (state, row.alg) {
+                        (KeyState::Current, SigningAlg::EdDSA) => {
+                            signer =
+                                Some(Signer::from_pkcs8(&row.kid, &o.plaintext, &row.public_key)?)
+                        }
+                        (KeyState::Current, SigningAlg::RS256) => {
+                            rs256 = Some(RsaSigner::from_pkcs8(
+                                &row.kid,
+                                &o.plaintext,
+                                &row.public_key,
+                            )?)
+                        }
+                        _ => {}
                     }
                 }
             }
             jwks.keys.push(jwk);
             keys.push(SigningKeyInfo {
                 kid: row.kid,
+                alg: row.alg,
                 state,
                 created_at: row.created_at,
                 activated_at: row.activated_at,
@@ -519,9 +629,15 @@ impl KeyRing {
             userinfo: AccessTokenVerifier::new(&jwks, self.policy.names.clone())
                 .also_for(&self.policy.names.userinfo_audience()),
             signer,
+            rs256,
             jwks,
             keys,
             cache: VerifiedCache::default(),
         })
     }
+}
+
+/// The key of `alg` in `state` (next or current: there is at most one).
+fn find(rows: &[KeyRow], alg: SigningAlg, state: KeyState) -> Option<&KeyRow> {
+    rows.iter().find(|r| r.alg == alg && r.state == state)
 }

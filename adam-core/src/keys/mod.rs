@@ -2,6 +2,7 @@
 //! answers other services use to check Adam's tokens.
 
 pub mod keyring;
+pub(crate) mod rsa;
 pub(crate) mod secret;
 pub(crate) mod state;
 pub(crate) mod store;
@@ -78,11 +79,12 @@ impl Adam {
         self.keys.reload().await.map(drop)
     }
 
-    /// Rotates the signing keys (`adam-server keys rotate`): the next key becomes current, the
-    /// current one retired (it verifies until its tokens expire), a new next key is made.
-    /// Refused with [`Error::Conflict`] while the next key has been published for less than
+    /// Rotates the signing keys of every algorithm (`adam-server keys rotate`): the next key
+    /// becomes current, the current one retired (it verifies until its tokens expire), a new
+    /// next key is made. One [`Rotation`] per algorithm, EdDSA first. Refused with
+    /// [`Error::Conflict`] while a next key has been published for less than
     /// [`crate::Settings::key_publish_lead`], unless `force`.
-    pub async fn rotate_signing_keys(&self, force: bool) -> Result<Rotation> {
+    pub async fn rotate_signing_keys(&self, force: bool) -> Result<Vec<Rotation>> {
         self.keys.get().await?;
         let rotation = self.keys.rotate(force, self.now()).await?;
         self.keys.reload().await?;

@@ -9,12 +9,14 @@ use sqlx::FromRow;
 
 use crate::db::{on_tx, ts, Tx};
 use crate::error::Result;
-use crate::keys::state::KeyState;
+use crate::keys::state::{KeyState, SigningAlg};
 
 /// One stored key.
 #[derive(Debug, Clone, FromRow)]
 pub(crate) struct KeyRow {
     pub(crate) kid: String,
+    #[sqlx(try_from = "String")]
+    pub(crate) alg: SigningAlg,
     #[sqlx(try_from = "String")]
     pub(crate) state: KeyState,
     pub(crate) public_key: Vec<u8>,
@@ -31,7 +33,7 @@ pub(crate) async fn in_use(tx: &mut Tx, now: DateTime<Utc>) -> Result<Vec<KeyRow
     Ok(on_tx!(
         tx,
         sqlx::query_as::<_, KeyRow>(
-            "SELECT kid, state, public_key, sealed_private_key, created_at, activated_at, \
+            "SELECT kid, alg, state, public_key, sealed_private_key, created_at, activated_at, \
          retired_at, drop_after FROM signing_keys \
          WHERE state <> 'retired' OR drop_after > $1 ORDER BY created_at, kid",
         )
@@ -40,11 +42,12 @@ pub(crate) async fn in_use(tx: &mut Tx, now: DateTime<Utc>) -> Result<Vec<KeyRow
     )?)
 }
 
-/// Stores a new key in state `state` (next or current). A second key in that state is a
-/// unique violation: another server made one first.
+/// Stores a new key of `alg` in state `state` (next or current). A second key of that algorithm
+/// in that state is a unique violation: another server made one first.
 pub(crate) async fn insert(
     tx: &mut Tx,
     kid: &str,
+    alg: SigningAlg,
     state: KeyState,
     public_key: &[u8],
     sealed_private_key: &[u8],
@@ -55,14 +58,15 @@ pub(crate) async fn insert(
         tx,
         sqlx::query(
             "INSERT INTO signing_keys (kid, state, public_key, sealed_private_key, created_at, \
-         activated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+         activated_at, alg) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(kid)
         .bind(state.as_str())
         .bind(public_key)
         .bind(sealed_private_key)
         .bind(ts(now))
-        .bind(activated),
+        .bind(activated)
+        .bind(alg.as_str()),
         execute
     )
     .map(drop)

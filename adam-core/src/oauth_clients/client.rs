@@ -9,35 +9,8 @@ use crate::oauth_clients::redirect::RedirectUri;
 use crate::placement::Placement;
 use crate::role::Role;
 
-/// How a client's ID tokens are signed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IdTokenAlg {
-    /// Ed25519 (Adam's signing keys).
-    #[default]
-    EdDSA,
-    /// RSA PKCS#1 v1.5 with SHA-256, for clients that accept nothing else (OpenID Connect
-    /// Core §15.1).
-    RS256,
-}
-
-impl IdTokenAlg {
-    /// The JOSE name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EdDSA => "EdDSA",
-            Self::RS256 => "RS256",
-        }
-    }
-
-    /// The algorithm a JOSE name stands for.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "EdDSA" => Some(Self::EdDSA),
-            "RS256" => Some(Self::RS256),
-            _ => None,
-        }
-    }
-}
+/// How a client's ID tokens are signed: the algorithms of Adam's signing keys.
+pub use crate::keys::state::SigningAlg as IdTokenAlg;
 
 /// A registered client.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -227,7 +227,14 @@ impl Adam {
         })
         .await?;
         tx.commit().await?;
+        self.keys_for(&client).await?;
         Ok(Registered { client, secret })
+    }
+
+    /// Makes sure the keys `client`'s ID tokens are signed with exist and are published before
+    /// its first sign-in: the first client registered for RS256 makes the RSA keys.
+    async fn keys_for(&self, client: &OAuthClient) -> Result<()> {
+        self.keys.get_for(client.id_token_alg).await.map(drop)
     }
 
     /// Every registered client (system admins), by `client_id`.
@@ -301,6 +308,7 @@ impl Adam {
         })
         .await?;
         tx.commit().await?;
+        self.keys_for(&after).await?;
         Ok(after)
     }
 

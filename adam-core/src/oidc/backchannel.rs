@@ -12,6 +12,8 @@ use crate::db::Intent;
 use crate::engine::Adam;
 use crate::error::Result;
 use crate::ids::{SessionId, UserId};
+use crate::keys::state::SigningAlg;
+use crate::oauth_clients::store as clients;
 use crate::oidc::store;
 
 /// How long a server holds a claimed logout before another may try it.
@@ -97,11 +99,19 @@ impl Adam {
             now - Duration::hours(LOGOUT_GIVE_UP_HOURS),
         )
         .await?;
+        // Signed as the client's ID tokens are (Back-Channel Logout 1.0 §2.4).
+        let alg = match &row {
+            Some(row) => clients::by_client_id(&mut tx, &row.client_id)
+                .await?
+                .map(|(client, _)| client.id_token_alg)
+                .unwrap_or_default(),
+            None => SigningAlg::EdDSA,
+        };
         tx.commit().await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let keys = self.keys.get().await?;
+        let keys = self.keys.get_for(alg).await?;
         let claims = LogoutClaims {
             iss: &self.settings.token_audience.issuer,
             aud: &row.client_id,
@@ -112,7 +122,7 @@ impl Adam {
             sid: row.sid.into(),
             events: serde_json::json!({ EVENT: {} }),
         };
-        let logout_token = keys.signer().sign_as(LOGOUT_TOKEN_TYPE, &claims)?;
+        let logout_token = keys.sign_as(alg, LOGOUT_TOKEN_TYPE, &claims)?;
         Ok(Some(LogoutDelivery {
             id: row.id,
             uri: row.uri,

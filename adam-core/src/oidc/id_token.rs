@@ -53,24 +53,31 @@ struct HintClaims {
 }
 
 /// Reads an ID token Adam signed with one of `jwks`'s keys for `issuer`, expired or not (a
-/// logout hint may be old): EdDSA only, of type `JWT`. Anything else is `None`.
+/// logout hint may be old): of type `JWT`, and of the algorithm of the key its `kid` names
+/// (EdDSA or RS256), never the one its header asks for. Anything else is `None`.
 pub(crate) fn read_hint(
     token: &str,
     jwks: &crate::jwk::JwkSet,
     issuer: &str,
 ) -> Option<IdTokenHint> {
+    use crate::jwk::PublicKey;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation};
     if token.len() > 4096 {
         return None;
     }
     let header = jsonwebtoken::decode_header(token).ok()?;
-    if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(ID_TOKEN_TYPE) {
+    if header.typ.as_deref() != Some(ID_TOKEN_TYPE) {
         return None;
     }
-    let kid = header.kid?;
-    let jwk = jwks.keys.iter().find(|k| k.kid() == kid)?;
-    let key = DecodingKey::from_ed_der(jwk.public_key());
-    let mut validation = Validation::new(Algorithm::EdDSA);
+    let jwk = jwks.find(&header.kid?)?;
+    let (alg, key) = match jwk.key() {
+        PublicKey::Ed25519(x) => (Algorithm::EdDSA, DecodingKey::from_ed_der(x)),
+        PublicKey::Rsa { n, e } => (Algorithm::RS256, DecodingKey::from_rsa_raw_components(n, e)),
+    };
+    if header.alg != alg {
+        return None;
+    }
+    let mut validation = Validation::new(alg);
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["iss", "sub", "aud"]);

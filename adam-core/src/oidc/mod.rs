@@ -504,7 +504,7 @@ impl Adam {
         nonce: Option<&str>,
         refresh_token: Option<RefreshToken>,
     ) -> Result<GrantTokens> {
-        let keys = self.keys.get().await?;
+        let keys = self.keys.get_for(client.id_token_alg).await?;
         let now = self.now();
         let names: &TokenAudience = &self.settings.token_audience;
         let mut access =
@@ -534,11 +534,10 @@ impl Adam {
             role: live.placement.role(),
             dealership_id: live.placement.dealership_id(),
         };
-        let signer = keys.signer();
         Ok(GrantTokens {
-            access_token: signer.sign(&access)?,
+            access_token: keys.signer().sign(&access)?,
             expires_in: (access.exp - now.timestamp()).max(0),
-            id_token: signer.sign_as(id_token::ID_TOKEN_TYPE, &id)?,
+            id_token: keys.sign_as(client.id_token_alg, id_token::ID_TOKEN_TYPE, &id)?,
             refresh_token,
             scope: scopes.as_string(),
         })

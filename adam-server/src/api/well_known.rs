@@ -39,9 +39,10 @@ pub(crate) enum KeySet {
 impl WellKnownApi {
     /// Signing keys (JWKS)
     ///
-    /// The public Ed25519 keys that sign access tokens (`kty: OKP`, `crv: Ed25519`, `alg:
-    /// EdDSA`), by `kid`. A key is published before it signs and stays published until every
-    /// token it signed has expired.
+    /// The public Ed25519 keys that sign access tokens and ID tokens (`kty: OKP`, `crv:
+    /// Ed25519`, `alg: EdDSA`) and, once a client registered for RS256 needs them, the RSA keys
+    /// that sign its ID tokens only (`kty: RSA`, `n`, `e`, `alg: RS256`), by `kid`. A key is
+    /// published before it signs and stays published until every token it signed has expired.
     #[oai(path = "/jwks.json", method = "get")]
     async fn jwks(&self) -> Result<KeySet, ApiError> {
         let keys = self.adam.jwks().await?;
@@ -54,11 +55,11 @@ impl WellKnownApi {
     /// OpenID Connect discovery
     ///
     /// The provider's endpoints and what it supports (OpenID Connect Discovery 1.0): the code
-    /// flow with PKCE `S256`, ID tokens signed `EdDSA`.
+    /// flow with PKCE `S256`, ID tokens signed `EdDSA` or, for clients registered so, `RS256`.
     #[oai(path = "/openid-configuration", method = "get")]
     async fn openid_configuration(&self) -> Json<OpenIdConfiguration> {
         let issuer = &self.adam.settings().token_audience.issuer;
-        Json(OpenIdConfiguration::of(issuer, &["EdDSA"]))
+        Json(OpenIdConfiguration::of(issuer, &["EdDSA", "RS256"]))
     }
 
     /// Server metadata (RFC 8414)

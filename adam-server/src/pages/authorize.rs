@@ -6,7 +6,7 @@
 //! An unknown client or a redirect URI the client did not register shows an error page and never
 //! redirects; every other error redirects with `error`, `state` and `iss`.
 
-use adam_core::oauth_clients::{IdTokenAlg, OAuthClient};
+use adam_core::oauth_clients::OAuthClient;
 use adam_core::oidc::{AuthorizationRequest, Scopes};
 use adam_core::{Adam, Error, Principal, User};
 use askama::Template;
@@ -187,14 +187,6 @@ impl Params {
         };
         let refuse =
             |error: &str, description: &str| Err(Box::new(back.error(issuer, error, description)));
-        // RS256 ID tokens need an RSA key in the key set, which this server does not make yet:
-        // such a client is told so rather than handed EdDSA tokens it did not register for.
-        if client.id_token_alg == IdTokenAlg::RS256 {
-            return refuse(
-                "unauthorized_client",
-                "this server signs ID tokens with EdDSA only; register the client with EdDSA",
-            );
-        }
         if self.response_type.as_deref() != Some("code") {
             return refuse(
                 "unsupported_response_type",

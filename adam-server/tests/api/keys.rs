@@ -270,14 +270,15 @@ pub(crate) async fn cli(
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
-/// The kid `keys list` shows in `state`.
+/// The kids of the Ed25519 keys `keys list` shows in `state`.
 fn listed(list: &str, state: &str) -> Vec<String> {
     list.lines()
         .skip(1)
         .filter_map(|l| {
             let mut cols = l.split_whitespace();
             let kid = cols.next()?;
-            (cols.next()? == state).then(|| kid.to_owned())
+            let alg = cols.next()?;
+            (alg == "EdDSA" && cols.next()? == state).then(|| kid.to_owned())
         })
         .collect()
 }

@@ -292,7 +292,92 @@ async fn userinfo(app: &TestApp, access: &str) -> (StatusCode, Option<Value>, St
     (status, body, challenge)
 }
 
+/// The published key named by `jwt`'s header.
+async fn published_key_of(app: &TestApp, jwt: &str) -> Value {
+    let (_, jwks) = app.call(GET, "/.well-known/jwks.json", None, None).await;
+    let kid = header_of(jwt)["kid"].clone();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .cloned()
+        .unwrap()
+}
+
 on_both_engines! {
+    async fn a_client_registered_for_rs256_gets_id_tokens_signed_by_a_published_rsa_key(app: TestApp) {
+        // No RSA key is made before a client needs one.
+        let (_, jwks) = app.call(GET, "/.well-known/jwks.json", None, None).await;
+        assert!(jwks["keys"].as_array().unwrap().iter().all(|k| k["kty"] == "OKP"), "{jwks}");
+        let admin = app.admin().await;
+        let rs = json!({"client_id": "rs-portal", "name": "RS", "redirect_uris": [PORTAL], "post_logout_redirect_uris": [PORTAL_OUT], "id_token_signed_response_alg": "RS256"});
+        let (s, made) = app.call(POST, "/api/v1/oauth-clients", Some(&admin.access), Some(rs)).await;
+        assert_eq!(s, StatusCode::CREATED, "{made}");
+        let secret = made["client_secret"].as_str().unwrap().to_owned();
+        // Registering it publishes the RSA keys (current and next) before its first sign-in.
+        let (_, jwks) = app.call(GET, "/.well-known/jwks.json", None, None).await;
+        let rsa: Vec<&Value> = jwks["keys"].as_array().unwrap().iter().filter(|k| k["kty"] == "RSA").collect();
+        assert_eq!(rsa.len(), 2, "{jwks}");
+        for key in &rsa {
+            let members: std::collections::BTreeSet<&str> = key.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"].into(), "{key}");
+            assert_eq!((key["alg"].as_str(), key["e"].as_str()), (Some("RS256"), Some("AQAB")));
+            assert_eq!(B64.decode(key["n"].as_str().unwrap()).unwrap().len(), 256, "2048 bits");
+        }
+
+        let mut browser = Browser::new(&app);
+        let p = pkce("rs");
+        let start = browser.get(&authorize_url("rs-portal", PORTAL, "openid email offline_access", &p, &[])).await;
+        let consent = sign_in_for(&mut browser, &location(&start), MANAGER).await;
+        let back = allow(&mut browser, consent).await;
+        let code = params_of(&location(&back))["code"].clone();
+        let (s, tokens) = token(&app, &code_form(&code, &p.verifier, PORTAL), Some(("rs-portal", &secret))).await;
+        assert_eq!(s, StatusCode::OK, "{tokens}");
+        let id_token = tokens["id_token"].as_str().unwrap().to_owned();
+        let header = header_of(&id_token);
+        assert_eq!((header["alg"].as_str(), header["typ"].as_str()), (Some("RS256"), Some("JWT")));
+        // The access token is still Adam's EdDSA one: RSA keys sign ID tokens only.
+        assert_eq!(header_of(tokens["access_token"].as_str().unwrap())["alg"], "EdDSA");
+        // Verified against the published RSA key by jsonwebtoken (ring), not by our signer.
+        let key = published_key_of(&app, &id_token).await;
+        let decoding = jsonwebtoken::DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&["rs-portal"]);
+        let verified = jsonwebtoken::decode::<Value>(&id_token, &decoding, &validation).unwrap();
+        assert_eq!(verified.claims["email"], MANAGER.0);
+        assert_eq!(verified.claims["nonce"], "n-456");
+        // Refreshed, the new ID token is RS256 too.
+        let (s, again) = token(&app, &[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())], Some(("rs-portal", &secret))).await;
+        assert_eq!(s, StatusCode::OK, "{again}");
+        assert_eq!(header_of(again["id_token"].as_str().unwrap())["alg"], "RS256");
+
+        // alg switching: the RSA key's kid on an HS256 token MACed with the key's published
+        // modulus, or on an EdDSA header, is no logout hint: the logout asks.
+        let body = id_token.split('.').nth(1).unwrap();
+        let forge = |alg: &str| {
+            let h = B64.encode(json!({"alg": alg, "typ": "JWT", "kid": header["kid"]}).to_string());
+            let signed = format!("{h}.{body}");
+            let n = B64.decode(key["n"].as_str().unwrap()).unwrap();
+            let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &n), signed.as_bytes());
+            format!("{signed}.{}", B64.encode(tag.as_ref()))
+        };
+        for forged in [forge("HS256"), forge("EdDSA"), forge("none")] {
+            let mut q = url::form_urlencoded::Serializer::for_suffix(String::from("/oauth2/logout?"), 15);
+            q.append_pair("id_token_hint", &forged).append_pair("client_id", "rs-portal").append_pair("post_logout_redirect_uri", PORTAL_OUT);
+            let asked = browser.get(&q.finish()).await;
+            assert_eq!(asked.status(), StatusCode::OK, "asks, does not sign out");
+            assert!(browser.jar.contains_key("__Host-adam_session"));
+        }
+        // The genuine RS256 ID token is a hint: signed out without a question.
+        let mut q = url::form_urlencoded::Serializer::for_suffix(String::from("/oauth2/logout?"), 15);
+        q.append_pair("id_token_hint", &id_token).append_pair("post_logout_redirect_uri", PORTAL_OUT);
+        let out = browser.get(&q.finish()).await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&out), PORTAL_OUT);
+        assert!(!browser.jar.contains_key("__Host-adam_session"));
+    }
+
     async fn discovery_names_the_endpoints_and_what_is_supported(app: TestApp) {
         let (s, doc) = app.call(GET, "/.well-known/openid-configuration", None, None).await;
         assert_eq!(s, StatusCode::OK);
@@ -515,14 +600,6 @@ on_both_engines! {
         let denied = sign_in_for(&mut browser, &location(&start), MANAGER).await;
         assert_eq!(denied.status(), StatusCode::SEE_OTHER);
         assert_eq!(params_of(&location(&denied))["error"], "access_denied");
-
-        // A client registered for RS256 ID tokens is told this server signs EdDSA only.
-        let admin = app.admin().await;
-        let rs = json!({"client_id": "rs-portal", "name": "RS", "redirect_uris": [PORTAL], "id_token_signed_response_alg": "RS256"});
-        let (s, _) = app.call(POST, "/api/v1/oauth-clients", Some(&admin.access), Some(rs)).await;
-        assert_eq!(s, StatusCode::CREATED);
-        let resp = browser.get(&authorize_url("rs-portal", PORTAL, "openid", &p, &[])).await;
-        assert_eq!(params_of(&location(&resp))["error"], "unauthorized_client");
 
         // A post-logout URI the client did not register is never followed.
         let mut q = url::form_urlencoded::Serializer::for_suffix(String::from("/oauth2/logout?"), 15);
