@@ -131,10 +131,9 @@ impl PasswordHasher {
         self
     }
 
-    /// A hasher with OWASP cost and one thread per available core.
+    /// A hasher with OWASP cost and [`default_threads`] threads.
     pub fn with_default_cost() -> Result<Self> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::new(HashCost::OWASP, cores)
+        Self::new(HashCost::OWASP, default_threads())
     }
 
     /// The cost new hashes are made with.
@@ -226,17 +225,41 @@ impl PasswordHasher {
         .await
     }
 
-    /// Builds the dummy hash now, so the first sign-in of an unknown email takes no longer than
-    /// any other (the engine calls this when it starts).
+    /// Makes the dummy hash now (the engine calls this when it starts). It costs nothing: the
+    /// dummy needs this hasher's parameters and a salt, not a computed hash, so no hashing thread
+    /// takes its argon2 memory before the first sign-in.
     pub async fn warm_up(&self) -> Result<()> {
         self.dummy_hash().await.map(drop)
     }
 
+    /// What an unknown email's password is checked against: a PHC string of this hasher's cost
+    /// with a random salt and a random output, which no password matches (and whose match would
+    /// be ignored). Checking it costs what checking a stored hash costs.
     async fn dummy_hash(&self) -> Result<&String> {
+        let params = self.cost.params()?;
         self.dummy
-            .get_or_try_init(|| self.hash_str("adam dummy password for timing"))
+            .get_or_try_init(|| async move {
+                let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("argon2: {e}"));
+                let salt = SaltString::generate(&mut OsRng);
+                let mut output = [0u8; 32];
+                rand_core::RngCore::fill_bytes(&mut OsRng, &mut output);
+                let phc = PasswordHash {
+                    algorithm: argon2::ARGON2ID_IDENT,
+                    version: Some(Version::V0x13.into()),
+                    params: ParamsString::try_from(&params).map_err(|e| internal(&e))?,
+                    salt: Some(salt.as_salt()),
+                    hash: Some(Output::new(&output).map_err(|e| internal(&e))?),
+                };
+                Ok(phc.to_string())
+            })
             .await
     }
+}
+
+/// How many hashing threads a server runs by default: one fewer than the cores (at least one),
+/// so that a flood of sign-ins leaves a core to the requests that need no hash (`HASH_THREADS`).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 /// Runs argon2 in `memory`, growing it only for a stored hash costlier than ours (and then only
@@ -304,6 +327,23 @@ mod tests {
 
     fn pw(s: &str) -> Password {
         PasswordPolicy::default().check(s.into()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_costs_what_a_stored_hash_costs_and_nothing_matches_it() {
+        let h = PasswordHasher::with_default_cost().unwrap();
+        let dummy = h.dummy_hash().await.unwrap().clone();
+        let parsed = PasswordHash::new(&dummy).unwrap();
+        assert_eq!(parsed.algorithm, argon2::ARGON2ID_IDENT);
+        assert!(HashCost::OWASP.is_met_by(&Params::try_from(&parsed).unwrap()));
+        let stored = h.hash(&pw("correct horse battery")).await.unwrap();
+        assert_eq!(
+            PasswordHash::new(&stored).unwrap().params,
+            parsed.params,
+            "the same parameters, so the same work"
+        );
+        let v = h.verify("correct horse battery", None).await.unwrap();
+        assert!(!v.matches && !v.needs_rehash);
     }
 
     #[tokio::test]

@@ -22,7 +22,8 @@ pub struct Settings {
     pub token_audience: TokenAudience,
     /// Argon2id cost of new hashes.
     pub hash_cost: HashCost,
-    /// Most password hashes computed at once; default: one per core.
+    /// Most password hashes computed at once (`HASH_THREADS`); default
+    /// [`crate::hashing::default_threads`]: one fewer than the cores, at least one.
     pub hash_concurrency: usize,
     /// Longest a password check may wait for a hashing thread before the use case answers
     /// [`crate::Error::Busy`] (`HASH_QUEUE_TIMEOUT_SECONDS`, default 10 s).
@@ -111,7 +112,7 @@ impl Default for Settings {
             password_policy: PasswordPolicy::default(),
             token_audience: TokenAudience::default(),
             hash_cost: HashCost::OWASP,
-            hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            hash_concurrency: crate::hashing::default_threads(),
             hash_queue_timeout: std::time::Duration::from_secs(10),
             store: StoreOptions::default(),
             login_throttle: LoginThrottle::default(),

@@ -222,6 +222,7 @@ pub(super) struct Env {
     pub(super) header_read_timeout_seconds: Option<Var<Whole<1, 3600>>>,
     pub(super) idle_timeout_seconds: Option<Var<Whole<1, 3600>>>,
     pub(super) hash_queue_timeout_seconds: Option<Var<Whole<1, 600>>>,
+    pub(super) hash_threads: Option<Var<Whole<1, 256>>>,
     pub(super) signing_key_rotation_days: Option<Var<Whole<0, 3650>>>,
     pub(super) mfa_required_roles: Option<Var<Roles>>,
     pub(super) smtp_url: Option<Var<crate::mail::SmtpUrl>>,

@@ -108,6 +108,8 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// `HASH_QUEUE_TIMEOUT_SECONDS`: longest wait for a password check before 503.
     pub hash_queue_timeout: Duration,
+    /// `HASH_THREADS`: password hashes computed at once (default: one fewer than the cores).
+    pub hash_threads: usize,
     /// `MFA_REQUIRED_ROLES`: roles that must sign in with a second factor everywhere.
     pub mfa_required_roles: Vec<adam_core::Role>,
     /// How often the signing keys are read again ([`adam_core::keyring::RELOAD_EVERY`]; not
@@ -168,6 +170,7 @@ impl fmt::Debug for Config {
             )
             .field("connections", &self.connections)
             .field("hash_queue_timeout", &self.hash_queue_timeout)
+            .field("hash_threads", &self.hash_threads)
             .field("key_reload", &self.key_reload)
             .field("clock", &self.clock)
             .field("hash_cost", &self.hash_cost)
@@ -288,6 +291,11 @@ impl Config {
                 idle_timeout: seconds(whole(&env.idle_timeout_seconds, 60)),
             },
             hash_queue_timeout: seconds(whole(&env.hash_queue_timeout_seconds, 10)),
+            hash_threads: whole(
+                &env.hash_threads,
+                adam_core::hashing::default_threads() as i64,
+            )
+            .unsigned_abs() as usize,
             key_reload: adam_core::keyring::RELOAD_EVERY,
             clock: adam_core::Clock::system(),
             hash_cost: HashCost::OWASP,
@@ -337,6 +345,7 @@ impl Config {
             password_policy,
             refresh_reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace_seconds),
             hash_queue_timeout: self.hash_queue_timeout,
+            hash_concurrency: self.hash_threads,
             key_reload: self.key_reload,
             login_throttle: LoginThrottle {
                 max_failures: self.login_max_failures,
@@ -602,6 +611,19 @@ mod tests {
             c.mail_from().unwrap().to_string(),
             "Adam <no-reply@localhost>"
         );
+    }
+
+    #[test]
+    fn hash_threads_default_to_one_fewer_than_the_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let c = config(&[]).unwrap();
+        assert_eq!(c.hash_threads, cores.saturating_sub(1).max(1));
+        let c = config(&[("HASH_THREADS", "3")]).unwrap();
+        assert_eq!(c.settings().unwrap().hash_concurrency, 3);
+        for bad in ["0", "-1", "many", "257"] {
+            let e = config(&[("HASH_THREADS", bad)]).unwrap_err();
+            assert_eq!(e.variable, "HASH_THREADS", "{e}");
+        }
     }
 
     #[test]
