@@ -239,18 +239,9 @@ impl PasswordHasher {
         let params = self.cost.params()?;
         self.dummy
             .get_or_try_init(|| async move {
-                let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("argon2: {e}"));
-                let salt = SaltString::generate(&mut OsRng);
                 let mut output = [0u8; 32];
                 rand_core::RngCore::fill_bytes(&mut OsRng, &mut output);
-                let phc = PasswordHash {
-                    algorithm: argon2::ARGON2ID_IDENT,
-                    version: Some(Version::V0x13.into()),
-                    params: ParamsString::try_from(&params).map_err(|e| internal(&e))?,
-                    salt: Some(salt.as_salt()),
-                    hash: Some(Output::new(&output).map_err(|e| internal(&e))?),
-                };
-                Ok(phc.to_string())
+                phc_string(&params, &SaltString::generate(&mut OsRng), &output)
             })
             .await
     }
@@ -289,12 +280,18 @@ fn hash_with(secret: &str, params: Params, memory: &mut [Block]) -> Result<Strin
     let mut out = [0u8; 32];
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     argon2_into(&argon, &params, secret, salt_bytes, &mut out, memory).map_err(|e| internal(&e))?;
+    phc_string(&params, &salt, &out)
+}
+
+/// The PHC string of an argon2id hash `output` made with `params` and `salt`.
+fn phc_string(params: &Params, salt: &SaltString, output: &[u8]) -> Result<String> {
+    let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("argon2: {e}"));
     let phc = PasswordHash {
         algorithm: argon2::ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&params).map_err(|e| internal(&e))?,
+        params: ParamsString::try_from(params).map_err(|e| internal(&e))?,
         salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&out).map_err(|e| internal(&e))?),
+        hash: Some(Output::new(output).map_err(|e| internal(&e))?),
     };
     Ok(phc.to_string())
 }
