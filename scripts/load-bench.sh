@@ -29,7 +29,9 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-export DATABASE_URL="$URL" SECRET_KEY="load benchmark secret key, at least 32 bytes" RUST_LOG=warn PORT
+# DATABASE_PARAMS is appended to the server's database URL (e.g. sslmode=disable: sqlx uses TLS
+# whenever the server offers it, loopback included).
+export DATABASE_URL="$URL${DATABASE_PARAMS:+?$DATABASE_PARAMS}" SECRET_KEY="load benchmark secret key, at least 32 bytes" RUST_LOG=warn PORT
 export PUBLIC_URL="http://127.0.0.1:$PORT"
 "$BIN" migrate >/dev/null && "$BIN" seed >/dev/null
 
