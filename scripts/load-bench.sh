@@ -4,8 +4,51 @@
 # log (on 1,000,000 events, with the plans of its queries); reports
 # throughput, p50/p99 latency and the server's idle and peak RSS. Needs wrk (Debian: apt-get
 # install wrk), curl, jq-free (python3 parses JSON), and PostgreSQL as for the tests.
+#
+# COMPARE="BIN_A BIN_B" (two or more release binaries, e.g. the previous commit's and this one's)
+# runs the whole benchmark once per binary, alternated ROUNDS times (default 2) so that the
+# machine's drift falls on each alike, and prints a table: requests/s of each route, idle and
+# peak RSS, one column per binary, the rounds separated by " / ".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -n "${COMPARE:-}" ]; then
+    read -r -a bins <<<"$COMPARE"
+    logs=$(mktemp -d)
+    for round in $(seq "${ROUNDS:-2}"); do
+        for n in "${!bins[@]}"; do
+            echo "round $round: ${bins[$n]}" >&2
+            COMPARE='' ADAM_SERVER_BIN="${bins[$n]}" bash "$0" >"$logs/$n.$round" 2>&1 ||
+                { cat "$logs/$n.$round" >&2; exit 1; }
+        done
+    done
+    python3 - "$logs" "${ROUNDS:-2}" "${bins[@]}" <<'PY'
+import re, sys
+logs, rounds, bins = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def figures(text):
+    out, route = {}, None
+    for line in text.splitlines():
+        if line.startswith("== "):
+            route = line[3:]
+        elif "Requests/sec" in line and route:
+            out.setdefault(route, line.split()[-1])
+            route = None
+        elif line.startswith("idle RSS:"):
+            out["idle RSS"] = line.split(":", 1)[1].strip()
+        elif line.startswith("peak RSS:"):
+            out["peak RSS"] = re.split(r"[:,]", line)[1].strip()
+    return out
+runs = [[figures(open(f"{logs}/{n}.{r}").read()) for r in range(1, rounds + 1)] for n in range(len(bins))]
+rows = list(dict.fromkeys(k for per_bin in runs for run in per_bin for k in run))
+print("| figure | " + " | ".join(bins) + " |")
+print("|---" * (len(bins) + 1) + "|")
+for row in rows:
+    cells = [" / ".join(run.get(row, "-") for run in per_bin) for per_bin in runs]
+    print(f"| {row} | " + " | ".join(cells) + " |")
+PY
+    rm -rf "$logs"
+    exit 0
+fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/adam-target}"
 ADMIN_URL="${ADAM_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 DB=adam_load_$$
