@@ -175,6 +175,28 @@ run() { echo; echo "== $1"; shift; wrk --latency -d "$DURATION" "$@" | grep -E '
 want me && run "me (F&I manager, 2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
 want list && run "users list, 50 of $users, admin (2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=50"
 want list100 && run "users list, 100 of $users, admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=100"
+# The database floor of that page: pgbench sends the statements one such request sends (the
+# live-session check of the admin's session, then the scope's BEGIN, the page with its count,
+# COMMIT), as the app role under row-level security, at the same concurrency and over the same
+# loopback TCP (TLS as the server's connections have it): the server's figure over this one is
+# what everything above the database costs.
+if want list100 && command -v pgbench >/dev/null; then
+    admin_sid=$(printf '%s' "$ADMIN_ACCESS" | python3 -c "import sys,json,base64; p=sys.stdin.read().split('.')[1]; print(json.loads(base64.urlsafe_b64decode(p + '=' * (-len(p) % 4)))['sid'])")
+    columns="id, email, full_name, role, dealership_id, is_active, (totp_secret IS NOT NULL) AS mfa_enabled, created_at, updated_at, last_sign_in_at"
+    cat > "$work/floor.sql" <<SQL
+SELECT * FROM adam_live_session('$admin_sid');
+BEGIN;
+SELECT set_config('adam.scope', 'system', true), set_config('adam.dealership', '', true);
+SELECT page.*, CASE WHEN COUNT(*) OVER () < 100 THEN 0 + COUNT(*) OVER () ELSE (SELECT COUNT(*) FROM users ) END AS total FROM (SELECT $columns FROM users  ORDER BY email LIMIT 100 OFFSET 0) page ORDER BY email;
+COMMIT;
+SQL
+    app_role="${DATABASE_APP_ROLE:-adam_app}"
+    # Under row-level security the page is only full in the system scope: check it is.
+    shown=$(PGOPTIONS="-c role=$app_role" psql "$URL" -Atq -F '|' -f "$work/floor.sql" | awk -F'|' 'NF == 11' | wc -l)
+    echo; echo "== the database floor of that page (pgbench, 32 clients, as $app_role; the page holds $shown users)"
+    PGOPTIONS="-c role=$app_role" pgbench -n -M prepared -c32 -j2 -T "${DURATION%s}" -f "$work/floor.sql" \
+        "$URL${DATABASE_PARAMS:+?$DATABASE_PARAMS}" 2>&1 | grep -E '^(tps|latency average)' | sed 's/^/   /'
+fi
 want role && run "users list by role (the principals of $users), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?role=dealer_principal&limit=100"
 want q && run "users list by q (100 of $users match 'user7-'), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?q=user7-&limit=100"
 want login && run "login (2 threads, 32 connections)" -t2 -c32 -s "$work/login.lua" "$B/auth/login"
