@@ -352,6 +352,61 @@ on_both_engines! {
         }
     }
 
+    async fn full_pages_tell_the_exact_total_as_users_come_move_and_go(db: TestDb) {
+        let admin = db.admin().await;
+        let premium = admin_dealership(&db).await;
+        let other = second_dealership(&db).await;
+        let principal = db.principal_of_premium().await;
+        let one = PageRequest::new(Some(1), None).unwrap();
+        let all = PageRequest::new(Some(100), None).unwrap();
+        // The total of a full page of one (read from the kept counts) against the length of a
+        // page that holds them all (counted in its own pass), for each scope.
+        let check = |when: &'static str| {
+            let db = &db;
+            let (admin, principal) = (&admin, &principal);
+            async move {
+                for caller in [admin, principal] {
+                    let full = db.list_users(caller, &UserFilter::default(), one).await.unwrap();
+                    let every = db.list_users(caller, &UserFilter::default(), all).await.unwrap();
+                    assert_eq!(full.items.len(), 1, "{when}");
+                    assert_eq!(full.total, every.items.len() as u64, "{when}: {:?}", caller.role());
+                }
+            }
+        };
+        check("seeded").await;
+        let mut added = Vec::new();
+        for n in 0..3 {
+            added.push(db.add_user(&admin, &format!("count{n}@premiumauto.com"), Role::FiManager, Some(premium)).await);
+        }
+        db.add_user(&admin, "count@othermotors.com", Role::FiManager, Some(other.id)).await;
+        check("added").await;
+        db.update_user(&admin, added[0].id, UserPatch { dealership_id: Some(Some(other.id)), ..Default::default() }).await.unwrap();
+        check("moved").await;
+        db.delete_user(&admin, added[1].id).await.unwrap();
+        check("deleted").await;
+        // Counted in the principal's own scope too (row-level security on the counts).
+        db.add_user(&principal, "by-principal@premiumauto.com", Role::FiManager, Some(premium)).await;
+        check("added by the principal").await;
+        // Users added at once, on several connections: the counts stay exact.
+        let mut adding = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            let (adam, admin) = (db.adam.clone(), admin.clone());
+            adding.spawn(async move {
+                let new = adam_core::NewUser {
+                    email: Email::parse(&format!("race{n}@premiumauto.com")).unwrap(),
+                    password: adam.password_policy().check(PASSWORD.into()).unwrap(),
+                    full_name: name("Racer"),
+                    role: Role::FiManager,
+                    dealership_id: Some(premium),
+                    must_change_password: false,
+                };
+                adam.create_user(&admin, new).await.unwrap();
+            });
+        }
+        while adding.join_next().await.is_some() {}
+        check("added at once").await;
+    }
+
     async fn tenant_a_gets_not_found_for_tenant_b(db: TestDb) {
         let admin = db.admin().await;
         let other = second_dealership(&db).await;

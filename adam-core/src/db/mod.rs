@@ -278,7 +278,7 @@ pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// How the statement of a page ([`page_sql`]) counts the rows of its source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Counting {
     /// The page is read through an index in its order and stops after `limit` rows: the rows
     /// are counted apart, and only when the page is full (a short page's total is its offset
@@ -288,6 +288,9 @@ pub(crate) enum Counting {
     /// The source is read whole anyway (a contains-search, which no index serves under
     /// row-level security): the same pass counts it (`COUNT(*) OVER ()`).
     InThePass,
+    /// As [`Counting::WhenFull`], but the total is kept (by triggers, in the transactions that
+    /// change it): this scalar query reads it, in the page's own statement and snapshot.
+    Kept(String),
 }
 
 /// One statement for a page of `SELECT {columns} FROM {source}` (a table and its `WHERE`) in
@@ -303,13 +306,17 @@ pub(crate) fn page_sql(
     counting: Counting,
 ) -> String {
     let (limit, offset) = (first, first + 1);
-    match counting {
-        Counting::WhenFull => format!(
+    let full = |count: &str| {
+        format!(
             "SELECT page.*, CASE WHEN COUNT(*) OVER () < ${limit} THEN ${offset} + COUNT(*) OVER () \
-             ELSE (SELECT COUNT(*) FROM {source}) END AS total \
+             ELSE ({count}) END AS total \
              FROM (SELECT {columns} FROM {source} ORDER BY {order} LIMIT ${limit} OFFSET ${offset}) page \
              ORDER BY {order}"
-        ),
+        )
+    };
+    match counting {
+        Counting::WhenFull => full(&format!("SELECT COUNT(*) FROM {source}")),
+        Counting::Kept(count) => full(&count),
         Counting::InThePass => format!(
             "SELECT {columns}, COUNT(*) OVER () AS total FROM {source} \
              ORDER BY {order} LIMIT ${limit} OFFSET ${offset}"

@@ -243,6 +243,14 @@ pub(crate) async fn list(
     let source = format!("users {clause}");
     let counting = if searching {
         Counting::InThePass
+    } else if filter.role.is_none() && tx.scope.only_user.is_none() {
+        // Every user of the scope: their number is kept per dealership (`user_counts`).
+        Counting::Kept(match tx.scope.dealership() {
+            Some(_) => "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts \
+                        WHERE dealership_key = $1"
+                .to_owned(),
+            None => "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts".to_owned(),
+        })
     } else {
         Counting::WhenFull
     };
