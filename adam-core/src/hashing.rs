@@ -236,9 +236,9 @@ impl PasswordHasher {
     /// with a random salt and a random output, which no password matches (and whose match would
     /// be ignored). Checking it costs what checking a stored hash costs.
     async fn dummy_hash(&self) -> Result<&String> {
-        let params = self.cost.params()?;
         self.dummy
-            .get_or_try_init(|| async move {
+            .get_or_try_init(|| async {
+                let params = self.cost.params()?;
                 let mut output = [0u8; 32];
                 rand_core::RngCore::fill_bytes(&mut OsRng, &mut output);
                 phc_string(&params, &SaltString::generate(&mut OsRng), &output)

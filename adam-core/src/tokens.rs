@@ -156,10 +156,9 @@ impl Signer {
                 "signing key {kid}: private and public halves differ"
             )));
         }
-        let header = serde_json::json!({ "alg": ALGORITHM, "typ": ACCESS_TOKEN_TYPE, "kid": kid });
         Ok(Self {
             kid: kid.to_owned(),
-            header: B64.encode(header.to_string()),
+            header: jws_header(ALGORITHM, ACCESS_TOKEN_TYPE, kid),
             pair,
         })
     }
@@ -173,23 +172,26 @@ impl Signer {
     /// `logout+jwt`): never an access token's type, so neither can pass for the other.
     pub(crate) fn sign_as(&self, typ: &str, claims: &impl Serialize) -> Result<String> {
         debug_assert_ne!(typ, ACCESS_TOKEN_TYPE);
-        let header = serde_json::json!({ "alg": ALGORITHM, "typ": typ, "kid": self.kid });
-        self.sign_encoded(&B64.encode(header.to_string()), claims)
+        self.sign_encoded(&jws_header(ALGORITHM, typ, &self.kid), claims)
     }
 
     fn sign_encoded(&self, header: &str, claims: &impl Serialize) -> Result<String> {
-        compact_jws(header, claims, |input| {
-            Ok(self.pair.sign(input).as_ref().to_vec())
-        })
+        compact_jws(header, claims, |input| Ok(self.pair.sign(input)))
     }
+}
+
+/// The encoded JOSE header of a token signed with `alg` by the key `kid`, of type `typ`.
+pub(crate) fn jws_header(alg: &str, typ: &str, kid: &str) -> String {
+    let header = serde_json::json!({ "alg": alg, "typ": typ, "kid": kid });
+    B64.encode(header.to_string())
 }
 
 /// A JWS in compact serialization (RFC 7515 §7.1): the encoded `header`, the claims, and what
 /// `sign` makes of the two.
-pub(crate) fn compact_jws(
+pub(crate) fn compact_jws<S: AsRef<[u8]>>(
     header: &str,
     claims: &impl Serialize,
-    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
+    sign: impl FnOnce(&[u8]) -> Result<S>,
 ) -> Result<String> {
     let claims = serde_json::to_vec(claims)
         .map_err(|e| Error::Internal(format!("encoding token claims: {e}")))?;

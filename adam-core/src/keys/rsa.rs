@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::jwk::Jwk;
-use crate::tokens::{compact_jws, NewKeyPair, ACCESS_TOKEN_TYPE};
+use crate::tokens::{compact_jws, jws_header, NewKeyPair, ACCESS_TOKEN_TYPE};
 
 /// The exponent of every RSA key Adam makes, big-endian.
 pub(crate) const EXPONENT: [u8; 3] = [1, 0, 1];
@@ -81,10 +81,7 @@ impl RsaSigner {
     /// Signs `claims` as a JWT of type `typ` with RS256 (RSASSA-PKCS1-v1_5, SHA-256).
     pub(crate) fn sign_as(&self, typ: &str, claims: &impl Serialize) -> Result<String> {
         debug_assert_ne!(typ, ACCESS_TOKEN_TYPE);
-        use base64::Engine as _;
-        let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": self.kid });
-        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header.to_string());
-        compact_jws(&header, claims, |input| {
+        compact_jws(&jws_header("RS256", typ, &self.kid), claims, |input| {
             let mut signature = vec![0; self.pair.public_modulus_len()];
             self.pair
                 .sign(

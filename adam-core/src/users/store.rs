@@ -245,12 +245,14 @@ pub(crate) async fn list(
         Counting::InThePass
     } else if filter.role.is_none() && tx.scope.only_user.is_none() {
         // Every user of the scope: their number is kept per dealership (`user_counts`).
-        Counting::Kept(match tx.scope.dealership() {
-            Some(_) => "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts \
-                        WHERE dealership_key = $1"
-                .to_owned(),
-            None => "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts".to_owned(),
-        })
+        // In a dealership's scope, its id is the first bound value (`list_conditions`).
+        let of_dealership = tx
+            .scope
+            .dealership()
+            .map_or("", |_| " WHERE dealership_key = $1");
+        Counting::Kept(format!(
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts{of_dealership}"
+        ))
     } else {
         Counting::WhenFull
     };
