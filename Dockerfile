@@ -3,8 +3,8 @@
 #   docker build -t adam-server .          # builds from source (stage "runtime", the default)
 #   podman build --format docker -t adam-server .   # podman's OCI format would drop HEALTHCHECK
 #
-# The runtime holds only adam-server, the C runtime and CA certificates, and runs as the
-# unprivileged user "adam". Configure it with the environment (README: Configuration); never bake
+# The runtime holds only adam-server, the C runtime, OpenSSL's library (passkeys) and CA
+# certificates, and runs as the unprivileged user "adam". Configure it with the environment (README: Configuration); never bake
 # SECRET_KEY into an image. Without DATABASE_URL it keeps SQLite and its generated key in the
 # volume /var/lib/adam.
 #
@@ -14,6 +14,10 @@
 ARG RUST_VERSION=1.95
 
 FROM docker.io/library/rust:${RUST_VERSION}-slim-bookworm AS builder
+# webauthn-rs (passkeys) links OpenSSL.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends pkg-config libssl-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p adam-server \
@@ -21,7 +25,7 @@ RUN cargo build --release --locked -p adam-server \
 
 FROM debian:bookworm-slim AS base
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libssl3 \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/adam --create-home adam

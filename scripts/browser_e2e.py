@@ -11,7 +11,9 @@ the recovery codes shown once), signing out one and every session; a spent and a
 say so; a password reset mailed and completed (the old password stops working); no mail for an
 unknown email; a form posted without its anti-forgery token is refused and changes nothing;
 the pages' security headers; OpenID Connect single sign-on into two applications (enrollment,
-consent, prompt=login with a recovery code) ending in back-channel logout of both. On PostgreSQL: two servers on one database send each mail exactly
+consent, prompt=login with a recovery code) ending in back-channel logout of both; passkeys
+(chromium's virtual authenticator, JavaScript on): added on /account, signing in on /signin
+without an email and to an application. On PostgreSQL: two servers on one database send each mail exactly
 once, and a server stopped with mail still queued sends it after it starts again.
 """
 
@@ -43,6 +45,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
 
 SERVER = sys.argv[1]
 PG_ADMIN = os.environ.get("ADAM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -187,6 +190,27 @@ def browser():
     # The pages need no JavaScript: run them without.
     options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     return webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
+
+
+def scripted_browser():
+    """A browser with JavaScript on (the passkey ceremony needs the WebAuthn API) and chromium's
+    virtual authenticator: a platform authenticator with discoverable credentials and user
+    verification, as a laptop's fingerprint reader."""
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
+    driver.add_virtual_authenticator(
+        VirtualAuthenticatorOptions(
+            protocol=VirtualAuthenticatorOptions.Protocol.CTAP2,
+            transport=VirtualAuthenticatorOptions.Transport.INTERNAL,
+            has_resident_key=True,
+            has_user_verification=True,
+            is_user_verified=True,
+        )
+    )
+    return driver
 
 
 def fill_with_keyboard(driver, *values):
@@ -470,6 +494,63 @@ def single_sign_on(server, driver, engine):
         analytics.stop()
     print(f"browser e2e ({engine}): single sign-on into two applications, prompt=login, back-channel logout: ok")
 
+def passkeys(server, engine):
+    """Passkeys in a real browser with chromium's virtual authenticator: a manager signs in with
+    a password, adds a passkey on /account, signs out, signs in with the passkey alone (no email
+    typed), and signs in to an OpenID Connect application with it (amr: a key and mfa)."""
+    admin = server.token(ADMIN)
+    who = (f"passkey.{engine}@premiumauto.com", "Passkey-Passw0rd-1")
+    status, principal_me = server.call("GET", "/auth/me", token=server.token(PRINCIPAL))
+    status, made = server.call(
+        "POST",
+        "/users/",
+        {"email": who[0], "password": who[1], "full_name": "Pat Key", "role": "fi_manager", "dealership_id": principal_me["dealership_id"]},
+        admin,
+    )
+    assert status == 201, made
+    driver = scripted_browser()
+    portal = RelyingParty(server, f"passkey-portal-{engine}", first_party=True)
+    try:
+        driver.get(f"{server.base}/signin")
+        until("the sign-in page", lambda: heading(driver) == "Sign in")
+        assert driver.find_elements(By.ID, "passkey-sign-in"), "the passkey button is offered"
+        driver.find_element(By.ID, "email").send_keys(who[0])
+        driver.find_element(By.ID, "password").send_keys(who[1], Keys.ENTER)
+        account_page(server, driver, who[0])
+        assert driver.find_elements(By.ID, "no-passkeys")
+        name = driver.find_element(By.ID, "passkey-name")
+        name.clear()
+        name.send_keys("Work laptop")
+        press(driver, "passkey-add")
+        until("the new passkey listed", lambda: "Work laptop" in text_of(driver, "passkeys"))
+        assert "Passkey" in text_of(driver, "second-factor"), text_of(driver, "second-factor")
+        shot(driver, "passkeys")
+        sign_out(driver)
+
+        # The passkey alone: no email typed.
+        press(driver, "passkey-sign-in")
+        account_page(server, driver, who[0])
+        assert "with a passkey" in driver.find_element(By.TAG_NAME, "table").text
+        sign_out(driver)
+
+        # An application: its sign-in page offers the passkey too.
+        driver.get(portal.authorize_url())
+        until("the sign-in page", lambda: heading(driver) == "Sign in")
+        press(driver, "passkey-sign-in")
+        until("the portal", lambda: text_of(driver, "who") == who[0])
+        assert portal.signed_in["amr"][-1] == "mfa" and portal.signed_in["amr"][0] in ("hwk", "swk"), portal.signed_in
+
+        # The API lists it, and the audit log names the method.
+        token = server.token(who)
+        status, keys = server.call("GET", "/auth/passkeys", token=token)
+        assert status == 200 and [k["name"] for k in keys] == ["Work laptop"], keys
+        status, page = server.call("GET", "/audit-events/?action=login.succeeded&limit=5", token=admin)
+        assert status == 200 and any(e["details"].get("method") == "passkey" for e in page["items"]), page
+    finally:
+        portal.stop()
+        driver.quit()
+
+
 def lifecycle(server, inbox, driver, engine):
     admin = server.token(PRINCIPAL)  # invites F&I managers to Premium Auto
     # An invitation: mailed once, opened twice, accepted with the keyboard, then signs in.
@@ -631,6 +712,7 @@ def main():
             lifecycle(sqlite, inbox, driver, "sqlite")
             signin_pages(sqlite, inbox, driver, "sqlite")
             single_sign_on(sqlite, driver, "sqlite")
+            passkeys(sqlite, "sqlite")
         finally:
             sqlite.stop()
         name, url = postgres_database()
@@ -640,6 +722,7 @@ def main():
             lifecycle(pg, inbox, driver, "postgres")
             signin_pages(pg, inbox, driver, "postgres")
             single_sign_on(pg, driver, "postgres")
+            passkeys(pg, "postgres")
         finally:
             pg.stop()
         name, url = postgres_database()

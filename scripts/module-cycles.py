@@ -73,12 +73,12 @@ LAYERS = [
     ("storage: the unit of work, scopes, migrations", ["db"]),
     ("records: each concept's tables, the audit events", ["*/store", "*/*/store", "audit/events"]),
     ("rules over records: revocation, the key ring, the throttle, settings",
-     ["sessions/revocation", "keys/keyring", "signin/throttle", "settings"]),
+     ["sessions/revocation", "keys/keyring", "signin/throttle", "settings", "passkeys/party"]),
     ("the engine", ["engine"]),
     ("use cases: the engine's methods, by concept",
      ["signin", "second_factor", "sessions", "sessions/lifecycle", "keys", "users", "dealerships", "audit/log",
       "seed/run", "signin/new_password", "users/review", "second_factor/enrollment", "second_factor/second_step", "second_factor/codes",
-      "mail", "invitations", "password_reset", "sessions/browser", "users/inactive", "oauth_clients", "oidc", "oidc/backchannel"]),
+      "mail", "invitations", "password_reset", "sessions/browser", "users/inactive", "oauth_clients", "oidc", "oidc/backchannel", "passkeys"]),
 ]
 
 

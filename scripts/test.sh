@@ -25,6 +25,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 command -v cargo >/dev/null || { echo "cargo is required: https://rustup.rs" >&2; exit 1; }
 command -v cc >/dev/null || { say "installing a C toolchain"; apt_install build-essential pkg-config; }
 
+# Passkeys (webauthn-rs) link OpenSSL, whatever else is installed.
+pkg-config --exists openssl 2>/dev/null || { say "installing OpenSSL's headers"; apt_install pkg-config libssl-dev; }
+
 # The desktop app builds against WebKitGTK and is tested in Xvfb with a Secret Service keyring.
 desktop_packages=()
 pkg-config --exists webkit2gtk-4.1 2>/dev/null || desktop_packages+=(pkg-config libwebkit2gtk-4.1-dev libssl-dev)
@@ -122,13 +125,13 @@ step "cargo test (SQLite and PostgreSQL)" cargo test --workspace --all-targets -
 # A service that only checks tokens links adam-core without its engine: no sqlx, no argon2.
 verifier_alone() {
     local features=(--no-default-features --features jwks,introspection,poem,axum)
-    if cargo tree -p adam-core "${features[@]}" -e normal --prefix none --locked | grep -qE '^(sqlx|argon2|aws-lc-rs) '; then
-        echo "adam-core without its engine still depends on sqlx, argon2 or aws-lc-rs" >&2
+    if cargo tree -p adam-core "${features[@]}" -e normal --prefix none --locked | grep -qE '^(sqlx|argon2|aws-lc-rs|webauthn-rs|openssl) '; then
+        echo "adam-core without its engine still depends on sqlx, argon2, aws-lc-rs or OpenSSL" >&2
         return 1
     fi
     cargo check -p adam-core "${features[@]}" --lib --locked
 }
-step "the token verifier builds without the engine (no sqlx, no argon2, no aws-lc)" verifier_alone
+step "the token verifier builds without the engine (no sqlx, no argon2, no aws-lc, no OpenSSL)" verifier_alone
 step "doc tests" cargo test --workspace --doc --locked
 step "documentation builds without warnings" env RUSTDOCFLAGS="-D warnings" \
     cargo doc -p adam-core --features jwks,introspection,poem,axum --no-deps --locked --quiet

@@ -468,3 +468,23 @@ impl From<adam_core::AuditPage> for AuditPage {
         }
     }
 }
+
+impl From<adam_core::PasskeyInfo> for crate::Passkey {
+    fn from(p: adam_core::PasskeyInfo) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+        }
+    }
+}
+
+impl From<adam_core::Ceremony> for crate::PasskeyCeremony {
+    fn from(c: adam_core::Ceremony) -> Self {
+        Self {
+            ceremony_id: c.id,
+            public_key: c.public_key,
+        }
+    }
+}

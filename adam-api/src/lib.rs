@@ -23,6 +23,11 @@ use uuid::Uuid;
 #[cfg(feature = "server")]
 mod convert;
 mod maybe;
+mod passkeys;
+
+pub use passkeys::{
+    Passkey, PasskeyCeremony, PasskeyRegistration, PasskeySecondStep, PasskeySignIn,
+};
 
 #[cfg(feature = "openapi")]
 pub use poem_openapi::types::MaybeUndefined;
@@ -89,6 +94,8 @@ pub mod problems {
     /// A right password that was set by someone else: choose a new one with the
     /// `password_change_token` at `/auth/login/password`.
     pub const PASSWORD_CHANGE_REQUIRED: &str = "/problems/password-change-required";
+    /// Registering or removing a passkey with a sign-in older than five minutes: sign in again.
+    pub const REAUTHENTICATION_REQUIRED: &str = "/problems/reauthentication-required";
 }
 
 /// Email and password.

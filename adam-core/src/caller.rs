@@ -18,6 +18,39 @@ pub enum Amr {
     Password,
     /// A password and a one-time code (TOTP or a recovery code): `["pwd", "otp"]`.
     PasswordAndOtp,
+    /// A passkey with user verification, alone: `[K, "mfa"]` (a multi-factor sign-in).
+    Passkey(KeyKind),
+    /// A password, then a passkey as the second step: `["pwd", K, "mfa"]`.
+    PasswordAndPasskey(KeyKind),
+}
+
+/// Which RFC 8176 key proof a passkey gave (`K` in [`Amr`]): `swk` where the authenticator says
+/// the credential may be backed up (a synced passkey), `hwk` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// `hwk`: bound to one device.
+    Hardware,
+    /// `swk`: may be synced to other devices.
+    Software,
+}
+
+impl KeyKind {
+    /// The `amr` value.
+    pub fn value(self) -> &'static str {
+        match self {
+            Self::Hardware => "hwk",
+            Self::Software => "swk",
+        }
+    }
+
+    /// The kind of a credential whose authenticator said it may (`true`) or may not be backed up.
+    pub fn of_backup_eligible(backup_eligible: bool) -> Self {
+        if backup_eligible {
+            Self::Software
+        } else {
+            Self::Hardware
+        }
+    }
 }
 
 impl Amr {
@@ -26,6 +59,10 @@ impl Amr {
         match self {
             Self::Password => &["pwd"],
             Self::PasswordAndOtp => &["pwd", "otp"],
+            Self::Passkey(KeyKind::Hardware) => &["hwk", "mfa"],
+            Self::Passkey(KeyKind::Software) => &["swk", "mfa"],
+            Self::PasswordAndPasskey(KeyKind::Hardware) => &["pwd", "hwk", "mfa"],
+            Self::PasswordAndPasskey(KeyKind::Software) => &["pwd", "swk", "mfa"],
         }
     }
 
@@ -40,9 +77,15 @@ impl Amr {
             .map_err(|e| crate::error::Error::Internal(format!("stored amr {stored:?}: {e}")))
     }
 
-    /// Whether the user proved a second factor at sign-in.
+    /// Whether the user proved a second factor at sign-in (a code, or a passkey, which is
+    /// multi-factor by itself).
     pub fn has_second_factor(self) -> bool {
-        self == Self::PasswordAndOtp
+        self != Self::Password
+    }
+
+    /// Whether a passkey was used.
+    pub fn used_passkey(self) -> bool {
+        matches!(self, Self::Passkey(_) | Self::PasswordAndPasskey(_))
     }
 }
 
@@ -54,13 +97,31 @@ impl From<Amr> for Vec<String> {
 
 impl TryFrom<Vec<String>> for Amr {
     type Error = &'static str;
+    /// The claim's values in any order, each once.
     fn try_from(v: Vec<String>) -> Result<Self, Self::Error> {
-        let v: Vec<&str> = v.iter().map(String::as_str).collect();
-        match v.as_slice() {
-            ["pwd"] => Ok(Self::Password),
-            ["pwd", "otp"] | ["otp", "pwd"] => Ok(Self::PasswordAndOtp),
-            _ => Err("amr must be [\"pwd\"] or [\"pwd\", \"otp\"]"),
-        }
+        let mut sorted: Vec<&str> = v.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        let kind = |k: &str| match k {
+            "hwk" => Some(KeyKind::Hardware),
+            "swk" => Some(KeyKind::Software),
+            _ => None,
+        };
+        let found = match sorted.as_slice() {
+            ["pwd"] => Some(Self::Password),
+            ["otp", "pwd"] => Some(Self::PasswordAndOtp),
+            // Sorted: "hwk" < "mfa" < "pwd" < "swk".
+            ["hwk", "mfa"] => Some(Self::Passkey(KeyKind::Hardware)),
+            ["mfa", "swk"] => Some(Self::Passkey(KeyKind::Software)),
+            ["hwk", "mfa", "pwd"] | ["mfa", "pwd", "swk"] => sorted
+                .iter()
+                .find_map(|k| kind(k))
+                .map(Self::PasswordAndPasskey),
+            _ => None,
+        };
+        found.ok_or(
+            "amr must be [\"pwd\"], [\"pwd\", \"otp\"], [K, \"mfa\"] or [\"pwd\", K, \"mfa\"] \
+             with K \"hwk\" or \"swk\"",
+        )
     }
 }
 
@@ -140,5 +201,62 @@ impl Caller {
     /// Whether the dealership lies in the caller's visible set.
     pub fn can_see_dealership(&self, id: DealershipId) -> bool {
         self.placement.sees_dealership(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Amr, KeyKind};
+
+    fn parse(values: &[&str]) -> Result<Amr, &'static str> {
+        Amr::try_from(values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn every_form_reads_back_as_itself_in_any_order() {
+        for kind in [KeyKind::Hardware, KeyKind::Software] {
+            for amr in [
+                Amr::Password,
+                Amr::PasswordAndOtp,
+                Amr::Passkey(kind),
+                Amr::PasswordAndPasskey(kind),
+            ] {
+                let mut values = amr.values().to_vec();
+                assert_eq!(parse(&values), Ok(amr));
+                values.reverse();
+                assert_eq!(parse(&values), Ok(amr));
+                assert_eq!(Amr::parse_stored(&amr.stored()).ok(), Some(amr));
+            }
+        }
+    }
+
+    #[test]
+    fn a_passkey_is_a_second_factor_and_a_password_alone_is_not() {
+        assert!(!Amr::Password.has_second_factor());
+        assert!(Amr::PasswordAndOtp.has_second_factor());
+        assert!(Amr::Passkey(KeyKind::Software).has_second_factor());
+        assert!(Amr::PasswordAndPasskey(KeyKind::Hardware).has_second_factor());
+        assert_eq!(Amr::Passkey(KeyKind::Software).values(), ["swk", "mfa"]);
+        assert_eq!(
+            Amr::PasswordAndPasskey(KeyKind::Hardware).values(),
+            ["pwd", "hwk", "mfa"]
+        );
+    }
+
+    #[test]
+    fn other_claims_are_refused() {
+        for bad in [
+            &[][..],
+            &["mfa"],
+            &["hwk"],
+            &["pwd", "mfa"],
+            &["hwk", "swk", "mfa"],
+            &["pwd", "pwd"],
+            &["hwk", "mfa", "mfa"],
+            &["pwd", "otp", "hwk", "mfa"],
+            &["otp", "mfa"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -53,6 +53,8 @@ pub struct Adam {
     /// Seals what queued mail says.
     pub(crate) mail: Arc<Sealer>,
     pub(crate) settings: Arc<Settings>,
+    /// The WebAuthn relying party, where passkeys are on.
+    pub(crate) passkeys: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl fmt::Debug for Adam {
@@ -87,6 +89,10 @@ impl Adam {
                 reload_every: settings.key_reload,
             },
         );
+        let passkeys = match &settings.passkeys {
+            Some(party) => Some(Arc::new(party.build()?)),
+            None => None,
+        };
         Ok(Self {
             db,
             hasher,
@@ -95,6 +101,7 @@ impl Adam {
             totp: Arc::new(Sealer::new(&secret, Purpose::TotpSecret)),
             mail: Arc::new(Sealer::new(&secret, Purpose::Mail)),
             settings: Arc::new(settings),
+            passkeys,
         })
     }
 
@@ -154,6 +161,7 @@ impl Adam {
         let tokens = crate::sessions::store::purge_expired(&mut tx, before).await?;
         crate::second_factor::store::purge_challenges(&mut tx, before).await?;
         crate::oidc::store::purge_codes(&mut tx, before).await?;
+        crate::passkeys::store::purge_ceremonies(&mut tx, before).await?;
         crate::signin::throttle::store::purge(&mut tx, before).await?;
         crate::signin::throttle::store::purge_notices(&mut tx, before).await?;
         tx.commit().await?;

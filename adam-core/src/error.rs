@@ -50,6 +50,14 @@ pub enum Error {
     /// type `mfa-token-invalid`).
     #[error("the sign-in has expired; start again with your password")]
     MfaTokenInvalid,
+    /// The action needs a sign-in of the last five minutes (registering or removing a passkey):
+    /// 403, problem type `/problems/reauthentication-required`.
+    #[error("sign in again first: this needs a sign-in of the last five minutes")]
+    ReauthenticationRequired,
+    /// A passkey sign-in was refused: an unknown, removed or cloned passkey, a signature or
+    /// origin that does not check, or a user who may not sign in (401).
+    #[error("the passkey was not accepted")]
+    PasskeyRefused,
     /// A link from a mail (an invitation or a password reset) cannot be used, and why (410).
     #[cfg(feature = "engine")]
     #[error("{}", .0.says())]

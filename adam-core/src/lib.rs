@@ -77,6 +77,8 @@ pub mod oauth_clients;
 #[cfg(feature = "engine")]
 pub mod oidc;
 mod origin;
+#[cfg(feature = "engine")]
+mod passkeys;
 pub mod password;
 #[cfg(feature = "engine")]
 mod password_reset;
@@ -108,7 +110,7 @@ pub use sessions::refresh;
 
 #[cfg(feature = "engine")]
 pub use audit::{AuditCursor, AuditEvent, AuditFilter, AuditLimit, AuditPage};
-pub use caller::{Amr, Caller};
+pub use caller::{Amr, Caller, KeyKind};
 pub use check::CheckCaller;
 pub use clock::{Clock, TestClock};
 #[cfg(feature = "engine")]
@@ -132,6 +134,12 @@ pub use models::{
     UserPatch, FORMAT_CHARS,
 };
 pub use origin::ClientInfo;
+#[cfg(feature = "engine")]
+pub use passkeys::{
+    Ceremony, PasskeyInfo, RelyingParty, CEREMONY_TTL_SECONDS,
+    MAX_NAME_CHARS as MAX_PASSKEY_NAME_CHARS, RECENT_SIGN_IN_SECONDS,
+    SIGN_IN_CEREMONIES_PER_ADDRESS,
+};
 pub use password::{Password, PasswordPolicy};
 #[cfg(feature = "engine")]
 pub use password_reset::{ResetLink, ResetRequested};
@@ -140,8 +148,8 @@ pub use rbac::Principal;
 pub use role::Role;
 #[cfg(feature = "engine")]
 pub use second_factor::{
-    Enrolled, MfaStatus, MfaToken, RecoveryCodes, SignIn, TotpEnrollment, MFA_TOKEN_PREFIX,
-    MFA_TOKEN_TTL_SECONDS,
+    Enrolled, MfaStatus, MfaToken, RecoveryCodes, SecondFactors, SignIn, TotpEnrollment,
+    MFA_TOKEN_PREFIX, MFA_TOKEN_TTL_SECONDS,
 };
 #[cfg(feature = "engine")]
 pub use sessions::{BrowserSession, SessionInfo, BROWSER_SESSION_PREFIX};

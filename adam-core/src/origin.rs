@@ -17,6 +17,11 @@ impl ClientInfo {
 
     /// The user agent as kept: cut to [`Self::MAX_USER_AGENT`] characters, control
     /// characters dropped, `None` when nothing is left.
+    /// The client address as text (empty when unknown), as throttles count it.
+    pub(crate) fn address(&self) -> String {
+        self.ip.map(|a| a.to_string()).unwrap_or_default()
+    }
+
     pub(crate) fn user_agent(&self) -> Option<String> {
         let kept: String = self
             .user_agent

@@ -66,6 +66,10 @@ pub struct Settings {
     /// Active users with no sign-in, creation or reactivation for this long are deactivated
     /// ([`crate::Adam::deactivate_inactive_users`]; `INACTIVE_USER_DAYS`, default off).
     pub inactive_after: Option<Duration>,
+    /// Where passkeys work ([`crate::RelyingParty`]; `WEBAUTHN_RP_ID` and the origins of
+    /// `PUBLIC_URL` and `BACKEND_CORS_ORIGINS`). `None` (the default): passkeys are off, and their
+    /// use cases answer [`crate::Error::Conflict`] saying so.
+    pub passkeys: Option<crate::passkeys::party::RelyingParty>,
     /// Where the engine reads the time ([`Clock::system`] by default; a
     /// [`crate::TestClock`]'s in tests, which move it instead of sleeping).
     pub clock: Clock,
@@ -127,6 +131,7 @@ impl Default for Settings {
             invitation_ttl: Duration::hours(72),
             password_reset_ttl: Duration::minutes(30),
             inactive_after: None,
+            passkeys: None,
             clock: Clock::system(),
         }
     }

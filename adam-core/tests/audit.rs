@@ -348,7 +348,7 @@ on_both_engines! {
         // A recovery code at sign-in; the user is the actor of their own sign-in.
         let origin = ClientInfo { ip: Some(ip("198.51.100.7")), user_agent: Some("Phone/2".into()) };
         let token = match db.sign_in(MANAGER.0, MANAGER.1, &origin).await.unwrap() {
-            SignIn::CodeRequired(t) => t.expose().to_owned(),
+            SignIn::CodeRequired(t, _) => t.expose().to_owned(),
             other => panic!("expected the code step, got {other:?}"),
         };
         let pair = db.sign_in_with_code(&token, &codes[0], &origin).await.and_then(adam_core::SignIn::into_tokens).unwrap();

@@ -125,7 +125,7 @@ on_both_engines! {
         db.update_user(&admin, manager.user_id(), patch).await.unwrap();
 
         let mfa_token = match db.sign_in(MANAGER.0, PASSWORD, &here()).await.unwrap() {
-            SignIn::CodeRequired(t) => t.expose().to_owned(),
+            SignIn::CodeRequired(t, _) => t.expose().to_owned(),
             other => panic!("the code comes first, got {other:?}"),
         };
         let next = db.sign_in_with_code(&mfa_token, &code_now(&db.clock, &secret), &here()).await.unwrap();

@@ -68,7 +68,7 @@ async fn password_step(db: &TestDb, who: (&str, &str)) -> String {
         .await
         .unwrap()
     {
-        SignIn::CodeRequired(t) => t.expose().to_owned(),
+        SignIn::CodeRequired(t, _) => t.expose().to_owned(),
         other => panic!("expected a code step, got {other:?}"),
     }
 }
@@ -242,7 +242,7 @@ on_both_engines! {
         // One wrong password, then the right one: the failure is not cleared by the password.
         assert!(matches!(adam.sign_in(MANAGER.0, "wrong", &here).await, Err(Error::InvalidCredentials)));
         let token = match adam.sign_in(MANAGER.0, MANAGER.1, &here).await.unwrap() {
-            SignIn::CodeRequired(t) => t,
+            SignIn::CodeRequired(t, _) => t,
             other => panic!("{other:?}"),
         };
         let wrong = wrong_code(&db.clock, &secret);
@@ -257,11 +257,11 @@ on_both_engines! {
         // From elsewhere, the second factor completes and clears the account's failures.
         let elsewhere = from("198.51.100.31");
         let token = match adam.sign_in(MANAGER.0, MANAGER.1, &elsewhere).await.unwrap() {
-            SignIn::CodeRequired(t) => t,
+            SignIn::CodeRequired(t, _) => t,
             other => panic!("{other:?}"),
         };
         adam.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &elsewhere).await.and_then(adam_core::SignIn::into_tokens).unwrap();
-        assert!(matches!(adam.sign_in(MANAGER.0, MANAGER.1, &here).await.unwrap(), SignIn::CodeRequired(_)));
+        assert!(matches!(adam.sign_in(MANAGER.0, MANAGER.1, &here).await.unwrap(), SignIn::CodeRequired(..)));
     }
 
     async fn a_dealership_that_requires_it_leads_its_users_through_enrollment(db: TestDb) {
@@ -357,7 +357,7 @@ on_both_engines! {
         let after = connect(new.clone()).await;
         after.open_signing_keys().await.unwrap();
         let token = match after.sign_in(MANAGER.0, MANAGER.1, &from("198.51.100.4")).await.unwrap() {
-            SignIn::CodeRequired(t) => t,
+            SignIn::CodeRequired(t, _) => t,
             other => panic!("{other:?}"),
         };
         let pair = after.sign_in_with_code(token.expose(), &code_now(&db.clock, &secret), &from("198.51.100.4")).await.and_then(adam_core::SignIn::into_tokens).unwrap();
@@ -464,7 +464,7 @@ on_both_engines! {
             ..adam_testkit::settings_on(&db.clock)
         }).await;
         let token = match lax.sign_in(MANAGER.0, MANAGER.1, &from("198.51.100.4")).await.unwrap() {
-            SignIn::CodeRequired(t) => t.expose().to_owned(),
+            SignIn::CodeRequired(t, _) => t.expose().to_owned(),
             other => panic!("{other:?}"),
         };
         let mut guesses = tokio::task::JoinSet::new();

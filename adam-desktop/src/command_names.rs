@@ -12,6 +12,8 @@ with_commands! {
     sign_in_enroll_confirm,
     sign_in_new_password,
     mfa_status,
+    my_passkeys,
+    remove_passkey,
     mfa_start,
     mfa_confirm,
     mfa_disable,

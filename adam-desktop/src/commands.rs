@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use adam_api::{
     AuditPage, CodeRequest, Dealership, DealershipUpdate, DisableTotpRequest, Invitation,
-    InvitationCreate, MfaStatus, Paged, PasswordConfirmation, RecoveryCodes, Role, SessionList,
-    TotpEnrollment, User, UserCreate, UserUpdate,
+    InvitationCreate, MfaStatus, Paged, Passkey, PasswordConfirmation, RecoveryCodes, Role,
+    SessionList, TotpEnrollment, User, UserCreate, UserUpdate,
 };
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -393,6 +393,21 @@ pub async fn update_user(session: Shared<'_>, id: String, changes: UserChanges) 
 #[tauri::command]
 pub async fn my_sessions(session: Shared<'_>) -> Answer<SessionList> {
     session.call(Method::GET, "/auth/sessions", NO_BODY).await
+}
+
+/// My passkeys (made in the browser: WebKitGTK has no WebAuthn), oldest first.
+#[tauri::command]
+pub async fn my_passkeys(session: Shared<'_>) -> Answer<Vec<Passkey>> {
+    session.call(Method::GET, "/auth/passkeys", NO_BODY).await
+}
+
+/// Remove one of my passkeys: it signs in no more. Needs a sign-in of the last five minutes.
+#[tauri::command]
+pub async fn remove_passkey(session: Shared<'_>, id: String) -> Answer<()> {
+    let id = id_of(&id, "not a passkey id")?;
+    session
+        .call_no_content(Method::DELETE, &format!("/auth/passkeys/{id}"))
+        .await
 }
 
 /// Sign out one of my sessions on another device: its tokens stop working at once.

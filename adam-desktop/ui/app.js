@@ -155,6 +155,37 @@ async function loadSessions() {
   $("sessions-body").replaceChildren(...rows);
 }
 
+async function loadPasskeys() {
+  let keys;
+  try {
+    keys = await invoke("my_passkeys");
+  } catch (_) {
+    // Passkeys are off on this server (or it cannot be reached): no card.
+    $("passkeys-card").hidden = true;
+    return;
+  }
+  $("passkeys-card").hidden = false;
+  $("no-passkeys").hidden = keys.length > 0;
+  const items = keys.map((k) => {
+    const li = document.createElement("li");
+    const label = document.createElement("span");
+    label.className = "passkey";
+    label.textContent = `${k.name} · added ${when(k.created_at)}${k.last_used_at ? ` · last used ${when(k.last_used_at)}` : ""}`;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "remove-passkey danger-outline";
+    remove.textContent = "Remove";
+    remove.addEventListener("click", async () => {
+      const done = await guarded(() => invoke("remove_passkey", { id: k.id }));
+      if (done !== undefined) flash(`The passkey "${k.name}" has been removed.`, false);
+      loadPasskeys();
+    });
+    li.append(label, " ", remove);
+    return li;
+  });
+  $("passkeys-list").replaceChildren(...items);
+}
+
 // Where a sign-in goes after a step that did not sign in yet: the app, or the new password.
 function afterStep(step) {
   if (step.step === "signed_in") { toApp(step.profile); return; }
@@ -177,7 +208,7 @@ function selectTab(tab) {
     $(`view-${t}`).hidden = tab !== t;
   }
   if (tab === "users") loadUsers();
-  if (tab === "profile") { loadSessions(); loadMfa(); }
+  if (tab === "profile") { loadSessions(); loadMfa(); loadPasskeys(); }
   if (tab === "activity") openActivity();
 }
 
@@ -192,6 +223,8 @@ const ACTIONS = {
   "mfa.reset": "Second factor reset",
   "mfa.recovery_codes_regenerated": "New recovery codes",
   "mfa.recovery_code_used": "Recovery code used",
+  "passkey.registered": "Passkey added",
+  "passkey.removed": "Passkey removed",
   "user.created": "User created",
   "user.updated": "User changed",
   "user.password_changed": "Password changed",
@@ -209,6 +242,7 @@ let activityNames = {};
 function describe(e) {
   const d = e.details || {};
   const parts = [];
+  if (d.method) parts.push(`with ${String(d.method).replaceAll("_", " ")}`);
   if (d.reason) parts.push(String(d.reason).replaceAll("_", " "));
   if (d.how) parts.push(String(d.how).replaceAll("_", " "));
   if (Array.isArray(d.fields)) parts.push(d.fields.join(", "));

@@ -53,7 +53,7 @@ const BEARER: &str = "Bearer";
 
 pub use adam_api::problems::{
     ALREADY_ROTATED, MFA_CODE_INVALID, MFA_ENROLLMENT_REQUIRED, MFA_REQUIRED, MFA_TOKEN_INVALID,
-    PASSWORD_CHANGE_REQUIRED,
+    PASSWORD_CHANGE_REQUIRED, REAUTHENTICATION_REQUIRED,
 };
 
 /// The one detail of every 401 but a failed sign-in.
@@ -161,11 +161,12 @@ impl ApiError {
                     Some("no-store".into()),
                 ));
             }
-            adam_core::SignIn::CodeRequired(t) => (
+            adam_core::SignIn::CodeRequired(t, methods) => (
                 MFA_REQUIRED,
                 t,
-                Some(vec!["totp".to_owned(), "recovery_code".to_owned()]),
-                "a second factor is required: send a code with the mfa_token to /auth/login/mfa",
+                Some(methods.names().into_iter().map(str::to_owned).collect()),
+                "a second factor is required: send a code with the mfa_token to /auth/login/mfa, \
+                 or answer a passkey ceremony from /auth/login/mfa/passkey/options",
             ),
             adam_core::SignIn::EnrollmentRequired(t) => (
                 MFA_ENROLLMENT_REQUIRED,
@@ -214,6 +215,11 @@ impl From<Error> for ApiError {
                 .into();
                 Self::Unauthorized(problem, BEARER.into(), None)
             }
+            Error::ReauthenticationRequired => {
+                let mut problem = problem;
+                problem.0.kind = REAUTHENTICATION_REQUIRED.into();
+                Self::Forbidden(problem)
+            }
             _ => Self::from_status(status, problem.0.detail),
         }
     }
@@ -253,8 +259,9 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::RefreshTokenAlreadyRotated
         | Error::SecondFactorRequired
         | Error::MfaCodeInvalid
-        | Error::MfaTokenInvalid => StatusCode::UNAUTHORIZED,
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        | Error::MfaTokenInvalid
+        | Error::PasskeyRefused => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) | Error::ReauthenticationRequired => StatusCode::FORBIDDEN,
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::LinkUnusable(_) => StatusCode::GONE,

@@ -14,6 +14,7 @@ pub use adam_core::Engine;
 use adam_core::{Adam, SecretKey, Settings, TestClock};
 
 pub mod authenticator;
+pub mod passkey;
 #[cfg(feature = "server")]
 pub mod server;
 

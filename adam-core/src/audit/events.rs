@@ -58,6 +58,10 @@ pub(crate) enum LoginFailure {
     /// Refused by the throttle: which key was exhausted.
     Throttled(ThrottleKey),
     MfaFailed,
+    /// A passkey assertion that did not check, or a passkey or user that may not sign in.
+    PasskeyFailed,
+    /// A passkey whose signature counter went backwards: a cloned authenticator.
+    PasskeyCloned,
 }
 
 /// The throttle key a refusal exhausted (`details.throttle`).
@@ -110,9 +114,11 @@ pub(crate) enum ClientEvent {
 /// A security event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
+    /// `login.succeeded`; `amr` says the method (`details.method`).
     LoginSucceeded {
         user: UserRef,
         session: SessionId,
+        amr: crate::caller::Amr,
     },
     /// A refused sign-in, second step or current-password check; `user` when the account
     /// exists.
@@ -191,6 +197,17 @@ pub(crate) enum Event {
     DealershipDeleted {
         dealership: DealershipId,
     },
+    /// `passkey.registered` by its owner: its id and name.
+    PasskeyRegistered {
+        user: UserRef,
+        passkey: uuid::Uuid,
+        name: String,
+    },
+    /// `passkey.removed` by its owner.
+    PasskeyRemoved {
+        user: UserRef,
+        passkey: uuid::Uuid,
+    },
     KeysRotated {
         alg: crate::keys::state::SigningAlg,
         retired: String,
@@ -258,8 +275,24 @@ impl Event {
     pub(crate) fn row(&self) -> audit::NewEvent {
         let user = |action, u: &UserRef| audit::NewEvent::about_user(action, u);
         match self {
-            Self::LoginSucceeded { user: u, session } => {
-                user("login.succeeded", u).by_subject().in_session(*session)
+            Self::LoginSucceeded {
+                user: u,
+                session,
+                amr,
+            } => {
+                // The last step decides: a passkey, a code after a password (recovery codes
+                // record `mfa.recovery_code_used` as well), or the password alone.
+                let method = if amr.used_passkey() {
+                    "passkey"
+                } else if amr.has_second_factor() {
+                    "totp"
+                } else {
+                    "password"
+                };
+                user("login.succeeded", u)
+                    .by_subject()
+                    .in_session(*session)
+                    .with(json!({ "method": method }))
             }
             Self::LoginFailed {
                 reason,
@@ -274,6 +307,8 @@ impl Event {
                 let reason = match reason {
                     LoginFailure::BadCredentials => "bad_credentials",
                     LoginFailure::MfaFailed => "mfa_failed",
+                    LoginFailure::PasskeyFailed => "passkey_failed",
+                    LoginFailure::PasskeyCloned => "passkey_cloned",
                     LoginFailure::Throttled(key) => {
                         details.insert("throttle".into(), key.as_str().into());
                         "throttled"
@@ -299,6 +334,16 @@ impl Event {
                 user("mfa.recovery_codes_regenerated", u)
             }
             Self::MfaRecoveryCodeUsed { user: u } => user("mfa.recovery_code_used", u).by_subject(),
+            Self::PasskeyRegistered {
+                user: u,
+                passkey,
+                name,
+            } => user("passkey.registered", u)
+                .by_subject()
+                .with(json!({ "passkey_id": passkey, "name": name })),
+            Self::PasskeyRemoved { user: u, passkey } => user("passkey.removed", u)
+                .by_subject()
+                .with(json!({ "passkey_id": passkey })),
             Self::RefreshReuseDetected { session, user: u } => {
                 user("refresh.reuse_detected", u).in_session(*session)
             }

@@ -396,6 +396,7 @@ impl Adam {
             password_hash: String::new(),
             may_sign_in: true,
             totp_on: false,
+            has_passkey: false,
             dealership_requires: self.dealership_requires(&mut tx, placement).await?,
             must_change_password: false,
         };

@@ -100,9 +100,10 @@ impl Adam {
         no_nul("current_password", current_password)?;
         let user = caller.user_id();
         let row = self.mfa_row_for(caller).await?;
-        if self.mfa_required(&row)? {
+        if self.mfa_required(&row)? && !row.has_passkey {
             return Err(Error::forbidden(
-                "a second factor is required for this account; it cannot be turned off",
+                "a second factor is required for this account and it has no passkey; TOTP \
+                 cannot be turned off",
             ));
         }
         if row.totp_secret.is_none() {
@@ -170,8 +171,8 @@ impl Adam {
         Ok(codes)
     }
 
-    /// Removes a user's TOTP and recovery codes and ends their sessions (a lost phone): system
-    /// admins for anyone but themselves, dealer principals for their dealership's users but
+    /// Removes a user's TOTP, recovery codes and passkeys and ends their sessions (a lost phone
+    /// or key): system admins for anyone but themselves, dealer principals for their dealership's users but
     /// themselves ([`rbac::authorize_reset_mfa`]). A user who must have a second factor enrolls
     /// again at their next sign-in.
     #[tracing::instrument(skip_all, fields(caller = %caller.user_id(), user = %id))]
@@ -181,6 +182,7 @@ impl Adam {
         let target = users::get(&mut tx, id).await?;
         rbac::authorize_reset_mfa(caller, &target)?;
         mfa::remove(&mut tx, id).await?;
+        crate::passkeys::store::delete_all(&mut tx, id).await?;
         revocation::apply(&mut tx, Change::MfaReset(id), now).await?;
         tx.record(Event::MfaReset {
             user: UserRef::from(&target),

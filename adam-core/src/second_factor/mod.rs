@@ -69,8 +69,10 @@ impl fmt::Debug for MfaToken {
 pub enum SignIn {
     /// Signed in: no second factor is on or required.
     Tokens(TokenPair),
-    /// The user has a second factor: send a code with this token to [`crate::Adam::sign_in_with_code`].
-    CodeRequired(MfaToken),
+    /// The user has a second factor: send a code with this token to
+    /// [`crate::Adam::sign_in_with_code`], or, where [`SecondFactors::passkey`], answer a passkey
+    /// ceremony ([`crate::Adam::start_passkey_second_step`]).
+    CodeRequired(MfaToken, SecondFactors),
     /// The user must have a second factor and has none: enroll with this token
     /// ([`crate::Adam::enroll_at_sign_in`], [`crate::Adam::confirm_enrollment_at_sign_in`]).
     EnrollmentRequired(MfaToken),
@@ -86,9 +88,35 @@ impl SignIn {
     pub fn into_tokens(self) -> Result<TokenPair> {
         match self {
             Self::Tokens(pair) => Ok(pair),
-            Self::CodeRequired(_) | Self::EnrollmentRequired(_) => Err(Error::SecondFactorRequired),
+            Self::CodeRequired(..) | Self::EnrollmentRequired(_) => {
+                Err(Error::SecondFactorRequired)
+            }
             Self::PasswordChangeRequired(_) => Err(Error::PasswordChangeRequired),
         }
+    }
+}
+
+/// Which second factors a user has, for the step after their password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondFactors {
+    /// TOTP (and with it recovery codes).
+    pub totp: bool,
+    /// At least one passkey.
+    pub passkey: bool,
+}
+
+impl SecondFactors {
+    /// The contract's names of the methods (`mfa_methods`): `totp` and `recovery_code` with
+    /// TOTP, `passkey` with a passkey.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.totp {
+            names.extend(["totp", "recovery_code"]);
+        }
+        if self.passkey {
+            names.push("passkey");
+        }
+        names
     }
 }
 

@@ -14,8 +14,8 @@ use crate::rbac::Principal;
 use crate::second_factor::codes::{pending_of, take};
 use crate::second_factor::store::{self as mfa, Challenge, MfaRow, Purpose};
 use crate::second_factor::{
-    Against, Attempt, ChallengeUse, Enrolled, MfaToken, Proof, SignIn, TotpEnrollment,
-    MAX_MFA_TOKEN_LEN, MFA_TOKEN_TTL_SECONDS,
+    Against, Attempt, ChallengeUse, Enrolled, MfaToken, Proof, SecondFactors, SignIn,
+    TotpEnrollment, MAX_MFA_TOKEN_LEN, MFA_TOKEN_TTL_SECONDS,
 };
 use crate::sessions::refresh::TokenDigest;
 use crate::signin::throttle::store as throttle;
@@ -62,7 +62,8 @@ impl Adam {
         if !mfa::spend_challenge(&mut tx, &digest, now).await? {
             return Err(Error::MfaTokenInvalid);
         }
-        self.complete_sign_in(tx, &row, user, origin, now).await
+        self.complete_sign_in(tx, &row, user, origin, Amr::PasswordAndOtp, now)
+            .await
     }
 
     /// For a user who must have a second factor and has none, with the `mfa_token` of their
@@ -123,7 +124,9 @@ impl Adam {
         })
         .await?;
         Ok(Enrolled {
-            signed_in: self.complete_sign_in(tx, &row, user, origin, now).await?,
+            signed_in: self
+                .complete_sign_in(tx, &row, user, origin, Amr::PasswordAndOtp, now)
+                .await?,
             recovery_codes: codes,
         })
     }
@@ -147,18 +150,26 @@ impl Adam {
         now: DateTime<Utc>,
     ) -> Result<Option<SignIn>> {
         let user = creds.user_id;
-        let (purpose, step): (_, fn(MfaToken) -> SignIn) = if creds.totp_on {
-            (Purpose::Verify, SignIn::CodeRequired)
+        let methods = SecondFactors {
+            totp: creds.totp_on,
+            passkey: creds.has_passkey,
+        };
+        let purpose = if creds.totp_on || creds.has_passkey {
+            Purpose::Verify
         } else if creds
             .placement
             .must_use_second_factor(&self.settings.mfa_required_roles, creds.dealership_requires)
         {
-            (Purpose::Enroll, SignIn::EnrollmentRequired)
+            Purpose::Enroll
         } else {
             return Ok(None);
         };
         let token = open_challenge(tx, Challenge { user, purpose }, now).await?;
-        Ok(Some(step(token)))
+        Ok(Some(if purpose == Purpose::Verify {
+            SignIn::CodeRequired(token, methods)
+        } else {
+            SignIn::EnrollmentRequired(token)
+        }))
     }
 
     /// Gives back the throttle reservation of a code that was right and taken, after the unit of
@@ -171,7 +182,8 @@ impl Adam {
     }
 
     /// Completes a sign-in whose second factor was just taken in `tx`: clears the account's
-    /// failures (this attempt's reservation too), opens the session (`amr: ["pwd", "otp"]`),
+    /// failures (this attempt's reservation too), opens the session (`amr`: `["pwd", "otp"]` or,
+    /// after a passkey, `["pwd", K, "mfa"]`),
     /// commits, and answers its tokens; or, for a user whose password was set by someone else,
     /// asks for a new one instead of opening the session.
     pub(crate) async fn complete_sign_in(
@@ -180,10 +192,10 @@ impl Adam {
         row: &MfaRow,
         user: UserId,
         origin: &ClientInfo,
+        amr: Amr,
         now: DateTime<Utc>,
     ) -> Result<SignIn> {
         throttle::clear_account(&mut tx, &row.email).await?;
-        let amr = Amr::PasswordAndOtp;
         if row.must_change_password {
             let token = self.require_new_password(&mut tx, user, amr, now).await?;
             tx.commit().await?;

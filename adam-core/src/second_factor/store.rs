@@ -43,6 +43,8 @@ pub(crate) struct MfaRow {
     pub(crate) may_sign_in: bool,
     /// The password was set by someone else: the sign-in asks for a new one.
     pub(crate) must_change_password: bool,
+    /// The user has a passkey (a second factor of its own).
+    pub(crate) has_passkey: bool,
 }
 
 impl fmt::Debug for MfaRow {
@@ -82,8 +84,8 @@ pub(crate) async fn get(tx: &mut Tx, user: UserId) -> Result<MfaRow> {
         "SELECT u.id, u.email, u.role, u.dealership_id, u.totp_secret, u.totp_pending, \
          u.totp_last_step, u.recovery_codes, COALESCE(d.mfa_required, FALSE) AS dealership_requires, \
          (u.is_active = TRUE AND (u.dealership_id IS NULL OR d.is_active = TRUE)) AS may_sign_in, \
-         u.must_change_password FROM users u LEFT JOIN dealerships d ON d.id = u.dealership_id \
-         WHERE u.id = $1 AND {SCOPED}"
+         u.must_change_password, u.has_passkey FROM users u \
+         LEFT JOIN dealerships d ON d.id = u.dealership_id WHERE u.id = $1 AND {SCOPED}"
     );
     let scope = tx.scope;
     let row: Option<MfaRow> = on_tx!(

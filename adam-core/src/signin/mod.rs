@@ -237,6 +237,7 @@ impl Adam {
         tx.record(Event::LoginSucceeded {
             user: UserRef::placed(live.user_id, live.placement),
             session: live.session_id,
+            amr,
         })
         .await?;
         Ok((live, refresh))

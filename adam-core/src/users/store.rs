@@ -18,7 +18,7 @@ use crate::placement::Placement;
 use crate::role::Role;
 
 const COLUMNS: &str = "id, email, full_name, role, dealership_id, is_active, \
-    (totp_secret IS NOT NULL) AS mfa_enabled, created_at, updated_at, last_sign_in_at";
+    (totp_secret IS NOT NULL OR has_passkey) AS mfa_enabled, created_at, updated_at, last_sign_in_at";
 
 const EMAIL_TAKEN: &str = "a user with this email already exists";
 
@@ -68,6 +68,8 @@ pub(crate) struct Credentials {
     pub(crate) may_sign_in: bool,
     /// Whether TOTP is on.
     pub(crate) totp_on: bool,
+    /// Whether the user has a passkey (which can be the second step after the password).
+    pub(crate) has_passkey: bool,
     /// Whether the user's dealership requires a second factor.
     pub(crate) dealership_requires: bool,
     /// Whether the password was set by someone else and must be changed at this sign-in.
@@ -101,6 +103,7 @@ struct CredentialsRow {
     password_hash: String,
     may_sign_in: bool,
     totp_on: bool,
+    has_passkey: bool,
     dealership_requires: bool,
     must_change_password: bool,
 }
@@ -330,7 +333,7 @@ pub(crate) async fn email_taken(tx: &mut Tx, email: &Email) -> Result<bool> {
 pub(crate) async fn credentials(tx: &mut Tx, email: &Email) -> Result<Option<Credentials>> {
     const SQL: &str = "SELECT u.id, u.role, u.dealership_id, u.password_hash, \
          (u.is_active = TRUE AND (u.dealership_id IS NULL OR d.is_active = TRUE)) AS may_sign_in, \
-         (u.totp_secret IS NOT NULL) AS totp_on, \
+         (u.totp_secret IS NOT NULL) AS totp_on, u.has_passkey, \
          COALESCE(d.mfa_required, FALSE) AS dealership_requires, u.must_change_password \
          FROM users u LEFT JOIN dealerships d ON d.id = u.dealership_id WHERE u.email = $1";
     let row: Option<CredentialsRow> =
@@ -346,6 +349,7 @@ pub(crate) async fn credentials(tx: &mut Tx, email: &Email) -> Result<Option<Cre
             password_hash: r.password_hash,
             may_sign_in: r.may_sign_in,
             totp_on: r.totp_on,
+            has_passkey: r.has_passkey,
             dealership_requires: r.dealership_requires,
             must_change_password: r.must_change_password,
         })

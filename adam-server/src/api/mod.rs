@@ -14,6 +14,7 @@ mod invitations;
 mod mfa;
 mod oauth2;
 mod oauth_clients;
+mod passkeys;
 pub mod schema;
 mod serialized;
 mod strict;
@@ -28,6 +29,7 @@ pub(crate) use invitations::InvitationsApi;
 pub(crate) use mfa::MfaApi;
 pub(crate) use oauth2::OAuth2Api;
 pub(crate) use oauth_clients::OAuthClientsApi;
+pub(crate) use passkeys::PasskeysApi;
 pub(crate) use users::UsersApi;
 pub(crate) use well_known::WellKnownApi;
 
@@ -81,6 +83,7 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
 type Apis = (
     AuthApi,
     MfaApi,
+    PasskeysApi,
     UsersApi,
     InvitationsApi,
     DealershipsApi,
@@ -99,6 +102,7 @@ pub(crate) fn service(adam: &Adam, bell: &crate::mail::Mailbell) -> OpenApiServi
                 bell: bell.clone(),
             },
             MfaApi { adam: adam.clone() },
+            PasskeysApi { adam: adam.clone() },
             UsersApi { adam: adam.clone() },
             InvitationsApi {
                 adam: adam.clone(),

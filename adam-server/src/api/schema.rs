@@ -5,8 +5,9 @@ pub(crate) use adam_api::{
     AccessReview, AuditPage, CodeRequest, Dealership as DealershipOut, DealershipCreate,
     DealershipUpdate, DisableTotpRequest, EnrolledTokenPair, IntrospectRequest, Introspection,
     Invitation, InvitationCreate, Jwks, LoginRequest, MfaLoginRequest, MfaStatus, MfaTokenRequest,
-    OAuthClient, OAuthClientCreate, OAuthClientUpdate, OpenIdConfiguration, Paged,
-    PasswordChangeRequest, PasswordConfirmation, PasswordResetRequest, RecoveryCodes,
-    RefreshRequest, Role as RoleDto, ServerMetadata, SessionList, TokenPair as TokenPairOut,
-    TotpEnrollment, User as UserOut, UserCreate, UserUpdate,
+    OAuthClient, OAuthClientCreate, OAuthClientUpdate, OpenIdConfiguration, Paged, Passkey,
+    PasskeyCeremony, PasskeyRegistration, PasskeySecondStep, PasskeySignIn, PasswordChangeRequest,
+    PasswordConfirmation, PasswordResetRequest, RecoveryCodes, RefreshRequest, Role as RoleDto,
+    ServerMetadata, SessionList, TokenPair as TokenPairOut, TotpEnrollment, User as UserOut,
+    UserCreate, UserUpdate,
 };

@@ -109,6 +109,34 @@ impl FromVar for PublicUrl {
     }
 }
 
+/// `WEBAUTHN_RP_ID`: a domain name (lower case, no scheme, port or path; never an IP address,
+/// which WebAuthn refuses).
+pub(super) struct RpId(pub(super) String);
+
+impl FromVar for RpId {
+    fn from_var(text: &str) -> Result<Self, String> {
+        let ok = !text.is_empty()
+            && text.len() <= 253
+            && text.parse::<IpAddr>().is_err()
+            && !text.starts_with('.')
+            && !text.ends_with('.')
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && text
+                .split('.')
+                .all(|label| !label.is_empty() && label.len() <= 63);
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(format!(
+                "{text:?} is not a domain name such as auth.example.com (lower case; WebAuthn \
+                 refuses IP addresses)"
+            ))
+        }
+    }
+}
+
 /// `BACKEND_CORS_ORIGINS`: comma-separated origins (`https://app.example.com`).
 pub(super) struct Origins(pub(super) Vec<String>);
 
@@ -202,6 +230,7 @@ pub(super) struct Env {
     pub(super) secret_key: Option<Var<String>>,
     pub(super) secret_key_previous: Option<Var<String>>,
     pub(super) public_url: Option<Var<PublicUrl>>,
+    pub(super) webauthn_rp_id: Option<Var<RpId>>,
     pub(super) host: Option<Var<IpAddr>>,
     pub(super) port: Option<Var<u16>>,
     pub(super) access_token_expire_minutes: Option<Var<Whole<1, 1440>>>,

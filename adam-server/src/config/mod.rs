@@ -15,7 +15,7 @@ use adam_core::{Engine, PasswordPolicy, SecretKey, Settings, StoreOptions};
 
 use crate::client::TrustedProxies;
 use crate::listen::ConnectionLimits;
-use env::{whole, Env, Origins, PublicUrl, Roles, SqlIdentifier, Var};
+use env::{whole, Env, Origins, PublicUrl, Roles, RpId, SqlIdentifier, Var};
 
 /// A configuration value that stops start-up; its `Display` is the one line the user sees.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,8 @@ pub struct Config {
     pub inactive_user_days: i64,
     /// `BACKEND_CORS_ORIGINS`.
     pub cors_origins: Vec<String>,
+    /// `WEBAUTHN_RP_ID`; `None`: the host of the public URL, where that is a name.
+    pub webauthn_rp_id: Option<String>,
     /// `PASSWORD_MIN_LENGTH`.
     pub password_min_length: usize,
     /// `DEBUG`.
@@ -318,6 +320,7 @@ impl Config {
             session_max_minutes: whole(&env.session_max_minutes, 1440),
             audit_retention_days: whole(&env.audit_retention_days, 365),
             inactive_user_days: whole(&env.inactive_user_days, 0),
+            webauthn_rp_id: env.webauthn_rp_id.map(|Var(RpId(id))| id),
             cors_origins: env
                 .backend_cors_origins
                 .map(|Var(Origins(o))| o)
@@ -365,8 +368,41 @@ impl Config {
             mail_enabled: self.smtp.is_some(),
             invitation_ttl: chrono::Duration::hours(self.invitation_expire_hours),
             password_reset_ttl: chrono::Duration::minutes(self.password_reset_expire_minutes),
+            passkeys: self.relying_party()?,
             ..Settings::default()
         })
+    }
+
+    /// Where passkeys work: `WEBAUTHN_RP_ID` (else the public URL's host, if it is a name: an
+    /// IP address turns passkeys off), with the public URL's origin and those of
+    /// `BACKEND_CORS_ORIGINS` on its domain.
+    pub fn relying_party(&self) -> Result<Option<adam_core::RelyingParty>, ConfigError> {
+        let issuer = self.issuer();
+        let Some(own) = adam_core::RelyingParty::of_public_url(&issuer, "Adam") else {
+            return match &self.webauthn_rp_id {
+                None => Ok(None),
+                Some(id) => Err(bad(
+                    "WEBAUTHN_RP_ID",
+                    format!("{id:?} cannot serve {issuer}: its host is an IP address"),
+                )),
+            };
+        };
+        let mut party = own;
+        if let Some(id) = &self.webauthn_rp_id {
+            party.id = id.clone();
+            if !party.covers(&issuer) {
+                return Err(bad(
+                    "WEBAUTHN_RP_ID",
+                    format!("{id:?} is not the domain of PUBLIC_URL ({issuer}) or one above it"),
+                ));
+            }
+        }
+        for origin in &self.cors_origins {
+            if party.covers(origin) && !party.origins.contains(origin) {
+                party.origins.push(origin.clone());
+            }
+        }
+        Ok(Some(party))
     }
 
     /// The server's address as clients see it (the tokens' `iss`): `PUBLIC_URL`, or

@@ -19,6 +19,7 @@ struct SessionLine {
     created_at: String,
     from: String,
     two_step: bool,
+    by_passkey: bool,
     current: bool,
 }
 
@@ -33,6 +34,16 @@ struct AccountPage {
     second_factor: &'static str,
     sessions: Vec<SessionLine>,
     apps: Vec<AppLine>,
+    /// The user's passkeys; `None` where passkeys are off.
+    passkeys: Option<Vec<PasskeyLine>>,
+}
+
+/// One passkey in the list.
+struct PasskeyLine {
+    id: String,
+    name: String,
+    created_at: String,
+    last_used: String,
 }
 
 /// An application the user allowed (OpenID Connect consent).
@@ -49,6 +60,10 @@ pub(crate) struct Submitted {
     action: Option<String>,
     session: Option<String>,
     client_id: Option<String>,
+    passkey: Option<String>,
+    name: Option<String>,
+    ceremony_id: Option<String>,
+    credential: Option<String>,
 }
 
 /// A user agent as a line of the list: its first 48 characters.
@@ -83,6 +98,26 @@ pub(crate) async fn show(req: &Request, Data(pages): Data<&Pages>) -> Response {
         Ok(all) => all,
         Err(e) => return super::failed(&e),
     };
+    let passkeys = if adam.passkeys_enabled() {
+        match adam.passkeys(&me).await {
+            Ok(keys) => Some(
+                keys.into_iter()
+                    .map(|k| PasskeyLine {
+                        id: k.id.to_string(),
+                        name: k.name,
+                        created_at: k.created_at.format("%Y-%m-%d").to_string(),
+                        last_used: k.last_used_at.map_or_else(
+                            || "not used yet".to_owned(),
+                            |t| format!("last used {}", t.format("%Y-%m-%d %H:%M UTC")),
+                        ),
+                    })
+                    .collect(),
+            ),
+            Err(e) => return super::failed(&e),
+        }
+    } else {
+        None
+    };
     let apps = apps
         .into_iter()
         .map(|a| AppLine {
@@ -91,8 +126,12 @@ pub(crate) async fn show(req: &Request, Data(pages): Data<&Pages>) -> Response {
             allowed_at: a.allowed_at.format("%Y-%m-%d").to_string(),
         })
         .collect();
+    let has_passkey = passkeys
+        .as_ref()
+        .is_some_and(|k: &Vec<PasskeyLine>| !k.is_empty());
     let second_factor = match (mfa.totp_enabled, mfa.required) {
         (true, _) => "On (an authenticator app)",
+        (false, _) if has_passkey => "A passkey (it is a second factor by itself)",
         (false, true) => "Off, but required: you will set it up at the next sign-in",
         (false, false) => "Off",
     };
@@ -107,6 +146,7 @@ pub(crate) async fn show(req: &Request, Data(pages): Data<&Pages>) -> Response {
                 .collect::<Vec<_>>()
                 .join(" · "),
             two_step: s.amr.has_second_factor(),
+            by_passkey: s.amr.used_passkey(),
             current: s.id == me.session_id(),
         })
         .collect();
@@ -119,6 +159,7 @@ pub(crate) async fn show(req: &Request, Data(pages): Data<&Pages>) -> Response {
         second_factor,
         sessions,
         apps,
+        passkeys,
     })
 }
 
@@ -160,9 +201,103 @@ pub(crate) async fn submit(
                 Err(e) => super::failed(&e),
             };
         }
+        Some("passkey_register") => {
+            let answer =
+                super::ceremony_answer(form.ceremony_id.as_deref(), form.credential.as_deref());
+            let Some((ceremony, credential)) = answer else {
+                return unknown_action();
+            };
+            let name = form.name.as_deref().unwrap_or("");
+            return match adam
+                .register_passkey(&me, ceremony, &credential, name)
+                .await
+            {
+                Ok(_) => see_other("/account"),
+                Err(e) => passkey_refused(&e),
+            };
+        }
+        Some("passkey_remove") => {
+            let Some(id) = form
+                .passkey
+                .as_deref()
+                .and_then(|p| p.parse::<uuid::Uuid>().ok())
+            else {
+                return unknown_action();
+            };
+            return match adam.remove_passkey(&me, id).await {
+                Ok(()) | Err(adam_core::Error::NotFound) => see_other("/account"),
+                Err(e) => passkey_refused(&e),
+            };
+        }
         _ => return unknown_action(),
     };
     signed_out(&me, ended)
+}
+
+/// What a refused passkey change shows.
+fn passkey_refused(e: &adam_core::Error) -> Response {
+    match e {
+        adam_core::Error::ReauthenticationRequired => message(
+            StatusCode::FORBIDDEN,
+            "Sign in again first",
+            "Adding or removing a passkey needs a sign-in of the last five minutes. Sign out, \
+             sign in again, then try once more. Nothing was changed.",
+            Some("/account"),
+        ),
+        adam_core::Error::Invalid { .. } | adam_core::Error::Conflict(_) => message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The passkey was not added",
+            &e.to_string(),
+            Some("/account"),
+        ),
+        other => super::failed(other),
+    }
+}
+
+/// `POST /account/passkey-options`: the options of a new passkey for the browser's session, as
+/// JSON for the page's script. The anti-forgery token comes in the `X-Adam-Csrf` header (a
+/// custom header: another site's page cannot send it without a CORS preflight we refuse).
+#[handler]
+pub(crate) async fn passkey_options(req: &Request, Data(pages): Data<&Pages>) -> Response {
+    let field = req
+        .headers()
+        .get("x-adam-csrf")
+        .and_then(|v| v.to_str().ok());
+    if !Csrf::matches(req, field) {
+        return json_problem(&adam_core::Error::forbidden(
+            "the anti-forgery token is missing or wrong: reload the page",
+        ));
+    }
+    let adam = &pages.adam;
+    let Some((me, _)) = session::signed_in(adam, req).await else {
+        return json_problem(&adam_core::Error::unauthorized("not signed in"));
+    };
+    match adam.start_passkey_registration(&me).await {
+        Ok(c) => {
+            let body = adam_api::PasskeyCeremony::from(c);
+            Response::builder()
+                .content_type("application/json")
+                .body(serde_json::to_string(&body).unwrap_or_default())
+        }
+        Err(e) => json_problem(&e),
+    }
+}
+
+/// A core error as the API's problem document, for the page's script.
+fn json_problem(e: &adam_core::Error) -> Response {
+    let status = crate::error::status_of(e);
+    let detail = match e {
+        adam_core::Error::Unauthorized(_) => "sign in first".to_owned(),
+        e if status.is_server_error() => {
+            tracing::error!(error = %e, "passkey options failed");
+            "internal error".to_owned()
+        }
+        e => e.to_string(),
+    };
+    Response::builder()
+        .status(status)
+        .content_type("application/problem+json")
+        .body(serde_json::json!({"status": status.as_u16(), "detail": detail}).to_string())
 }
 
 fn unknown_action() -> Response {

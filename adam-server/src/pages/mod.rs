@@ -23,6 +23,9 @@ use poem::{get, Endpoint, EndpointExt, Response, Route};
 /// The stylesheet of every page.
 const STYLESHEET: &str = include_str!("../../templates/pages/adam.css");
 
+/// The pages' one script: the passkey ceremonies of `/signin` and `/account`.
+const PASSKEYS_JS: &str = include_str!("../../templates/pages/passkeys.js");
+
 /// What every page answer carries.
 const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
 
@@ -57,7 +60,12 @@ pub(crate) fn add(route: Route, adam: &Adam) -> Route {
             "/oauth2/logout",
             page(get(logout::show).post(logout::submit), &state),
         )
+        .at(
+            "/account/passkey-options",
+            page(poem::post(account::passkey_options), &state),
+        )
         .at("/assets/adam.css", page(get(stylesheet), &state))
+        .at("/assets/passkeys.js", page(get(passkeys_js), &state))
 }
 
 /// A page's endpoint with the headers every page answer carries.
@@ -128,6 +136,25 @@ fn stylesheet() -> Response {
         .content_type("text/css; charset=utf-8")
         .header(header::CACHE_CONTROL, "public, max-age=3600")
         .body(STYLESHEET)
+}
+
+#[poem::handler]
+fn passkeys_js() -> Response {
+    Response::builder()
+        .content_type("text/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(PASSKEYS_JS)
+}
+
+/// A passkey ceremony's answer as the page's script put it in a form: the ceremony's id and the
+/// credential (JSON); `None` when either is missing or unreadable.
+fn ceremony_answer(
+    ceremony_id: Option<&str>,
+    credential: Option<&str>,
+) -> Option<(uuid::Uuid, serde_json::Value)> {
+    let id = ceremony_id?.parse().ok()?;
+    let credential = serde_json::from_str(credential?).ok()?;
+    Some((id, credential))
 }
 
 /// The answer to a form posted without its anti-forgery token: 403, nothing changed.

@@ -61,6 +61,10 @@ pub(super) struct SignInPage {
     /// The OpenID Connect request this sign-in continues (its query string), carried through
     /// every step.
     authorize: Option<String>,
+    /// Whether "Sign in with a passkey" is offered (passkeys are on).
+    passkeys: bool,
+    /// Whether the code step offers the user's passkey instead.
+    second_passkey: bool,
 }
 
 impl SignInPage {
@@ -82,6 +86,8 @@ impl SignInPage {
             recovery_codes: Vec::new(),
             min_length: 0,
             authorize: None,
+            passkeys: false,
+            second_passkey: false,
         }
     }
 
@@ -105,6 +111,8 @@ pub(crate) struct Submitted {
     password: Option<String>,
     mfa_token: Option<String>,
     code: Option<String>,
+    ceremony_id: Option<String>,
+    credential: Option<String>,
     new_password: Option<String>,
     confirm: Option<String>,
     authorize: Option<String>,
@@ -122,7 +130,14 @@ pub(super) fn render(req: &Request, status: StatusCode, page: SignInPage) -> Res
         .authorize
         .as_deref()
         .and_then(super::authorize::redirect_uri_of);
-    let mut response = form_html(req, status, |csrf| SignInPage { csrf, ..page });
+    let passkeys = req
+        .data::<Pages>()
+        .is_some_and(|p| p.adam.passkeys_enabled());
+    let mut response = form_html(req, status, |csrf| SignInPage {
+        csrf,
+        passkeys,
+        ..page
+    });
     if let Some(uri) = back_to {
         super::form_leads_to(&mut response, &uri);
     }
@@ -134,6 +149,7 @@ fn refused(req: &Request, e: &Error, again: SignInPage) -> Response {
     let authorize = again.authorize.clone();
     match e {
         Error::InvalidCredentials
+        | Error::PasskeyRefused
         | Error::MfaCodeInvalid
         | Error::TooManyAttempts { .. }
         | Error::Busy { .. }
@@ -183,7 +199,11 @@ pub(super) async fn advance(
             };
             return response;
         }
-        SignIn::CodeRequired(token) => SignInPage::at(Step::Code, email, Some(token.expose())),
+        SignIn::CodeRequired(token, methods) => {
+            let mut page = SignInPage::at(Step::Code, email, Some(token.expose()));
+            page.second_passkey = methods.passkey;
+            page
+        }
         SignIn::EnrollmentRequired(token) => {
             let enrollment = match adam.enroll_at_sign_in(token.expose()).await {
                 Ok(e) => e,
@@ -253,6 +273,45 @@ pub(crate) async fn submit(
         .as_deref()
         .filter(|q| q.len() <= super::authorize::MAX_QUERY);
     match form.step.as_deref() {
+        Some("passkey") => {
+            let again = SignInPage::at(Step::Password, "", None).for_request(authorize);
+            let answer =
+                super::ceremony_answer(form.ceremony_id.as_deref(), form.credential.as_deref());
+            let Some((ceremony, credential)) = answer else {
+                return render(
+                    req,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    again.saying("The passkey's answer did not arrive whole: try again."),
+                );
+            };
+            match adam
+                .sign_in_with_passkey(ceremony, &credential, &origin)
+                .await
+            {
+                Ok(next) => advance(req, adam, next, "", Vec::new(), authorize).await,
+                Err(e) => refused(req, &e, again),
+            }
+        }
+        Some("passkey_second") => {
+            let mut again = SignInPage::at(Step::Code, email, Some(token)).for_request(authorize);
+            again.second_passkey = true;
+            let answer =
+                super::ceremony_answer(form.ceremony_id.as_deref(), form.credential.as_deref());
+            let Some((ceremony, credential)) = answer else {
+                return render(
+                    req,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    again.saying("The passkey's answer did not arrive whole: try again."),
+                );
+            };
+            match adam
+                .sign_in_with_passkey_second_step(token, ceremony, &credential, &origin)
+                .await
+            {
+                Ok(next) => advance(req, adam, next, email, Vec::new(), authorize).await,
+                Err(e) => refused(req, &e, again),
+            }
+        }
         Some("code") => match adam.sign_in_with_code(token, code, &origin).await {
             Ok(next) => advance(req, adam, next, email, Vec::new(), authorize).await,
             Err(e) => refused(

@@ -13,6 +13,7 @@ mod mfa;
 mod oauth_clients;
 mod oidc;
 mod pages;
+mod passkeys;
 mod processes;
 mod refresh;
 mod sessions;
