@@ -26,6 +26,9 @@ const STRICT_BODIES: &[&str] = &[
     "PasswordChangeRequest",
     "InvitationCreate",
     "PasswordResetRequest",
+    "PasskeyRegistration",
+    "PasskeySignIn",
+    "PasskeySecondStep",
 ];
 
 /// The document poem-openapi generated (`spec`), completed; `password_min` is the configured
