@@ -248,6 +248,17 @@ macro_rules! bind_each {
 pub(crate) use bind_each;
 
 impl Tx {
+    /// Serialises this unit of work with every other that locks `key`, until it ends, so that
+    /// counting and writing are one step for every server on the database (PostgreSQL: an
+    /// advisory lock; SQLite: its write transactions are serial already).
+    pub(crate) async fn lock(&mut self, key: &str) -> Result<()> {
+        const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+        if let Conn::Pg(c) = &mut self.conn {
+            sqlx::query(LOCK).bind(key).execute(&mut **c).await?;
+        }
+        Ok(())
+    }
+
     /// The current time, on the engine's clock.
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.clock.now()

@@ -189,10 +189,11 @@ impl Adam {
         let mut tx = self.begin_system_for(caller, Intent::Write).await?;
         self.recent_sign_in(&mut tx, caller, now).await?;
         let profile = users::get(&mut tx, user).await?;
-        let mut excluded = Vec::new();
-        for row in store::of_user(&mut tx, user).await? {
-            excluded.push(credential_of(&row.credential)?.cred_id().clone());
-        }
+        let excluded = passkeys_of(&mut tx, user)
+            .await?
+            .iter()
+            .map(|p| p.cred_id().clone())
+            .collect();
         let (options, state) = party
             .start_passkey_registration(
                 user.as_uuid(),
@@ -375,13 +376,9 @@ impl Adam {
         let party = self.relying_party()?;
         let assertion: PublicKeyCredential = parse_credential(credential)?;
         let now = self.now();
-        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
-        let state = store::spend_ceremony(&mut tx, ceremony, store::Purpose::SignIn, now)
-            .await?
-            .ok_or_else(ceremony_gone)?;
-        tx.commit().await?;
-        let state: DiscoverableAuthentication =
-            serde_json::from_str(&state).map_err(internal("sign-in state"))?;
+        let state: DiscoverableAuthentication = self
+            .spend(origin, ceremony, store::Purpose::SignIn, now)
+            .await?;
 
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         let found = match party.identify_discoverable_authentication(&assertion) {
@@ -442,10 +439,7 @@ impl Adam {
         let user = challenge.user;
         let now = self.now();
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
-        let mut keys = Vec::new();
-        for row in store::of_user(&mut tx, user).await? {
-            keys.push(credential_of(&row.credential)?);
-        }
+        let keys = passkeys_of(&mut tx, user).await?;
         if keys.is_empty() {
             return Err(Error::conflict("this user has no passkey: use a code"));
         }
@@ -482,16 +476,9 @@ impl Adam {
             .await?;
         let user = challenge.user;
         let now = self.now();
-        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
-        let state =
-            store::spend_ceremony(&mut tx, ceremony, store::Purpose::SecondStep { user }, now)
-                .await?;
-        tx.commit().await?;
-        let Some(state) = state else {
-            return Err(ceremony_gone());
-        };
-        let state: PasskeyAuthentication =
-            serde_json::from_str(&state).map_err(internal("second-step state"))?;
+        let state: PasskeyAuthentication = self
+            .spend(origin, ceremony, store::Purpose::SecondStep { user }, now)
+            .await?;
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
         let found = store::by_credential(&mut tx, assertion.get_credential_id())
             .await?
@@ -523,6 +510,24 @@ impl Adam {
             .await
     }
 
+    /// Spends `ceremony` of `purpose` in a unit of work of its own, committed so that it stays
+    /// spent whatever follows, and answers webauthn-rs's state; a ceremony that is not of
+    /// `purpose`, spent or expired is [`Error::Invalid`] naming `ceremony_id`.
+    async fn spend<T: serde::de::DeserializeOwned>(
+        &self,
+        origin: &ClientInfo,
+        ceremony: Uuid,
+        purpose: store::Purpose,
+        now: DateTime<Utc>,
+    ) -> Result<T> {
+        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
+        let state = store::spend_ceremony(&mut tx, ceremony, purpose, now)
+            .await?
+            .ok_or_else(ceremony_gone)?;
+        tx.commit().await?;
+        serde_json::from_str(&state).map_err(internal("ceremony state"))
+    }
+
     /// Records a refused passkey sign-in in `tx`, commits, and answers
     /// [`Error::PasskeyRefused`].
     async fn refuse(
@@ -540,6 +545,12 @@ impl Adam {
         tx.commit().await?;
         Err(Error::PasskeyRefused)
     }
+}
+
+/// The passkeys of `user`, as webauthn-rs reads them.
+async fn passkeys_of(tx: &mut Tx, user: crate::ids::UserId) -> Result<Vec<Passkey>> {
+    let rows = store::of_user(tx, user).await?;
+    rows.iter().map(|r| credential_of(&r.credential)).collect()
 }
 
 /// Stores a new ceremony of `purpose` with webauthn-rs's `state`, from `address`, for

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use crate::db::{constraint_error, count, on_tx, ts, Conn, Tx};
+use crate::db::{constraint_error, count, on_tx, ts, Tx};
 use crate::error::Result;
 use crate::ids::{SessionId, UserId};
 
@@ -182,14 +182,7 @@ pub(crate) async fn create_ceremony(
 /// counting and inserting are one step for every server (PostgreSQL: an advisory lock; SQLite:
 /// its write transactions are serial already).
 pub(crate) async fn lock_address(tx: &mut Tx, address: &str) -> Result<()> {
-    const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
-    if let Conn::Pg(c) = &mut tx.conn {
-        sqlx::query(LOCK)
-            .bind(format!("adam:passkey:address:{address}"))
-            .execute(&mut **c)
-            .await?;
-    }
-    Ok(())
+    tx.lock(&format!("adam:passkey:address:{address}")).await
 }
 
 /// How many sign-in ceremonies `address` started since `since`.

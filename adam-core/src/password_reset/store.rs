@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use crate::db::{count, on_tx, ts, Conn, Tx};
+use crate::db::{count, on_tx, ts, Tx};
 use crate::error::Result;
 use crate::ids::UserId;
 use crate::sessions::refresh::TokenDigest;
@@ -13,16 +13,8 @@ use crate::sessions::refresh::TokenDigest;
 /// so that counting and inserting are one step for every server (PostgreSQL: advisory locks,
 /// account first; SQLite: its write transactions are serial already).
 pub(crate) async fn lock(tx: &mut Tx, account: UserId, address: &str) -> Result<()> {
-    const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
-    if let Conn::Pg(c) = &mut tx.conn {
-        for key in [
-            format!("adam:reset:account:{account}"),
-            format!("adam:reset:address:{address}"),
-        ] {
-            sqlx::query(LOCK).bind(key).execute(&mut **c).await?;
-        }
-    }
-    Ok(())
+    tx.lock(&format!("adam:reset:account:{account}")).await?;
+    tx.lock(&format!("adam:reset:address:{address}")).await
 }
 
 /// How many resets were mailed since `since` to `user`, and from `address`.

@@ -167,6 +167,15 @@ fn refused(req: &Request, e: &Error, again: SignInPage) -> Response {
     }
 }
 
+/// A passkey step whose form arrived without its whole answer: the form again, nothing spent.
+fn incomplete(req: &Request, again: SignInPage) -> Response {
+    render(
+        req,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        again.saying("The passkey's answer did not arrive whole: try again."),
+    )
+}
+
 /// Where a sign-in goes after a step: the session, or the next step's form. `codes` are the
 /// recovery codes of a second factor turned on in this step (shown once, with the next form or
 /// before going on). With `authorize`, the finished sign-in goes on to the application.
@@ -272,17 +281,13 @@ pub(crate) async fn submit(
         .authorize
         .as_deref()
         .filter(|q| q.len() <= super::authorize::MAX_QUERY);
+    let passkey_answer =
+        super::ceremony_answer(form.ceremony_id.as_deref(), form.credential.as_deref());
     match form.step.as_deref() {
         Some("passkey") => {
             let again = SignInPage::at(Step::Password, "", None).for_request(authorize);
-            let answer =
-                super::ceremony_answer(form.ceremony_id.as_deref(), form.credential.as_deref());
-            let Some((ceremony, credential)) = answer else {
-                return render(
-                    req,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    again.saying("The passkey's answer did not arrive whole: try again."),
-                );
+            let Some((ceremony, credential)) = passkey_answer else {
+                return incomplete(req, again);
             };
             match adam
                 .sign_in_with_passkey(ceremony, &credential, &origin)
@@ -295,14 +300,8 @@ pub(crate) async fn submit(
         Some("passkey_second") => {
             let mut again = SignInPage::at(Step::Code, email, Some(token)).for_request(authorize);
             again.second_passkey = true;
-            let answer =
-                super::ceremony_answer(form.ceremony_id.as_deref(), form.credential.as_deref());
-            let Some((ceremony, credential)) = answer else {
-                return render(
-                    req,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    again.saying("The passkey's answer did not arrive whole: try again."),
-                );
+            let Some((ceremony, credential)) = passkey_answer else {
+                return incomplete(req, again);
             };
             match adam
                 .sign_in_with_passkey_second_step(token, ceremony, &credential, &origin)

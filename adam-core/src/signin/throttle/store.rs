@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use crate::db::{on_tx, ts, Conn, Tx};
+use crate::db::{on_tx, ts, Tx};
 use crate::error::Result;
 
 /// Recent failures that concern one attempt, by throttle key.
@@ -26,18 +26,9 @@ pub(crate) struct Counts {
 /// counting and reserving are one step for every server on the database (PostgreSQL: advisory
 /// locks, account first; SQLite: its write transactions are serial already).
 pub(crate) async fn lock(tx: &mut Tx, account: &str, address: &str) -> Result<()> {
-    const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
-    if let Conn::Pg(c) = &mut tx.conn {
-        sqlx::query(LOCK)
-            .bind(format!("adam:sign-in:account:{account}"))
-            .execute(&mut **c)
-            .await?;
-        if !address.is_empty() {
-            sqlx::query(LOCK)
-                .bind(format!("adam:sign-in:address:{address}"))
-                .execute(&mut **c)
-                .await?;
-        }
+    tx.lock(&format!("adam:sign-in:account:{account}")).await?;
+    if !address.is_empty() {
+        tx.lock(&format!("adam:sign-in:address:{address}")).await?;
     }
     Ok(())
 }
