@@ -84,8 +84,7 @@ pub struct Ceremony {
 fn off() -> Error {
     Error::conflict(
         "passkeys are off: the server's PUBLIC_URL has an IP address for its host, and WebAuthn \
-         needs a domain name (set PUBLIC_URL to a name, e.g. http://localhost:8000, or \
-         WEBAUTHN_RP_ID)",
+         needs a domain name (set PUBLIC_URL to a name, e.g. http://localhost:8000)",
     )
 }
 
