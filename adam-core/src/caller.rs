@@ -53,6 +53,74 @@ impl KeyKind {
     }
 }
 
+/// How a sign-in was completed: what `login.succeeded` names (`details.method`), and through
+/// [`SignInMethod::amr`] what its session's `amr` says. A recovery code is `["pwd", "otp"]` like
+/// a TOTP code; only the audit log tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignInMethod {
+    /// The password alone.
+    Password,
+    /// The password, then a TOTP code.
+    Totp,
+    /// The password, then a recovery code.
+    RecoveryCode,
+    /// A passkey alone.
+    Passkey(KeyKind),
+    /// The password, then a passkey.
+    PasswordAndPasskey(KeyKind),
+}
+
+/// The word that follows the `amr` values in [`SignInMethod::stored`] for a recovery code.
+const STORED_RECOVERY_CODE: &str = "recovery_code";
+
+impl SignInMethod {
+    /// The session's `amr`.
+    pub(crate) fn amr(self) -> Amr {
+        match self {
+            Self::Password => Amr::Password,
+            Self::Totp | Self::RecoveryCode => Amr::PasswordAndOtp,
+            Self::Passkey(k) => Amr::Passkey(k),
+            Self::PasswordAndPasskey(k) => Amr::PasswordAndPasskey(k),
+        }
+    }
+
+    /// `details.method` of `login.succeeded`: the last step's.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+            Self::Passkey(_) | Self::PasswordAndPasskey(_) => "passkey",
+        }
+    }
+
+    /// As storage writes it: the `amr` values, then `recovery_code` for a recovery code.
+    pub(crate) fn stored(self) -> String {
+        match self {
+            Self::RecoveryCode => format!("{} {STORED_RECOVERY_CODE}", self.amr().stored()),
+            _ => self.amr().stored(),
+        }
+    }
+
+    /// What [`SignInMethod::stored`] wrote.
+    pub(crate) fn parse_stored(stored: &str) -> crate::error::Result<Self> {
+        if let Some(amr) = stored.strip_suffix(STORED_RECOVERY_CODE) {
+            return match Amr::parse_stored(amr.trim_end())? {
+                Amr::PasswordAndOtp => Ok(Self::RecoveryCode),
+                _ => Err(crate::error::Error::Internal(format!(
+                    "stored sign-in method {stored:?}"
+                ))),
+            };
+        }
+        Ok(match Amr::parse_stored(stored)? {
+            Amr::Password => Self::Password,
+            Amr::PasswordAndOtp => Self::Totp,
+            Amr::Passkey(k) => Self::Passkey(k),
+            Amr::PasswordAndPasskey(k) => Self::PasswordAndPasskey(k),
+        })
+    }
+}
+
 impl Amr {
     /// The claim's values.
     pub fn values(self) -> &'static [&'static str] {
@@ -206,7 +274,7 @@ impl Caller {
 
 #[cfg(test)]
 mod tests {
-    use super::{Amr, KeyKind};
+    use super::{Amr, KeyKind, SignInMethod};
 
     fn parse(values: &[&str]) -> Result<Amr, &'static str> {
         Amr::try_from(values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>())
@@ -228,6 +296,27 @@ mod tests {
                 assert_eq!(Amr::parse_stored(&amr.stored()).ok(), Some(amr));
             }
         }
+    }
+
+    #[test]
+    fn every_sign_in_method_reads_back_as_itself() {
+        for kind in [KeyKind::Hardware, KeyKind::Software] {
+            for method in [
+                SignInMethod::Password,
+                SignInMethod::Totp,
+                SignInMethod::RecoveryCode,
+                SignInMethod::Passkey(kind),
+                SignInMethod::PasswordAndPasskey(kind),
+            ] {
+                assert_eq!(
+                    SignInMethod::parse_stored(&method.stored()).ok(),
+                    Some(method)
+                );
+            }
+        }
+        // A recovery code is `["pwd", "otp"]` to every verifier; only the method says which.
+        assert_eq!(SignInMethod::RecoveryCode.amr(), SignInMethod::Totp.amr());
+        assert!(SignInMethod::parse_stored("pwd recovery_code").is_err());
     }
 
     #[test]

@@ -357,6 +357,11 @@ on_both_engines! {
         assert_eq!(used.len(), 1, "{used:?}");
         assert_people(&used[0], Some(me), about_me, premium);
         assert_eq!(used[0].ip.as_deref(), Some("198.51.100.7"));
+        let method_of = |events: &[AuditEvent], session| -> Vec<serde_json::Value> {
+            events.iter().filter(|e| e.session_id == Some(session)).map(|e| e.details["method"].clone()).collect()
+        };
+        let logins = events_of(&db, &admin, "login.succeeded").await;
+        assert_eq!(method_of(&logins, signed_in.session_id()), ["recovery_code"], "the sign-in names the recovery code");
 
         // New recovery codes, asked for with another recovery code: both recorded, once.
         db.regenerate_recovery_codes(&signed_in, &codes[1]).await.unwrap();
@@ -368,6 +373,18 @@ on_both_engines! {
         // A wrong code changes nothing and records no second factor event.
         assert!(db.regenerate_recovery_codes(&signed_in, "000000-x").await.is_err());
         assert_eq!(events_of(&db, &admin, "mfa.recovery_codes_regenerated").await.len(), 1);
+
+        // A TOTP code at sign-in is named `totp`.
+        fresh_step(&db.clock);
+        let token = match db.sign_in(MANAGER.0, MANAGER.1, &origin).await.unwrap() {
+            SignIn::CodeRequired(t, _) => t.expose().to_owned(),
+            other => panic!("expected the code step, got {other:?}"),
+        };
+        let by_totp = db.sign_in_with_code(&token, &code_now(&db.clock, &secret), &origin).await.and_then(adam_core::SignIn::into_tokens).unwrap();
+        let by_totp = db.authenticate(&by_totp.access_token).await.unwrap();
+        let logins = events_of(&db, &admin, "login.succeeded").await;
+        assert_eq!(method_of(&logins, by_totp.session_id()), ["totp"]);
+        fresh_step(&db.clock);
 
         db.disable_totp(&signed_in, MANAGER.1, &code_now(&db.clock, &secret)).await.unwrap();
         let disabled = events_of(&db, &admin, "mfa.disabled").await;

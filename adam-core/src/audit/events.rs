@@ -114,11 +114,11 @@ pub(crate) enum ClientEvent {
 /// A security event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
-    /// `login.succeeded`; `amr` says the method (`details.method`).
+    /// `login.succeeded`, naming its method (`details.method`).
     LoginSucceeded {
         user: UserRef,
         session: SessionId,
-        amr: crate::caller::Amr,
+        method: crate::caller::SignInMethod,
     },
     /// A refused sign-in, second step or current-password check; `user` when the account
     /// exists.
@@ -278,22 +278,11 @@ impl Event {
             Self::LoginSucceeded {
                 user: u,
                 session,
-                amr,
-            } => {
-                // The last step decides: a passkey, a code after a password (recovery codes
-                // record `mfa.recovery_code_used` as well), or the password alone.
-                let method = if amr.used_passkey() {
-                    "passkey"
-                } else if amr.has_second_factor() {
-                    "totp"
-                } else {
-                    "password"
-                };
-                user("login.succeeded", u)
-                    .by_subject()
-                    .in_session(*session)
-                    .with(json!({ "method": method }))
-            }
+                method,
+            } => user("login.succeeded", u)
+                .by_subject()
+                .in_session(*session)
+                .with(json!({ "method": method.name() })),
             Self::LoginFailed {
                 reason,
                 check,

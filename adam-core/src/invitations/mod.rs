@@ -15,7 +15,7 @@ pub use crate::mail::MailStatus;
 use chrono::{DateTime, Utc};
 
 use crate::audit::events::{Event, InvitationEvent, UserRef};
-use crate::caller::Amr;
+use crate::caller::{Amr, SignInMethod};
 use crate::db::{Intent, Tx};
 use crate::dealerships::store as dealerships;
 use crate::email::Email;
@@ -405,7 +405,14 @@ impl Adam {
             return Ok(second);
         }
         let (live, refresh) = self
-            .open_session(&mut tx, user.id, placement, origin, Amr::Password, now)
+            .open_session(
+                &mut tx,
+                user.id,
+                placement,
+                origin,
+                SignInMethod::Password,
+                now,
+            )
             .await?;
         tx.commit().await?;
         Ok(SignIn::Tokens(self.pair(live, refresh).await?))

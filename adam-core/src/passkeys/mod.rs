@@ -20,7 +20,7 @@ use webauthn_rs::prelude::{
 use webauthn_rs::Webauthn;
 
 use crate::audit::events::{Check, Event, LoginFailure, UserRef};
-use crate::caller::{Amr, KeyKind};
+use crate::caller::{KeyKind, SignInMethod};
 use crate::db::{Intent, Tx};
 use crate::engine::Adam;
 use crate::error::{Error, Result};
@@ -404,14 +404,16 @@ impl Adam {
             Err(reason) => return self.refuse(tx, subject, reason).await,
         };
         throttle::clear_account(&mut tx, &account.email).await?;
-        let amr = Amr::Passkey(kind);
+        let method = SignInMethod::Passkey(kind);
         if account.must_change_password {
-            let token = self.require_new_password(&mut tx, user, amr, now).await?;
+            let token = self
+                .require_new_password(&mut tx, user, method, now)
+                .await?;
             tx.commit().await?;
             return Ok(SignIn::PasswordChangeRequired(token));
         }
         let (live, refresh) = self
-            .open_session(&mut tx, user, account.placement()?, origin, amr, now)
+            .open_session(&mut tx, user, account.placement()?, origin, method, now)
             .await?;
         tx.commit().await?;
         Ok(SignIn::Tokens(self.pair(live, refresh).await?))
@@ -505,8 +507,15 @@ impl Adam {
         if !mfa::spend_challenge(&mut tx, &digest, now).await? {
             return Err(Error::MfaTokenInvalid);
         }
-        self.complete_sign_in(tx, &row, user, origin, Amr::PasswordAndPasskey(kind), now)
-            .await
+        self.complete_sign_in(
+            tx,
+            &row,
+            user,
+            origin,
+            SignInMethod::PasswordAndPasskey(kind),
+            now,
+        )
+        .await
     }
 
     /// Spends `ceremony` of `purpose` in a unit of work of its own, committed so that it stays

@@ -16,7 +16,7 @@ pub(crate) mod store;
 use chrono::Duration;
 
 use crate::audit::events::{Event, UserRef};
-use crate::caller::Amr;
+use crate::caller::SignInMethod;
 use crate::db::Intent;
 use crate::email::Email;
 use crate::engine::{Adam, TokenPair};
@@ -27,7 +27,7 @@ use crate::mail::{store as outbox, MailContent, MailKind};
 use crate::origin::ClientInfo;
 use crate::second_factor::codes::take;
 use crate::second_factor::store as mfa;
-use crate::second_factor::{Against, Attempt};
+use crate::second_factor::{Against, Attempt, Proof};
 use crate::sessions::revocation::{self, Change};
 use crate::signin::throttle::store as throttle;
 use crate::users::store as users;
@@ -210,13 +210,11 @@ impl Adam {
         })
         .await?;
         throttle::clear_account(&mut tx, after.email.as_str()).await?;
-        let amr = if proof.is_some() {
-            Amr::PasswordAndOtp
-        } else {
-            Amr::Password
-        };
+        let method = proof
+            .as_ref()
+            .map_or(SignInMethod::Password, Proof::after_password);
         let (live, refresh) = self
-            .open_session(&mut tx, user, after.placement, origin, amr, now)
+            .open_session(&mut tx, user, after.placement, origin, method, now)
             .await?;
         tx.commit().await?;
         self.pair(live, refresh).await

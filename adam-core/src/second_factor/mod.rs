@@ -22,6 +22,7 @@ use base64::Engine as _;
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
+use crate::caller::SignInMethod;
 use crate::engine::TokenPair;
 use crate::error::{Error, Result};
 use crate::origin::ClientInfo;
@@ -181,6 +182,16 @@ pub(crate) enum Proof {
     Totp(i64),
     /// A recovery code: the stored codes before, and after spending it.
     Recovery { before: String, after: String },
+}
+
+impl Proof {
+    /// The method of a sign-in whose password this code followed.
+    pub(crate) fn after_password(&self) -> SignInMethod {
+        match self {
+            Self::Totp(_) => SignInMethod::Totp,
+            Self::Recovery { .. } => SignInMethod::RecoveryCode,
+        }
+    }
 }
 
 /// Which secret a code is checked against.

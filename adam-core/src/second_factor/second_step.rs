@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::audit::events::{Check, Event, LoginFailure};
-use crate::caller::Amr;
+use crate::caller::SignInMethod;
 use crate::db::{Intent, Tx};
 use crate::engine::Adam;
 use crate::error::{Error, Result};
@@ -62,7 +62,8 @@ impl Adam {
         if !mfa::spend_challenge(&mut tx, &digest, now).await? {
             return Err(Error::MfaTokenInvalid);
         }
-        self.complete_sign_in(tx, &row, user, origin, Amr::PasswordAndOtp, now)
+        let method = proof.after_password();
+        self.complete_sign_in(tx, &row, user, origin, method, now)
             .await
     }
 
@@ -125,7 +126,7 @@ impl Adam {
         .await?;
         Ok(Enrolled {
             signed_in: self
-                .complete_sign_in(tx, &row, user, origin, Amr::PasswordAndOtp, now)
+                .complete_sign_in(tx, &row, user, origin, SignInMethod::Totp, now)
                 .await?,
             recovery_codes: codes,
         })
@@ -192,17 +193,19 @@ impl Adam {
         row: &MfaRow,
         user: UserId,
         origin: &ClientInfo,
-        amr: Amr,
+        method: SignInMethod,
         now: DateTime<Utc>,
     ) -> Result<SignIn> {
         throttle::clear_account(&mut tx, &row.email).await?;
         if row.must_change_password {
-            let token = self.require_new_password(&mut tx, user, amr, now).await?;
+            let token = self
+                .require_new_password(&mut tx, user, method, now)
+                .await?;
             tx.commit().await?;
             return Ok(SignIn::PasswordChangeRequired(token));
         }
         let (live, refresh) = self
-            .open_session(&mut tx, user, row.placement()?, origin, amr, now)
+            .open_session(&mut tx, user, row.placement()?, origin, method, now)
             .await?;
         tx.commit().await?;
         Ok(SignIn::Tokens(self.pair(live, refresh).await?))

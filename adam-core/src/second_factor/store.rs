@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use crate::caller::Amr;
+use crate::caller::SignInMethod;
 use crate::db::{on_tx, ts, Tx};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -206,9 +206,9 @@ pub(crate) enum Purpose {
     /// Enrollment of a user who must have a second factor (`/auth/login/mfa/enroll…`).
     Enroll,
     /// A new password, for a user whose password was set by someone else
-    /// (`/auth/login/password`); the session it opens signs in as `Amr`, what the sign-in
-    /// proved before this step.
-    Password(Amr),
+    /// (`/auth/login/password`); the session it opens signs in by the method the sign-in
+    /// completed before this step.
+    Password(SignInMethod),
 }
 
 impl Purpose {
@@ -223,7 +223,7 @@ impl Purpose {
     /// The stored `amr` column: set exactly for [`Purpose::Password`].
     fn amr(self) -> Option<String> {
         match self {
-            Self::Password(amr) => Some(amr.stored()),
+            Self::Password(method) => Some(method.stored()),
             Self::Verify | Self::Enroll => None,
         }
     }
@@ -232,7 +232,7 @@ impl Purpose {
         match (purpose, amr) {
             ("verify", None) => Ok(Self::Verify),
             ("enroll", None) => Ok(Self::Enroll),
-            ("password", Some(amr)) => Ok(Self::Password(Amr::parse_stored(amr)?)),
+            ("password", Some(method)) => Ok(Self::Password(SignInMethod::parse_stored(method)?)),
             _ => Err(Error::Internal(format!(
                 "stored challenge purpose {purpose:?} is invalid"
             ))),

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use crate::audit::events::{Check, Event, LoginFailure, UserRef};
-use crate::caller::Amr;
+use crate::caller::SignInMethod;
 use crate::db::{Intent, Tx};
 use crate::email::Email;
 use crate::engine::{Adam, TokenPair};
@@ -180,7 +180,7 @@ impl Adam {
         throttle::store::clear_account(&mut tx, &account).await?;
         if creds.must_change_password {
             let token = self
-                .require_new_password(&mut tx, creds.user_id, Amr::Password, now)
+                .require_new_password(&mut tx, creds.user_id, SignInMethod::Password, now)
                 .await?;
             tx.commit().await?;
             return Ok(SignIn::PasswordChangeRequired(token));
@@ -191,7 +191,7 @@ impl Adam {
                 creds.user_id,
                 creds.placement,
                 origin,
-                Amr::Password,
+                SignInMethod::Password,
                 now,
             )
             .await?;
@@ -199,17 +199,18 @@ impl Adam {
         Ok(SignIn::Tokens(self.pair(live, refresh).await?))
     }
 
-    /// Opens a session for a completed sign-in in `tx`, with its first refresh token, notes the
-    /// user's `last_sign_in_at`, and records the sign-in.
+    /// Opens a session for a sign-in completed by `method` in `tx`, with its first refresh token,
+    /// notes the user's `last_sign_in_at`, and records the sign-in.
     pub(crate) async fn open_session(
         &self,
         tx: &mut Tx,
         user: UserId,
         placement: Placement,
         origin: &ClientInfo,
-        amr: Amr,
+        method: SignInMethod,
         now: DateTime<Utc>,
     ) -> Result<(LiveSession, RefreshToken)> {
+        let amr = method.amr();
         let ends_at = now + self.settings.session_max;
         let live = LiveSession {
             session_id: SessionId::new(),
@@ -237,7 +238,7 @@ impl Adam {
         tx.record(Event::LoginSucceeded {
             user: UserRef::placed(live.user_id, live.placement),
             session: live.session_id,
-            amr,
+            method,
         })
         .await?;
         Ok((live, refresh))

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::audit::events::{Event, UserRef};
-use crate::caller::Amr;
+use crate::caller::SignInMethod;
 use crate::db::{Intent, Tx};
 use crate::engine::{Adam, TokenPair};
 use crate::error::{Error, Result};
@@ -23,7 +23,7 @@ impl Adam {
     /// Completes a sign-in that answered [`crate::SignIn::PasswordChangeRequired`]: sets
     /// `new_password` (the policy applies, and it must differ from the current one), clears
     /// `must_change_password`, spends the token and opens the session, signed in as the sign-in
-    /// was before this step (`amr`). A refused password is [`Error::Invalid`] (422) and uses
+    /// was before this step (its method and `amr`). A refused password is [`Error::Invalid`] (422) and uses
     /// one of the token's five attempts; a spent, expired or unknown token is
     /// [`Error::MfaTokenInvalid`].
     #[tracing::instrument(skip_all)]
@@ -40,7 +40,7 @@ impl Adam {
                 ChallengeUse::CheckCode,
             )
             .await?;
-        let Purpose::Password(amr) = challenge.purpose else {
+        let Purpose::Password(method) = challenge.purpose else {
             return Err(Error::MfaTokenInvalid);
         };
         let user = challenge.user;
@@ -96,22 +96,22 @@ impl Adam {
         })
         .await?;
         let (live, refresh) = self
-            .open_session(&mut tx, user, row.placement()?, origin, amr, now)
+            .open_session(&mut tx, user, row.placement()?, origin, method, now)
             .await?;
         tx.commit().await?;
         self.pair(live, refresh).await
     }
 
-    /// Asks the sign-in of `user`, which proved `amr` so far, for a new password: a new
+    /// Asks the sign-in of `user`, completed by `method` so far, for a new password: a new
     /// challenge in `tx` (the engine's scope) and its token.
     pub(crate) async fn require_new_password(
         &self,
         tx: &mut Tx,
         user: UserId,
-        amr: Amr,
+        method: SignInMethod,
         now: DateTime<Utc>,
     ) -> Result<MfaToken> {
-        let purpose = Purpose::Password(amr);
+        let purpose = Purpose::Password(method);
         open_challenge(tx, Challenge { user, purpose }, now).await
     }
 }
