@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::csrf::Csrf;
 use super::links::Pages;
 use super::session::{self, see_other};
-use super::{forged, form_html, message};
+use super::{forged, form_html, message, message_leading, Link};
 
 /// One session in the list.
 struct SessionLine {
@@ -234,21 +234,32 @@ pub(crate) async fn submit(
     signed_out(&me, ended)
 }
 
+/// The way back to a fresh sign-in, for a change that needs one.
+const SIGN_IN_AGAIN: Link<'static> = Link {
+    href: super::signin::AGAIN,
+    label: "Sign in again",
+};
+
+const BACK_TO_ACCOUNT: Link<'static> = Link {
+    href: "/account",
+    label: "Back to your account",
+};
+
 /// What a refused passkey change shows.
 fn passkey_refused(e: &adam_core::Error) -> Response {
     match e {
-        adam_core::Error::ReauthenticationRequired => message(
+        adam_core::Error::ReauthenticationRequired => message_leading(
             StatusCode::FORBIDDEN,
             "Sign in again first",
-            "Adding or removing a passkey needs a sign-in of the last five minutes. Sign out, \
-             sign in again, then try once more. Nothing was changed.",
-            Some("/account"),
+            "Adding or removing a passkey needs a sign-in of the last five minutes. Nothing was \
+             changed: sign in again, then try once more.",
+            SIGN_IN_AGAIN,
         ),
-        adam_core::Error::Invalid { .. } | adam_core::Error::Conflict(_) => message(
+        adam_core::Error::Invalid { .. } | adam_core::Error::Conflict(_) => message_leading(
             StatusCode::UNPROCESSABLE_ENTITY,
             "The passkey was not added",
             &e.to_string(),
-            Some("/account"),
+            BACK_TO_ACCOUNT,
         ),
         other => super::failed(other),
     }
@@ -294,10 +305,16 @@ fn json_problem(e: &adam_core::Error) -> Response {
         }
         e => e.to_string(),
     };
+    let mut body = serde_json::json!({"status": status.as_u16(), "detail": detail});
+    if matches!(e, adam_core::Error::ReauthenticationRequired) {
+        // The script offers the way to a fresh sign-in.
+        body["type"] = adam_api::problems::REAUTHENTICATION_REQUIRED.into();
+        body["next"] = SIGN_IN_AGAIN.href.into();
+    }
     Response::builder()
         .status(status)
         .content_type("application/problem+json")
-        .body(serde_json::json!({"status": status.as_u16(), "detail": detail}).to_string())
+        .body(body.to_string())
 }
 
 fn unknown_action() -> Response {

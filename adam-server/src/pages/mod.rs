@@ -231,7 +231,15 @@ struct Message<'a> {
     title: &'a str,
     text: &'a str,
     next: Option<&'a str>,
+    link: Option<Link<'a>>,
     good: bool,
+}
+
+/// Where a [`Message`] leads: a same-site path and what its button says.
+#[derive(Clone, Copy)]
+struct Link<'a> {
+    href: &'a str,
+    label: &'a str,
 }
 
 /// [`Message`] as an answer.
@@ -242,6 +250,21 @@ fn message(status: StatusCode, title: &str, text: &str, next: Option<&str>) -> R
             title,
             text,
             next,
+            link: None,
+            good: status.is_success(),
+        },
+    )
+}
+
+/// [`message`] with a button that leads on.
+fn message_leading(status: StatusCode, title: &str, text: &str, link: Link<'_>) -> Response {
+    html(
+        status,
+        &Message {
+            title,
+            text,
+            next: None,
+            link: Some(link),
             good: status.is_success(),
         },
     )

@@ -65,6 +65,8 @@ pub(super) struct SignInPage {
     passkeys: bool,
     /// Whether the code step offers the user's passkey instead.
     second_passkey: bool,
+    /// Why the page is shown, when that is not plain (signing in again).
+    notice: Option<&'static str>,
 }
 
 impl SignInPage {
@@ -88,6 +90,7 @@ impl SignInPage {
             authorize: None,
             passkeys: false,
             second_passkey: false,
+            notice: None,
         }
     }
 
@@ -122,7 +125,14 @@ pub(crate) struct Submitted {
 #[derive(Deserialize)]
 pub(crate) struct SignInQuery {
     authorize: Option<String>,
+    /// Present (`?again=1`) when a signed-in user signs in again for a change that needs a
+    /// recent sign-in; the session is kept, re-authenticated.
+    again: Option<String>,
 }
+
+/// The sign-in page of a signed-in user who must sign in again (a passkey change needs a
+/// sign-in of the last five minutes).
+pub(super) const AGAIN: &str = "/signin?again=1";
 
 /// The page, with the browser's anti-forgery token.
 pub(super) fn render(req: &Request, status: StatusCode, page: SignInPage) -> Response {
@@ -248,9 +258,18 @@ pub(crate) async fn show(
     let authorize = query
         .authorize
         .filter(|q| q.len() <= super::authorize::MAX_QUERY);
-    // Signed in already: the account, unless an application asks for a new sign-in.
-    if authorize.is_none() && session::signed_in(&pages.adam, req).await.is_some() {
-        return session::see_other("/account");
+    // Signed in already: the account, unless an application asks for a new sign-in or the
+    // user signs in again (the same user keeps the session, re-authenticated).
+    if authorize.is_none() {
+        if let Some((_, me)) = session::signed_in(&pages.adam, req).await {
+            if query.again.is_none() {
+                return session::see_other("/account");
+            }
+            let mut page = SignInPage::at(Step::Password, me.email.as_str(), None);
+            page.title = "Sign in again";
+            page.notice = Some("For your security, this change needs a sign-in of the last five minutes: sign in again with your password or a passkey.");
+            return render(req, StatusCode::OK, page);
+        }
     }
     let hint = authorize
         .as_deref()

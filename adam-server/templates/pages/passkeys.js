@@ -4,9 +4,18 @@
 "use strict";
 
 (function () {
-  function fail(form, text) {
+  // Shows why the ceremony stopped; `next`, when the server names one, is where to go on
+  // (a fresh sign-in, for a change that needs one).
+  function fail(form, text, next) {
     const box = form.querySelector("#passkey-error");
     box.textContent = text;
+    if (next) {
+      const link = document.createElement("a");
+      link.href = next;
+      link.id = "passkey-next";
+      link.textContent = "Sign in again";
+      box.append(" ", link);
+    }
     box.hidden = false;
   }
 
@@ -20,7 +29,9 @@
     const answer = await fetch(url, { method: "POST", headers: headers, credentials: "same-origin" });
     const body = await answer.json().catch(() => ({}));
     if (!answer.ok) {
-      throw new Error(body.detail || "The server refused to start: try again.");
+      const refused = new Error(body.detail || "The server refused to start: try again.");
+      refused.next = /^\/[^/]/.test(body.next || "") ? body.next : null;
+      throw refused;
     }
     return body;
   }
@@ -86,7 +97,7 @@
         const credential = await navigator.credentials.create({ publicKey: options });
         submit(form, started, credential);
       } catch (error) {
-        fail(form, cancelled(error) ? "No passkey was made." : error.message);
+        fail(form, cancelled(error) ? "No passkey was made." : error.message, error.next);
       }
     });
   }

@@ -11,7 +11,7 @@ use crate::helpers::{TestApp, MANAGER};
 use crate::GET;
 
 /// A client that shows redirects instead of following them, and keeps no cookies of its own.
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     Client::builder()
         .redirect(redirect::Policy::none())
         .build()
@@ -19,7 +19,7 @@ fn browser() -> Client {
 }
 
 /// The `Set-Cookie` of `name`, whole.
-fn set_cookie(resp: &Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(resp: &Response, name: &str) -> Option<String> {
     resp.headers()
         .get_all(SET_COOKIE)
         .iter()
@@ -28,11 +28,11 @@ fn set_cookie(resp: &Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn value_of(cookie: &str) -> &str {
+pub(crate) fn value_of(cookie: &str) -> &str {
     cookie.split(';').next().unwrap().split_once('=').unwrap().1
 }
 
-fn field<'a>(page: &'a str, name: &str) -> &'a str {
+pub(crate) fn field<'a>(page: &'a str, name: &str) -> &'a str {
     let at = page.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
     &page[at..at + page[at..].find('"').unwrap()]
 }

@@ -129,6 +129,50 @@ on_both_engines! {
         assert_eq!(s, StatusCode::OK);
     }
 
+    async fn the_account_page_leads_an_old_sign_in_to_sign_in_again_in_the_same_session(app: PasskeyApp) {
+        use crate::pages::{browser, field, set_cookie, value_of};
+        use reqwest::header::{COOKIE, LOCATION};
+        let http = browser();
+        let page = http.get(app.url("/signin")).send().await.unwrap();
+        let csrf_cookie = format!("__Host-adam_csrf={}", value_of(&set_cookie(&page, "__Host-adam_csrf").unwrap()));
+        let csrf = field(&page.text().await.unwrap(), "csrf").to_owned();
+        let sign_in = |jar: String| {
+            let form = [("csrf", csrf.as_str()), ("step", "password"), ("email", MANAGER.0), ("password", MANAGER.1)];
+            http.post(app.url("/signin")).header(COOKIE, jar).form(&form).send()
+        };
+        let first = sign_in(csrf_cookie.clone()).await.unwrap();
+        assert_eq!(first.status(), StatusCode::SEE_OTHER);
+        let session = value_of(&set_cookie(&first, "__Host-adam_session").unwrap()).to_owned();
+        let jar = format!("{csrf_cookie}; __Host-adam_session={session}");
+        let options = || http.post(app.url("/account/passkey-options")).header(COOKIE, &jar).header("x-adam-csrf", &csrf).send();
+        assert_eq!(options().await.unwrap().status(), StatusCode::OK);
+
+        app.clock.advance(chrono::Duration::seconds(301));
+        let old = options().await.unwrap();
+        assert_eq!(old.status(), StatusCode::FORBIDDEN);
+        let problem: Value = old.json().await.unwrap();
+        assert!(problem["type"].as_str().unwrap().ends_with("/problems/reauthentication-required"), "{problem}");
+        assert_eq!(problem["next"], "/signin?again=1", "the script offers the way to sign in again");
+        let form = [("csrf", csrf.as_str()), ("action", "passkey_remove"), ("passkey", "00000000-0000-4000-8000-000000000000")];
+        let removal = http.post(app.url("/account")).header(COOKIE, &jar).form(&form).send().await.unwrap();
+        assert_eq!(removal.status(), StatusCode::FORBIDDEN);
+        assert!(removal.text().await.unwrap().contains("href=\"/signin?again=1\""), "the page leads there too");
+
+        // Plain /signin still sends a signed-in browser to its account; `?again=1` asks again.
+        let plain = http.get(app.url("/signin")).header(COOKIE, &jar).send().await.unwrap();
+        assert_eq!(plain.headers()[LOCATION], "/account");
+        let again = http.get(app.url("/signin?again=1")).header(COOKIE, &jar).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK);
+        let body = again.text().await.unwrap();
+        assert!(body.contains("id=\"signin-notice\"") && body.contains(&format!("value=\"{}\"", MANAGER.0)), "{body}");
+        // Signing in again keeps the session (no new cookie), now recent.
+        let second = sign_in(jar.clone()).await.unwrap();
+        assert_eq!(second.status(), StatusCode::SEE_OTHER);
+        assert_eq!(second.headers()[LOCATION], "/account");
+        assert!(set_cookie(&second, "__Host-adam_session").is_none(), "the same session");
+        assert_eq!(options().await.unwrap().status(), StatusCode::OK);
+    }
+
     async fn bad_ceremony_input_is_a_clear_4xx(app: PasskeyApp) {
         let manager = app.manager().await;
         let (_, started) = app.call(POST, "/api/v1/auth/passkeys/register/options", Some(&manager.access), None).await;
