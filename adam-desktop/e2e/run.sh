@@ -44,20 +44,24 @@ export DISPLAY=":$(cat "$work/display")"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 server_port=$(free_port)
 smtp_port=$(free_port) # the test listens there for the mail the server sends
+# The server is named `localhost` (not an IP address) so that passkeys are on (WEBAUTHN_RP_ID).
+server="http://localhost:$server_port"
 DATABASE_URL="sqlite://$work/adam.db" SECRET_KEY="e2e secret key, at least thirty-two bytes" PORT="$server_port" RUST_LOG=warn \
-    SMTP_URL="smtp+plain://127.0.0.1:$smtp_port" \
+    PUBLIC_URL="$server" SMTP_URL="smtp+plain://127.0.0.1:$smtp_port" \
     "$CARGO_TARGET_DIR/debug/adam-server" serve --seed >"$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$server_port/ready" >/dev/null && break; sleep 0.1; done
 
 driver_port=$(free_port)
 # The app's "system browser" ($BROWSER, RFC 8252) is chromium driven by WebDriver, signing in as
-# the manager (adam-desktop/e2e/system_browser.py).
+# the manager (adam-desktop/e2e/system_browser.py), with a password or, when the test writes
+# `passkey` into $work/browser-mode, with a passkey it adds first.
 printf '#!/bin/sh\nexec "%s" "%s" "$1" >>"%s" 2>&1\n' "$HOME/.cache/adam-api-tools/bin/python" \
     "$PWD/adam-desktop/e2e/system_browser.py" "$work/browser.log" >"$work/browser"
 chmod +x "$work/browser"
-ADAM_SERVER_URL="http://127.0.0.1:$server_port" TAURI_WEBVIEW_AUTOMATION=true \
+ADAM_SERVER_URL="$server" TAURI_WEBVIEW_AUTOMATION=true \
     BROWSER="$work/browser" ADAM_E2E_BROWSER_LOGIN="manager@premiumauto.com:Manager123!" \
+    ADAM_E2E_BROWSER_MODE="$work/browser-mode" \
     WebKitWebDriver --port="$driver_port" >"$work/driver.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$driver_port/status" >/dev/null && break; sleep 0.1; done
@@ -66,8 +70,8 @@ shots=adam-desktop/e2e/screenshots
 mkdir -p "$shots"
 status=0
 "$HOME/.cache/adam-api-tools/bin/python" adam-desktop/e2e/test_desktop.py --driver "http://127.0.0.1:$driver_port" \
-    --app "$CARGO_TARGET_DIR/debug/adam-desktop" --server "http://127.0.0.1:$server_port" --shots "$shots" \
-    --smtp-port "$smtp_port" || status=$?
+    --app "$CARGO_TARGET_DIR/debug/adam-desktop" --server "$server" --shots "$shots" \
+    --smtp-port "$smtp_port" --browser-mode "$work/browser-mode" || status=$?
 if [ "$status" != 0 ]; then
     echo "--- server log"; tail -n 30 "$work/server.log"
     echo "--- driver log"; tail -n 30 "$work/driver.log"

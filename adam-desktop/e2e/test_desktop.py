@@ -252,6 +252,44 @@ def test_sign_in_with_the_browser():
         app.close()
 
 
+def test_passkey_through_the_browser():
+    """Issue 31: the system browser (chromium with a virtual authenticator) adds a passkey on
+    Adam's /account, then signs in to the app with the passkey alone; the profile lists the
+    passkey, and removes it."""
+    with open(ARGS.browser_mode, "w") as f:
+        f.write("passkey")
+    status, admin = http("POST", f"{ARGS.server}/api/v1/auth/login", {"email": ADMIN[0], "password": ADMIN[1]})
+    assert status == 200, admin
+    app = App()
+    try:
+        app.wait_screen("signin")
+        app.click("#browser-signin")
+        app.wait("the profile", lambda: app.screen_is("app") and app.text("#profile-email") == MANAGER[0], timeout=120)
+        app.wait("the passkey listed", lambda: "Desktop e2e" in app.text("#passkeys-list"))
+        assert app.js("return document.getElementById('no-passkeys').hidden")
+        app.shot("05c-passkeys")
+        status, page = http("GET", f"{ARGS.server}/api/v1/audit-events/?action=login.succeeded&limit=1", token=admin["access_token"])
+        assert status == 200 and page["items"][0]["actor"]["email"] == MANAGER[0], page
+        assert page["items"][0]["details"]["method"] == "passkey", page
+        app.click(".remove-passkey")
+        app.wait("the passkey removed", lambda: not app.js("return document.getElementById('no-passkeys').hidden"))
+        assert "Desktop e2e" not in app.text("#passkeys-list")
+        status, page = http("GET", f"{ARGS.server}/api/v1/audit-events/?action=passkey.removed&limit=1", token=admin["access_token"])
+        assert status == 200 and len(page["items"]) == 1, page
+        app.click("#signout")
+        app.wait_screen("signin")
+        assert keyring_entries() == [], keyring_entries()
+    finally:
+        os.remove(ARGS.browser_mode)
+        app.close()
+        # Whatever happened, the manager leaves without a passkey (the later tests sign in with
+        # the password alone).
+        status, found = http("GET", f"{ARGS.server}/api/v1/users/?q=manager%40premiumauto", token=admin["access_token"])
+        for u in found.get("items", []) if status == 200 else []:
+            if u["email"] == MANAGER[0] and u["mfa_enabled"]:
+                http("DELETE", f"{ARGS.server}/api/v1/users/{u['id']}/mfa", token=admin["access_token"])
+
+
 def test_revoked_session_lands_on_sign_in():
     app = App()
     try:
@@ -645,6 +683,7 @@ def main():
     p.add_argument("--server", required=True)
     p.add_argument("--shots", required=True)
     p.add_argument("--smtp-port", type=int, required=True)
+    p.add_argument("--browser-mode", required=True)
     ARGS = p.parse_args()
     smtp = Controller(INBOX, hostname="127.0.0.1", port=ARGS.smtp_port)
     smtp.start()
@@ -653,6 +692,7 @@ def main():
         ("restart: signed in silently", test_restart_signs_in_silently),
         ("sign out removes the keyring entry", test_sign_out_removes_the_keyring_entry),
         ("sign in with the browser (RFC 8252): back at the app, keyring, restart, sign out", test_sign_in_with_the_browser),
+        ("a passkey through the browser: added on /account, signs in to the app alone, listed and removed on the profile", test_passkey_through_the_browser),
         ("revoked on the server: sign-in screen, entry removed", test_revoked_session_lands_on_sign_in),
         ("my sessions: another device listed and signed out", test_my_sessions_and_signing_out_another_device),
         ("a principal creates an F&I manager, signs them out everywhere; sign out everywhere; a password set for her is changed at sign-in", test_principal_creates_an_fi_manager),
