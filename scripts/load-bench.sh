@@ -188,7 +188,7 @@ if want list100 && command -v pgbench >/dev/null; then
     admin_sid=$(printf '%s' "$ADMIN_ACCESS" | python3 -c "import sys,json,base64; p=sys.stdin.read().split('.')[1]; print(json.loads(base64.urlsafe_b64decode(p + '=' * (-len(p) % 4)))['sid'])")
     columns="id, email, full_name, role, dealership_id, is_active, (totp_secret IS NOT NULL) AS mfa_enabled, created_at, updated_at, last_sign_in_at"
     cat > "$work/floor.sql" <<SQL
-SELECT * FROM adam_live_session('$admin_sid');
+SELECT * FROM adam_live_sessions(ARRAY['$admin_sid']::uuid[]);
 BEGIN;
 SELECT set_config('adam.scope', 'system', true), set_config('adam.dealership', '', true);
 SELECT page.*, CASE WHEN COUNT(*) OVER () < 100 THEN 0 + COUNT(*) OVER () ELSE (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts) END AS total FROM (SELECT $columns FROM users  ORDER BY email LIMIT 100 OFFSET 0) page ORDER BY email;

@@ -71,7 +71,7 @@ for module, path in files.items():
 # named here is a leaf type (layer 0); a name is a module path, and `*` any one segment.
 LAYERS = [
     ("storage: the unit of work, scopes, migrations", ["db"]),
-    ("records: each concept's tables, the audit events", ["*/store", "*/*/store", "audit/events"]),
+    ("records: each concept's tables, the audit events", ["*/store", "*/*/store", "audit/events", "sessions/live_checks"]),
     ("rules over records: revocation, the key ring, the throttle, settings",
      ["sessions/revocation", "keys/keyring", "signin/throttle", "settings", "passkeys/party"]),
     ("the engine", ["engine"]),

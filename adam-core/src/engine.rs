@@ -6,13 +6,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::db::{self, Db, Engine, Intent, MigrationState, Scope};
+use crate::db::{self, Db, Engine, Intent, MigrationState, Pool, Scope};
 use crate::error::Result;
 use crate::hashing::PasswordHasher;
 use crate::keys::keyring::{KeyPolicy, KeyRing};
 use crate::keys::secret::{Purpose, Sealer, SecretKey};
 use crate::password::PasswordPolicy;
 use crate::rbac::Principal;
+use crate::sessions::live_checks::LiveChecks;
 use crate::sessions::refresh::RefreshToken;
 use crate::settings::Settings;
 use crate::tokens::AccessTokenIssuer;
@@ -45,6 +46,8 @@ impl fmt::Debug for TokenPair {
 #[derive(Clone)]
 pub struct Adam {
     pub(crate) db: Db,
+    /// On PostgreSQL, gathers the live-session checks of concurrent requests.
+    pub(crate) live_checks: Option<LiveChecks>,
     pub(crate) hasher: PasswordHasher,
     pub(crate) issuer: AccessTokenIssuer,
     pub(crate) keys: Arc<KeyRing>,
@@ -93,8 +96,13 @@ impl Adam {
             Some(party) => Some(Arc::new(party.build()?)),
             None => None,
         };
+        let live_checks = match &db.pool {
+            Pool::Pg { pool, .. } => Some(LiveChecks::new(pool.clone())),
+            Pool::Lite { .. } => None,
+        };
         Ok(Self {
             db,
+            live_checks,
             hasher,
             issuer,
             keys: Arc::new(keys),

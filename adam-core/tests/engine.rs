@@ -330,6 +330,45 @@ on_both_engines! {
         db.authenticate(&other_user.access_token).await.unwrap();
     }
 
+    // On PostgreSQL the checks of concurrent requests share statements
+    // (sessions/live_checks.rs): each must still get its own session's answer.
+    async fn simultaneous_checks_each_get_their_own_session(db: TestDb) {
+        let mut tokens = Vec::new();
+        for (i, (email, password)) in [MANAGER, MANAGER, MANAGER, MANAGER, PRINCIPAL, PRINCIPAL]
+            .into_iter()
+            .enumerate()
+        {
+            let pair = db.login(email, password).await.unwrap();
+            let caller = db.authenticate(&pair.access_token).await.unwrap();
+            // Every other session ends before the checks.
+            let live = i % 2 == 0;
+            if !live {
+                db.logout(pair.refresh_token.expose()).await.unwrap();
+            }
+            tokens.push((pair.access_token, live.then(|| (caller.user_id(), caller.session_id()))));
+        }
+        let mut checks = tokio::task::JoinSet::new();
+        for round in 0..40 {
+            for (token, expected) in tokens.iter().cycle().skip(round).take(tokens.len()) {
+                let (adam, token, expected) = (db.adam.clone(), token.clone(), *expected);
+                checks.spawn(async move { (adam.authenticate(&token).await, expected) });
+            }
+        }
+        let mut answered = 0;
+        while let Some(joined) = checks.join_next().await {
+            let (got, expected) = joined.unwrap();
+            match (got, expected) {
+                (Ok(caller), Some((user, session))) => {
+                    assert_eq!((caller.user_id(), caller.session_id()), (user, session));
+                }
+                (Err(Error::Unauthorized(_)), None) => {}
+                (got, expected) => panic!("{got:?} where {expected:?} was expected"),
+            }
+            answered += 1;
+        }
+        assert_eq!(answered, 40 * tokens.len());
+    }
+
     async fn deactivation_role_change_and_deletion_revoke_at_once(db: TestDb) {
         let admin = db.admin().await;
         let premium = admin_dealership(&db).await;

@@ -251,17 +251,32 @@ async fn the_live_session_check_does_not_widen_the_scope_it_runs_in() {
     .execute(&mut *tx)
     .await
     .unwrap();
-    let live: Vec<(uuid::Uuid,)> = sqlx::query_as("SELECT id FROM adam_live_session($1)")
-        .bind(manager.session_id().as_uuid())
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(live.len(), 1, "the check itself sees the session");
-    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(users, 2, "and the transaction is back in its own scope");
+    // The function of this version (an array of sessions) and the previous one's.
+    for (check, sessions) in [
+        (
+            "SELECT id FROM adam_live_sessions($1)",
+            vec![manager.session_id().as_uuid(), uuid::Uuid::nil()],
+        ),
+        (
+            "SELECT id FROM adam_live_session($1[1])",
+            vec![manager.session_id().as_uuid()],
+        ),
+    ] {
+        let live: Vec<(uuid::Uuid,)> = sqlx::query_as(check)
+            .bind(&sessions)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(live.len(), 1, "{check}: the check itself sees the session");
+        let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(
+            users, 2,
+            "{check}: the transaction is back in its own scope"
+        );
+    }
 }
 
 /// A request whose client goes away mid-way is a future dropped at any await, also while its

@@ -169,7 +169,13 @@ impl Adam {
     /// The second half of the full check: the session of verified `claims` is live and its
     /// user still has the role and dealership the token says.
     pub(crate) async fn check_session(&self, claims: &AccessClaims) -> Result<(Principal, User)> {
-        let found = sessions::live_now(&self.db, claims.sid, &self.live_rule()).await?;
+        let found = sessions::live_now(
+            &self.db,
+            self.live_checks.as_ref(),
+            claims.sid,
+            &self.live_rule(),
+        )
+        .await?;
         let (live, user) =
             found.ok_or_else(|| Error::unauthorized("session is no longer valid"))?;
         if live.user_id != claims.sub

@@ -3,6 +3,7 @@
 
 mod browser;
 mod lifecycle;
+pub(crate) mod live_checks;
 pub mod refresh;
 pub(crate) mod revocation;
 pub(crate) mod store;

@@ -15,8 +15,8 @@ use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::User;
 use crate::placement::Placement;
 use crate::role::Role;
+use crate::sessions::live_checks::{self, LiveChecks, LiveRow};
 use crate::sessions::refresh::TokenDigest;
-use crate::users::store::UserRow;
 
 /// A session that is live, with its user's placement as stored now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,17 +29,6 @@ pub(crate) struct LiveSession {
     pub(crate) ends_at: Option<DateTime<Utc>>,
     /// How the session signed in.
     pub(crate) amr: Amr,
-}
-
-/// A row of the view `live_sessions`.
-#[derive(FromRow)]
-struct LiveRow {
-    session_id: Uuid,
-    ends_at: Option<DateTime<Utc>>,
-    amr: String,
-    dealership_mfa_required: bool,
-    #[sqlx(flatten)]
-    user: UserRow,
 }
 
 /// Which sessions to end: the target of a rule of [`crate::sessions::revocation`].
@@ -384,21 +373,22 @@ pub(crate) async fn live(
 }
 
 /// [`live`] on its own, in the system scope: the check every authenticated request makes. On
-/// PostgreSQL it is one prepared round trip: the function `adam_live_session` (migration
-/// `20261204000001_live_sessions`) enters the system scope for this one query and restores the
-/// scope it found. On SQLite it is [`LIVE`] in a unit of work of its own.
+/// PostgreSQL the function `adam_live_sessions` (migration `20261208000001_live_session_batches`)
+/// enters the system scope for its one query and restores the scope it found, and `checks`
+/// gathers the checks of concurrent requests into one such statement
+/// ([`super::live_checks`]). On SQLite it is [`LIVE`] in a unit of work of its own.
 pub(crate) async fn live_now(
     db: &Db,
+    checks: Option<&LiveChecks>,
     session: SessionId,
     rule: &LiveRule<'_>,
 ) -> Result<Option<(LiveSession, User)>> {
     match &db.pool {
         Pool::Pg { pool, .. } => {
-            const SQL: &str = "SELECT * FROM adam_live_session($1)";
-            let row: Option<LiveRow> = sqlx::query_as(SQL)
-                .bind(session.as_uuid())
-                .fetch_optional(pool)
-                .await?;
+            let row = match checks {
+                Some(checks) => checks.row(session).await?,
+                None => live_checks::alone(pool, session).await?,
+            };
             Ok(row.map(|r| r.split(rule)).transpose()?.flatten())
         }
         Pool::Lite { .. } => {

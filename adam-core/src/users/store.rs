@@ -23,7 +23,7 @@ const COLUMNS: &str = "id, email, full_name, role, dealership_id, is_active, \
 const EMAIL_TAKEN: &str = "a user with this email already exists";
 
 /// A user row as stored.
-#[derive(FromRow)]
+#[derive(FromRow, Clone)]
 pub(crate) struct UserRow {
     id: Uuid,
     email: String,

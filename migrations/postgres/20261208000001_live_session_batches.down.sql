@@ -1,0 +1,1 @@
+DROP FUNCTION adam_live_sessions(UUID[]);
