@@ -98,6 +98,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("adam-argon2-{i}"))
                 .spawn(move || {
+                    yield_to_requests();
                     // Allocated on the first job, so an idle server does not hold it.
                     let mut memory: Vec<Block> = Vec::new();
                     loop {
@@ -246,6 +247,29 @@ impl PasswordHasher {
             .await
     }
 }
+
+/// How much lower than the server's other threads the hashing threads run, in `nice` steps.
+/// The scheduler then gives a hashing thread about a tenth of a core that a request's thread
+/// also wants (the weights of nice 0 and 10 are 1024 and 110), and the whole core when nothing
+/// else wants it: a flood of sign-ins queues behind the requests that need no hash instead of
+/// slowing them, and sign-ins run at full speed on an otherwise idle server.
+pub const HASHING_NICENESS: i32 = 10;
+
+/// Lowers the calling (hashing) thread's priority by [`HASHING_NICENESS`], within the range
+/// an unprivileged process may set (up to 19). On Linux a thread's niceness is its own.
+#[cfg(target_os = "linux")]
+fn yield_to_requests() {
+    use rustix::process::{getpriority_process, setpriority_process};
+    let me = Some(rustix::thread::gettid());
+    let now = getpriority_process(me).unwrap_or(0);
+    if let Err(e) = setpriority_process(me, (now + HASHING_NICENESS).min(19)) {
+        tracing::warn!(error = %e, "cannot lower the hashing thread's priority");
+    }
+}
+
+/// Elsewhere the hashing threads run at the process's priority.
+#[cfg(not(target_os = "linux"))]
+fn yield_to_requests() {}
 
 /// How many hashing threads a server runs by default: one fewer than the cores (at least one),
 /// so that a flood of sign-ins leaves a core to the requests that need no hash (`HASH_THREADS`).
@@ -454,6 +478,20 @@ mod tests {
         for j in jobs {
             assert!(j.await.unwrap());
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_below_the_other_threads() {
+        use rustix::process::getpriority_process;
+        let hasher = PasswordHasher::new(HashCost::OWASP, 1).unwrap();
+        let ours = getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let theirs = hasher
+            .run(|_| getpriority_process(Some(rustix::thread::gettid())))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(theirs, (ours + HASHING_NICENESS).min(19));
     }
 
     #[tokio::test]
