@@ -123,14 +123,22 @@ impl Error {
         Self::Conflict(reason.into())
     }
 
-    /// True when the database itself is unreachable (pool timed out, connection refused), as
-    /// opposed to a query error: the server answers 503 for these.
+    /// True when the database itself is unreachable (pool timed out, connection refused or
+    /// cut, the server shutting down or its database gone), as opposed to a query error: the
+    /// server answers 503 for these.
     pub fn is_unavailable(&self) -> bool {
         match self {
             #[cfg(feature = "engine")]
             Self::Storage(
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
             ) => true,
+            // PostgreSQL's connection exceptions (class 08), an administrator's or a crash's
+            // shutdown and a server still starting (57P01–57P03), and a database that does not
+            // exist (3D000: dropped, or not created yet).
+            #[cfg(feature = "engine")]
+            Self::Storage(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "3D000")
+            }),
             Self::Unavailable(_) => true,
             _ => false,
         }

@@ -12,7 +12,9 @@
 //!
 //! When the gatherer cannot answer (no runtime to run it on, its queue full, the statement
 //! failed), the request sends its own statement, so a check never fails for the gathering's
-//! sake and a failing database gives each request its own error.
+//! sake and a failing database gives each request its own error; only a database that cannot be
+//! reached answers every waiting check at once (as unavailable: 503), so that no request waits
+//! for a connection twice.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -57,9 +59,15 @@ struct Waiting {
     reply: oneshot::Sender<std::result::Result<Option<LiveRow>, Unanswered>>,
 }
 
-/// The gathered statement failed: the request asks alone and gets its own error.
+/// The gathered statement failed.
 #[derive(Debug)]
-struct Unanswered;
+enum Unanswered {
+    /// The database could not be reached: every waiting request answers so at once, instead of
+    /// waiting for a connection a second time.
+    Unavailable,
+    /// Any other error: the request asks alone and gets its own error.
+    Failed,
+}
 
 /// The gatherer of one PostgreSQL pool, started on first use.
 #[derive(Clone)]
@@ -90,8 +98,12 @@ impl LiveChecks {
         if let Some(queue) = self.queue() {
             let (reply, answer) = oneshot::channel();
             if queue.try_send(Waiting { session, reply }).is_ok() {
-                if let Ok(Ok(row)) = answer.await {
-                    return Ok(row);
+                match answer.await {
+                    Ok(Ok(row)) => return Ok(row),
+                    Ok(Err(Unanswered::Unavailable)) => {
+                        return Err(sqlx::Error::PoolTimedOut.into());
+                    }
+                    Ok(Err(Unanswered::Failed)) | Err(_) => {}
                 }
             }
         }
@@ -166,9 +178,14 @@ async fn answer(pool: &sqlx::PgPool, batch: Vec<Waiting>) {
                 let _ = w.reply.send(Ok(row));
             }
         }
-        Err(_) => {
+        Err(e) => {
+            let unavailable = crate::error::Error::from(e).is_unavailable();
             for w in batch {
-                let _ = w.reply.send(Err(Unanswered));
+                let _ = w.reply.send(Err(if unavailable {
+                    Unanswered::Unavailable
+                } else {
+                    Unanswered::Failed
+                }));
             }
         }
     }

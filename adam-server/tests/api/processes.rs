@@ -13,9 +13,25 @@ async fn readiness_follows_the_database_without_a_restart() {
         app.req(GET, "/ready", None).send().await.unwrap().status(),
         StatusCode::OK
     );
+    let manager = app.login(MANAGER.0, MANAGER.1).await;
     app.db.drop_now().await;
     let resp = app.req(GET, "/ready", None).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Requests whose live-session checks share a statement (sessions/live_checks.rs) are each
+    // told the database is away: not signed out, not a 500.
+    let mut checks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        checks.spawn(
+            app.req(GET, "/api/v1/auth/me", Some(&manager.access))
+                .send(),
+        );
+    }
+    while let Some(resp) = checks.join_next().await {
+        assert_eq!(
+            resp.unwrap().unwrap().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
     assert_eq!(
         app.req(GET, "/health", None).send().await.unwrap().status(),
         StatusCode::OK
