@@ -53,7 +53,8 @@ const MOST: usize = 128;
 /// How many checks may wait for the gatherer; beyond that a request sends its own statement.
 const QUEUE: usize = 4096;
 
-/// One request's check, waiting for its row (`None`: no live row; `Err`: ask alone).
+/// One request's check, waiting for its row (`None`: no live row) or for why the gathered
+/// statement failed.
 struct Waiting {
     session: Uuid,
     reply: oneshot::Sender<std::result::Result<Option<LiveRow>, Unanswered>>,
@@ -159,23 +160,11 @@ async fn answer(pool: &sqlx::PgPool, batch: Vec<Waiting>) {
     let ids: Vec<Uuid> = batch.iter().map(|w| w.session).collect();
     match read(pool, &ids).await {
         Ok(rows) => {
-            let mut rows: HashMap<Uuid, LiveRow> =
+            let rows: HashMap<Uuid, LiveRow> =
                 rows.into_iter().map(|r| (r.session_id, r)).collect();
-            let mut asked: HashMap<Uuid, usize> = HashMap::new();
-            for w in &batch {
-                *asked.entry(w.session).or_default() += 1;
-            }
             for w in batch {
-                let left = asked.entry(w.session).or_default();
-                *left -= 1;
-                // The last check of a session takes the row; the others get a copy.
-                let row = if *left == 0 {
-                    rows.remove(&w.session)
-                } else {
-                    rows.get(&w.session).cloned()
-                };
                 // A request that gave up waiting has dropped its receiver: nothing to do.
-                let _ = w.reply.send(Ok(row));
+                let _ = w.reply.send(Ok(rows.get(&w.session).cloned()));
             }
         }
         Err(e) => {
@@ -192,7 +181,7 @@ async fn answer(pool: &sqlx::PgPool, batch: Vec<Waiting>) {
 }
 
 /// The row of `live_sessions` for `session`, in a statement of its own.
-pub(super) async fn alone(pool: &sqlx::PgPool, session: SessionId) -> Result<Option<LiveRow>> {
+async fn alone(pool: &sqlx::PgPool, session: SessionId) -> Result<Option<LiveRow>> {
     Ok(read(pool, &[session.as_uuid()]).await?.pop())
 }
 

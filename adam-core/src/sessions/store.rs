@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 use crate::audit::events::UserRef;
 use crate::caller::Amr;
-use crate::db::{on_tx, ts, Db, Intent, Pool, Scope, Tx};
+use crate::db::{on_tx, ts, Db, Intent, Scope, Tx};
 use crate::error::Result;
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::User;
 use crate::placement::Placement;
 use crate::role::Role;
-use crate::sessions::live_checks::{self, LiveChecks, LiveRow};
+use crate::sessions::live_checks::{LiveChecks, LiveRow};
 use crate::sessions::refresh::TokenDigest;
 
 /// A session that is live, with its user's placement as stored now.
@@ -372,26 +372,23 @@ pub(crate) async fn live(
     Ok(row.map(|r| r.split(rule)).transpose()?.flatten())
 }
 
-/// [`live`] on its own, in the system scope: the check every authenticated request makes. On
-/// PostgreSQL the function `adam_live_sessions` (migration `20261208000001_live_session_batches`)
-/// enters the system scope for its one query and restores the scope it found, and `checks`
-/// gathers the checks of concurrent requests into one such statement
-/// ([`super::live_checks`]). On SQLite it is [`LIVE`] in a unit of work of its own.
+/// [`live`] on its own, in the system scope: the check every authenticated request makes. With
+/// `checks` (PostgreSQL), the checks of concurrent requests share one statement of the function
+/// `adam_live_sessions` (migration `20261208000001_live_session_batches`), which enters the
+/// system scope for its one query and restores the scope it found ([`super::live_checks`]).
+/// Without (SQLite), it is [`LIVE`] in a unit of work of its own.
 pub(crate) async fn live_now(
     db: &Db,
     checks: Option<&LiveChecks>,
     session: SessionId,
     rule: &LiveRule<'_>,
 ) -> Result<Option<(LiveSession, User)>> {
-    match &db.pool {
-        Pool::Pg { pool, .. } => {
-            let row = match checks {
-                Some(checks) => checks.row(session).await?,
-                None => live_checks::alone(pool, session).await?,
-            };
+    match checks {
+        Some(checks) => {
+            let row = checks.row(session).await?;
             Ok(row.map(|r| r.split(rule)).transpose()?.flatten())
         }
-        Pool::Lite { .. } => {
+        None => {
             let mut tx = db.begin(Scope::system(), Intent::Read).await?;
             let found = live(&mut tx, session, rule).await?;
             tx.commit().await?;
