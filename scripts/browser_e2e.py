@@ -45,7 +45,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
+from virtual_authenticator import add_platform_authenticator
 
 SERVER = sys.argv[1]
 PG_ADMIN = os.environ.get("ADAM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -201,15 +201,7 @@ def scripted_browser():
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
-    driver.add_virtual_authenticator(
-        VirtualAuthenticatorOptions(
-            protocol=VirtualAuthenticatorOptions.Protocol.CTAP2,
-            transport=VirtualAuthenticatorOptions.Transport.INTERNAL,
-            has_resident_key=True,
-            has_user_verification=True,
-            is_user_verified=True,
-        )
-    )
+    add_platform_authenticator(driver)
     return driver
 
 

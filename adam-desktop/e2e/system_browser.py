@@ -21,7 +21,10 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
+
+# The authenticator the pages' own browser test uses (scripts/virtual_authenticator.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from virtual_authenticator import add_platform_authenticator  # noqa: E402
 
 url = sys.argv[1]
 email, password = os.environ["ADAM_E2E_BROWSER_LOGIN"].split(":", 1)
@@ -65,15 +68,7 @@ mode_file = os.environ.get("ADAM_E2E_BROWSER_MODE", "")
 by_passkey = bool(mode_file) and os.path.exists(mode_file) and open(mode_file).read().strip() == "passkey"
 try:
     if by_passkey:
-        driver.add_virtual_authenticator(
-            VirtualAuthenticatorOptions(
-                protocol=VirtualAuthenticatorOptions.Protocol.CTAP2,
-                transport=VirtualAuthenticatorOptions.Transport.INTERNAL,
-                has_resident_key=True,
-                has_user_verification=True,
-                is_user_verified=True,
-            )
-        )
+        add_platform_authenticator(driver)
         add_a_passkey()
     driver.get(url)
     if by_passkey:
