@@ -242,9 +242,16 @@ want update && run "user update, one user, admin (2 threads, 32 connections)" -t
     -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/$TARGET_ID"
 want updates && TARGET_IDS="$TARGET_IDS" run "user update, 100 users in turn, admin (2 threads, 32 connections)" \
     -t2 -c32 -s "$work/update.lua" -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/$TARGET_ID"
-tokens=""
-for _ in 1 2 3 4; do tokens="$tokens $(login manager@premiumauto.com 'Manager123!' | field refresh_token)"; done
-want refresh && REFRESH_TOKENS="$tokens" run "refresh (4 threads, one chained session each)" -t4 -c4 -s "$work/refresh.lua" "$B/auth/refresh"
+# REFRESH_CHAINS (default 16) sessions, each of another F&I manager, each refreshed by its own
+# wrk thread and connection in sequence.
+if want refresh; then
+    chains="${REFRESH_CHAINS:-16}" tokens=""
+    for n in $(seq "$chains"); do
+        tokens="$tokens $(login "user1-$((n + 1))@load.example.com" 'Manager123!' | field refresh_token)"
+    done
+    REFRESH_TOKENS="$tokens" run "refresh ($chains threads, one chained session each)" -t"$chains" -c"$chains" \
+        -s "$work/refresh.lua" "$B/auth/refresh"
+fi
 
 # The audit log's first page (50 events) for each filter and each role's arms, one connection
 # (latency, not throughput), then the plan of each query as PostgreSQL runs it for that caller:

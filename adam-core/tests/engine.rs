@@ -184,6 +184,19 @@ on_both_engines! {
         adam.refresh(other.refresh_token.expose()).await.unwrap();
     }
 
+    async fn a_refresh_token_past_its_idle_lifetime_refreshes_nothing(db: TestDb) {
+        let idle = adam_core::Settings { refresh_token_ttl: chrono::Duration::seconds(2), ..adam_testkit::settings_on(&db.clock) };
+        let adam = db.db.engine_with(idle).await;
+        let first = adam.login(MANAGER.0, MANAGER.1).await.unwrap();
+        let second = adam.refresh(first.refresh_token.expose()).await.unwrap();
+        // Used within its two seconds, the chain goes on; idle longer, it ends, though the
+        // session's own end (a day away) has not come.
+        db.clock.advance(chrono::Duration::milliseconds(1500));
+        let third = adam.refresh(second.refresh_token.expose()).await.unwrap();
+        db.clock.advance(chrono::Duration::milliseconds(2100));
+        assert!(matches!(adam.refresh(third.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+    }
+
     async fn a_session_ends_at_its_maximum_however_active(db: TestDb) {
         let short = adam_core::Settings { session_max: chrono::Duration::seconds(3), ..adam_testkit::settings_on(&db.clock) };
         let adam = db.db.engine_with(short).await;

@@ -57,8 +57,12 @@ impl Adam {
             return Err(rejected());
         }
         let now = self.now();
+        let rule = sessions::LiveRule {
+            now,
+            ..self.live_rule()
+        };
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
-        match sessions::spend(&mut tx, &TokenDigest::of(refresh_token), client, now).await? {
+        match sessions::spend(&mut tx, &TokenDigest::of(refresh_token), client, &rule).await? {
             Spend::Unknown => Err(rejected()),
             Spend::AlreadySpent {
                 session,
@@ -81,23 +85,14 @@ impl Adam {
             Spend::Spent {
                 session,
                 expires_at,
+                live,
             } => {
-                let rule = sessions::LiveRule {
-                    now,
-                    ..self.live_rule()
-                };
-                let live = if expires_at > now {
-                    sessions::live(&mut tx, session, &rule).await?
-                } else {
-                    None
-                };
                 let Some((live, _)) = live else {
                     // The token stays spent: an expired or dead session's token is no use again.
                     tx.commit().await?;
                     return Err(rejected());
                 };
                 let next = RefreshToken::generate();
-                sessions::touch(&mut tx, session, now).await?;
                 // A grant's next token lives no longer than the one it replaces (its browser
                 // session's lifetime bounds it).
                 let mut until = live
@@ -108,7 +103,7 @@ impl Adam {
                 if client.is_some() {
                     until = until.min(expires_at);
                 }
-                sessions::add_refresh_token(
+                sessions::rotate(
                     &mut tx,
                     session,
                     live.placement,

@@ -4,12 +4,12 @@
 //! it out ([`end`]) and answers whether a session is live ([`live`]).
 
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
 use crate::audit::events::UserRef;
 use crate::caller::Amr;
-use crate::db::{on_tx, ts, Db, Intent, Scope, Tx};
+use crate::db::{on_tx, ts, Conn, Db, Intent, Scope, Tx};
 use crate::error::Result;
 use crate::ids::{DealershipId, SessionId, UserId};
 use crate::models::User;
@@ -204,6 +204,14 @@ pub(crate) async fn create(
     add_refresh_token(tx, session, user.placement, None, first, expires_at, now).await
 }
 
+/// The insert of a refresh token, bound as [`add_refresh_token`] binds it.
+macro_rules! add_sql {
+    () => {
+        "INSERT INTO refresh_tokens (token_hash, session_id, dealership_id, issued_at, \
+         expires_at, client_id) VALUES ($1, $2, $3, $4, $5, $6)"
+    };
+}
+
 /// Adds a refresh token to a session: the API's (`client` `None`), or a client's, good only
 /// at that client's token endpoint.
 pub(crate) async fn add_refresh_token(
@@ -215,11 +223,9 @@ pub(crate) async fn add_refresh_token(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    const SQL: &str = "INSERT INTO refresh_tokens (token_hash, session_id, dealership_id, \
-        issued_at, expires_at, client_id) VALUES ($1, $2, $3, $4, $5, $6)";
     on_tx!(
         tx,
-        sqlx::query(SQL)
+        sqlx::query(add_sql!())
             .bind(&token.0)
             .bind(session.as_uuid())
             .bind(placement.dealership_id().map(|d| d.as_uuid()))
@@ -232,12 +238,14 @@ pub(crate) async fn add_refresh_token(
 }
 
 /// What presenting a refresh token found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Spend {
-    /// It was unspent and is spent now; it belongs to this session and expires then.
+    /// It was unspent and is spent now; it belongs to this session and expires then. `live`:
+    /// the session if it is live by the rule given and the token had not expired.
     Spent {
         session: SessionId,
         expires_at: DateTime<Utc>,
+        live: Option<(LiveSession, User)>,
     },
     /// It had been spent before, at `spent_at`.
     AlreadySpent {
@@ -249,33 +257,89 @@ pub(crate) enum Spend {
     Unknown,
 }
 
-/// Spends a refresh token of `client` (`None`: the API's own). The conditional UPDATE is the
-/// race's referee: the database lets exactly one transaction flip `spent_at` from NULL. A
-/// token of another kind is [`Spend::Unknown`] and stays as it was.
+/// The spend: the conditional UPDATE that lets exactly one transaction flip `spent_at` from NULL.
+macro_rules! spend_sql {
+    () => {
+        "UPDATE refresh_tokens SET spent_at = $2 WHERE token_hash = $1 AND spent_at IS NULL \
+         AND coalesce(client_id, '') = $3 RETURNING session_id, expires_at"
+    };
+}
+
+/// Spends a refresh token of `client` (`None`: the API's own) and reads its session as
+/// [`live`] does, by `rule` (whose `now` is the moment of spending). The conditional UPDATE is
+/// the race's referee: the database lets exactly one transaction flip `spent_at` from NULL. A
+/// token of another kind is [`Spend::Unknown`] and stays as it was. On PostgreSQL the spend and
+/// the read are one statement (the view does not read refresh tokens, so the statement's one
+/// snapshot sees what a read after the spend would).
 pub(crate) async fn spend(
     tx: &mut Tx,
     presented: &TokenDigest,
     client: Option<&str>,
-    now: DateTime<Utc>,
+    rule: &LiveRule<'_>,
 ) -> Result<Spend> {
-    const SPEND: &str = "UPDATE refresh_tokens SET spent_at = $2 WHERE token_hash = $1 \
-        AND spent_at IS NULL AND coalesce(client_id, '') = $3 RETURNING session_id, expires_at";
+    const SPEND_AND_READ: &str = concat!(
+        "WITH spent AS (",
+        spend_sql!(),
+        ") SELECT spent.session_id AS spent_session_id, spent.expires_at AS spent_expires_at, \
+         v.* FROM spent LEFT JOIN live_sessions v ON v.session_id = spent.session_id"
+    );
     const FIND: &str = "SELECT t.session_id, t.spent_at, s.user_id, s.dealership_id \
         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
         WHERE t.token_hash = $1 AND coalesce(t.client_id, '') = $2";
+    let now = rule.now;
     let client = client.unwrap_or("");
-    let spent: Option<(Uuid, DateTime<Utc>)> = on_tx!(
-        tx,
-        sqlx::query_as(SPEND)
-            .bind(&presented.0)
-            .bind(ts(now))
-            .bind(client),
-        fetch_optional
-    )?;
-    if let Some((session, expires_at)) = spent {
+    let spent: Option<(Uuid, DateTime<Utc>, Option<LiveRow>)> = match &mut tx.conn {
+        Conn::Pg(c) => {
+            let row = sqlx::query(SPEND_AND_READ)
+                .bind(&presented.0)
+                .bind(ts(now))
+                .bind(client)
+                .fetch_optional(&mut **c)
+                .await?;
+            match row {
+                Some(row) => {
+                    let live_row = match row.try_get::<Option<Uuid>, _>("session_id")? {
+                        Some(_) => Some(LiveRow::from_row(&row)?),
+                        None => None,
+                    };
+                    Some((
+                        row.try_get("spent_session_id")?,
+                        row.try_get("spent_expires_at")?,
+                        live_row,
+                    ))
+                }
+                None => None,
+            }
+        }
+        Conn::Lite(c) => {
+            let spent: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(spend_sql!())
+                .bind(&presented.0)
+                .bind(ts(now))
+                .bind(client)
+                .fetch_optional(&mut **c)
+                .await?;
+            match spent {
+                Some((session, expires_at)) => {
+                    let live_row: Option<LiveRow> = sqlx::query_as(LIVE)
+                        .bind(session)
+                        .fetch_optional(&mut **c)
+                        .await?;
+                    Some((session, expires_at, live_row))
+                }
+                None => None,
+            }
+        }
+    };
+    if let Some((session, expires_at, live_row)) = spent {
+        // An expired token spends but refreshes nothing: its session is not read as live.
+        let live = match live_row.filter(|_| expires_at > now) {
+            Some(row) => row.split(rule)?,
+            None => None,
+        };
         return Ok(Spend::Spent {
             session: session.into(),
             expires_at,
+            live,
         });
     }
     /// Session, when spent, its user and the user's dealership.
@@ -427,15 +491,45 @@ pub(crate) async fn refreshable_until(
     Ok(until.filter(|u| *u > now))
 }
 
-/// Notes that a session was used (a refresh) at `now`.
-pub(crate) async fn touch(tx: &mut Tx, session: SessionId, now: DateTime<Utc>) -> Result<()> {
-    const SQL: &str = "UPDATE sessions SET last_used_at = $2 WHERE id = $1";
-    on_tx!(
-        tx,
-        sqlx::query(SQL).bind(session.as_uuid()).bind(ts(now)),
-        execute
-    )?;
-    Ok(())
+/// After a spend: notes that `session` was used at `now` and adds its next refresh token (as
+/// [`add_refresh_token`]). On PostgreSQL one statement.
+pub(crate) async fn rotate(
+    tx: &mut Tx,
+    session: SessionId,
+    placement: Placement,
+    client: Option<&str>,
+    next: &TokenDigest,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const TOUCH: &str = "UPDATE sessions SET last_used_at = $2 WHERE id = $1";
+    const TOUCH_AND_ADD: &str = concat!(
+        "WITH touched AS (UPDATE sessions SET last_used_at = $4 WHERE id = $2) ",
+        add_sql!()
+    );
+    match &mut tx.conn {
+        Conn::Pg(c) => {
+            sqlx::query(TOUCH_AND_ADD)
+                .bind(&next.0)
+                .bind(session.as_uuid())
+                .bind(placement.dealership_id().map(|d| d.as_uuid()))
+                .bind(ts(now))
+                .bind(ts(expires_at))
+                .bind(client)
+                .execute(&mut **c)
+                .await?;
+            Ok(())
+        }
+        Conn::Lite(c) => {
+            // SQLite has no data-modifying WITH: the same two changes, one after the other.
+            sqlx::query(TOUCH)
+                .bind(session.as_uuid())
+                .bind(ts(now))
+                .execute(&mut **c)
+                .await?;
+            add_refresh_token(tx, session, placement, client, next, expires_at, now).await
+        }
+    }
 }
 
 /// A live session as its user sees it.
