@@ -13,6 +13,7 @@ use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::middleware::{Cors, NormalizePath, TrailingSlash};
 use poem::web::{Data, Html, Json};
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem_openapi::OpenApiService;
 use tokio::io::AsyncReadExt;
 
 mod api;
@@ -172,17 +173,26 @@ fn app_ringing(
     let refresh_lifetime = Duration::from_secs(
         u64::try_from(config.refresh_token_expire_days).unwrap_or(1) * 24 * 3600,
     );
-    let raw = api.spec();
-    let document = Arc::new(api::document::complete(&raw, config.password_min_length));
-    // The document's text is made once; the documentation pages show it, not poem-openapi's
-    // own document (each page embeds the document's text once).
-    let completed = document.to_string();
-    let swagger = Html(api.swagger_ui_html().replacen(&raw, &completed, 1));
-    let redoc = Html(api.redoc_html().replacen(&raw, &completed, 1));
-    let json = hyper::body::Bytes::from(completed);
+    // The document's text is made once and kept; its tree only as the table of allowed methods.
+    let (json, allow) = {
+        let document = api::document::complete(&api.spec(), config.password_min_length);
+        let allow = Arc::new(api::document::AllowTable::of(&document));
+        (hyper::body::Bytes::from(document.to_string()), allow)
+    };
+    let (for_swagger, for_redoc) = (json.clone(), json.clone());
     let route = Route::new()
-        .at("/api/v1/docs", get(make_sync(move |_| swagger.clone())))
-        .at("/api/v1/redoc", get(make_sync(move |_| redoc.clone())))
+        .at(
+            "/api/v1/docs",
+            get(make_sync(move |_| {
+                docs_page(&for_swagger, OpenApiService::swagger_ui_html)
+            })),
+        )
+        .at(
+            "/api/v1/redoc",
+            get(make_sync(move |_| {
+                docs_page(&for_redoc, OpenApiService::redoc_html)
+            })),
+        )
         .at(
             "/api/v1/openapi.json",
             get(make_sync(move |_| {
@@ -205,7 +215,7 @@ fn app_ringing(
         .around(move |ep, req| client::refuse_unreadable_forwarding(ep, req, proxies.clone()))
         .catch_all_error(error::render)
         .map_to_response()
-        .around(move |ep, req| allow_header(ep, req, document.clone()))
+        .around(move |ep, req| allow_header(ep, req, allow.clone()))
         .around(move |ep, req| async move { cookie_mode::layer(&ep, req, refresh_lifetime).await });
     let with_cors = if config.cors_origins.is_empty() {
         inner.boxed()
@@ -226,17 +236,26 @@ fn cors(origins: &[String]) -> Cors {
         .max_age(600)
 }
 
+/// A documentation page (Swagger UI, Redoc) showing `document`, made when asked for: the pages
+/// are megabytes of script that an idle server need not hold. `page` is poem-openapi's page of
+/// an empty API, whose document is then replaced by ours.
+fn docs_page(document: &[u8], page: fn(&OpenApiService<(), ()>) -> String) -> Html<String> {
+    let empty = OpenApiService::new((), "", "");
+    let html = page(&empty).replacen(&empty.spec(), &String::from_utf8_lossy(document), 1);
+    Html(html)
+}
+
 /// Names the allowed methods on a 405 answer (RFC 9110 §15.5.6).
 async fn allow_header<E: Endpoint>(
     ep: Arc<E>,
     req: Request,
-    doc: Arc<serde_json::Value>,
+    allow: Arc<api::document::AllowTable>,
 ) -> poem::Result<Response> {
     let uri = req.uri().clone(); // cheap: shares the request's bytes
     let mut resp = ep.call(req).await?.into_response();
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
-        let allowed = api::document::allowed_methods(&doc, uri.path());
-        if let Some(v) = allowed.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        let allowed = allow.allowed(uri.path());
+        if let Some(v) = allowed.and_then(|a| HeaderValue::from_str(a).ok()) {
             resp.headers_mut().insert("allow", v);
         }
     }

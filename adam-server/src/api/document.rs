@@ -275,17 +275,37 @@ fn complete_operation(path: &str, op: &mut Value) {
     }
 }
 
-/// The methods the document allows on `path`, as an `Allow` header value.
-pub(crate) fn allowed_methods(doc: &Value, path: &str) -> Option<String> {
-    let path = path.trim_end_matches('/');
-    let paths = doc["paths"].as_object()?;
-    let (_, item) = paths.iter().find(|(template, _)| matches(template, path))?;
-    let methods: Vec<String> = item
-        .as_object()?
-        .keys()
-        .map(|m| m.to_ascii_uppercase())
-        .collect();
-    Some(methods.join(", "))
+/// Each path of the document with the methods it allows, as an `Allow` header value: what a
+/// 405 answer names, kept instead of the document itself (whose tree is megabytes).
+pub(crate) struct AllowTable(Vec<(String, String)>);
+
+impl AllowTable {
+    /// The table of `doc`'s paths.
+    pub(crate) fn of(doc: &Value) -> Self {
+        let paths = doc["paths"].as_object().into_iter().flatten();
+        AllowTable(
+            paths
+                .map(|(template, item)| {
+                    let methods: Vec<String> = item
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|o| o.keys())
+                        .map(|m| m.to_ascii_uppercase())
+                        .collect();
+                    (template.clone(), methods.join(", "))
+                })
+                .collect(),
+        )
+    }
+
+    /// The methods allowed on `path`, if the document has it.
+    pub(crate) fn allowed(&self, path: &str) -> Option<&str> {
+        let path = path.trim_end_matches('/');
+        self.0
+            .iter()
+            .find(|(template, _)| matches(template, path))
+            .map(|(_, methods)| methods.as_str())
+    }
 }
 
 /// Whether `path` fits `template` (`/users/{id}`: one segment per parameter).
