@@ -173,24 +173,28 @@ fn app_ringing(
     let refresh_lifetime = Duration::from_secs(
         u64::try_from(config.refresh_token_expire_days).unwrap_or(1) * 24 * 3600,
     );
-    // The document's text is made once and kept; its tree only as the table of allowed methods.
-    let (json, allow) = {
-        let document = api::document::complete(&api.spec(), config.password_min_length);
-        let allow = Arc::new(api::document::AllowTable::of(&document));
-        (hyper::body::Bytes::from(document.to_string()), allow)
-    };
-    let (for_swagger, for_redoc) = (json.clone(), json.clone());
+    let document = Arc::new(api::document::Document::new(
+        adam.clone(),
+        bell.clone(),
+        config.password_min_length,
+    ));
+    let (for_swagger, for_redoc, for_json, for_allow) = (
+        document.clone(),
+        document.clone(),
+        document.clone(),
+        document,
+    );
     let route = Route::new()
         .at(
             "/api/v1/docs",
             get(make_sync(move |_| {
-                docs_page(&for_swagger, OpenApiService::swagger_ui_html)
+                docs_page(&for_swagger.get().json, OpenApiService::swagger_ui_html)
             })),
         )
         .at(
             "/api/v1/redoc",
             get(make_sync(move |_| {
-                docs_page(&for_redoc, OpenApiService::redoc_html)
+                docs_page(&for_redoc.get().json, OpenApiService::redoc_html)
             })),
         )
         .at(
@@ -198,7 +202,7 @@ fn app_ringing(
             get(make_sync(move |_| {
                 Response::builder()
                     .content_type("application/json; charset=utf-8")
-                    .body(json.clone())
+                    .body(for_json.get().json.clone())
             })),
         )
         .nest("/", api);
@@ -215,7 +219,7 @@ fn app_ringing(
         .around(move |ep, req| client::refuse_unreadable_forwarding(ep, req, proxies.clone()))
         .catch_all_error(error::render)
         .map_to_response()
-        .around(move |ep, req| allow_header(ep, req, allow.clone()))
+        .around(move |ep, req| allow_header(ep, req, for_allow.clone()))
         .around(move |ep, req| async move { cookie_mode::layer(&ep, req, refresh_lifetime).await });
     let with_cors = if config.cors_origins.is_empty() {
         inner.boxed()
@@ -249,12 +253,12 @@ fn docs_page(document: &[u8], page: fn(&OpenApiService<(), ()>) -> String) -> Ht
 async fn allow_header<E: Endpoint>(
     ep: Arc<E>,
     req: Request,
-    allow: Arc<api::document::AllowTable>,
+    document: Arc<api::document::Document>,
 ) -> poem::Result<Response> {
     let uri = req.uri().clone(); // cheap: shares the request's bytes
     let mut resp = ep.call(req).await?.into_response();
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
-        let allowed = allow.allowed(uri.path());
+        let allowed = document.get().allow.allowed(uri.path());
         if let Some(v) = allowed.and_then(|a| HeaderValue::from_str(a).ok()) {
             resp.headers_mut().insert("allow", v);
         }

@@ -6,7 +6,13 @@
 use adam_core::{
     AuditCursor, AuditFilter, AuditLimit, Email, Name, PageRequest, PasswordPolicy, UserFilter,
 };
+use std::sync::OnceLock;
+
+use adam_core::Adam;
+use hyper::body::Bytes;
 use serde_json::{json, Value};
+
+use crate::mail::Mailbell;
 
 /// Request bodies that refuse unknown properties (`deny_unknown_fields`).
 const STRICT_BODIES: &[&str] = &[
@@ -272,6 +278,49 @@ fn complete_operation(path: &str, op: &mut Value) {
                 .replace("Paged_", "a page of ");
             answer["description"] = Value::String(format!("Success ({status}): {what}."));
         }
+    }
+}
+
+/// The completed document's text and its table of allowed methods, made when first asked for
+/// (a documentation page, `/openapi.json`, a 405): an idle server neither builds nor holds the
+/// document's tree, megabytes while it is made.
+pub(crate) struct Document {
+    adam: Adam,
+    bell: Mailbell,
+    password_min: usize,
+    made: OnceLock<Made>,
+}
+
+/// What [`Document`] keeps once made.
+pub(crate) struct Made {
+    /// The document as served at `/api/v1/openapi.json`.
+    pub(crate) json: Bytes,
+    /// Its paths' methods.
+    pub(crate) allow: AllowTable,
+}
+
+impl Document {
+    /// The document of the API that [`super::service`] makes of `adam` and `bell`, with
+    /// `password_min` as the configured shortest password.
+    pub(crate) fn new(adam: Adam, bell: Mailbell, password_min: usize) -> Self {
+        Document {
+            adam,
+            bell,
+            password_min,
+            made: OnceLock::new(),
+        }
+    }
+
+    /// The document, made by the first caller (others wait for it).
+    pub(crate) fn get(&self) -> &Made {
+        self.made.get_or_init(|| {
+            let spec = super::service(&self.adam, &self.bell).spec();
+            let doc = complete(&spec, self.password_min);
+            Made {
+                allow: AllowTable::of(&doc),
+                json: Bytes::from(doc.to_string()),
+            }
+        })
     }
 }
 
