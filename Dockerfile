@@ -20,8 +20,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p adam-server \
-    && install -m 0755 "${CARGO_TARGET_DIR:-target}/release/adam-server" /adam-server
+RUN cargo build --profile production --locked -p adam-server \
+    && install -m 0755 "${CARGO_TARGET_DIR:-target}/production/adam-server" /adam-server
 
 FROM debian:bookworm-slim AS base
 RUN apt-get update \
