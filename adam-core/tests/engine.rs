@@ -855,3 +855,54 @@ async fn two_engines_on_one_postgres_share_the_throttle_exactly() {
     assert_eq!(ia + ib, 10, "one limit for both servers");
     assert_eq!(ta + tb, 30);
 }
+
+/// Ends every other connection to the test database, waiting until each is gone.
+async fn close_the_pools_connections(url: &str) {
+    raw_sql(
+        url,
+        "SELECT count(pg_terminate_backend(pid, 5000))::text FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        &[],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn connections_the_database_closed_are_replaced_or_answer_unavailable() {
+    let db = adam_testkit::TestDatabase::create(adam_testkit::Engine::Postgres).await;
+    let pinging_after = |idle: std::time::Duration| adam_core::Settings {
+        store: adam_core::StoreOptions {
+            ping_after_idle: idle,
+            ..adam_core::StoreOptions::default()
+        },
+        ..adam_testkit::settings()
+    };
+    // Pinged before each use: the closed connections are replaced, no request sees them.
+    let pinged = db
+        .engine_with(pinging_after(std::time::Duration::ZERO))
+        .await;
+    let pair = pinged.login(MANAGER.0, MANAGER.1).await.unwrap();
+    close_the_pools_connections(&db.url).await;
+    pinged.authenticate(&pair.access_token).await.unwrap();
+    close_the_pools_connections(&db.url).await;
+    let pair = pinged.refresh(pair.refresh_token.expose()).await.unwrap();
+
+    // Used too recently to be pinged: a request on a closed connection is unavailable (503),
+    // never another error, and the pool soon holds only new connections.
+    let unpinged = db
+        .engine_with(pinging_after(std::time::Duration::from_secs(3600)))
+        .await;
+    unpinged.authenticate(&pair.access_token).await.unwrap();
+    close_the_pools_connections(&db.url).await;
+    let mut answered = false;
+    for _ in 0..=adam_core::StoreOptions::default().max_connections {
+        match unpinged.authenticate(&pair.access_token).await {
+            Ok(_) => {
+                answered = true;
+                break;
+            }
+            Err(e) => assert!(e.is_unavailable(), "{e:?}"),
+        }
+    }
+    assert!(answered);
+}
