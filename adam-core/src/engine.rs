@@ -208,6 +208,23 @@ impl Adam {
         Ok(tx)
     }
 
+    /// Opens a write unit of work of the engine's own that counts and reserves a password or
+    /// code check from `origin` (the sign-in throttle), in one of the places kept for those
+    /// ([`db::Db::begin_throttled`]); `caller`, if the check is theirs, is its events' actor.
+    pub(crate) async fn begin_throttled(
+        &self,
+        origin: &crate::origin::ClientInfo,
+        caller: Option<&Principal>,
+    ) -> Result<db::Tx> {
+        let mut tx = self
+            .db
+            .begin_throttled(Scope::system(), Intent::Write)
+            .await?;
+        tx.origin = origin.clone();
+        tx.scope.actor = caller.map(|c| (c.user_id(), c.session_id()));
+        Ok(tx)
+    }
+
     /// Opens a unit of work of the engine's own for a request from `origin` that acts for no
     /// one yet (a sign-in): its events carry the client's address and user agent.
     pub(crate) async fn begin_system_from(

@@ -906,3 +906,65 @@ async fn connections_the_database_closed_are_replaced_or_answer_unavailable() {
     }
     assert!(answered);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_ins_waiting_on_one_account_leave_connections_to_other_requests() {
+    use sqlx::Connection;
+    let db = adam_testkit::TestDatabase::create(adam_testkit::Engine::Postgres).await;
+    let adam = db
+        .engine_with(adam_core::Settings {
+            store: adam_core::StoreOptions {
+                max_connections: 4,
+                ..adam_core::StoreOptions::default()
+            },
+            ..adam_testkit::settings()
+        })
+        .await;
+    let pair = adam.login(MANAGER.0, MANAGER.1).await.unwrap();
+    // Another server's slow attempt holds the account's throttle lock.
+    let mut other_server = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let key = format!("adam:sign-in:account:{}", MANAGER.0);
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind(&key)
+        .execute(&mut other_server)
+        .await
+        .unwrap();
+    let attempts: Vec<_> = (0..8)
+        .map(|_| {
+            let adam = adam.clone();
+            tokio::spawn(async move { adam.login(MANAGER.0, MANAGER.1).await })
+        })
+        .collect();
+    // Half the pool waits for the lock (the throttled units' places), the others in memory.
+    const WAITING: &str =
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+    let mut waiting = 0;
+    for _ in 0..100_000 {
+        waiting = sqlx::query_scalar::<_, i64>(WAITING)
+            .fetch_one(&mut other_server)
+            .await
+            .unwrap();
+        if waiting >= 2 {
+            break;
+        }
+    }
+    assert_eq!(waiting, 2);
+    // The other half serves everyone else meanwhile.
+    for _ in 0..4 {
+        let caller = adam.authenticate(&pair.access_token).await.unwrap();
+        adam.me(&caller).await.unwrap();
+    }
+    let waiting_now: i64 = sqlx::query_scalar(WAITING)
+        .fetch_one(&mut other_server)
+        .await
+        .unwrap();
+    assert_eq!(waiting_now, 2, "no more than half the pool waits");
+    sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+        .bind(&key)
+        .execute(&mut other_server)
+        .await
+        .unwrap();
+    for attempt in attempts {
+        attempt.await.unwrap().unwrap();
+    }
+}

@@ -87,6 +87,14 @@ impl Default for StoreOptions {
     }
 }
 
+/// The places for throttled units of work ([`Db::begin_throttled`]): half the pool, at least one.
+fn throttle_places(options: &StoreOptions) -> std::sync::Arc<tokio::sync::Semaphore> {
+    let places = usize::try_from(options.max_connections / 2)
+        .unwrap_or(1)
+        .max(1);
+    std::sync::Arc::new(tokio::sync::Semaphore::new(places))
+}
+
 /// Whose rows a transaction may touch. The database sees the same scope as the setting
 /// `adam.scope` (`system`, `all`, or `dealership`, with `adam.dealership`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +179,12 @@ pub(crate) enum Intent {
 pub(crate) struct Db {
     pub(crate) pool: Pool,
     clock: Clock,
+    /// The places for units of work that count and reserve a password or code check
+    /// ([`Db::begin_throttled`]): half the pool, at least one.
+    throttled: std::sync::Arc<tokio::sync::Semaphore>,
+    /// How long a unit of work waits for a connection (or a place) before the database counts
+    /// as unavailable.
+    acquire_timeout: Duration,
     /// Rung after a unit of work that queued something for a sender of this process (a
     /// back-channel logout) commits, so that it goes out at once.
     pub(crate) outbox_bell: std::sync::Arc<tokio::sync::Notify>,
@@ -208,6 +222,8 @@ pub(crate) struct Tx {
     /// Rung at commit when [`Tx::ring_after_commit`] was asked for.
     bell: std::sync::Arc<tokio::sync::Notify>,
     ring: bool,
+    /// Its place among the throttled units of work, held until it ends.
+    place: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Runs `$query.$method(executor).await` on whichever engine `$tx` belongs to. With `execute`,
@@ -274,6 +290,12 @@ impl Tx {
     /// something a sender should send now.
     pub(crate) fn ring_after_commit(&mut self) {
         self.ring = true;
+    }
+
+    /// Whether this unit of work holds a place among the throttled ones
+    /// ([`Db::begin_throttled`]).
+    pub(crate) fn is_throttled(&self) -> bool {
+        self.place.is_some()
     }
 
     /// Commits the unit of work.
@@ -423,6 +445,8 @@ impl Db {
                     },
                     clock,
                     outbox_bell: Default::default(),
+                    throttled: throttle_places(options),
+                    acquire_timeout: options.acquire_timeout,
                 })
             }
             Engine::Sqlite => {
@@ -461,6 +485,8 @@ impl Db {
                     pool: Pool::Lite { pool },
                     clock,
                     outbox_bell: Default::default(),
+                    throttled: throttle_places(options),
+                    acquire_timeout: options.acquire_timeout,
                 })
             }
         }
@@ -508,7 +534,24 @@ impl Db {
             clock: self.clock.clone(),
             bell: self.outbox_bell.clone(),
             ring: false,
+            place: None,
         })
+    }
+
+    /// Opens a unit of work in `scope` that will count and reserve a password or code check.
+    /// The throttle's locks make such units wait for each other per account and per address,
+    /// each on a pooled connection; so a unit first takes one of the places kept for them (half
+    /// the pool), and a burst of attempts on one account or from one address waits here, in
+    /// memory, leaving the other connections to every other request.
+    pub(crate) async fn begin_throttled(&self, scope: Scope, intent: Intent) -> Result<Tx> {
+        let place =
+            tokio::time::timeout(self.acquire_timeout, self.throttled.clone().acquire_owned())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)?
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+        let mut tx = self.begin(scope, intent).await?;
+        tx.place = Some(place);
+        Ok(tx)
     }
 
     /// Answers when the database does (as the app role, on PostgreSQL).

@@ -37,13 +37,10 @@ impl Adam {
         let limits = self.settings.login_throttle;
         let (tx, check) = match attempt {
             Attempt::By(caller) => (
-                self.begin_system_for(caller, Intent::Write).await?,
+                self.begin_throttled(caller.origin(), Some(caller)).await?,
                 Check::Code,
             ),
-            Attempt::SignIn(origin) => (
-                self.begin_system_from(origin, Intent::Write).await?,
-                Check::SignIn,
-            ),
+            Attempt::SignIn(origin) => (self.begin_throttled(origin, None).await?, Check::SignIn),
         };
         let address = tx.origin.ip.map(|a| a.to_string()).unwrap_or_default();
         let refused = |key| Event::LoginFailed {

@@ -119,7 +119,7 @@ impl Adam {
 
         // Count and reserve, one attempt at a time per account and per address: the reservation
         // is this attempt's failure until the password proves otherwise.
-        let mut tx = self.begin_system_from(origin, Intent::Write).await?;
+        let mut tx = self.begin_throttled(origin, None).await?;
         let creds = match &parsed {
             Some(email) => users::credentials(&mut tx, email).await?,
             None => None,

@@ -209,7 +209,7 @@ impl Adam {
             check: Check::CurrentPassword,
             user: Some(UserRef::placed(user, caller.placement())),
         };
-        let mut tx = self.begin_system_for(caller, Intent::Write).await?;
+        let mut tx = self.begin_throttled(caller.origin(), Some(caller)).await?;
         let account = users::get(&mut tx, user).await?.email;
         let (mut tx, reserved) =
             reserve_password_check(tx, &limits, account.as_str(), &address, now, |k| {

@@ -72,7 +72,9 @@ pub(crate) fn admit(
     }
 }
 
-/// Counts and reserves one password check for `account` from `address` in `tx`, under the
+/// Counts and reserves one password check for `account` from `address` in `tx` (begun with
+/// [`Adam::begin_throttled`](crate::Adam), so that its wait for the locks holds no connection
+/// other requests need), under the
 /// throttle's locks (which hold until `tx` ends), and hands `tx` back to go on. Past a limit,
 /// commits `tx` with the refusal recorded as `refused(key)` when it is the first of its key's
 /// lockout (of a throttled burst, one event per key and lockout) and answers
@@ -86,6 +88,7 @@ pub(crate) async fn reserve_password_check(
     now: DateTime<Utc>,
     refused: impl FnOnce(ThrottleKey) -> Event,
 ) -> Result<(Tx, store::Reservation)> {
+    debug_assert!(tx.is_throttled(), "begun with Adam::begin_throttled");
     store::lock(&mut tx, account, address).await?;
     let counts = store::counts(&mut tx, account, address, now - limits.window).await?;
     if let Err(refusal) = admit(limits, &counts, now) {
