@@ -1,6 +1,6 @@
 //! Argon2id password hashing on a few dedicated threads, each reusing its own memory.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -73,28 +73,49 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 /// Jobs that may wait for a hashing thread; beyond this, callers wait to enqueue.
 const QUEUE: usize = 4096;
 
+/// How long a hashing thread keeps its argon2 memory with no job to do: a burst of sign-ins
+/// reuses it, and a few seconds after the burst it goes back to the system.
+const RELEASE_AFTER_IDLE: Duration = Duration::from_secs(5);
+
 /// Hashes and verifies passwords with argon2id.
 ///
 /// Hashing runs on a fixed number of dedicated threads (about one per core), never on the async
-/// workers. Each thread keeps one argon2 memory block and reuses it, so a flood of logins queues
-/// instead of starving other requests, and memory stays at threads × cost however long the
-/// flood lasts. Clones share the threads; they stop when the last clone is dropped.
+/// workers. Each thread keeps one argon2 memory block and reuses it while jobs keep coming, so a
+/// flood of logins queues instead of starving other requests, and memory stays at threads × cost
+/// however long the flood lasts; an idle thread gives its block back. Clones share the threads;
+/// they stop when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     cost: HashCost,
     queue_timeout: Duration,
     jobs: mpsc::Sender<Job>,
     dummy: Arc<OnceCell<String>>,
+    /// How many hashing threads hold their argon2 memory now.
+    holding: Arc<AtomicUsize>,
 }
 
 impl PasswordHasher {
     /// A hasher with the given cost and `threads` hashing threads (at least one).
     pub fn new(cost: HashCost, threads: usize) -> Result<Self> {
+        Self::releasing_after(cost, threads, RELEASE_AFTER_IDLE)
+    }
+
+    /// [`PasswordHasher::new`] whose threads give their memory back after `idle` without a job.
+    pub(crate) fn releasing_after(cost: HashCost, threads: usize, idle: Duration) -> Result<Self> {
         let blocks = cost.params()?.block_count();
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
+        let holding = Arc::new(AtomicUsize::new(0));
+        let cannot_start =
+            |e: std::io::Error| Error::Internal(format!("cannot start a hashing thread: {e}"));
         for i in 0..threads.max(1) {
             let rx = Arc::clone(&rx);
+            let holding = Arc::clone(&holding);
+            // A clock for the idle wait, the thread's own.
+            let timer = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .map_err(cannot_start)?;
             std::thread::Builder::new()
                 .name(format!("adam-argon2-{i}"))
                 .spawn(move || {
@@ -104,24 +125,46 @@ impl PasswordHasher {
                     loop {
                         // The lock is held only while waiting for the next job.
                         let job = match rx.lock() {
-                            Ok(mut rx) => rx.blocking_recv(),
+                            Ok(mut rx) if memory.is_empty() => rx.blocking_recv(),
+                            Ok(mut rx) => {
+                                match timer
+                                    .block_on(async { tokio::time::timeout(idle, rx.recv()).await })
+                                {
+                                    Ok(job) => job,
+                                    Err(_) => {
+                                        memory = Vec::new();
+                                        holding.fetch_sub(1, Ordering::AcqRel);
+                                        continue;
+                                    }
+                                }
+                            }
                             Err(_) => None,
                         };
                         let Some(job) = job else { break };
                         if memory.len() < blocks {
+                            if memory.is_empty() {
+                                holding.fetch_add(1, Ordering::AcqRel);
+                            }
                             memory.resize(blocks, Block::default());
                         }
                         job(&mut memory);
                     }
                 })
-                .map_err(|e| Error::Internal(format!("cannot start a hashing thread: {e}")))?;
+                .map_err(cannot_start)?;
         }
         Ok(Self {
             cost,
             queue_timeout: Duration::from_secs(10),
             jobs: tx,
             dummy: Arc::new(OnceCell::new()),
+            holding,
         })
+    }
+
+    /// How many hashing threads hold their argon2 memory now (each the cost's `memory_kib`):
+    /// what the hasher adds to the process's memory at this moment.
+    pub fn threads_holding_memory(&self) -> usize {
+        self.holding.load(Ordering::Acquire)
     }
 
     /// The same hasher, with jobs that wait longer than `timeout` for a thread given up:
@@ -492,6 +535,29 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(theirs, (ours + HASHING_NICENESS).min(19));
+    }
+
+    #[tokio::test]
+    async fn a_hashing_thread_keeps_its_memory_while_busy_and_gives_it_back_when_idle() {
+        let keeping =
+            PasswordHasher::releasing_after(HashCost::OWASP, 1, Duration::from_secs(3600)).unwrap();
+        assert_eq!(
+            keeping.threads_holding_memory(),
+            0,
+            "nothing before the first job"
+        );
+        keeping.hash_str("correct horse").await.unwrap();
+        assert_eq!(keeping.threads_holding_memory(), 1);
+
+        let releasing =
+            PasswordHasher::releasing_after(HashCost::OWASP, 1, Duration::ZERO).unwrap();
+        releasing.hash_str("correct horse").await.unwrap();
+        let mut spins = 0u64;
+        while releasing.threads_holding_memory() != 0 {
+            spins += 1;
+            assert!(spins < 50_000_000, "the idle thread kept its memory");
+            std::thread::yield_now();
+        }
     }
 
     #[tokio::test]
