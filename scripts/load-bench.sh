@@ -7,8 +7,9 @@
 #
 # COMPARE="BIN_A BIN_B" (two or more release binaries, e.g. the previous commit's and this one's)
 # runs the whole benchmark once per binary, alternated ROUNDS times (default 2) so that the
-# machine's drift falls on each alike, and prints a table: requests/s of each route, idle and
-# peak RSS, one column per binary, the rounds separated by " / ".
+# machine's drift falls on each alike, and prints a table: requests/s and p99 of each route (the
+# list's database floor in pgbench's transactions/s), idle and peak RSS, one column per binary,
+# the rounds separated by " / ".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,13 @@ def figures(text):
     for line in text.splitlines():
         if line.startswith("== "):
             route = line[3:]
+        elif line.strip() == "sign-ins meanwhile:":
+            route = "sign-ins meanwhile"
+        elif line.strip().startswith("99%") and route:
+            out.setdefault(route + ", p99", line.split()[-1])
+        elif line.strip().startswith("tps =") and route:
+            out.setdefault(route, line.split()[2] + " tps")
+            route = None
         elif "Requests/sec" in line and route:
             out.setdefault(route, line.split()[-1])
             route = None
