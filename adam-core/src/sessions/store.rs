@@ -204,7 +204,7 @@ pub(crate) async fn create(
     add_refresh_token(tx, session, user.placement, None, first, expires_at, now).await
 }
 
-/// The insert of a refresh token, bound as [`add_refresh_token`] binds it.
+/// The insert of a refresh token, bound by [`insert_refresh_token`].
 macro_rules! add_sql {
     () => {
         "INSERT INTO refresh_tokens (token_hash, session_id, dealership_id, issued_at, \
@@ -223,9 +223,35 @@ pub(crate) async fn add_refresh_token(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    insert_refresh_token(
+        tx,
+        add_sql!(),
+        session,
+        placement,
+        client,
+        token,
+        expires_at,
+        now,
+    )
+    .await
+}
+
+/// Runs `sql`, [`add_sql`] alone or behind a `WITH` that uses the same binds, with the binds of
+/// a new refresh token.
+#[allow(clippy::too_many_arguments)]
+async fn insert_refresh_token(
+    tx: &mut Tx,
+    sql: &'static str,
+    session: SessionId,
+    placement: Placement,
+    client: Option<&str>,
+    token: &TokenDigest,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     on_tx!(
         tx,
-        sqlx::query(add_sql!())
+        sqlx::query(sql)
             .bind(&token.0)
             .bind(session.as_uuid())
             .bind(placement.dealership_id().map(|d| d.as_uuid()))
@@ -503,23 +529,13 @@ pub(crate) async fn rotate(
     now: DateTime<Utc>,
 ) -> Result<()> {
     const TOUCH: &str = "UPDATE sessions SET last_used_at = $2 WHERE id = $1";
+    // The touch rides on the insert's binds: $2 the session, $4 now.
     const TOUCH_AND_ADD: &str = concat!(
         "WITH touched AS (UPDATE sessions SET last_used_at = $4 WHERE id = $2) ",
         add_sql!()
     );
-    match &mut tx.conn {
-        Conn::Pg(c) => {
-            sqlx::query(TOUCH_AND_ADD)
-                .bind(&next.0)
-                .bind(session.as_uuid())
-                .bind(placement.dealership_id().map(|d| d.as_uuid()))
-                .bind(ts(now))
-                .bind(ts(expires_at))
-                .bind(client)
-                .execute(&mut **c)
-                .await?;
-            Ok(())
-        }
+    let insert = match &mut tx.conn {
+        Conn::Pg(_) => TOUCH_AND_ADD,
         Conn::Lite(c) => {
             // SQLite has no data-modifying WITH: the same two changes, one after the other.
             sqlx::query(TOUCH)
@@ -527,9 +543,13 @@ pub(crate) async fn rotate(
                 .bind(ts(now))
                 .execute(&mut **c)
                 .await?;
-            add_refresh_token(tx, session, placement, client, next, expires_at, now).await
+            add_sql!()
         }
-    }
+    };
+    insert_refresh_token(
+        tx, insert, session, placement, client, next, expires_at, now,
+    )
+    .await
 }
 
 /// A live session as its user sees it.

@@ -3,12 +3,12 @@
 //! bounds, 415 answers, success descriptions), from the same constants the checks use. Also the
 //! `Allow` header of 405 answers, from the document's paths.
 
-use adam_core::{
-    AuditCursor, AuditFilter, AuditLimit, Email, Name, PageRequest, PasswordPolicy, UserFilter,
-};
 use std::sync::OnceLock;
 
-use adam_core::Adam;
+use adam_core::{
+    Adam, AuditCursor, AuditFilter, AuditLimit, Email, Name, PageRequest, PasswordPolicy,
+    UserFilter,
+};
 use hyper::body::Bytes;
 use serde_json::{json, Value};
 
