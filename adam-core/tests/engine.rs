@@ -208,6 +208,10 @@ on_both_engines! {
         // Refreshing does not move the end.
         let second = adam.refresh(first.refresh_token.expose()).await.unwrap();
         assert!(second.expires_in <= 3);
+        // Nor does the next refresh token outlive it.
+        let past_end = "SELECT CAST(COUNT(*) AS TEXT) FROM refresh_tokens r \
+            JOIN sessions s ON s.id = r.session_id WHERE r.expires_at > s.ends_at";
+        assert_eq!(raw_sql(db.url(), past_end, &[]).await.as_deref(), Some("0"));
         db.clock.advance(chrono::Duration::milliseconds(3200));
         assert!(matches!(adam.refresh(second.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
         assert!(matches!(adam.authenticate(&second.access_token).await, Err(Error::Unauthorized(_))));
@@ -218,7 +222,25 @@ on_both_engines! {
         raw_sql(db.url(), "UPDATE sessions SET ends_at = created_at", &[]).await;
         assert!(matches!(db.authenticate(&pair.access_token).await, Err(Error::Unauthorized(_))));
         assert_eq!(db.introspect(&pair.access_token).await.unwrap(), None);
+        // Refused, the refresh spends the token and changes nothing else: no next token, the
+        // session's last use as it was.
+        let state = || async {
+            let mut figures = Vec::new();
+            for sql in [
+                "SELECT CAST(COUNT(*) AS TEXT) FROM refresh_tokens",
+                "SELECT CAST(COUNT(*) AS TEXT) FROM refresh_tokens WHERE spent_at IS NULL",
+                "SELECT COALESCE(CAST(MAX(last_used_at) AS TEXT), '-') FROM sessions",
+            ] {
+                figures.push(raw_sql(db.url(), sql, &[]).await.unwrap());
+            }
+            figures
+        };
+        let before = state().await;
+        db.clock.advance(chrono::Duration::milliseconds(5));
         assert!(matches!(db.refresh(pair.refresh_token.expose()).await, Err(Error::Unauthorized(_))));
+        let after = state().await;
+        let unspent = |f: &[String]| f[1].parse::<u32>().unwrap();
+        assert_eq!((&after[0], unspent(&after) + 1, &after[2]), (&before[0], unspent(&before), &before[2]));
     }
 
     async fn a_user_lists_and_ends_their_own_sessions(db: TestDb) {

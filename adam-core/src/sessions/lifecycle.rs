@@ -61,8 +61,16 @@ impl Adam {
             now,
             ..self.live_rule()
         };
+        let next = RefreshToken::generate();
+        let digest = next.digest();
+        let ttl_end = now + self.settings.refresh_token_ttl;
+        let staging = sessions::Next {
+            digest: &digest,
+            expires_at: ttl_end,
+        };
+        let presented = TokenDigest::of(refresh_token);
         let mut tx = self.begin_system_from(origin, Intent::Write).await?;
-        match sessions::spend(&mut tx, &TokenDigest::of(refresh_token), client, &rule).await? {
+        match sessions::spend(&mut tx, &presented, client, &rule, staging).await? {
             Spend::Unknown => Err(rejected()),
             Spend::AlreadySpent {
                 session,
@@ -86,30 +94,31 @@ impl Adam {
                 session,
                 expires_at,
                 live,
+                staged,
             } => {
                 let Some((live, _)) = live else {
                     // The token stays spent: an expired or dead session's token is no use again.
+                    sessions::unstage(&mut tx, session, staged, &digest).await?;
                     tx.commit().await?;
                     return Err(rejected());
                 };
-                let next = RefreshToken::generate();
                 // A grant's next token lives no longer than the one it replaces (its browser
                 // session's lifetime bounds it).
-                let mut until = live
-                    .ends_at
-                    .map_or(now + self.settings.refresh_token_ttl, |end| {
-                        (now + self.settings.refresh_token_ttl).min(end)
-                    });
+                let mut until = live.ends_at.map_or(ttl_end, |end| ttl_end.min(end));
                 if client.is_some() {
                     until = until.min(expires_at);
                 }
+                let next_token = sessions::Next {
+                    digest: &digest,
+                    expires_at: until,
+                };
                 sessions::rotate(
                     &mut tx,
                     session,
+                    staged,
                     live.placement,
                     client,
-                    &next.digest(),
-                    until,
+                    next_token,
                     now,
                 )
                 .await?;

@@ -267,11 +267,13 @@ async fn insert_refresh_token(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Spend {
     /// It was unspent and is spent now; it belongs to this session and expires then. `live`:
-    /// the session if it is live by the rule given and the token had not expired.
+    /// the session if it is live by the rule given and the token had not expired. `staged`:
+    /// what the spend did towards the rotation, which [`rotate`] completes or [`unstage`] undoes.
     Spent {
         session: SessionId,
         expires_at: DateTime<Utc>,
         live: Option<(LiveSession, User)>,
+        staged: Staged,
     },
     /// It had been spent before, at `spent_at`.
     AlreadySpent {
@@ -281,6 +283,29 @@ pub(crate) enum Spend {
     },
     /// No such token.
     Unknown,
+}
+
+/// The next refresh token of a rotation and when it expires.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Next<'a> {
+    pub(crate) digest: &'a TokenDigest,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+/// What a [`spend`] did towards the rotation, before the rule was applied in Rust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Staged {
+    /// Nothing: [`rotate`] touches the session and adds the next token (SQLite; or no row of
+    /// the session in `live_sessions`).
+    Nothing,
+    /// On PostgreSQL, in the spend's own statement (the session's row was in `live_sessions`):
+    /// the session was touched and the next token added, expiring at `expires_at`;
+    /// `last_used_at` is when the session was used before. [`rotate`] only moves the expiry if
+    /// the rule set another; [`unstage`] undoes both if the rule refused the session.
+    Added {
+        expires_at: DateTime<Utc>,
+        last_used_at: Option<DateTime<Utc>>,
+    },
 }
 
 /// The spend: the conditional UPDATE that lets exactly one transaction flip `spent_at` from NULL.
@@ -294,32 +319,48 @@ macro_rules! spend_sql {
 /// Spends a refresh token of `client` (`None`: the API's own) and reads its session as
 /// [`live`] does, by `rule` (whose `now` is the moment of spending). The conditional UPDATE is
 /// the race's referee: the database lets exactly one transaction flip `spent_at` from NULL. A
-/// token of another kind is [`Spend::Unknown`] and stays as it was. On PostgreSQL the spend and
-/// the read are one statement (the view does not read refresh tokens, so the statement's one
-/// snapshot sees what a read after the spend would).
+/// token of another kind is [`Spend::Unknown`] and stays as it was.
+///
+/// On PostgreSQL this is one statement, which also stages the rotation ([`Staged::Added`]):
+/// when the session has a row in `live_sessions`, it touches the session and adds `next`, so
+/// that a refresh is one statement between `BEGIN` and `COMMIT`. The rule is still applied
+/// here, in Rust, to the row the statement read (its one snapshot sees what a read after the
+/// spend would: the view does not read refresh tokens); the caller then completes the rotation
+/// ([`rotate`]) or undoes the staging ([`unstage`]) in the same unit of work.
 pub(crate) async fn spend(
     tx: &mut Tx,
     presented: &TokenDigest,
     client: Option<&str>,
     rule: &LiveRule<'_>,
+    next: Next<'_>,
 ) -> Result<Spend> {
-    const SPEND_AND_READ: &str = concat!(
+    const SPEND_AND_STAGE: &str = concat!(
         "WITH spent AS (",
         spend_sql!(),
-        ") SELECT spent.session_id AS spent_session_id, spent.expires_at AS spent_expires_at, \
-         v.* FROM spent LEFT JOIN live_sessions v ON v.session_id = spent.session_id"
+        "), found AS (SELECT spent.session_id AS spent_session_id, \
+         spent.expires_at AS spent_expires_at, v.* FROM spent \
+         LEFT JOIN live_sessions v ON v.session_id = spent.session_id), \
+         touched AS (UPDATE sessions SET last_used_at = $2 FROM found \
+         WHERE sessions.id = found.session_id), \
+         added AS (INSERT INTO refresh_tokens (token_hash, session_id, dealership_id, issued_at, \
+         expires_at, client_id) SELECT $4, session_id, dealership_id, $2, $5, nullif($3, '') \
+         FROM found WHERE session_id IS NOT NULL RETURNING session_id) \
+         SELECT found.*, EXISTS (SELECT 1 FROM added) AS staged FROM found"
     );
     const FIND: &str = "SELECT t.session_id, t.spent_at, s.user_id, s.dealership_id \
         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
         WHERE t.token_hash = $1 AND coalesce(t.client_id, '') = $2";
     let now = rule.now;
     let client = client.unwrap_or("");
-    let spent: Option<(Uuid, DateTime<Utc>, Option<LiveRow>)> = match &mut tx.conn {
+    type Found = (Uuid, DateTime<Utc>, Option<LiveRow>, Staged);
+    let spent: Option<Found> = match &mut tx.conn {
         Conn::Pg(c) => {
-            let row = sqlx::query(SPEND_AND_READ)
+            let row = sqlx::query(SPEND_AND_STAGE)
                 .bind(&presented.0)
                 .bind(ts(now))
                 .bind(client)
+                .bind(&next.digest.0)
+                .bind(ts(next.expires_at))
                 .fetch_optional(&mut **c)
                 .await?;
             match row {
@@ -328,10 +369,19 @@ pub(crate) async fn spend(
                         Some(_) => Some(LiveRow::from_row(&row)?),
                         None => None,
                     };
+                    let staged = if row.try_get("staged")? {
+                        Staged::Added {
+                            expires_at: ts(next.expires_at),
+                            last_used_at: row.try_get("last_used_at")?,
+                        }
+                    } else {
+                        Staged::Nothing
+                    };
                     Some((
                         row.try_get("spent_session_id")?,
                         row.try_get("spent_expires_at")?,
                         live_row,
+                        staged,
                     ))
                 }
                 None => None,
@@ -350,13 +400,13 @@ pub(crate) async fn spend(
                         .bind(session)
                         .fetch_optional(&mut **c)
                         .await?;
-                    Some((session, expires_at, live_row))
+                    Some((session, expires_at, live_row, Staged::Nothing))
                 }
                 None => None,
             }
         }
     };
-    if let Some((session, expires_at, live_row)) = spent {
+    if let Some((session, expires_at, live_row, staged)) = spent {
         // An expired token spends but refreshes nothing: its session is not read as live.
         let live = match live_row.filter(|_| expires_at > now) {
             Some(row) => row.split(rule)?,
@@ -366,6 +416,7 @@ pub(crate) async fn spend(
             session: session.into(),
             expires_at,
             live,
+            staged,
         });
     }
     /// Session, when spent, its user and the user's dealership.
@@ -383,6 +434,30 @@ pub(crate) async fn spend(
         },
         None => Spend::Unknown,
     })
+}
+
+/// Undoes what [`spend`] staged for a session the rule refused: the next token is removed and
+/// the session's last use put back. The token presented stays spent.
+pub(crate) async fn unstage(
+    tx: &mut Tx,
+    session: SessionId,
+    staged: Staged,
+    next: &TokenDigest,
+) -> Result<()> {
+    const UNSTAGE: &str = "WITH removed AS (DELETE FROM refresh_tokens WHERE token_hash = $1) \
+        UPDATE sessions SET last_used_at = $3 WHERE id = $2";
+    let Staged::Added { last_used_at, .. } = staged else {
+        return Ok(());
+    };
+    on_tx!(
+        tx,
+        sqlx::query(UNSTAGE)
+            .bind(&next.0)
+            .bind(session.as_uuid())
+            .bind(last_used_at),
+        execute
+    )?;
+    Ok(())
 }
 
 /// The live-session query: the row of the view `live_sessions` (migration
@@ -517,15 +592,17 @@ pub(crate) async fn refreshable_until(
     Ok(until.filter(|u| *u > now))
 }
 
-/// After a spend: notes that `session` was used at `now` and adds its next refresh token (as
-/// [`add_refresh_token`]). On PostgreSQL one statement.
+/// After a spend of a live session: notes that `session` was used at `now` and adds its next
+/// refresh token (as [`add_refresh_token`]), or completes what the spend staged (only the
+/// expiry, if `next`'s is not the one staged). On PostgreSQL at most one statement.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn rotate(
     tx: &mut Tx,
     session: SessionId,
+    staged: Staged,
     placement: Placement,
     client: Option<&str>,
-    next: &TokenDigest,
-    expires_at: DateTime<Utc>,
+    next: Next<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     const TOUCH: &str = "UPDATE sessions SET last_used_at = $2 WHERE id = $1";
@@ -534,6 +611,19 @@ pub(crate) async fn rotate(
         "WITH touched AS (UPDATE sessions SET last_used_at = $4 WHERE id = $2) ",
         add_sql!()
     );
+    const EXPIRY: &str = "UPDATE refresh_tokens SET expires_at = $2 WHERE token_hash = $1";
+    if let Staged::Added { expires_at, .. } = staged {
+        if expires_at != ts(next.expires_at) {
+            on_tx!(
+                tx,
+                sqlx::query(EXPIRY)
+                    .bind(&next.digest.0)
+                    .bind(ts(next.expires_at)),
+                execute
+            )?;
+        }
+        return Ok(());
+    }
     let insert = match &mut tx.conn {
         Conn::Pg(_) => TOUCH_AND_ADD,
         Conn::Lite(c) => {
@@ -547,7 +637,14 @@ pub(crate) async fn rotate(
         }
     };
     insert_refresh_token(
-        tx, insert, session, placement, client, next, expires_at, now,
+        tx,
+        insert,
+        session,
+        placement,
+        client,
+        next.digest,
+        next.expires_at,
+        now,
     )
     .await
 }
