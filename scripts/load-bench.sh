@@ -194,7 +194,7 @@ want list100 && run "users list, 100 of $users, admin" -t2 -c32 -H "Authorizatio
 # what everything above the database costs.
 if want list100 && command -v pgbench >/dev/null; then
     admin_sid=$(printf '%s' "$ADMIN_ACCESS" | python3 -c "import sys,json,base64; p=sys.stdin.read().split('.')[1]; print(json.loads(base64.urlsafe_b64decode(p + '=' * (-len(p) % 4)))['sid'])")
-    columns="id, email, full_name, role, dealership_id, is_active, (totp_secret IS NOT NULL) AS mfa_enabled, created_at, updated_at, last_sign_in_at"
+    columns="id, email, full_name, role, dealership_id, is_active, (totp_secret IS NOT NULL OR has_passkey) AS mfa_enabled, created_at, updated_at, last_sign_in_at"
     cat > "$work/floor.sql" <<SQL
 SELECT * FROM adam_live_sessions(ARRAY['$admin_sid']::uuid[]);
 BEGIN;
