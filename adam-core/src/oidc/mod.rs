@@ -441,13 +441,16 @@ impl Adam {
             until = until.min(end);
         }
         let token = RefreshToken::generate();
+        let next = sessions::Next {
+            digest: &token.digest(),
+            expires_at: until,
+        };
         sessions::add_refresh_token(
             tx,
             grant,
             live.placement,
             Some(&client.client_id),
-            &token.digest(),
-            until,
+            next,
             now,
         )
         .await?;

@@ -201,7 +201,11 @@ pub(crate) async fn create(
             .bind(origin.amr.stored()),
         execute
     )?;
-    add_refresh_token(tx, session, user.placement, None, first, expires_at, now).await
+    let first = Next {
+        digest: first,
+        expires_at,
+    };
+    add_refresh_token(tx, session, user.placement, None, first, now).await
 }
 
 /// The insert of a refresh token, bound by [`insert_refresh_token`].
@@ -219,44 +223,31 @@ pub(crate) async fn add_refresh_token(
     session: SessionId,
     placement: Placement,
     client: Option<&str>,
-    token: &TokenDigest,
-    expires_at: DateTime<Utc>,
+    token: Next<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    insert_refresh_token(
-        tx,
-        add_sql!(),
-        session,
-        placement,
-        client,
-        token,
-        expires_at,
-        now,
-    )
-    .await
+    insert_refresh_token(tx, add_sql!(), session, placement, client, token, now).await
 }
 
 /// Runs `sql`, [`add_sql`] alone or behind a `WITH` that uses the same binds, with the binds of
 /// a new refresh token.
-#[allow(clippy::too_many_arguments)]
 async fn insert_refresh_token(
     tx: &mut Tx,
     sql: &'static str,
     session: SessionId,
     placement: Placement,
     client: Option<&str>,
-    token: &TokenDigest,
-    expires_at: DateTime<Utc>,
+    token: Next<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     on_tx!(
         tx,
         sqlx::query(sql)
-            .bind(&token.0)
+            .bind(&token.digest.0)
             .bind(session.as_uuid())
             .bind(placement.dealership_id().map(|d| d.as_uuid()))
             .bind(ts(now))
-            .bind(ts(expires_at))
+            .bind(ts(token.expires_at))
             .bind(client),
         execute
     )?;
@@ -285,7 +276,8 @@ pub(crate) enum Spend {
     Unknown,
 }
 
-/// The next refresh token of a rotation and when it expires.
+/// A refresh token to add (the first of a session, or the next of a rotation) and when it
+/// expires.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Next<'a> {
     pub(crate) digest: &'a TokenDigest,
@@ -595,7 +587,6 @@ pub(crate) async fn refreshable_until(
 /// After a spend of a live session: notes that `session` was used at `now` and adds its next
 /// refresh token (as [`add_refresh_token`]), or completes what the spend staged (only the
 /// expiry, if `next`'s is not the one staged). On PostgreSQL at most one statement.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn rotate(
     tx: &mut Tx,
     session: SessionId,
@@ -636,17 +627,7 @@ pub(crate) async fn rotate(
             add_sql!()
         }
     };
-    insert_refresh_token(
-        tx,
-        insert,
-        session,
-        placement,
-        client,
-        next.digest,
-        next.expires_at,
-        now,
-    )
-    .await
+    insert_refresh_token(tx, insert, session, placement, client, next, now).await
 }
 
 /// A live session as its user sees it.
