@@ -1,13 +1,16 @@
 //! Criterion benchmarks of the engine's hot paths: access-token issue and verify, the full
-//! authenticate check, refresh rotation on SQLite and PostgreSQL, and argon2id verification.
+//! authenticate check, refresh rotation and a page of 100 users on SQLite and PostgreSQL, and
+//! argon2id verification.
 //!
 //! Run with: `cargo bench -p adam-core --bench engine` (PostgreSQL from ADAM_TEST_POSTGRES_URL;
 //! its benchmarks are skipped when it is unreachable). Results: BENCHMARKS.md.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use adam_core::hashing::PasswordHasher;
-use adam_core::{Adam, PasswordPolicy, SecretKey, Settings};
+use adam_core::hashing::{HashCost, PasswordHasher};
+use adam_core::{
+    Adam, Email, Name, NewUser, PageRequest, PasswordPolicy, Role, SecretKey, Settings, UserFilter,
+};
 use criterion::{criterion_group, criterion_main, Criterion};
 use tokio::runtime::Runtime;
 
@@ -63,7 +66,12 @@ fn passwords(c: &mut Criterion) {
 }
 
 async fn engine(url: &str) -> Adam {
-    let adam = Adam::connect(url, SecretKey::new(SECRET).unwrap(), Settings::default())
+    // The cheapest hash: the list's benchmark creates a hundred users first.
+    let settings = Settings {
+        hash_cost: HashCost::TEST_ONLY,
+        ..Settings::default()
+    };
+    let adam = Adam::connect(url, SecretKey::new(SECRET).unwrap(), settings)
         .await
         .unwrap();
     adam.migrate_up().await.unwrap();
@@ -85,6 +93,40 @@ fn on_engine(c: &mut Criterion, rt: &Runtime, label: &str, adam: &Adam) {
     let access = rt.block_on(adam.refresh(&refresh)).unwrap().access_token;
     c.bench_function(&format!("authenticate_full_check/{label}"), |b| {
         b.iter(|| rt.block_on(adam.authenticate(&access)).unwrap())
+    });
+    // A page of 100 of the principal's dealership's users (the seed's and 100 more), by email,
+    // with its total: the scope's unit of work, the page's statement, the decode of its rows.
+    let principal = rt.block_on(async {
+        let pair = adam
+            .login("principal@premiumauto.com", "Principal123!")
+            .await
+            .unwrap();
+        adam.authenticate(&pair.access_token).await.unwrap()
+    });
+    rt.block_on(async {
+        for n in 0..100 {
+            let new = NewUser {
+                email: Email::parse(&format!("staff{n:03}@premiumauto.com")).unwrap(),
+                password: adam
+                    .password_policy()
+                    .check("a reasonable passphrase".into())
+                    .unwrap(),
+                full_name: Name::parse("name", &format!("Staff Member {n}")).unwrap(),
+                role: Role::FiManager,
+                dealership_id: None,
+                must_change_password: false,
+            };
+            adam.create_user(&principal, new).await.unwrap();
+        }
+    });
+    let page = PageRequest::new(Some(100), None).unwrap();
+    c.bench_function(&format!("list_users_100/{label}"), |b| {
+        b.iter(|| {
+            let users = rt
+                .block_on(adam.list_users(&principal, &UserFilter::default(), page))
+                .unwrap();
+            assert_eq!(users.items.len(), 100);
+        })
     });
 }
 

@@ -703,6 +703,17 @@ on_both_engines! {
         assert_eq!(db.list_users(&admin, &wild, PageRequest::default()).await.unwrap().total, 0);
         let sql = UserFilter { role: None, q: Some("' OR 1=1 --".into()) };
         assert_eq!(db.list_users(&admin, &sql, PageRequest::default()).await.unwrap().total, 0);
+        // A listed user is the user as read alone, every column in its place (a page reads its
+        // columns by position): created, updated and signed in at three different times.
+        db.clock.advance(chrono::Duration::minutes(5));
+        let manager = db.manager_of_premium().await;
+        db.clock.advance(chrono::Duration::minutes(5));
+        let renamed = UserPatch { full_name: Some(name("Renamed Manager")), ..Default::default() };
+        db.update_user(&admin, manager.user_id(), renamed).await.unwrap();
+        let alone = db.get_user(&admin, manager.user_id()).await.unwrap();
+        assert!(alone.last_sign_in_at.is_some_and(|at| at > alone.created_at && at < alone.updated_at));
+        let page = db.list_users(&admin, &UserFilter::default(), PageRequest::new(Some(100), None).unwrap()).await.unwrap();
+        assert_eq!(page.items.iter().find(|u| u.id == alone.id), Some(&alone));
     }
 
     async fn every_page_carries_the_total_of_all_matches(db: TestDb) {

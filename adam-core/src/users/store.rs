@@ -45,7 +45,7 @@ impl TryFrom<UserRow> for User {
         let role: Role = r.role.parse().map_err(|_| corrupt("role"))?;
         Ok(User {
             id: r.id.into(),
-            email: Email::parse(&r.email).map_err(|_| corrupt("email"))?,
+            email: Email::from_stored(r.email).map_err(|_| corrupt("email"))?,
             full_name: r.full_name,
             placement: Placement::new(role, r.dealership_id.map(Into::into))
                 .map_err(|_| corrupt("placement"))?,
@@ -222,12 +222,38 @@ fn list_conditions(tx: &Tx, filter: &UserFilter) -> (String, Vec<Bound>, bool) {
     (clause, binds, q.is_some())
 }
 
-/// A user row with the total of its page ([`crate::db::page_sql`]).
-#[derive(FromRow)]
-struct PagedUserRow {
-    #[sqlx(flatten)]
-    user: UserRow,
-    total: i64,
+/// A row of a page ([`crate::db::page_sql`]): [`COLUMNS`] in their order, then the page's
+/// total. Read by position, as a tuple: by name, sqlx would look each of a page's thousand
+/// values up in a map of the row's columns.
+type PagedUserRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    Option<Uuid>,
+    bool,
+    bool,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    i64,
+);
+
+impl From<PagedUserRow> for UserRow {
+    fn from(r: PagedUserRow) -> Self {
+        Self {
+            id: r.0,
+            email: r.1,
+            full_name: r.2,
+            role: r.3,
+            dealership_id: r.4,
+            is_active: r.5,
+            mfa_enabled: r.6,
+            created_at: r.7,
+            updated_at: r.8,
+            last_sign_in_at: r.9,
+        }
+    }
 }
 
 /// A page of the users in the scope that match `filter`, by email, and how many match in all.
@@ -267,7 +293,7 @@ pub(crate) async fn list(
             .bind(page.offset() as i64),
         fetch_all
     )?;
-    let total = match page_total(rows.first().map(|r| r.total), page) {
+    let total = match page_total(rows.first().map(|r| r.10), page) {
         Some(total) => total,
         None => {
             let count_sql = format!("SELECT COUNT(*) FROM {source}");
@@ -282,7 +308,7 @@ pub(crate) async fn list(
     Ok(Page {
         items: rows
             .into_iter()
-            .map(|r| User::try_from(r.user))
+            .map(|r| User::try_from(UserRow::from(r)))
             .collect::<Result<_>>()?,
         total,
         limit: page.limit(),
