@@ -8,7 +8,7 @@
 mod support;
 
 use adam_core::oauth_clients::{IdTokenAlg, NewClient};
-use adam_core::oidc::{AuthorizationRequest, LogoutOutcome, Scopes};
+use adam_core::oidc::{AuthorizationRequest, GrantTokens, LogoutOutcome, Scopes};
 use adam_core::{Error, Name, Principal};
 use adam_testkit::on_both_engines;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -34,8 +34,9 @@ fn portal(backchannel: Option<&str>) -> NewClient {
     }
 }
 
-/// A manager's browser session, and a grant of the portal in it (an exchanged code).
-async fn signed_in_to_the_portal(db: &TestDb, backchannel: Option<&str>) -> (Principal, String) {
+/// A manager's browser session, and a grant of the portal in it (an exchanged code, with
+/// `offline_access`).
+async fn signed_in_to_the_portal(db: &TestDb, backchannel: Option<&str>) -> (Principal, GrantTokens) {
     let admin = db.admin().await;
     let client = db
         .register_client(&admin, portal(backchannel))
@@ -62,12 +63,13 @@ async fn signed_in_to_the_portal(db: &TestDb, backchannel: Option<&str>) -> (Pri
         .exchange_code(&client, code.expose(), REDIRECT, VERIFIER)
         .await
         .unwrap();
-    (me, tokens.access_token)
+    (me, tokens)
 }
 
 on_both_engines! {
     async fn a_grant_ends_with_its_browser_session_and_its_client_is_told_once(db: TestDb) {
-        let (me, access) = signed_in_to_the_portal(&db, Some("https://training.dealer.example/backchannel")).await;
+        let (me, tokens) = signed_in_to_the_portal(&db, Some("https://training.dealer.example/backchannel")).await;
+        let access = tokens.access_token;
         assert!(db.authenticate(&access).await.is_ok(), "a first-party grant's token is good at the API");
         assert!(db.next_backchannel_logout().await.unwrap().is_none(), "nothing ended yet");
 
@@ -103,7 +105,8 @@ on_both_engines! {
     }
 
     async fn a_client_is_told_only_when_it_has_a_uri_and_not_when_its_own_grant_ends(db: TestDb) {
-        let (me, access) = signed_in_to_the_portal(&db, Some("https://training.dealer.example/backchannel")).await;
+        let (me, tokens) = signed_in_to_the_portal(&db, Some("https://training.dealer.example/backchannel")).await;
+        let access = tokens.access_token;
         let client = db.authenticate_client("training-portal", None).await;
         assert!(client.is_err(), "confidential");
         let client = db.oauth_client("training-portal").await.unwrap();
@@ -130,6 +133,26 @@ on_both_engines! {
         // And after 24 hours of failures it is given up.
         db.clock.advance(chrono::Duration::hours(25));
         assert!(db.next_backchannel_logout().await.unwrap().is_none());
+    }
+
+    async fn a_grants_refresh_tokens_end_when_its_first_one_does(db: TestDb) {
+        // The grant's first refresh token ends with its browser session's, a refresh lifetime
+        // (7 days) after the sign-in; rotating it does not move that end, as the API's own
+        // tokens' end moves. Sessions here may last 30 days, so that only this rule ends it.
+        let settings = adam_core::Settings { session_max: chrono::Duration::days(30), ..adam_testkit::settings_on(&db.clock) };
+        let db = TestDb { adam: db.db.engine_with(settings).await, ..db };
+        let (_, tokens) = signed_in_to_the_portal(&db, None).await;
+        let client = db.oauth_client("training-portal").await.unwrap();
+        let day = chrono::Duration::days(1);
+        let minute = chrono::Duration::minutes(1);
+        db.clock.advance(day * 4);
+        let first = tokens.refresh_token.unwrap();
+        let second = db.refresh_grant(&client, first.expose()).await.unwrap().refresh_token.unwrap();
+        db.clock.advance(day * 3 - minute * 2);
+        let third = db.refresh_grant(&client, second.expose()).await.unwrap().refresh_token.unwrap();
+        db.clock.advance(minute * 3);
+        let late = db.refresh_grant(&client, third.expose()).await;
+        assert!(matches!(late, Err(Error::Unauthorized(_))), "past the first token's end: {late:?}");
     }
 }
 
