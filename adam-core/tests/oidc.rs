@@ -36,7 +36,10 @@ fn portal(backchannel: Option<&str>) -> NewClient {
 
 /// A manager's browser session, and a grant of the portal in it (an exchanged code, with
 /// `offline_access`).
-async fn signed_in_to_the_portal(db: &TestDb, backchannel: Option<&str>) -> (Principal, GrantTokens) {
+async fn signed_in_to_the_portal(
+    db: &TestDb,
+    backchannel: Option<&str>,
+) -> (Principal, GrantTokens) {
     let admin = db.admin().await;
     let client = db
         .register_client(&admin, portal(backchannel))
