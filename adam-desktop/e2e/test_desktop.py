@@ -267,6 +267,8 @@ def test_passkey_through_the_browser():
         app.wait("the profile", lambda: app.screen_is("app") and app.text("#profile-email") == MANAGER[0], timeout=120)
         app.wait("the passkey listed", lambda: "Desktop e2e" in app.text("#passkeys-list"))
         assert app.js("return document.getElementById('no-passkeys').hidden")
+        # A passkey is a second factor: the card does not say "Off".
+        app.wait("the second factor on with the passkey", lambda: app.text("#mfa-state").startswith("On with your passkey"))
         app.shot("05c-passkeys")
         status, page = http("GET", f"{ARGS.server}/api/v1/audit-events/?action=login.succeeded&limit=1", token=admin["access_token"])
         assert status == 200 and page["items"][0]["actor"]["email"] == MANAGER[0], page
@@ -274,6 +276,7 @@ def test_passkey_through_the_browser():
         app.click(".remove-passkey")
         app.wait("the passkey removed", lambda: not app.js("return document.getElementById('no-passkeys').hidden"))
         assert "Desktop e2e" not in app.text("#passkeys-list")
+        app.wait("the second factor off", lambda: app.text("#mfa-state").startswith("Off"))
         status, page = http("GET", f"{ARGS.server}/api/v1/audit-events/?action=passkey.removed&limit=1", token=admin["access_token"])
         assert status == 200 and len(page["items"]) == 1, page
         app.click("#signout")
@@ -644,6 +647,8 @@ def test_invitations_in_the_users_tab():
         app.wait("the message", lambda: "Invitation mailed to omar@premiumauto.com" in app.text("#app-message"))
         app.wait("the pending row", lambda: app.js(f"return !!document.querySelector('#invitations-body {row % 'omar@premiumauto.com'}')"))
         app.wait("the mail", lambda: INBOX.to("omar@premiumauto.com"))
+        # The row's mail state follows the outbox without a reload: queued, then sent.
+        app.wait("the row's mail sent", lambda: "Sent" in app.text(f"#invitations-body {row % 'omar@premiumauto.com'}"))
         # A second invitation, resent (the first link stops working) and then revoked.
         app.type("#invite-name", "Rita Maybe")
         app.type("#invite-email", "rita@premiumauto.com")

@@ -82,12 +82,28 @@ function renderProfile(p) {
   $("tab-activity").hidden = !may("audit.read");
 }
 
+// The second factor card reads both the authenticator app's state and the passkeys: a passkey
+// is a second factor too (the server counts either), so "Off" would be wrong with one alone.
+let mfaStatus = null;
+let passkeyCount = 0;
+
+function showMfaState() {
+  const s = mfaStatus;
+  if (!s) return;
+  const required = s.required ? " · required for your account" : "";
+  const passkeys = passkeyCount === 1 ? "your passkey" : "your passkeys";
+  $("mfa-state").textContent = s.totp_enabled
+    ? `On · ${s.recovery_codes_left} recovery codes left${required}`
+    : passkeyCount > 0
+      ? `On with ${passkeys} · no authenticator app${required}`
+      : `Off${required}`;
+}
+
 async function loadMfa() {
   const s = await guarded(() => invoke("mfa_status"));
   if (!s) return;
-  $("mfa-state").textContent = s.totp_enabled
-    ? `On · ${s.recovery_codes_left} recovery codes left${s.required ? " · required for your account" : ""}`
-    : `Off${s.required ? " · required for your account" : ""}`;
+  mfaStatus = s;
+  showMfaState();
   $("mfa-on-form").hidden = s.totp_enabled;
   $("mfa-off-form").hidden = !s.totp_enabled || s.required;
   $("mfa-codes-form").hidden = !s.totp_enabled;
@@ -162,8 +178,12 @@ async function loadPasskeys() {
   } catch (_) {
     // Passkeys are off on this server (or it cannot be reached): no card.
     $("passkeys-card").hidden = true;
+    passkeyCount = 0;
+    showMfaState();
     return;
   }
+  passkeyCount = keys.length;
+  showMfaState();
   $("passkeys-card").hidden = false;
   $("no-passkeys").hidden = keys.length > 0;
   const items = keys.map((k) => {
@@ -410,12 +430,25 @@ function showInviteLink(invitation) {
   $("invite-url").textContent = invitation.invite_url || "";
 }
 
-async function loadInvitations(names) {
+// While an invitation's mail is queued, the list is read again every few seconds (for about a
+// minute at most), so that "Queued" turns into "Sent" or "Failed" without a reload.
+let invitationsRecheck = null;
+const INVITATIONS_RECHECK_MS = 2000;
+const INVITATIONS_RECHECKS = 30;
+
+async function loadInvitations(names, rechecks = INVITATIONS_RECHECKS) {
+  clearTimeout(invitationsRecheck);
   $("invitations-card").hidden = !may("invitations.manage");
   if (!may("invitations.manage")) return;
   const data = await guarded(() => invoke("list_invitations"));
   if (!data) return;
   const pending = data.items.filter((i) => i.status === "pending");
+  if (rechecks > 0 && pending.some((i) => i.mail_status === "queued")) {
+    invitationsRecheck = setTimeout(() => {
+      // Only while the card is on screen (the Users tab, signed in).
+      if ($("invitations-card").offsetParent !== null) loadInvitations(names, rechecks - 1);
+    }, INVITATIONS_RECHECK_MS);
+  }
   $("invitations-body").replaceChildren(...pending.map((i) => {
     const tr = document.createElement("tr");
     tr.dataset.email = i.email;
