@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Load benchmark of adam-server on PostgreSQL, on loopback, bounded in time (a few minutes).
 # 10,000 users in 100 dealerships; wrk against login, me, refresh, the users list and the audit
-# log (on 1,000,000 events, with the plans of its queries); reports
-# throughput, p50/p99 latency and the server's idle and peak RSS. Needs wrk (Debian: apt-get
-# install wrk), curl, jq-free (python3 parses JSON), and PostgreSQL as for the tests.
+# log (on 1,000,000 events, with the plans of its queries); reports throughput, p50/p99 latency,
+# the CPU each request costs the server and PostgreSQL, and the server's idle and peak RSS. Needs
+# wrk (Debian: apt-get install wrk), curl, jq-free (python3 parses JSON), and PostgreSQL as for
+# the tests.
 #
 # COMPARE="BIN_A BIN_B" (two or more release binaries, e.g. the previous commit's and this one's)
 # runs the whole benchmark once per binary, alternated ROUNDS times (default 2) so that the
@@ -33,6 +34,8 @@ def figures(text):
             route = line[3:]
         elif line.strip() == "sign-ins meanwhile:":
             route = "sign-ins meanwhile"
+        elif line.strip().startswith("CPU per request:") and route:
+            out.setdefault(route + ", CPU per request", line.split(":", 1)[1].strip())
         elif line.strip().startswith("99%") and route:
             out.setdefault(route + ", p99", line.split()[-1])
         elif line.strip().startswith("tps =") and route:
@@ -183,7 +186,40 @@ function response(status, headers, body)
   if t then token = t end
 end
 LUA
-run() { echo; echo "== $1"; shift; wrk --latency -d "$DURATION" "$@" | grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|Socket errors'; }
+# The CPU time the server and PostgreSQL (all its processes) have used so far, in clock ticks.
+cpu_ticks() {
+    python3 - "$server" <<'PY'
+import os, sys
+def ticks(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+postgres = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if open(f"/proc/{pid}/comm").read().strip() == "postgres":
+            postgres += ticks(pid)
+    except OSError:
+        pass
+print(ticks(sys.argv[1]), postgres)
+PY
+}
+# One route under wrk: throughput, latency, and the CPU each request cost the server and
+# PostgreSQL (their CPU time over the run divided by the requests answered; during the flood the
+# sign-ins' share is in it).
+run() {
+    echo; echo "== $1"; shift
+    local before after
+    before=$(cpu_ticks)
+    wrk --latency -d "$DURATION" "$@" >"$work/wrk.txt"
+    after=$(cpu_ticks)
+    python3 - $before $after "$(awk '/requests in/ {print $1}' "$work/wrk.txt")" "$(getconf CLK_TCK)" <<'PY'
+import sys
+s0, p0, s1, p1, n, hz = map(int, sys.argv[1:])
+ms = lambda ticks: 1000 * ticks / hz / max(n, 1)
+print(f"   CPU per request: server {ms(s1 - s0):.3f} ms, postgres {ms(p1 - p0):.3f} ms")
+PY
+    grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|Socket errors' "$work/wrk.txt"
+}
 want me && run "me (F&I manager, 2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
 want list && run "users list, 50 of $users, admin (2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=50"
 want list100 && run "users list, 100 of $users, admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?limit=100"
