@@ -298,16 +298,34 @@ impl Tx {
         self.place.is_some()
     }
 
-    /// Commits the unit of work.
+    /// Commits the unit of work, in a task of its own (as [`Db::begin`] begins it): a caller
+    /// that stops waiting (a client that went away) cannot cut the commit short. Dropped while
+    /// its `COMMIT` is answered, sqlx would queue a `ROLLBACK` behind it (PostgreSQL warns
+    /// "there is no transaction in progress") and the outbox bell would not ring for what the
+    /// unit of work queued.
     pub(crate) async fn commit(self) -> Result<()> {
-        match self.conn {
-            Conn::Pg(c) => c.commit().await?,
-            Conn::Lite(c) => c.commit().await?,
-        }
-        if self.ring {
-            self.bell.notify_one();
-        }
-        Ok(())
+        let Tx {
+            conn,
+            bell,
+            ring,
+            place,
+            ..
+        } = self;
+        let commit = async move {
+            match conn {
+                Conn::Pg(c) => c.commit().await?,
+                Conn::Lite(c) => c.commit().await?,
+            }
+            if ring {
+                bell.notify_one();
+            }
+            // The throttled place is given back once the unit of work has ended.
+            drop(place);
+            Ok::<(), Error>(())
+        };
+        tokio::spawn(commit)
+            .await
+            .map_err(|e| Error::Internal(format!("committing a transaction: {e}")))?
     }
 }
 
@@ -724,4 +742,36 @@ async fn provision_app_role(conn: &mut sqlx::PgConnection, role: &str) -> Result
     );
     conn.execute(grants.as_str()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A caller that stops waiting while its unit of work commits leaves the commit to finish:
+    /// what the unit of work queued is committed, and the outbox bell rings for it.
+    #[tokio::test]
+    async fn a_commit_its_caller_stops_waiting_for_completes_and_rings_the_bell() {
+        let db = Db::connect("sqlite::memory:", &StoreOptions::default(), Clock::system())
+            .await
+            .unwrap();
+        let mut tx = db.begin(Scope::system(), Intent::Write).await.unwrap();
+        tx.ring_after_commit();
+        // Polled once, then dropped: the caller went away during the commit.
+        let cut_short = tokio::select! {
+            biased;
+            _ = tx.commit() => false,
+            () = std::future::ready(()) => true,
+        };
+        assert!(
+            cut_short,
+            "the commit was still under way when its caller went away"
+        );
+        let rung = db.outbox_bell.notified();
+        tokio::time::timeout(std::time::Duration::from_secs(10), rung)
+            .await
+            .expect("the bell rang once the commit completed");
+    }
 }
