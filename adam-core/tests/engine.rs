@@ -223,13 +223,13 @@ on_both_engines! {
         assert!(matches!(db.authenticate(&pair.access_token).await, Err(Error::Unauthorized(_))));
         assert_eq!(db.introspect(&pair.access_token).await.unwrap(), None);
         // Refused, the refresh spends the token and changes nothing else: no next token, the
-        // session's last use as it was.
+        // session's last use (its newest token's issue) as it was.
         let state = || async {
             let mut figures = Vec::new();
             for sql in [
                 "SELECT CAST(COUNT(*) AS TEXT) FROM refresh_tokens",
                 "SELECT CAST(COUNT(*) AS TEXT) FROM refresh_tokens WHERE spent_at IS NULL",
-                "SELECT COALESCE(CAST(MAX(last_used_at) AS TEXT), '-') FROM sessions",
+                "SELECT COALESCE(CAST(MAX(issued_at) AS TEXT), '-') FROM refresh_tokens",
             ] {
                 figures.push(raw_sql(db.url(), sql, &[]).await.unwrap());
             }

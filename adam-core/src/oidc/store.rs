@@ -163,8 +163,8 @@ pub(crate) async fn create_grant(
     now: DateTime<Utc>,
 ) -> Result<()> {
     const SQL: &str = "INSERT INTO sessions (id, user_id, dealership_id, created_at, ends_at, \
-        last_used_at, amr, parent_id, client_id, scope, authenticated_at) \
-        VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8, $9, $10)";
+        amr, parent_id, client_id, scope, authenticated_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     on_tx!(
         tx,
         sqlx::query(SQL)

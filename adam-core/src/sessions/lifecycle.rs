@@ -98,7 +98,7 @@ impl Adam {
             } => {
                 let Some((live, _)) = live else {
                     // The token stays spent: an expired or dead session's token is no use again.
-                    sessions::unstage(&mut tx, session, staged, &digest).await?;
+                    sessions::unstage(&mut tx, staged, &digest).await?;
                     tx.commit().await?;
                     return Err(rejected());
                 };

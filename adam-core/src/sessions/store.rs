@@ -186,7 +186,7 @@ pub(crate) async fn create(
     now: DateTime<Utc>,
 ) -> Result<()> {
     const SQL: &str = "INSERT INTO sessions (id, user_id, dealership_id, created_at, ends_at, \
-        last_used_at, ip, user_agent, amr) VALUES ($1, $2, $3, $4, $5, $4, $6, $7, $8)";
+        ip, user_agent, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     let dealership = user.placement.dealership_id().map(|d| d.as_uuid());
     on_tx!(
         tx,
@@ -208,16 +208,8 @@ pub(crate) async fn create(
     add_refresh_token(tx, session, user.placement, None, first, now).await
 }
 
-/// The insert of a refresh token, bound by [`insert_refresh_token`].
-macro_rules! add_sql {
-    () => {
-        "INSERT INTO refresh_tokens (token_hash, session_id, dealership_id, issued_at, \
-         expires_at, client_id) VALUES ($1, $2, $3, $4, $5, $6)"
-    };
-}
-
 /// Adds a refresh token to a session: the API's (`client` `None`), or a client's, good only
-/// at that client's token endpoint.
+/// at that client's token endpoint. Its `issued_at` (`now`) is the session's last use.
 pub(crate) async fn add_refresh_token(
     tx: &mut Tx,
     session: SessionId,
@@ -226,23 +218,11 @@ pub(crate) async fn add_refresh_token(
     token: Next<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    insert_refresh_token(tx, add_sql!(), session, placement, client, token, now).await
-}
-
-/// Runs `sql`, [`add_sql`] alone or behind a `WITH` that uses the same binds, with the binds of
-/// a new refresh token.
-async fn insert_refresh_token(
-    tx: &mut Tx,
-    sql: &'static str,
-    session: SessionId,
-    placement: Placement,
-    client: Option<&str>,
-    token: Next<'_>,
-    now: DateTime<Utc>,
-) -> Result<()> {
+    const SQL: &str = "INSERT INTO refresh_tokens (token_hash, session_id, dealership_id, \
+        issued_at, expires_at, client_id) VALUES ($1, $2, $3, $4, $5, $6)";
     on_tx!(
         tx,
-        sqlx::query(sql)
+        sqlx::query(SQL)
             .bind(&token.digest.0)
             .bind(session.as_uuid())
             .bind(placement.dealership_id().map(|d| d.as_uuid()))
@@ -287,17 +267,13 @@ pub(crate) struct Next<'a> {
 /// What a [`spend`] did towards the rotation, before the rule was applied in Rust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Staged {
-    /// Nothing: [`rotate`] touches the session and adds the next token (SQLite; or no row of
-    /// the session in `live_sessions`).
+    /// Nothing: [`rotate`] adds the next token (SQLite; or no row of the session in
+    /// `live_sessions`).
     Nothing,
     /// On PostgreSQL, in the spend's own statement (the session's row was in `live_sessions`):
-    /// the session was touched and the next token added, expiring at `expires_at`;
-    /// `last_used_at` is when the session was used before. [`rotate`] only moves the expiry if
-    /// the rule set another; [`unstage`] undoes both if the rule refused the session.
-    Added {
-        expires_at: DateTime<Utc>,
-        last_used_at: Option<DateTime<Utc>>,
-    },
+    /// the next token was added, expiring at `expires_at`. [`rotate`] only moves the expiry if
+    /// the rule set another; [`unstage`] removes the token if the rule refused the session.
+    Added { expires_at: DateTime<Utc> },
 }
 
 /// The spend: the conditional UPDATE that lets exactly one transaction flip `spent_at` from NULL.
@@ -314,7 +290,7 @@ macro_rules! spend_sql {
 /// token of another kind is [`Spend::Unknown`] and stays as it was.
 ///
 /// On PostgreSQL this is one statement, which also stages the rotation ([`Staged::Added`]):
-/// when the session has a row in `live_sessions`, it touches the session and adds `next`, so
+/// when the session has a row in `live_sessions`, it adds `next`, so
 /// that a refresh is one statement between `BEGIN` and `COMMIT`. The rule is still applied
 /// here, in Rust, to the row the statement read (its one snapshot sees what a read after the
 /// spend would: the view does not read refresh tokens); the caller then completes the rotation
@@ -332,8 +308,6 @@ pub(crate) async fn spend(
         "), found AS (SELECT spent.session_id AS spent_session_id, \
          spent.expires_at AS spent_expires_at, v.* FROM spent \
          LEFT JOIN live_sessions v ON v.session_id = spent.session_id), \
-         touched AS (UPDATE sessions SET last_used_at = $2 FROM found \
-         WHERE sessions.id = found.session_id), \
          added AS (INSERT INTO refresh_tokens (token_hash, session_id, dealership_id, issued_at, \
          expires_at, client_id) SELECT $4, session_id, dealership_id, $2, $5, nullif($3, '') \
          FROM found WHERE session_id IS NOT NULL RETURNING session_id) \
@@ -364,7 +338,6 @@ pub(crate) async fn spend(
                     let staged = if row.try_get("staged")? {
                         Staged::Added {
                             expires_at: ts(next.expires_at),
-                            last_used_at: row.try_get("last_used_at")?,
                         }
                     } else {
                         Staged::Nothing
@@ -428,27 +401,14 @@ pub(crate) async fn spend(
     })
 }
 
-/// Undoes what [`spend`] staged for a session the rule refused: the next token is removed and
-/// the session's last use put back. The token presented stays spent.
-pub(crate) async fn unstage(
-    tx: &mut Tx,
-    session: SessionId,
-    staged: Staged,
-    next: &TokenDigest,
-) -> Result<()> {
-    const UNSTAGE: &str = "WITH removed AS (DELETE FROM refresh_tokens WHERE token_hash = $1) \
-        UPDATE sessions SET last_used_at = $3 WHERE id = $2";
-    let Staged::Added { last_used_at, .. } = staged else {
+/// Undoes what [`spend`] staged for a session the rule refused: the next token is removed (and
+/// with it the session's last use it marked). The token presented stays spent.
+pub(crate) async fn unstage(tx: &mut Tx, staged: Staged, next: &TokenDigest) -> Result<()> {
+    const UNSTAGE: &str = "DELETE FROM refresh_tokens WHERE token_hash = $1";
+    if staged == Staged::Nothing {
         return Ok(());
-    };
-    on_tx!(
-        tx,
-        sqlx::query(UNSTAGE)
-            .bind(&next.0)
-            .bind(session.as_uuid())
-            .bind(last_used_at),
-        execute
-    )?;
+    }
+    on_tx!(tx, sqlx::query(UNSTAGE).bind(&next.0), execute)?;
     Ok(())
 }
 
@@ -584,9 +544,9 @@ pub(crate) async fn refreshable_until(
     Ok(until.filter(|u| *u > now))
 }
 
-/// After a spend of a live session: notes that `session` was used at `now` and adds its next
-/// refresh token (as [`add_refresh_token`]), or completes what the spend staged (only the
-/// expiry, if `next`'s is not the one staged). On PostgreSQL at most one statement.
+/// After a spend of a live session: adds its next refresh token (as [`add_refresh_token`]), or
+/// completes what the spend staged (only the expiry, if `next`'s is not the one staged). On
+/// PostgreSQL at most one statement.
 pub(crate) async fn rotate(
     tx: &mut Tx,
     session: SessionId,
@@ -596,15 +556,10 @@ pub(crate) async fn rotate(
     next: Next<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    const TOUCH: &str = "UPDATE sessions SET last_used_at = $2 WHERE id = $1";
-    // The touch rides on the insert's binds: $2 the session, $4 now.
-    const TOUCH_AND_ADD: &str = concat!(
-        "WITH touched AS (UPDATE sessions SET last_used_at = $4 WHERE id = $2) ",
-        add_sql!()
-    );
     const EXPIRY: &str = "UPDATE refresh_tokens SET expires_at = $2 WHERE token_hash = $1";
-    if let Staged::Added { expires_at, .. } = staged {
-        if expires_at != ts(next.expires_at) {
+    match staged {
+        Staged::Added { expires_at } if expires_at == ts(next.expires_at) => Ok(()),
+        Staged::Added { .. } => {
             on_tx!(
                 tx,
                 sqlx::query(EXPIRY)
@@ -612,22 +567,10 @@ pub(crate) async fn rotate(
                     .bind(ts(next.expires_at)),
                 execute
             )?;
+            Ok(())
         }
-        return Ok(());
+        Staged::Nothing => add_refresh_token(tx, session, placement, client, next, now).await,
     }
-    let insert = match &mut tx.conn {
-        Conn::Pg(_) => TOUCH_AND_ADD,
-        Conn::Lite(c) => {
-            // SQLite has no data-modifying WITH: the same two changes, one after the other.
-            sqlx::query(TOUCH)
-                .bind(session.as_uuid())
-                .bind(ts(now))
-                .execute(&mut **c)
-                .await?;
-            add_sql!()
-        }
-    };
-    insert_refresh_token(tx, insert, session, placement, client, next, now).await
 }
 
 /// A live session as its user sees it.
@@ -645,14 +588,15 @@ pub(crate) struct SessionRow {
 }
 
 /// The rows of the view `live_sessions` with when their newest refresh token expires
-/// (`expires_at`), but grants (a grant is part of its browser session, not a session of its
-/// own in the user's eyes), filtered by `$tail`: what the sessions lists read.
+/// (`expires_at`) and any `$columns`, but grants (a grant is part of its browser session, not a
+/// session of its own in the user's eyes), filtered by `$tail`: what the sessions lists read.
 macro_rules! listed {
-    ($tail:literal) => {
+    ($columns:literal, $tail:literal) => {
         concat!(
             "SELECT v.*, (SELECT MAX(r.expires_at) FROM refresh_tokens r \
-             WHERE r.session_id = v.session_id) AS expires_at FROM live_sessions v \
-             WHERE NOT EXISTS (SELECT 1 FROM sessions g WHERE g.id = v.session_id \
+             WHERE r.session_id = v.session_id) AS expires_at",
+            $columns,
+            " FROM live_sessions v WHERE NOT EXISTS (SELECT 1 FROM sessions g WHERE g.id = v.session_id \
              AND g.parent_id IS NOT NULL) AND ",
             $tail
         )
@@ -671,7 +615,10 @@ pub(crate) async fn live_counts(
         live: LiveRow,
         expires_at: Option<DateTime<Utc>>,
     }
-    const SQL: &str = listed!("($1 IS NULL OR v.dealership_id = $1) AND ($2 IS NULL OR v.id = $2)");
+    const SQL: &str = listed!(
+        "",
+        "($1 IS NULL OR v.dealership_id = $1) AND ($2 IS NULL OR v.id = $2)"
+    );
     let scope = tx.scope;
     let rows: Vec<Row> = on_tx!(
         tx,
@@ -705,12 +652,18 @@ pub(crate) async fn of_user(
         #[sqlx(flatten)]
         live: LiveRow,
         session_created_at: DateTime<Utc>,
-        last_used_at: Option<DateTime<Utc>>,
+        last_used: Option<DateTime<Utc>>,
         ip: Option<String>,
         user_agent: Option<String>,
         expires_at: Option<DateTime<Utc>>,
     }
-    const SQL: &str = listed!("v.id = $1 ORDER BY v.session_created_at DESC, v.session_id");
+    // A session's last use is when its newest refresh token was issued: at sign-in, then at
+    // each refresh. Nothing else marks it, so a refresh writes no more than its tokens.
+    const SQL: &str = listed!(
+        ", (SELECT MAX(r.issued_at) FROM refresh_tokens r \
+         WHERE r.session_id = v.session_id) AS last_used",
+        "v.id = $1 ORDER BY v.session_created_at DESC, v.session_id"
+    );
     let rows: Vec<Row> = on_tx!(tx, sqlx::query_as(SQL).bind(user.as_uuid()), fetch_all)?;
     let mut live = Vec::with_capacity(rows.len());
     for row in rows {
@@ -723,7 +676,7 @@ pub(crate) async fn of_user(
         live.push(SessionRow {
             id: session.session_id,
             created_at: row.session_created_at,
-            last_used_at: row.last_used_at.unwrap_or(row.session_created_at),
+            last_used_at: row.last_used.unwrap_or(row.session_created_at),
             expires_at,
             ip: row.ip,
             user_agent: row.user_agent,
