@@ -40,12 +40,14 @@ async fn signed_in_to_the_portal(
     db: &TestDb,
     backchannel: Option<&str>,
 ) -> (Principal, GrantTokens) {
+    signed_in_to(db, portal(backchannel)).await
+}
+
+/// [`signed_in_to_the_portal`] of the client `new`, the manager consenting if it asks.
+async fn signed_in_to(db: &TestDb, new: NewClient) -> (Principal, GrantTokens) {
     let admin = db.admin().await;
-    let client = db
-        .register_client(&admin, portal(backchannel))
-        .await
-        .unwrap()
-        .client;
+    let consent = !new.first_party;
+    let client = db.register_client(&admin, new).await.unwrap().client;
     let pair = db
         .login("manager@premiumauto.com", "Manager123!")
         .await
@@ -61,7 +63,7 @@ async fn signed_in_to_the_portal(
         Some("n"),
     )
     .unwrap();
-    let code = db.issue_code(&me, &request, false).await.unwrap();
+    let code = db.issue_code(&me, &request, consent).await.unwrap();
     let tokens = db
         .exchange_code(&client, code.expose(), REDIRECT, VERIFIER)
         .await
@@ -124,6 +126,20 @@ on_both_engines! {
         let (me, _) = signed_in_to_the_portal(&db, None).await;
         db.logout_all(&me).await.unwrap();
         assert!(db.next_backchannel_logout().await.unwrap().is_none(), "no back-channel URI");
+    }
+
+    async fn a_client_is_told_when_its_user_withdraws_consent(db: TestDb) {
+        let new = NewClient { first_party: false, ..portal(Some("https://training.dealer.example/backchannel")) };
+        let (me, _) = signed_in_to(&db, new).await;
+        assert!(db.next_backchannel_logout().await.unwrap().is_none(), "nothing ended yet");
+        db.revoke_app(&me, "training-portal").await.unwrap();
+        assert!(db.my_sessions(&me).await.unwrap().iter().any(|s| s.id == me.session_id()), "the browser session lives on");
+        let told = db.next_backchannel_logout().await.unwrap().expect("the portal is told");
+        assert_eq!(told.uri, "https://training.dealer.example/backchannel");
+        let claims: serde_json::Value =
+            serde_json::from_slice(&B64.decode(told.logout_token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!(claims["sid"], me.session_id().to_string(), "{claims}");
+        assert_eq!(claims["sub"], me.user_id().to_string(), "{claims}");
     }
 
     async fn of_two_servers_asking_at_once_exactly_one_takes_a_logout(db: TestDb) {

@@ -150,11 +150,10 @@ pub(crate) async fn apply(tx: &mut Tx, change: Change<'_>, now: DateTime<Utc>) -
     };
     let ended = sessions::end(tx, &which, now).await?;
     // Clients are told when the session they were signed in through ends (Back-Channel Logout),
-    // not when their own grant ends alone: they asked for that, or it was withdrawn from them.
-    let tell_clients = !matches!(
-        change,
-        Change::GrantEnded(_) | Change::AppRevoked(..) | Change::ClientDeleted(_)
-    );
+    // and when their user withdraws consent (the user is signed out of that application too),
+    // not when a grant ends at the client's own request or with a replayed code (it knows), nor
+    // when the client is deleted (its URI goes with it).
+    let tell_clients = !matches!(change, Change::GrantEnded(_) | Change::ClientDeleted(_));
     for e in &ended {
         tx.record(Event::SessionEnded {
             session: e.session,
