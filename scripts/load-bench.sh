@@ -34,8 +34,9 @@ def figures(text):
             route = line[3:]
         elif line.strip() == "sign-ins meanwhile:":
             route = "sign-ins meanwhile"
-        elif line.strip().startswith("CPU per request:") and route:
-            out.setdefault(route + ", CPU per request", line.split(":", 1)[1].strip())
+        elif line.strip().startswith(("CPU per request:", "CPU per transaction:")) and route:
+            what = line.strip().split(":", 1)[0]
+            out.setdefault(f"{route}, {what}", line.split(":", 1)[1].strip())
         elif line.strip().startswith("99%") and route:
             out.setdefault(route + ", p99", line.split()[-1])
         elif line.strip().startswith("tps =") and route:
@@ -186,18 +187,20 @@ function response(status, headers, body)
   if t then token = t end
 end
 LUA
-# The CPU time the server and PostgreSQL (all its processes) have used so far, in clock ticks.
+# The CPU time the server and PostgreSQL (all its processes, and those that have exited, such as
+# pgbench's backends, through the postmaster's children's times) have used so far, in clock ticks.
 cpu_ticks() {
     python3 - "$server" <<'PY'
 import os, sys
-def ticks(pid):
+def ticks(pid, children=False):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
+    own = int(fields[11]) + int(fields[12])  # utime + stime
+    return own + (int(fields[13]) + int(fields[14]) if children else 0)  # cutime + cstime
 postgres = 0
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
         if open(f"/proc/{pid}/comm").read().strip() == "postgres":
-            postgres += ticks(pid)
+            postgres += ticks(pid, children=True)
     except OSError:
         pass
 print(ticks(sys.argv[1]), postgres)
@@ -242,8 +245,17 @@ SQL
     # Under row-level security the page is only full in the system scope: check it is.
     shown=$(PGOPTIONS="-c role=$app_role" psql "$URL" -Atq -F '|' -f "$work/floor.sql" | awk -F'|' 'NF == 11' | wc -l)
     echo; echo "== the database floor of that page (pgbench, 32 clients, as $app_role; the page holds $shown users)"
+    before=$(cpu_ticks)
     PGOPTIONS="-c role=$app_role" pgbench -n -M prepared -c32 -j2 -T "${DURATION%s}" -f "$work/floor.sql" \
-        "$URL${DATABASE_PARAMS:+?$DATABASE_PARAMS}" 2>&1 | grep -E '^(tps|latency average)' | sed 's/^/   /'
+        "$URL${DATABASE_PARAMS:+?$DATABASE_PARAMS}" >"$work/pgbench.txt" 2>&1
+    sleep 0.2  # the backends' exit, so that the postmaster has their CPU time
+    after=$(cpu_ticks)
+    python3 - $before $after "$(awk '/transactions actually processed/ {split($NF, a, "/"); print a[1]}' "$work/pgbench.txt")" "$(getconf CLK_TCK)" <<'PY'
+import sys
+s0, p0, s1, p1, n, hz = map(int, sys.argv[1:])
+print(f"   CPU per transaction: postgres {1000 * (p1 - p0) / hz / max(n, 1):.3f} ms")
+PY
+    grep -E '^(tps|latency average)' "$work/pgbench.txt" | sed 's/^/   /'
 fi
 want role && run "users list by role (the principals of $users), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?role=dealer_principal&limit=100"
 want q && run "users list by q (100 of $users match 'user7-'), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?q=user7-&limit=100"
