@@ -206,6 +206,18 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
 print(ticks(sys.argv[1]), postgres)
 PY
 }
+# Prints the CPU each of N operations cost: `cpu_per WHAT N "BEFORE" "AFTER" [postgres]`, BEFORE
+# and AFTER two readings of cpu_ticks; with `postgres`, PostgreSQL's share only.
+cpu_per() {
+    python3 - "$1" "$2" $3 $4 "${5:-}" "$(getconf CLK_TCK)" <<'PY'
+import sys
+what, n, s0, p0, s1, p1, only, hz = sys.argv[1:]
+n, hz = max(int(n or 0), 1), int(hz)
+ms = lambda ticks: f"{1000 * ticks / hz / n:.3f} ms"
+postgres = f"postgres {ms(int(p1) - int(p0))}"
+print(f"   CPU per {what}: " + (postgres if only else f"server {ms(int(s1) - int(s0))}, {postgres}"))
+PY
+}
 # One route under wrk: throughput, latency, and the CPU each request cost the server and
 # PostgreSQL (their CPU time over the run divided by the requests answered; during the flood the
 # sign-ins' share is in it).
@@ -215,12 +227,7 @@ run() {
     before=$(cpu_ticks)
     wrk --latency -d "$DURATION" "$@" >"$work/wrk.txt"
     after=$(cpu_ticks)
-    python3 - $before $after "$(awk '/requests in/ {print $1}' "$work/wrk.txt")" "$(getconf CLK_TCK)" <<'PY'
-import sys
-s0, p0, s1, p1, n, hz = map(int, sys.argv[1:])
-ms = lambda ticks: 1000 * ticks / hz / max(n, 1)
-print(f"   CPU per request: server {ms(s1 - s0):.3f} ms, postgres {ms(p1 - p0):.3f} ms")
-PY
+    cpu_per request "$(awk '/requests in/ {print $1}' "$work/wrk.txt")" "$before" "$after"
     grep -E 'Requests/sec|^ +(50|99)%|Non-2xx|Socket errors' "$work/wrk.txt"
 }
 want me && run "me (F&I manager, 2 threads, 32 connections)" -t2 -c32 -H "Authorization: Bearer $MANAGER_ACCESS" "$B/auth/me"
@@ -250,11 +257,8 @@ SQL
         "$URL${DATABASE_PARAMS:+?$DATABASE_PARAMS}" >"$work/pgbench.txt" 2>&1
     sleep 0.2  # the backends' exit, so that the postmaster has their CPU time
     after=$(cpu_ticks)
-    python3 - $before $after "$(awk '/transactions actually processed/ {split($NF, a, "/"); print a[1]}' "$work/pgbench.txt")" "$(getconf CLK_TCK)" <<'PY'
-import sys
-s0, p0, s1, p1, n, hz = map(int, sys.argv[1:])
-print(f"   CPU per transaction: postgres {1000 * (p1 - p0) / hz / max(n, 1):.3f} ms")
-PY
+    cpu_per transaction "$(awk '/transactions actually processed/ {split($NF, a, "/"); print a[1]}' "$work/pgbench.txt")" \
+        "$before" "$after" postgres
     grep -E '^(tps|latency average)' "$work/pgbench.txt" | sed 's/^/   /'
 fi
 want role && run "users list by role (the principals of $users), admin" -t2 -c32 -H "Authorization: Bearer $ADMIN_ACCESS" "$B/users/?role=dealer_principal&limit=100"
