@@ -14,9 +14,9 @@
 ARG RUST_VERSION=1.95
 
 FROM docker.io/library/rust:${RUST_VERSION}-slim-bookworm AS builder
-# webauthn-rs (passkeys) links OpenSSL.
+# webauthn-rs (passkeys) links OpenSSL; jemalloc (the server's allocator) builds with make.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends pkg-config libssl-dev \
+    && apt-get install -y --no-install-recommends make pkg-config libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -23,7 +23,7 @@ export ADAM_TEST_POSTGRES_URL="${ADAM_TEST_POSTGRES_URL:-postgres://postgres@127
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 command -v cargo >/dev/null || { echo "cargo is required: https://rustup.rs" >&2; exit 1; }
-command -v cc >/dev/null || { say "installing a C toolchain"; apt_install build-essential pkg-config; }
+{ command -v cc && command -v make; } >/dev/null || { say "installing a C toolchain"; apt_install build-essential pkg-config; }
 
 # Passkeys (webauthn-rs) link OpenSSL, whatever else is installed.
 pkg-config --exists openssl 2>/dev/null || { say "installing OpenSSL's headers"; apt_install pkg-config libssl-dev; }

@@ -5,6 +5,14 @@ use std::process::ExitCode;
 use adam_server::{Application, Config, StartOptions};
 use clap::{Parser, Subcommand};
 
+/// jemalloc rather than glibc's malloc: a request allocates many small short-lived values (rows,
+/// JSON), which jemalloc serves with less CPU. Built with its background thread on
+/// (`background_threads`), which returns freed memory to the system over about ten seconds even
+/// when no request comes, so an argon2 block given back after a burst of sign-ins leaves the
+/// process.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Sign-in, roles and tenancy for dealership staff: the Adam REST server.
 ///
 /// Configuration comes from the environment and from a `.env` file in the working directory
