@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 /// JSON), which jemalloc serves with less CPU. Built with its background thread on
 /// (`background_threads`), which returns freed memory to the system over about ten seconds even
 /// when no request comes, so an argon2 block given back after a burst of sign-ins leaves the
-/// process.
+/// process. (Not with MSVC, where jemalloc does not build.)
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
