@@ -20,7 +20,7 @@ for bin in "$@"; do
     "$bin" migrate >/dev/null && "$bin" seed >/dev/null
     PORT="$port" "$bin" serve >"$dir/log" 2>&1 &
     server=$!
-    for _ in $(seq 100); do curl -sf "$B/health" >/dev/null 2>&1 && break; sleep 0.2; done
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.2; done
     rss() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$server/status"; }
     line="$bin: at start"
     for _ in 1 2 3 4; do line="$line $(rss)"; sleep 1; done
