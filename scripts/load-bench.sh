@@ -93,16 +93,7 @@ export PUBLIC_URL="http://127.0.0.1:$PORT"
 # DEALERSHIPS (default 100) dealerships with 100 users each; they share the seeded manager's
 # password (Manager123!).
 DEALERSHIPS="${DEALERSHIPS:-100}"
-psql "$URL" -q <<SQL
-INSERT INTO dealerships (id, name, is_active, created_at, updated_at)
-SELECT gen_random_uuid(), 'Dealership ' || n, TRUE, now(), now() FROM generate_series(1, $DEALERSHIPS) n;
-INSERT INTO users (id, email, full_name, password_hash, role, dealership_id, is_active, created_at, updated_at)
-SELECT gen_random_uuid(), 'user' || d.rn || '-' || n || '@load.example.com', 'Load User ' || n,
-       (SELECT password_hash FROM users WHERE email = 'manager@premiumauto.com'),
-       CASE WHEN n = 1 THEN 'dealer_principal' ELSE 'fi_manager' END, d.id, TRUE, now(), now()
-FROM (SELECT id, row_number() OVER (ORDER BY name) rn FROM dealerships WHERE name LIKE 'Dealership %') d,
-     generate_series(1, 100) n;
-SQL
+psql "$URL" -q -v ON_ERROR_STOP=1 -v dealerships="$DEALERSHIPS" -f scripts/bench-users.sql
 # A database in service has been vacuumed since its rows were written (autovacuum would do it
 # within a minute here): the visibility map lets counts read the index alone. VACUUM=0 measures
 # the tables as just written.

@@ -24,6 +24,7 @@ use uuid::Uuid;
 mod convert;
 mod maybe;
 mod passkeys;
+mod rfc3339;
 
 pub use passkeys::{
     Passkey, PasskeyCeremony, PasskeyRegistration, PasskeySecondStep, PasskeySignIn,
@@ -34,24 +35,6 @@ pub use poem_openapi::types::MaybeUndefined;
 
 #[cfg(not(feature = "openapi"))]
 pub use maybe::MaybeUndefined;
-
-/// A time as `poem-openapi` writes it (`2026-12-03T16:00:00.123456+00:00`), so that a body
-/// serialized with serde is the body the OpenAPI types would write (the server writes its lists
-/// that way: see `adam-server`'s `Serialized`).
-fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&at.to_rfc3339())
-}
-
-/// [`rfc3339`], or null.
-fn rfc3339_or_null<S: serde::Serializer>(
-    at: &Option<DateTime<Utc>>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match at {
-        Some(at) => rfc3339(at, serializer),
-        None => serializer.serialize_none(),
-    }
-}
 
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,13 +184,13 @@ pub struct User {
     /// Whether the user signs in with a second factor (TOTP is on).
     pub mfa_enabled: bool,
     /// The latest completed sign-in (UTC); null until the first.
-    #[serde(default, serialize_with = "rfc3339_or_null")]
+    #[serde(default, serialize_with = "rfc3339::serialize_or_null")]
     pub last_sign_in_at: Option<DateTime<Utc>>,
     /// Creation time (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -222,7 +205,7 @@ pub struct ReviewEntry {
     /// Whether they sign in with a second factor.
     pub mfa_enabled: bool,
     /// Their latest completed sign-in (UTC); null if never.
-    #[serde(default, serialize_with = "rfc3339_or_null")]
+    #[serde(default, serialize_with = "rfc3339::serialize_or_null")]
     pub last_sign_in_at: Option<DateTime<Utc>>,
     /// How many of their sessions are live now.
     pub live_sessions: u64,
@@ -238,7 +221,7 @@ pub struct AccessReview {
     /// Every user the reviewer can see, by email.
     pub items: Vec<ReviewEntry>,
     /// When the review was read (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub generated_at: DateTime<Utc>,
 }
 
@@ -305,13 +288,13 @@ pub struct Session {
     /// Identifier (the `sid` of its tokens).
     pub id: Uuid,
     /// When it signed in (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     /// When it was last refreshed (UTC); its sign-in if never.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub last_used_at: DateTime<Utc>,
     /// When it ends unless refreshed before (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub expires_at: DateTime<Utc>,
     /// The client address it signed in from; null if unknown.
     pub ip: Option<String>,
@@ -360,7 +343,7 @@ pub struct AuditEvent {
     /// Identifier.
     pub id: Uuid,
     /// When it happened (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub at: DateTime<Utc>,
     /// What happened: `login.succeeded`, `user.updated`, `session.ended`, …
     pub action: String,
@@ -508,10 +491,10 @@ pub struct Invitation {
     /// The id of the user who invited them; null once that user is deleted.
     pub invited_by: Option<Uuid>,
     /// When it was made (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     /// When its link stops working (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub expires_at: DateTime<Utc>,
     /// Where it stands.
     pub status: InvitationStatus,
@@ -606,10 +589,10 @@ pub struct Dealership {
     /// Whether its users must sign in with a second factor.
     pub mfa_required: bool,
     /// Creation time (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{rfc3339, rfc3339_or_null};
+use crate::rfc3339;
 
 /// One of the caller's passkeys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,10 +17,10 @@ pub struct Passkey {
     /// The name its owner gave it.
     pub name: String,
     /// When it was registered (UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     /// When it last signed in (UTC); null if never.
-    #[serde(default, serialize_with = "rfc3339_or_null")]
+    #[serde(default, serialize_with = "rfc3339::serialize_or_null")]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
