@@ -27,6 +27,7 @@ import http.cookiejar
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -736,6 +737,9 @@ def main():
         controller.stop()
         for name in databases:
             drop_database(name)
+        # The SQLite database and the servers' logs (their last lines are printed above when
+        # a step fails).
+        shutil.rmtree(WORK, ignore_errors=True)
 
 
 if __name__ == "__main__":

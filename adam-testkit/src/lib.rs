@@ -93,6 +93,7 @@ pub struct TestDatabase {
     /// The `DATABASE_URL` of this database.
     pub url: String,
     engine: Engine,
+    /// The SQLite database's own directory (the file, its journal and its key file inside).
     sqlite: Option<PathBuf>,
     postgres: Option<(String, String)>,
 }
@@ -103,11 +104,14 @@ impl TestDatabase {
         let name = format!("adam_test_{}", uuid::Uuid::new_v4().simple());
         match engine {
             Engine::Sqlite => {
-                let path = std::env::temp_dir().join(format!("{name}.db"));
+                // A directory of its own, removed on drop: a server still stopping when the test
+                // ends cannot open (and so create) the file again once its directory is gone.
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir(&dir).expect("a directory for the test database");
                 Self {
-                    url: format!("sqlite://{}", path.display()),
+                    url: format!("sqlite://{}", dir.join("adam.db").display()),
                     engine,
-                    sqlite: Some(path),
+                    sqlite: Some(dir),
                     postgres: None,
                 }
             }
@@ -169,10 +173,8 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Some(path) = &self.sqlite {
-            for suffix in ["", "-wal", "-shm", ".secret_key"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
+        if let Some(dir) = &self.sqlite {
+            let _ = std::fs::remove_dir_all(dir);
         }
         if let Some((admin, name)) = self.postgres.clone() {
             // Drop runs inside the test's runtime: drop the database from a thread of its own.
