@@ -45,6 +45,8 @@ measure() {
         2>"$work/valgrind.log" &
     server=$!
     for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.5; done
+    curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null ||
+        { echo "$bin did not start under callgrind:" >&2; cat "$work/valgrind.log" >&2; exit 1; }
     local token
     token=$(curl -sf -X POST "$B/auth/login" -H 'content-type: application/json' \
         -d '{"email":"admin@avataradam.com","password":"Admin123!@#"}' |
